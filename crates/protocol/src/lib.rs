@@ -1,0 +1,27 @@
+//! The Tincan signaling protocol, version 1.
+//!
+//! Peers find each other through `tincan-server` over a WebSocket carrying one JSON object per
+//! text frame. This crate owns the message types ([`ClientMessage`], [`ServerMessage`]), the
+//! room codes people read aloud ([`RoomCode`]), and the decoder that tells a malformed message
+//! from one of a type this version does not know ([`decode_client`], [`decode_server`]).
+//!
+//! The wire format is documented, with a complete example exchange, in `docs/protocol.md`.
+//! It depends on nothing else in the workspace, so the server, the call engine and any bot can
+//! share it.
+
+mod code;
+mod decode;
+mod error;
+mod messages;
+
+pub use code::{RoomCode, RoomCodeError, ROOM_CODE_BITS};
+pub use decode::{decode_client, decode_server, DecodeError};
+pub use error::ErrorCode;
+pub use messages::{
+    ClientMessage, IceCandidate, IceServer, LeaveReason, PeerId, PeerInfo, ServerMessage, Signal,
+    MAX_NAME_CHARS,
+};
+
+/// The protocol version this crate speaks. A client says it in `hello`; a server that cannot
+/// speak it answers `unsupported_version`.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,238 @@
+//! The messages of protocol v1. Each is one JSON object with a `type` field.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ErrorCode, RoomCode};
+
+/// The longest display name the server accepts, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// A peer's id within the server: opaque, unique while the server runs, and ordered (perfect
+/// negotiation picks the polite peer by comparing ids).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PeerId(pub String);
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A peer as the others in its room see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub id: PeerId,
+    pub name: String,
+}
+
+/// A STUN or TURN server, shaped like the W3C `RTCIceServer` dictionary so a browser can use
+/// it as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// An ICE candidate, shaped like the W3C `RTCIceCandidateInit` dictionary (hence camelCase),
+/// so a browser can send `candidate.toJSON()` unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(rename = "sdpMid", default, skip_serializing_if = "Option::is_none")]
+    pub sdp_mid: Option<String>,
+    #[serde(
+        rename = "sdpMLineIndex",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sdp_mline_index: Option<u16>,
+    #[serde(
+        rename = "usernameFragment",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub username_fragment: Option<String>,
+}
+
+/// What one peer sends another through the server. The server checks its shape and relays it;
+/// it never looks inside the SDP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Signal {
+    Offer {
+        sdp: String,
+    },
+    Answer {
+        sdp: String,
+    },
+    Candidate {
+        candidate: IceCandidate,
+    },
+    /// The sender has gathered all its candidates.
+    EndOfCandidates,
+}
+
+/// Why a peer is no longer in the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// It sent `leave`.
+    Left,
+    /// Its connection dropped and it did not come back within the reconnect grace.
+    Disconnected,
+    /// It sent nothing for longer than the idle timeout.
+    Timeout,
+    /// A reason from a newer server.
+    #[serde(other)]
+    Other,
+}
+
+/// Client to server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// First message on every connection.
+    Hello {
+        version: u32,
+        /// Free text naming the client, for the server's logs (`tincan-cli/0.1.0`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+    },
+    /// Ask the server for a new room. The reply is `room_created`; the sender is not in it
+    /// until it joins.
+    CreateRoom,
+    /// Enter a room by its code.
+    Join {
+        /// As typed by a person: any case, with or without dashes.
+        room: String,
+        name: String,
+        /// The `resume_token` of an earlier `joined`, to take back the same place (same peer
+        /// id, no `peer_left`/`peer_joined` for the others) after a dropped connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+    },
+    /// Relay a signal to one peer in the same room.
+    Signal { to: PeerId, signal: Signal },
+    /// Leave the room; the connection stays open for another join.
+    Leave,
+    /// Keepalive; answered with `pong` carrying the same nonce.
+    Ping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<u64>,
+    },
+}
+
+impl ClientMessage {
+    /// The wire name of the message's type, as errors name the request they answer.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Hello { .. } => "hello",
+            Self::CreateRoom => "create_room",
+            Self::Join { .. } => "join",
+            Self::Signal { .. } => "signal",
+            Self::Leave => "leave",
+            Self::Ping { .. } => "ping",
+        }
+    }
+
+    /// Every type name a v1 client may send.
+    pub const TYPE_NAMES: [&'static str; 6] =
+        ["hello", "create_room", "join", "signal", "leave", "ping"];
+}
+
+/// Server to client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The answer to `hello`.
+    Welcome {
+        version: u32,
+        /// Free text naming the server build.
+        server: String,
+        /// Send something (a `ping` will do) at least this often.
+        heartbeat_ms: u64,
+        /// A connection silent for this long is closed.
+        idle_timeout_ms: u64,
+        /// Larger messages are refused with `too_large`.
+        max_message_bytes: usize,
+    },
+    /// The answer to `create_room`.
+    RoomCreated {
+        room: RoomCode,
+    },
+    /// The answer to `join`.
+    Joined {
+        room: RoomCode,
+        peer_id: PeerId,
+        /// Everyone already in the room.
+        peers: Vec<PeerInfo>,
+        ice_servers: Vec<IceServer>,
+        /// Secret for taking back this place after a dropped connection.
+        resume_token: String,
+        /// True when `resume` was honoured and this is the same place as before.
+        resumed: bool,
+        /// Most peers the room holds.
+        capacity: usize,
+    },
+    PeerJoined {
+        peer: PeerInfo,
+    },
+    PeerLeft {
+        peer_id: PeerId,
+        reason: LeaveReason,
+    },
+    /// A signal relayed from another peer in the room.
+    Signal {
+        from: PeerId,
+        signal: Signal,
+    },
+    /// The answer to `leave`.
+    Left,
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<u64>,
+    },
+    Error {
+        code: ErrorCode,
+        /// For a person: what happened and what to do.
+        message: String,
+        /// The type of the message that caused the error, when there was one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request: Option<String>,
+    },
+}
+
+impl ServerMessage {
+    /// Serialises the message. Serialising these types cannot fail (no maps with non-string
+    /// keys, no custom serialisers that error), so this returns the text directly.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            // Unreachable for these types; keep the connection alive with an error anyway.
+            format!(r#"{{"type":"error","code":"internal","message":"encode failed: {e}"}}"#)
+        })
+    }
+
+    /// Every type name a v1 server may send.
+    pub const TYPE_NAMES: [&'static str; 9] = [
+        "welcome",
+        "room_created",
+        "joined",
+        "peer_joined",
+        "peer_left",
+        "signal",
+        "left",
+        "pong",
+        "error",
+    ];
+}
+
+impl ClientMessage {
+    /// Serialises the message (infallible for these types, see [`ServerMessage::to_json`]).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,88 @@
+//! Server settings. Every limit has a default fit for a public server on a small machine.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the server needs to run; `tincan-server --help` sets these from flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub limits: Limits,
+    /// STUN server URLs handed to every peer (`stun:stun.example.org:3478`).
+    pub stun_urls: Vec<String>,
+    /// TURN relay and the secret it shares with this server.
+    pub turn: Option<TurnConfig>,
+    /// PEM certificate chain and key; without them the server speaks plain HTTP/WS.
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TurnConfig {
+    /// TURN URLs (`turn:turn.example.org:3478?transport=udp`, `turns:…`).
+    pub urls: Vec<String>,
+    /// coturn's `static-auth-secret`.
+    pub secret: String,
+    /// How long handed-out credentials stay valid.
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Limits that keep one client, or one address, from hurting the others.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most peers in one room (calls are a mesh, so this stays small).
+    pub room_capacity: usize,
+    /// Largest message accepted; larger ones get `too_large` and the connection stays.
+    pub max_message_bytes: usize,
+    /// Sustained messages per second per connection.
+    pub messages_per_second: f64,
+    /// Burst of messages above the sustained rate (an offer plus a flurry of candidates).
+    pub message_burst: f64,
+    /// Join attempts per IP address per minute: stops guessing room codes.
+    pub joins_per_minute: u32,
+    /// Most open WebSocket connections.
+    pub max_connections: usize,
+    /// The server pings this often; clients should send something this often.
+    pub heartbeat: Duration,
+    /// A connection that sends nothing (not even a pong) for this long is dropped.
+    pub idle_timeout: Duration,
+    /// An empty room lives this long before its code stops working.
+    pub room_grace: Duration,
+    /// A dropped peer keeps its place this long, so a reconnect resumes it.
+    pub reconnect_grace: Duration,
+    /// Most messages held for a peer while it is reconnecting.
+    pub held_messages: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            room_capacity: 4,
+            max_message_bytes: 64 * 1024,
+            messages_per_second: 20.0,
+            message_burst: 60.0,
+            joins_per_minute: 30,
+            max_connections: 20_000,
+            heartbeat: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            room_grace: Duration::from_secs(60),
+            reconnect_grace: Duration::from_secs(20),
+            held_messages: 64,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            stun_urls: Vec::new(),
+            turn: None,
+            tls: None,
+        }
+    }
+}

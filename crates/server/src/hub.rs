@@ -1,0 +1,290 @@
+//! The state every connection shares: rooms, the join limiter, ICE settings and metrics.
+//! Locks are held only for the synchronous registry calls, never across an await.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
+
+use tincan_protocol::{ErrorCode, IceServer, LeaveReason, PeerId, RoomCode, ServerMessage, Signal};
+
+use crate::config::{Config, Limits, TurnConfig};
+use crate::limits::JoinLimiter;
+use crate::metrics::Metrics;
+use crate::rooms::{ConnId, Outbox, Registry, RoomRules, Timer};
+use crate::turn;
+
+/// A refusal: the code a client branches on and the words a person reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub struct Hub {
+    pub limits: Limits,
+    pub metrics: Metrics,
+    registry: Mutex<Registry>,
+    joins: Mutex<JoinLimiter>,
+    stun_urls: Vec<String>,
+    turn: Option<TurnConfig>,
+    next_conn: AtomicU64,
+    open: AtomicUsize,
+}
+
+/// Counts an open connection for as long as it lives.
+pub struct ConnectionSlot {
+    hub: Arc<Hub>,
+    pub id: ConnId,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.hub.open.fetch_sub(1, Ordering::Relaxed);
+        self.hub.metrics.connections.dec();
+    }
+}
+
+impl Hub {
+    pub fn new(config: &Config) -> Arc<Self> {
+        let limits = config.limits.clone();
+        let rules = RoomRules {
+            capacity: limits.room_capacity,
+            room_grace: limits.room_grace,
+            reconnect_grace: limits.reconnect_grace,
+            held_messages: limits.held_messages,
+        };
+        Arc::new(Self {
+            registry: Mutex::new(Registry::new(rules)),
+            joins: Mutex::new(JoinLimiter::new(limits.joins_per_minute, Instant::now())),
+            limits,
+            metrics: Metrics::new(),
+            stun_urls: config.stun_urls.clone(),
+            turn: config.turn.clone(),
+            next_conn: AtomicU64::new(1),
+            open: AtomicUsize::new(0),
+        })
+    }
+
+    /// A slot for a new connection, or None when the server is at its connection limit.
+    pub fn open_connection(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let before = self.open.fetch_add(1, Ordering::Relaxed);
+        self.metrics.connections.inc();
+        let slot = ConnectionSlot {
+            hub: Arc::clone(self),
+            id: self.next_conn.fetch_add(1, Ordering::Relaxed),
+        };
+        if before >= self.limits.max_connections {
+            return None; // the slot's drop undoes the count
+        }
+        self.metrics.connections_total.inc();
+        Some(slot)
+    }
+
+    pub fn create_room(self: &Arc<Self>, ip: IpAddr) -> Result<RoomCode, Refusal> {
+        self.check_join_rate(ip)?;
+        let (code, timer) = self
+            .registry()
+            .create_room(Instant::now())
+            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+        self.schedule(timer, LeaveReason::Disconnected);
+        self.refresh_gauges();
+        Ok(code)
+    }
+
+    /// Joins a room by the code as the person typed it; the reply is a `joined` message.
+    pub fn join(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        room: &str,
+        name: &str,
+        resume: Option<&str>,
+        outbox: Outbox,
+        conn: ConnId,
+    ) -> Result<(PeerId, ServerMessage), Refusal> {
+        self.check_join_rate(ip)?;
+        let code = RoomCode::parse(room)
+            .map_err(|e| Refusal::new(ErrorCode::InvalidRoomCode, e.to_string()))?;
+        let name = valid_name(name)?;
+        let joined = self
+            .registry()
+            .join(&code, &name, resume, outbox, conn)
+            .map_err(|code_err| match code_err {
+                ErrorCode::RoomNotFound => Refusal::new(
+                    code_err,
+                    format!(
+                        "no room has the code {code}: check it with the person who sent it, \
+                         or create a new room"
+                    ),
+                ),
+                ErrorCode::RoomFull => Refusal::new(
+                    code_err,
+                    format!(
+                        "room {code} is full ({} people): ask someone to leave, or start \
+                         another room",
+                        self.limits.room_capacity
+                    ),
+                ),
+                other => Refusal::new(other, "could not join the room; try again"),
+            })?;
+        self.refresh_gauges();
+        let reply = ServerMessage::Joined {
+            ice_servers: self.ice_servers(&joined.peer_id),
+            room: joined.room,
+            peer_id: joined.peer_id.clone(),
+            peers: joined.peers,
+            resume_token: joined.resume_token,
+            resumed: joined.resumed,
+            capacity: self.limits.room_capacity,
+        };
+        Ok((joined.peer_id, reply))
+    }
+
+    pub fn relay(&self, from: &PeerId, to: &PeerId, signal: Signal) -> Result<(), Refusal> {
+        self.registry().relay(from, to, signal).map_err(|code| {
+            Refusal::new(
+                code,
+                format!("peer {to} is not in your room (it may have left)"),
+            )
+        })?;
+        self.metrics.relayed.inc();
+        Ok(())
+    }
+
+    pub fn leave(self: &Arc<Self>, peer: &PeerId, conn: ConnId) {
+        let timer = self
+            .registry()
+            .leave(peer, Some(conn), LeaveReason::Left, Instant::now());
+        if let Some(timer) = timer {
+            self.schedule(timer, LeaveReason::Left);
+        }
+        self.refresh_gauges();
+    }
+
+    /// The connection of a peer in a room ended without `leave`.
+    pub fn connection_lost(self: &Arc<Self>, peer: &PeerId, conn: ConnId, reason: LeaveReason) {
+        let timer = self.registry().connection_lost(peer, conn, Instant::now());
+        if let Some(timer) = timer {
+            self.schedule(timer, reason);
+        }
+    }
+
+    fn schedule(self: &Arc<Self>, timer: Timer, reason: LeaveReason) {
+        let hub = Arc::clone(self);
+        let at = match &timer {
+            Timer::Room { at, .. } | Timer::Peer { at, .. } => *at,
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let now = Instant::now();
+            let next = match timer {
+                Timer::Room { code, .. } => {
+                    if hub.registry().expire_room(&code, now) {
+                        tracing::info!(room = %code, "room ended");
+                    }
+                    None
+                }
+                Timer::Peer { id, since, .. } => {
+                    let next = hub.registry().expire_peer(&id, since, reason, now);
+                    next
+                }
+            };
+            if let Some(next) = next {
+                hub.schedule(next, reason);
+            }
+            hub.refresh_gauges();
+        });
+    }
+
+    fn check_join_rate(&self, ip: IpAddr) -> Result<(), Refusal> {
+        let allowed = self
+            .joins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allow(ip, Instant::now());
+        if allowed {
+            Ok(())
+        } else {
+            Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many room attempts from your address (limit {} a minute); wait a \
+                     minute and try again",
+                    self.limits.joins_per_minute
+                ),
+            ))
+        }
+    }
+
+    fn ice_servers(&self, peer: &PeerId) -> Vec<IceServer> {
+        let mut servers = Vec::new();
+        if !self.stun_urls.is_empty() {
+            servers.push(IceServer {
+                urls: self.stun_urls.clone(),
+                username: None,
+                credential: None,
+            });
+        }
+        if let Some(turn) = &self.turn {
+            let c = turn::credential(&turn.secret, &peer.0, turn.ttl, SystemTime::now());
+            servers.push(IceServer {
+                urls: turn.urls.clone(),
+                username: Some(c.username),
+                credential: Some(c.password),
+            });
+        }
+        servers
+    }
+
+    fn refresh_gauges(&self) {
+        let (rooms, peers) = {
+            let reg = self.registry();
+            (reg.room_count(), reg.peer_count())
+        };
+        self.metrics.rooms.set(rooms as i64);
+        self.metrics.peers.set(peers as i64);
+    }
+
+    /// Rooms and peers, for tests and health output.
+    pub fn counts(&self) -> (usize, usize) {
+        let reg = self.registry();
+        (reg.room_count(), reg.peer_count())
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock leaves the registry consistent (every method
+        // finishes its edits before it can fail), so a poisoned lock is still usable.
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A display name: trimmed, 1 to 64 characters, no control characters.
+fn valid_name(name: &str) -> Result<String, Refusal> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > tincan_protocol::MAX_NAME_CHARS {
+        return Err(Refusal::new(
+            ErrorCode::BadMessage,
+            format!(
+                "a display name has 1 to {} characters",
+                tincan_protocol::MAX_NAME_CHARS
+            ),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Refusal::new(
+            ErrorCode::BadMessage,
+            "a display name cannot contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}

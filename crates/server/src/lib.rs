@@ -1,0 +1,120 @@
+//! `tincan-server`: people find each other here by room code, and their apps exchange SDP
+//! offers, answers and ICE candidates through it. It never sees media.
+//!
+//! The protocol is in `docs/protocol.md`; running it on the internet is in `docs/deploy.md`.
+//! [`start`] runs a server on a listener you bind (tests bind port 0); the `tincan-server`
+//! binary wraps it with flags.
+
+pub mod config;
+mod connection;
+mod http;
+mod hub;
+mod limits;
+mod metrics;
+mod rooms;
+pub mod turn;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::{Config, Limits, TlsFiles, TurnConfig};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source} (is another server using the port?)")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot load the TLS certificate {cert} and key {key}: {source}")]
+    Tls {
+        cert: String,
+        key: String,
+        source: std::io::Error,
+    },
+    #[error("server stopped with an error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running server. Dropping it does not stop it; call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    addr: SocketAddr,
+    handle: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    hub: Arc<hub::Hub>,
+}
+
+impl RunningServer {
+    /// The address it listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Rooms and peers right now.
+    pub fn counts(&self) -> (usize, usize) {
+        self.hub.counts()
+    }
+
+    /// Stops accepting, gives open connections `grace` to close, then ends.
+    pub async fn shutdown(self, grace: Duration) -> Result<(), ServerError> {
+        self.handle.graceful_shutdown(Some(grace));
+        self.wait().await
+    }
+
+    /// Runs until the server stops.
+    pub async fn wait(self) -> Result<(), ServerError> {
+        match self.task.await {
+            Ok(result) => result.map_err(ServerError::Io),
+            Err(join) => Err(ServerError::Io(std::io::Error::other(join))),
+        }
+    }
+}
+
+/// Starts a server on `listener`. With `config.tls` set it speaks HTTPS/WSS.
+pub async fn start(
+    config: Config,
+    listener: std::net::TcpListener,
+) -> Result<RunningServer, ServerError> {
+    // rustls needs its crypto provider chosen once per process; a second call is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let hub = hub::Hub::new(&config);
+    let app = http::router(Arc::clone(&hub)).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let task = match &config.tls {
+        Some(files) => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                .await
+                .map_err(|source| ServerError::Tls {
+                    cert: files.cert.display().to_string(),
+                    key: files.key.display().to_string(),
+                    source,
+                })?;
+            let server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle.clone());
+            tokio::spawn(server.serve(app))
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            tokio::spawn(server.serve(app))
+        }
+    };
+    tracing::info!(%addr, tls = config.tls.is_some(), "tincan-server listening");
+    Ok(RunningServer {
+        addr,
+        handle,
+        task,
+        hub,
+    })
+}
+
+/// Binds `addr` and starts a server on it.
+pub async fn bind_and_start(config: Config, addr: &str) -> Result<RunningServer, ServerError> {
+    let listener = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind {
+        addr: addr.to_owned(),
+        source,
+    })?;
+    start(config, listener).await
+}

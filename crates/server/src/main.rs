@@ -1,0 +1,161 @@
+//! The `tincan-server` binary: flags to [`tincan_server::Config`], logs, and a clean stop on
+//! Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use tincan_server::{Config, Limits, TlsFiles, TurnConfig};
+
+/// Tincan's signaling server: rooms by code, SDP and ICE relay, TURN credentials.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on. The default only accepts this machine; use 0.0.0.0:PORT (with
+    /// TLS) to serve the internet.
+    #[arg(long, default_value = "127.0.0.1:8787", env = "TINCAN_LISTEN")]
+    listen: String,
+    /// PEM certificate chain: serve HTTPS and WSS.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// STUN server handed to peers (repeatable), e.g. stun:turn.example.org:3478.
+    #[arg(long = "stun")]
+    stun: Vec<String>,
+    /// TURN server handed to peers (repeatable), e.g. turn:turn.example.org:3478.
+    #[arg(long = "turn", requires = "turn_secret")]
+    turn: Vec<String>,
+    /// coturn's static-auth-secret, to mint time-limited TURN credentials.
+    #[arg(long, env = "TINCAN_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// How long TURN credentials stay valid.
+    #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+    turn_ttl: Duration,
+    /// Most people in one room.
+    #[arg(long, default_value_t = Limits::default().room_capacity)]
+    room_capacity: usize,
+    /// Largest message accepted, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_message_bytes)]
+    max_message_bytes: usize,
+    /// Sustained messages per second per connection.
+    #[arg(long, default_value_t = Limits::default().messages_per_second)]
+    messages_per_second: f64,
+    /// Messages allowed in a burst above that rate.
+    #[arg(long, default_value_t = Limits::default().message_burst)]
+    message_burst: f64,
+    /// Room creations and join attempts per IP address per minute.
+    #[arg(long, default_value_t = Limits::default().joins_per_minute)]
+    joins_per_minute: u32,
+    /// Most open connections.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// How often the server pings each connection.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    heartbeat: Duration,
+    /// A connection silent this long is closed.
+    #[arg(long, default_value = "45s", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+    /// An empty room lives this long.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    room_grace: Duration,
+    /// A dropped peer keeps its place this long.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    reconnect_grace: Duration,
+    /// Log format: text or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+impl Args {
+    fn config(&self) -> Config {
+        Config {
+            limits: Limits {
+                room_capacity: self.room_capacity,
+                max_message_bytes: self.max_message_bytes,
+                messages_per_second: self.messages_per_second,
+                message_burst: self.message_burst,
+                joins_per_minute: self.joins_per_minute,
+                max_connections: self.max_connections,
+                heartbeat: self.heartbeat,
+                idle_timeout: self.idle_timeout,
+                room_grace: self.room_grace,
+                reconnect_grace: self.reconnect_grace,
+                ..Limits::default()
+            },
+            stun_urls: self.stun.clone(),
+            turn: match (&self.turn_secret, self.turn.is_empty()) {
+                (Some(secret), false) => Some(TurnConfig {
+                    urls: self.turn.clone(),
+                    secret: secret.clone(),
+                    ttl: self.turn_ttl,
+                }),
+                _ => None,
+            },
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
+        }
+    }
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logs(&args.log_format);
+    let server = match tincan_server::bind_and_start(args.config(), &args.listen).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("tincan-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scheme = if args.tls_cert.is_some() { "wss" } else { "ws" };
+    println!(
+        "tincan-server listening: {scheme}://{}/ws",
+        server.local_addr()
+    );
+    if let Err(e) = stop_signal().await {
+        eprintln!("tincan-server: cannot watch for stop signals: {e}");
+    }
+    tracing::info!("stopping");
+    match server.shutdown(Duration::from_secs(5)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tincan-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}

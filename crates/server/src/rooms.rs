@@ -1,0 +1,567 @@
+//! Rooms and the peers in them. Synchronous and socket-free: callers pass the time in and
+//! schedule the timers this returns, so the rules are testable on their own.
+//!
+//! Each peer in a room has an outbox, the sending half of a bounded channel read by its
+//! connection task. The registry holds the only sender, so dropping it (on leave, or when a
+//! peer falls too far behind) ends that connection's reading of room traffic.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use tincan_protocol::{
+    ErrorCode, LeaveReason, PeerId, PeerInfo, RoomCode, RoomCodeError, ServerMessage, Signal,
+};
+use tokio::sync::mpsc;
+
+/// Room traffic for one connection: pre-serialised JSON text frames.
+pub type Outbox = mpsc::Sender<String>;
+
+/// Identifies one WebSocket connection, so a stale connection cannot act for a peer that has
+/// since resumed on a new one.
+pub type ConnId = u64;
+
+/// What the caller must schedule: call the matching `expire_*` at `at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timer {
+    Room {
+        code: RoomCode,
+        at: Instant,
+    },
+    Peer {
+        id: PeerId,
+        since: Instant,
+        at: Instant,
+    },
+}
+
+/// A successful join.
+#[derive(Debug)]
+pub struct Joined {
+    pub room: RoomCode,
+    pub peer_id: PeerId,
+    pub peers: Vec<PeerInfo>,
+    pub resume_token: String,
+    pub resumed: bool,
+}
+
+struct Member {
+    info: PeerInfo,
+    /// None while the peer is disconnected (waiting to resume) or was dropped for falling behind.
+    outbox: Option<Outbox>,
+    conn: Option<ConnId>,
+    resume_token: String,
+    /// Set when the connection dropped; the place is kept until `reconnect_grace` after it.
+    dropped_at: Option<Instant>,
+    /// Messages for the peer while it is reconnecting; delivered when it resumes.
+    held: VecDeque<String>,
+}
+
+struct Room {
+    members: Vec<Member>,
+    /// Set while the room is empty; the room ends `room_grace` after it.
+    empty_since: Option<Instant>,
+}
+
+/// Settings the registry enforces.
+#[derive(Debug, Clone)]
+pub struct RoomRules {
+    pub capacity: usize,
+    pub room_grace: Duration,
+    pub reconnect_grace: Duration,
+    pub held_messages: usize,
+}
+
+/// Every room on the server.
+pub struct Registry {
+    rules: RoomRules,
+    rooms: HashMap<RoomCode, Room>,
+    /// Which room each peer is in.
+    peer_rooms: HashMap<PeerId, RoomCode>,
+}
+
+impl Registry {
+    pub fn new(rules: RoomRules) -> Self {
+        Self {
+            rules,
+            rooms: HashMap::new(),
+            peer_rooms: HashMap::new(),
+        }
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.peer_rooms.len()
+    }
+
+    /// A new, empty room with a fresh random code.
+    pub fn create_room(&mut self, now: Instant) -> Result<(RoomCode, Timer), RoomCodeError> {
+        let code = loop {
+            let code = RoomCode::generate()?;
+            // 60 bits make a collision vanishingly rare; checking costs nothing.
+            if !self.rooms.contains_key(&code) {
+                break code;
+            }
+        };
+        self.rooms.insert(
+            code.clone(),
+            Room {
+                members: Vec::new(),
+                empty_since: Some(now),
+            },
+        );
+        let at = now + self.rules.room_grace;
+        Ok((code.clone(), Timer::Room { code, at }))
+    }
+
+    /// Puts a peer in a room, or gives it back its place when `resume` matches a peer that is
+    /// reconnecting.
+    pub fn join(
+        &mut self,
+        code: &RoomCode,
+        name: &str,
+        resume: Option<&str>,
+        outbox: Outbox,
+        conn: ConnId,
+    ) -> Result<Joined, ErrorCode> {
+        let room = self.rooms.get_mut(code).ok_or(ErrorCode::RoomNotFound)?;
+
+        if let Some(token) = resume {
+            if let Some(member) = room
+                .members
+                .iter_mut()
+                .find(|m| !token.is_empty() && m.resume_token == token)
+            {
+                for text in member.held.drain(..) {
+                    // A fresh channel has room for `held_messages` (the caller sizes it so).
+                    let _ = outbox.try_send(text);
+                }
+                member.outbox = Some(outbox);
+                member.conn = Some(conn);
+                member.dropped_at = None;
+                member.info.name = name.to_owned();
+                let peer_id = member.info.id.clone();
+                let peers = others(&room.members, &peer_id);
+                return Ok(Joined {
+                    room: code.clone(),
+                    peer_id,
+                    peers,
+                    resume_token: token.to_owned(),
+                    resumed: true,
+                });
+            }
+            // An expired or unknown token: join afresh, as a new peer.
+        }
+
+        if room.members.len() >= self.rules.capacity {
+            return Err(ErrorCode::RoomFull);
+        }
+        let peer_id = PeerId(random_hex(8).map_err(|_| ErrorCode::Internal)?);
+        let resume_token = random_hex(16).map_err(|_| ErrorCode::Internal)?;
+        let info = PeerInfo {
+            id: peer_id.clone(),
+            name: name.to_owned(),
+        };
+        let peers = others(&room.members, &peer_id);
+        broadcast(
+            &mut room.members,
+            &ServerMessage::PeerJoined { peer: info.clone() },
+            self.rules.held_messages,
+        );
+        room.members.push(Member {
+            info,
+            outbox: Some(outbox),
+            conn: Some(conn),
+            resume_token: resume_token.clone(),
+            dropped_at: None,
+            held: VecDeque::new(),
+        });
+        room.empty_since = None;
+        self.peer_rooms.insert(peer_id.clone(), code.clone());
+        Ok(Joined {
+            room: code.clone(),
+            peer_id,
+            peers,
+            resume_token,
+            resumed: false,
+        })
+    }
+
+    /// Relays a signal from one peer to another in the same room.
+    pub fn relay(&mut self, from: &PeerId, to: &PeerId, signal: Signal) -> Result<(), ErrorCode> {
+        let code = self.peer_rooms.get(from).ok_or(ErrorCode::NotInRoom)?;
+        if from == to || self.peer_rooms.get(to) != Some(code) {
+            return Err(ErrorCode::PeerNotFound);
+        }
+        let room = self.rooms.get_mut(code).ok_or(ErrorCode::Internal)?;
+        let member = room
+            .members
+            .iter_mut()
+            .find(|m| &m.info.id == to)
+            .ok_or(ErrorCode::PeerNotFound)?;
+        let text = ServerMessage::Signal {
+            from: from.clone(),
+            signal,
+        }
+        .to_json();
+        deliver(member, text, self.rules.held_messages);
+        Ok(())
+    }
+
+    /// Takes a peer out of its room and tells the others. Returns the timer for the room if
+    /// it became empty. `conn` guards against a stale connection removing a resumed peer.
+    pub fn leave(
+        &mut self,
+        peer: &PeerId,
+        conn: Option<ConnId>,
+        reason: LeaveReason,
+        now: Instant,
+    ) -> Option<Timer> {
+        let code = self.peer_rooms.get(peer)?.clone();
+        let room = self.rooms.get_mut(&code)?;
+        let index = room.members.iter().position(|m| &m.info.id == peer)?;
+        if conn.is_some() && room.members[index].conn != conn {
+            return None;
+        }
+        room.members.remove(index);
+        self.peer_rooms.remove(peer);
+        broadcast(
+            &mut room.members,
+            &ServerMessage::PeerLeft {
+                peer_id: peer.clone(),
+                reason,
+            },
+            self.rules.held_messages,
+        );
+        if room.members.is_empty() {
+            room.empty_since = Some(now);
+            return Some(Timer::Room {
+                code,
+                at: now + self.rules.room_grace,
+            });
+        }
+        None
+    }
+
+    /// The connection of a peer ended without `leave`: keep its place for the reconnect grace.
+    pub fn connection_lost(&mut self, peer: &PeerId, conn: ConnId, now: Instant) -> Option<Timer> {
+        let code = self.peer_rooms.get(peer)?;
+        let room = self.rooms.get_mut(code)?;
+        let member = room.members.iter_mut().find(|m| &m.info.id == peer)?;
+        if member.conn != Some(conn) {
+            return None; // already resumed elsewhere
+        }
+        member.outbox = None;
+        member.conn = None;
+        member.dropped_at = Some(now);
+        Some(Timer::Peer {
+            id: peer.clone(),
+            since: now,
+            at: now + self.rules.reconnect_grace,
+        })
+    }
+
+    /// The reconnect grace of a dropped peer ran out: if it has not resumed, it has left.
+    pub fn expire_peer(
+        &mut self,
+        peer: &PeerId,
+        since: Instant,
+        reason: LeaveReason,
+        now: Instant,
+    ) -> Option<Timer> {
+        let code = self.peer_rooms.get(peer)?;
+        let room = self.rooms.get(code)?;
+        let member = room.members.iter().find(|m| &m.info.id == peer)?;
+        if member.dropped_at != Some(since) {
+            return None;
+        }
+        self.leave(peer, None, reason, now)
+    }
+
+    /// The grace of an empty room ran out: if nobody came, the room ends.
+    pub fn expire_room(&mut self, code: &RoomCode, now: Instant) -> bool {
+        let ends = match self.rooms.get(code) {
+            Some(room) => match room.empty_since {
+                Some(since) => room.members.is_empty() && now >= since + self.rules.room_grace,
+                None => false,
+            },
+            None => false,
+        };
+        if ends {
+            self.rooms.remove(code);
+        }
+        ends
+    }
+
+    #[cfg(test)]
+    pub fn has_room(&self, code: &RoomCode) -> bool {
+        self.rooms.contains_key(code)
+    }
+}
+
+fn others(members: &[Member], except: &PeerId) -> Vec<PeerInfo> {
+    members
+        .iter()
+        .filter(|m| &m.info.id != except)
+        .map(|m| m.info.clone())
+        .collect()
+}
+
+fn broadcast(members: &mut [Member], message: &ServerMessage, held: usize) {
+    let text = message.to_json();
+    for member in members.iter_mut() {
+        deliver(member, text.clone(), held);
+    }
+}
+
+/// Sends to a connected peer, or holds for a reconnecting one. A peer whose outbox is full has
+/// stopped reading: it is cut off (its connection ends) and its place waits for a resume.
+fn deliver(member: &mut Member, text: String, held: usize) {
+    match &member.outbox {
+        Some(outbox) => match outbox.try_send(text) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(text)) => {
+                tracing::warn!(peer = %member.info.id, "peer is not reading; disconnecting it");
+                member.outbox = None;
+                hold(member, text, held);
+            }
+            Err(mpsc::error::TrySendError::Closed(text)) => {
+                member.outbox = None;
+                hold(member, text, held);
+            }
+        },
+        None => hold(member, text, held),
+    }
+}
+
+fn hold(member: &mut Member, text: String, held: usize) {
+    if member.held.len() >= held {
+        member.held.pop_front();
+    }
+    member.held.push_back(text);
+}
+
+fn random_hex(bytes: usize) -> Result<String, getrandom::Error> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tincan_protocol::decode_server;
+
+    fn rules() -> RoomRules {
+        RoomRules {
+            capacity: 2,
+            room_grace: Duration::from_secs(60),
+            reconnect_grace: Duration::from_secs(20),
+            held_messages: 4,
+        }
+    }
+
+    fn outbox() -> (Outbox, mpsc::Receiver<String>) {
+        mpsc::channel(8)
+    }
+
+    fn next(rx: &mut mpsc::Receiver<String>) -> ServerMessage {
+        decode_server(&rx.try_recv().expect("a message")).expect("valid json")
+    }
+
+    #[test]
+    fn join_tells_the_others_and_lists_them() {
+        let t = Instant::now();
+        let mut reg = Registry::new(rules());
+        let (code, _) = reg.create_room(t).unwrap();
+        let (tx_a, mut rx_a) = outbox();
+        let a = reg.join(&code, "Ada", None, tx_a, 1).unwrap();
+        assert!(a.peers.is_empty());
+        let (tx_b, _rx_b) = outbox();
+        let b = reg.join(&code, "Bo", None, tx_b, 2).unwrap();
+        assert_eq!(
+            b.peers,
+            vec![PeerInfo {
+                id: a.peer_id.clone(),
+                name: "Ada".into()
+            }]
+        );
+        assert!(
+            matches!(next(&mut rx_a), ServerMessage::PeerJoined { peer } if peer.id == b.peer_id)
+        );
+    }
+
+    #[test]
+    fn capacity_is_enforced() {
+        let t = Instant::now();
+        let mut reg = Registry::new(rules());
+        let (code, _) = reg.create_room(t).unwrap();
+        reg.join(&code, "a", None, outbox().0, 1).unwrap();
+        reg.join(&code, "b", None, outbox().0, 2).unwrap();
+        let err = reg.join(&code, "c", None, outbox().0, 3).unwrap_err();
+        assert_eq!(err, ErrorCode::RoomFull);
+    }
+
+    #[test]
+    fn relay_only_within_a_room() {
+        let t = Instant::now();
+        let mut reg = Registry::new(rules());
+        let (one, _) = reg.create_room(t).unwrap();
+        let (two, _) = reg.create_room(t).unwrap();
+        let a = reg.join(&one, "a", None, outbox().0, 1).unwrap();
+        let (tx_b, mut rx_b) = outbox();
+        let b = reg.join(&one, "b", None, tx_b, 2).unwrap();
+        let c = reg.join(&two, "c", None, outbox().0, 3).unwrap();
+        let offer = Signal::Offer { sdp: "v=0".into() };
+        reg.relay(&a.peer_id, &b.peer_id, offer.clone()).unwrap();
+        assert_eq!(
+            next(&mut rx_b),
+            ServerMessage::Signal {
+                from: a.peer_id.clone(),
+                signal: offer.clone()
+            }
+        );
+        assert_eq!(
+            reg.relay(&a.peer_id, &c.peer_id, offer.clone()),
+            Err(ErrorCode::PeerNotFound)
+        );
+        assert_eq!(
+            reg.relay(&a.peer_id, &a.peer_id, offer),
+            Err(ErrorCode::PeerNotFound)
+        );
+    }
+
+    #[test]
+    fn a_dropped_peer_keeps_its_place_and_gets_held_messages() {
+        let t = Instant::now();
+        let mut reg = Registry::new(rules());
+        let (code, _) = reg.create_room(t).unwrap();
+        let (tx_a, _rx_a) = outbox();
+        let a = reg.join(&code, "a", None, tx_a, 1).unwrap();
+        let (tx_b, mut rx_b) = outbox();
+        let b = reg.join(&code, "b", None, tx_b, 2).unwrap();
+        rx_b.try_recv().ok(); // nothing, b joined last
+
+        let timer = reg.connection_lost(&a.peer_id, 1, t).unwrap();
+        let offer = Signal::Offer { sdp: "x".into() };
+        reg.relay(&b.peer_id, &a.peer_id, offer.clone()).unwrap();
+
+        let (tx_a2, mut rx_a2) = outbox();
+        let resumed = reg
+            .join(&code, "a", Some(&a.resume_token), tx_a2, 3)
+            .unwrap();
+        assert!(resumed.resumed);
+        assert_eq!(resumed.peer_id, a.peer_id);
+        assert_eq!(
+            next(&mut rx_a2),
+            ServerMessage::Signal {
+                from: b.peer_id.clone(),
+                signal: offer
+            }
+        );
+        assert!(
+            rx_b.try_recv().is_err(),
+            "b is not told anything about a's reconnect"
+        );
+
+        // The old timer finds the peer back and does nothing.
+        let Timer::Peer { id, since, at } = timer else {
+            panic!()
+        };
+        assert_eq!(
+            reg.expire_peer(&id, since, LeaveReason::Disconnected, at),
+            None
+        );
+        assert_eq!(reg.peer_count(), 2);
+        // And the stale connection cannot remove the resumed peer.
+        assert_eq!(reg.connection_lost(&a.peer_id, 1, at), None);
+        assert_eq!(reg.leave(&a.peer_id, Some(1), LeaveReason::Left, at), None);
+        assert_eq!(reg.peer_count(), 2);
+    }
+
+    #[test]
+    fn a_dropped_peer_that_does_not_return_has_left() {
+        let t = Instant::now();
+        let mut reg = Registry::new(rules());
+        let (code, _) = reg.create_room(t).unwrap();
+        let a = reg.join(&code, "a", None, outbox().0, 1).unwrap();
+        let (tx_b, mut rx_b) = outbox();
+        reg.join(&code, "b", None, tx_b, 2).unwrap();
+        let Some(Timer::Peer { id, since, at }) = reg.connection_lost(&a.peer_id, 1, t) else {
+            panic!()
+        };
+        assert_eq!(at, t + Duration::from_secs(20));
+        assert_eq!(
+            reg.expire_peer(&id, since, LeaveReason::Disconnected, at),
+            None
+        );
+        assert_eq!(
+            next(&mut rx_b),
+            ServerMessage::PeerLeft {
+                peer_id: a.peer_id,
+                reason: LeaveReason::Disconnected
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_room_lives_for_its_grace_then_ends() {
+        let t = Instant::now();
+        let mut reg = Registry::new(rules());
+        let (code, _) = reg.create_room(t).unwrap();
+        let a = reg.join(&code, "a", None, outbox().0, 1).unwrap();
+        let Some(Timer::Room { at, .. }) = reg.leave(
+            &a.peer_id,
+            Some(1),
+            LeaveReason::Left,
+            t + Duration::from_secs(10),
+        ) else {
+            panic!("an empty room schedules its end")
+        };
+        assert!(!reg.expire_room(&code, at - Duration::from_secs(1)));
+        // Someone comes back within the grace: the room goes on.
+        let b = reg.join(&code, "b", None, outbox().0, 2).unwrap();
+        assert!(!reg.expire_room(&code, at));
+        let Some(Timer::Room { at, .. }) = reg.leave(&b.peer_id, Some(2), LeaveReason::Left, at)
+        else {
+            panic!()
+        };
+        assert!(reg.expire_room(&code, at));
+        assert!(!reg.has_room(&code));
+        assert_eq!(
+            reg.join(&code, "c", None, outbox().0, 3).unwrap_err(),
+            ErrorCode::RoomNotFound
+        );
+    }
+
+    #[test]
+    fn a_peer_that_stops_reading_is_cut_off_not_waited_for() {
+        let t = Instant::now();
+        let mut reg = Registry::new(rules());
+        let (code, _) = reg.create_room(t).unwrap();
+        let (tx_a, mut rx_a) = mpsc::channel(1);
+        let a = reg.join(&code, "a", None, tx_a, 1).unwrap();
+        let b = reg.join(&code, "b", None, outbox().0, 2).unwrap(); // fills a's outbox
+        let offer = Signal::Offer { sdp: "x".into() };
+        reg.relay(&b.peer_id, &a.peer_id, offer.clone()).unwrap();
+        // a's outbox is gone: its connection task reads what was queued, then sees the end.
+        assert!(matches!(next(&mut rx_a), ServerMessage::PeerJoined { .. }));
+        assert_eq!(
+            rx_a.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        );
+        // Its place waits for a resume, with the message it missed.
+        reg.connection_lost(&a.peer_id, 1, t).expect("place kept");
+        let (tx, mut rx) = outbox();
+        reg.join(&code, "a", Some(&a.resume_token), tx, 3).unwrap();
+        assert_eq!(
+            next(&mut rx),
+            ServerMessage::Signal {
+                from: b.peer_id,
+                signal: offer
+            }
+        );
+    }
+}
