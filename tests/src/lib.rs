@@ -1,0 +1,32 @@
+//! The harness for Tincan's cross-process tests: start real binaries on free loopback ports,
+//! talk to them with real WebSocket clients, and break the network between them.
+//!
+//! Binaries are found beside the test executable (`target/<profile>/`). `scripts/test` builds
+//! them first; a bare `cargo test` after `cargo build --workspace --bins` works too.
+
+pub mod cable;
+pub mod raw;
+pub mod server;
+
+pub use cable::Cable;
+pub use raw::RawClient;
+pub use server::ServerProcess;
+
+use std::path::PathBuf;
+
+/// The path of a workspace binary built for the same profile as the running test.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executables live in target/<profile>/deps");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build it first with `cargo build --workspace --bins` (scripts/test does)",
+        path.display()
+    );
+    path
+}

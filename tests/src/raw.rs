@@ -1,0 +1,114 @@
+//! A WebSocket client that sends whatever text it is given, for testing what the server does
+//! with good and bad input.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tincan_protocol::{decode_server, ErrorCode, ServerMessage};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub struct RawClient {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+
+impl RawClient {
+    pub async fn connect(url: &str) -> Self {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Self { socket }
+    }
+
+    /// Connects and completes hello/welcome.
+    pub async fn greeted(url: &str) -> Self {
+        let mut client = Self::connect(url).await;
+        client.send(r#"{"type":"hello","version":1,"client":"test"}"#).await;
+        match client.recv().await {
+            ServerMessage::Welcome { .. } => client,
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    pub async fn send(&mut self, text: &str) {
+        self.socket
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_json(&mut self, value: serde_json::Value) {
+        self.send(&value.to_string()).await;
+    }
+
+    /// The next protocol message (control frames skipped), within 5 s.
+    pub async fn recv(&mut self) -> ServerMessage {
+        self.try_recv(WAIT)
+            .await
+            .expect("a message within 5 s, before the connection closed")
+    }
+
+    /// The next protocol message, or None if the connection closed or nothing came in time.
+    pub async fn try_recv(&mut self, wait: Duration) -> Option<ServerMessage> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??;
+            match frame {
+                Ok(Message::Text(text)) => {
+                    return Some(decode_server(text.as_str()).expect("server speaks protocol v1"))
+                }
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    /// True if the server closes the connection within `wait` (messages before it are
+    /// skipped); false if it is still open when the time is up.
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => return false,
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// The next message must be an error with `code`; returns its human message.
+    pub async fn expect_error(&mut self, code: ErrorCode) -> String {
+        match self.recv().await {
+            ServerMessage::Error {
+                code: got, message, ..
+            } if got == code => message,
+            other => panic!("expected error {code}, got {other:?}"),
+        }
+    }
+
+    /// Creates a room and returns its code in canonical form.
+    pub async fn create_room(&mut self) -> String {
+        self.send(r#"{"type":"create_room"}"#).await;
+        match self.recv().await {
+            ServerMessage::RoomCreated { room } => room.to_string(),
+            other => panic!("expected room_created, got {other:?}"),
+        }
+    }
+
+    /// Joins and returns the `joined` reply.
+    pub async fn join(&mut self, room: &str, name: &str) -> ServerMessage {
+        self.send_json(serde_json::json!({"type": "join", "room": room, "name": name}))
+            .await;
+        self.recv().await
+    }
+
+    /// Closes the TCP connection without a WebSocket close or a leave.
+    pub fn drop_connection(self) {
+        drop(self.socket);
+    }
+}
