@@ -2,6 +2,7 @@
 //! dropped network connection without touching either end.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, TcpStream};
@@ -10,6 +11,7 @@ use tokio::task::JoinHandle;
 pub struct Cable {
     pub addr: SocketAddr,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    down: Arc<AtomicBool>,
     accept: JoinHandle<()>,
 }
 
@@ -19,13 +21,19 @@ impl Cable {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let down = Arc::new(AtomicBool::new(false));
         let accept = tokio::spawn({
             let links = Arc::clone(&links);
+            let down = Arc::clone(&down);
             async move {
                 while let Ok((mut inbound, _)) = listener.accept().await {
+                    if down.load(Ordering::SeqCst) {
+                        continue; // dropping the stream refuses the connection
+                    }
                     let link = tokio::spawn(async move {
                         if let Ok(mut outbound) = TcpStream::connect(target).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                         }
                     });
                     links.lock().expect("lock").push(link);
@@ -35,7 +43,16 @@ impl Cable {
         Self {
             addr,
             links,
+            down,
             accept,
+        }
+    }
+
+    /// While down, the cable cuts every open connection and refuses new ones.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            self.cut();
         }
     }
 

@@ -26,7 +26,9 @@ impl RawClient {
     /// Connects and completes hello/welcome.
     pub async fn greeted(url: &str) -> Self {
         let mut client = Self::connect(url).await;
-        client.send(r#"{"type":"hello","version":1,"client":"test"}"#).await;
+        client
+            .send(r#"{"type":"hello","version":1,"client":"test"}"#)
+            .await;
         match client.recv().await {
             ServerMessage::Welcome { .. } => client,
             other => panic!("expected welcome, got {other:?}"),

@@ -55,13 +55,17 @@ async fn two_clients_relay_offer_answer_and_candidates_both_ways() {
         .await;
     assert_eq!(
         expect_signal(&mut b, &a_id).await,
-        Signal::Offer { sdp: "v=0 offer".into() }
+        Signal::Offer {
+            sdp: "v=0 offer".into()
+        }
     );
     b.send_json(json!({"type":"signal","to":a_id,"signal":{"kind":"answer","sdp":"v=0 answer"}}))
         .await;
     assert_eq!(
         expect_signal(&mut a, &b_id).await,
-        Signal::Answer { sdp: "v=0 answer".into() }
+        Signal::Answer {
+            sdp: "v=0 answer".into()
+        }
     );
     exchange_candidates(&mut a, &a_id, &mut b, &b_id).await;
     exchange_candidates(&mut b, &b_id, &mut a, &a_id).await;
@@ -74,9 +78,11 @@ async fn exchange_candidates(
     to_id: &PeerId,
 ) {
     let candidate = "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host";
-    from.send_json(json!({"type":"signal","to":to_id,"signal":{"kind":"candidate",
-        "candidate":{"candidate":candidate,"sdpMid":"0","sdpMLineIndex":0}}}))
-        .await;
+    from.send_json(
+        json!({"type":"signal","to":to_id,"signal":{"kind":"candidate",
+        "candidate":{"candidate":candidate,"sdpMid":"0","sdpMLineIndex":0}}}),
+    )
+    .await;
     match expect_signal(to, from_id).await {
         Signal::Candidate { candidate: c } => {
             assert_eq!(c.candidate, candidate);
@@ -96,7 +102,11 @@ async fn a_client_over_capacity_gets_room_full() {
     let (_a, _b, code, _, _) = pair(&server).await;
     let mut c = RawClient::greeted(&server.ws_url()).await;
     let message = match c.join(&code, "Cy").await {
-        ServerMessage::Error { code, message, request } => {
+        ServerMessage::Error {
+            code,
+            message,
+            request,
+        } => {
             assert_eq!(code, ErrorCode::RoomFull);
             assert_eq!(request.as_deref(), Some("join"));
             message
@@ -110,10 +120,12 @@ async fn a_client_over_capacity_gets_room_full() {
 async fn unknown_and_malformed_codes_are_told_apart() {
     let server = ServerProcess::start(&[]).await;
     let mut c = RawClient::greeted(&server.ws_url()).await;
-    c.send_json(json!({"type":"join","room":"k7wq-2m9x-d4tp","name":"Cy"})).await;
+    c.send_json(json!({"type":"join","room":"k7wq-2m9x-d4tp","name":"Cy"}))
+        .await;
     let message = c.expect_error(ErrorCode::RoomNotFound).await;
     assert!(message.contains("k7wq-2m9x-d4tp"), "{message}");
-    c.send_json(json!({"type":"join","room":"k7wq-2m9x","name":"Cy"})).await;
+    c.send_json(json!({"type":"join","room":"k7wq-2m9x","name":"Cy"}))
+        .await;
     let message = c.expect_error(ErrorCode::InvalidRoomCode).await;
     assert!(message.contains("12 letters and digits"), "{message}");
 }
@@ -151,7 +163,10 @@ async fn bad_messages_get_clear_errors_and_the_room_keeps_working() {
 
     a.send("{this is not json").await;
     let message = a.expect_error(ErrorCode::BadMessage).await;
-    assert!(message.contains("JSON") || message.contains("json") || message.contains("key"), "{message}");
+    assert!(
+        message.contains("JSON") || message.contains("json") || message.contains("key"),
+        "{message}"
+    );
 
     a.send(r#"{"type":"teleport","to":"mars"}"#).await;
     let message = a.expect_error(ErrorCode::UnknownType).await;
@@ -172,16 +187,24 @@ async fn bad_messages_get_clear_errors_and_the_room_keeps_working() {
     assert!(message.contains(&other_id.0), "{message}");
 
     // Nothing leaked to the other room, and this room still relays both ways.
-    assert!(elsewhere.try_recv(Duration::from_millis(200)).await.is_none());
+    assert!(elsewhere
+        .try_recv(Duration::from_millis(200))
+        .await
+        .is_none());
     a.send_json(json!({"type":"signal","to":b_id,"signal":{"kind":"offer","sdp":"still here"}}))
         .await;
     assert_eq!(
         expect_signal(&mut b, &a_id).await,
-        Signal::Offer { sdp: "still here".into() }
+        Signal::Offer {
+            sdp: "still here".into()
+        }
     );
     b.send_json(json!({"type":"signal","to":a_id,"signal":{"kind":"answer","sdp":"yes"}}))
         .await;
-    assert_eq!(expect_signal(&mut a, &b_id).await, Signal::Answer { sdp: "yes".into() });
+    assert_eq!(
+        expect_signal(&mut a, &b_id).await,
+        Signal::Answer { sdp: "yes".into() }
+    );
 
     let (_, metrics) = server.get("/metrics").await;
     for code in ["bad_message", "unknown_type", "too_large", "peer_not_found"] {
@@ -205,7 +228,10 @@ async fn messages_before_hello_and_wrong_versions_are_refused() {
     assert!(message.contains("version 1"), "{message}");
     // The same connection can still say a version the server speaks.
     c.send(r#"{"type":"hello","version":1}"#).await;
-    assert!(matches!(c.recv().await, ServerMessage::Welcome { version: 1, .. }));
+    assert!(matches!(
+        c.recv().await,
+        ServerMessage::Welcome { version: 1, .. }
+    ));
 }
 
 #[tokio::test]
@@ -214,10 +240,14 @@ async fn guessing_codes_past_the_limit_is_rate_limited() {
     let mut guesser = RawClient::greeted(&server.ws_url()).await;
     for i in 0..5u64 {
         let guess = tincan_protocol::RoomCode::from_value(i).to_string();
-        guesser.send_json(json!({"type":"join","room":guess,"name":"x"})).await;
+        guesser
+            .send_json(json!({"type":"join","room":guess,"name":"x"}))
+            .await;
         guesser.expect_error(ErrorCode::RoomNotFound).await;
     }
-    guesser.send_json(json!({"type":"join","room":"0000-0000-0009","name":"x"})).await;
+    guesser
+        .send_json(json!({"type":"join","room":"0000-0000-0009","name":"x"}))
+        .await;
     let message = guesser.expect_error(ErrorCode::RateLimited).await;
     assert!(message.contains("minute"), "{message}");
     // A new connection from the same address does not reset the count.
@@ -239,12 +269,21 @@ async fn flooding_messages_is_rate_limited_without_closing() {
     while let Some(message) = c.try_recv(Duration::from_millis(300)).await {
         match message {
             ServerMessage::Pong { .. } => pongs += 1,
-            ServerMessage::Error { code: ErrorCode::RateLimited, .. } => limited += 1,
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => limited += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert!((9..=12).contains(&pongs), "burst of 10 (+refill) answered, got {pongs}");
-    assert_eq!(limited, 1, "one rate_limited error per second, not one per message");
+    assert!(
+        (9..=12).contains(&pongs),
+        "burst of 10 (+refill) answered, got {pongs}"
+    );
+    assert_eq!(
+        limited, 1,
+        "one rate_limited error per second, not one per message"
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     c.send(r#"{"type":"ping","nonce":5}"#).await;
     assert_eq!(c.recv().await, ServerMessage::Pong { nonce: Some(5) });
@@ -259,7 +298,10 @@ async fn leaving_and_dropping_the_socket_tell_the_others() {
     assert_eq!(b.recv().await, ServerMessage::Left);
     assert_eq!(
         a.recv().await,
-        ServerMessage::PeerLeft { peer_id: b_id, reason: LeaveReason::Left }
+        ServerMessage::PeerLeft {
+            peer_id: b_id,
+            reason: LeaveReason::Left
+        }
     );
 
     // b comes back on the same connection as a new peer, then drops its socket.
@@ -267,10 +309,16 @@ async fn leaving_and_dropping_the_socket_tell_the_others() {
     assert!(matches!(a.recv().await, ServerMessage::PeerJoined { .. }));
     b.drop_connection();
     // Its place is kept for the reconnect grace (300 ms), then the others are told.
-    assert!(a.try_recv(Duration::from_millis(150)).await.is_none(), "told too early");
+    assert!(
+        a.try_recv(Duration::from_millis(150)).await.is_none(),
+        "told too early"
+    );
     assert_eq!(
         a.recv().await,
-        ServerMessage::PeerLeft { peer_id: b_id, reason: LeaveReason::Disconnected }
+        ServerMessage::PeerLeft {
+            peer_id: b_id,
+            reason: LeaveReason::Disconnected
+        }
     );
     let _ = a_id;
 }
@@ -281,7 +329,12 @@ async fn a_dropped_peer_resumes_its_place_with_its_token() {
     let mut a = RawClient::greeted(&server.ws_url()).await;
     let code = a.create_room().await;
     let joined = a.join(&code, "Ada").await;
-    let ServerMessage::Joined { peer_id: a_id, resume_token, .. } = joined else {
+    let ServerMessage::Joined {
+        peer_id: a_id,
+        resume_token,
+        ..
+    } = joined
+    else {
         panic!("{joined:?}")
     };
     let mut b = RawClient::greeted(&server.ws_url()).await;
@@ -296,15 +349,26 @@ async fn a_dropped_peer_resumes_its_place_with_its_token() {
     a2.send_json(json!({"type":"join","room":code,"name":"Ada","resume":resume_token}))
         .await;
     match a2.recv().await {
-        ServerMessage::Joined { peer_id, resumed, peers, .. } => {
+        ServerMessage::Joined {
+            peer_id,
+            resumed,
+            peers,
+            ..
+        } => {
             assert_eq!(peer_id, a_id);
             assert!(resumed);
             assert_eq!(peers.len(), 1);
         }
         other => panic!("expected joined, got {other:?}"),
     }
-    assert_eq!(expect_signal(&mut a2, &b_id).await, Signal::Offer { sdp: "held".into() });
-    assert!(b.try_recv(Duration::from_millis(200)).await.is_none(), "b saw no leave or join");
+    assert_eq!(
+        expect_signal(&mut a2, &b_id).await,
+        Signal::Offer { sdp: "held".into() }
+    );
+    assert!(
+        b.try_recv(Duration::from_millis(200)).await.is_none(),
+        "b saw no leave or join"
+    );
 }
 
 #[tokio::test]
@@ -316,12 +380,16 @@ async fn an_empty_room_is_gone_after_its_grace_period() {
     a.send(r#"{"type":"leave"}"#).await;
     assert_eq!(a.recv().await, ServerMessage::Left);
     // Within the grace the code still works...
-    assert!(matches!(a.join(&code, "Ada").await, ServerMessage::Joined { .. }));
+    assert!(matches!(
+        a.join(&code, "Ada").await,
+        ServerMessage::Joined { .. }
+    ));
     a.send(r#"{"type":"leave"}"#).await;
     a.recv().await;
     // ...after it, it does not.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    a.send_json(json!({"type":"join","room":code,"name":"Ada"})).await;
+    a.send_json(json!({"type":"join","room":code,"name":"Ada"}))
+        .await;
     a.expect_error(ErrorCode::RoomNotFound).await;
     let (_, metrics) = server.get("/metrics").await;
     assert!(metrics.contains("tincan_rooms 0"), "{metrics}");
@@ -342,7 +410,12 @@ async fn turn_credentials_verify_with_coturns_hmac_scheme() {
     .await;
     let mut a = RawClient::greeted(&server.ws_url()).await;
     let code = a.create_room().await;
-    let ServerMessage::Joined { ice_servers, peer_id, .. } = a.join(&code, "Ada").await else {
+    let ServerMessage::Joined {
+        ice_servers,
+        peer_id,
+        ..
+    } = a.join(&code, "Ada").await
+    else {
         panic!("not joined")
     };
     assert_eq!(ice_servers.len(), 2);
@@ -362,7 +435,10 @@ async fn turn_credentials_verify_with_coturns_hmac_scheme() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    assert!((now + 3590..=now + 3610).contains(&expiry), "valid for an hour");
+    assert!(
+        (now + 3590..=now + 3610).contains(&expiry),
+        "valid for an hour"
+    );
     let script = format!(
         "printf '%s' '{username}' | openssl dgst -sha1 -hmac 'north-wind' -binary | base64"
     );
@@ -383,7 +459,10 @@ async fn health_and_metrics_are_served() {
     assert!(metrics.contains("tincan_connections 2"), "{metrics}");
     assert!(metrics.contains("tincan_rooms 1"), "{metrics}");
     assert!(metrics.contains("tincan_peers 2"), "{metrics}");
-    assert!(metrics.contains("tincan_errors_total{code=\"room_full\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("tincan_errors_total{code=\"room_full\"} 0"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -399,8 +478,7 @@ async fn the_connection_limit_refuses_with_server_full() {
 
 #[tokio::test]
 async fn a_silent_connection_is_closed_after_the_idle_timeout() {
-    let server =
-        ServerProcess::start(&["--heartbeat", "100ms", "--idle-timeout", "300ms"]).await;
+    let server = ServerProcess::start(&["--heartbeat", "100ms", "--idle-timeout", "300ms"]).await;
     // tungstenite answers pings only while the socket is read; a client that never reads is
     // silent, as a dead network would be.
     let mut c = RawClient::greeted(&server.ws_url()).await;
@@ -410,6 +488,12 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() {
         talker.send(r#"{"type":"ping"}"#).await;
         talker.recv().await;
     }
-    assert!(c.closed_within(Duration::from_millis(100)).await, "the silent one is closed");
-    assert!(!talker.closed_within(Duration::from_millis(100)).await, "the talker is not");
+    assert!(
+        c.closed_within(Duration::from_millis(100)).await,
+        "the silent one is closed"
+    );
+    assert!(
+        !talker.closed_within(Duration::from_millis(100)).await,
+        "the talker is not"
+    );
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::CertificateDer;
 use tincan_protocol::{
-    decode_server, ClientMessage, DecodeError, ErrorCode, IceServer, LeaveReason, PeerId,
-    PeerInfo, RoomCode, ServerMessage, Signal, PROTOCOL_VERSION,
+    decode_server, ClientMessage, DecodeError, ErrorCode, IceServer, LeaveReason, PeerId, PeerInfo,
+    RoomCode, ServerMessage, Signal, PROTOCOL_VERSION,
 };
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -110,19 +110,35 @@ pub struct Joined {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     PeerJoined(PeerInfo),
-    PeerLeft { peer_id: PeerId, reason: LeaveReason },
-    Signal { from: PeerId, signal: Signal },
+    PeerLeft {
+        peer_id: PeerId,
+        reason: LeaveReason,
+    },
+    Signal {
+        from: PeerId,
+        signal: Signal,
+    },
     /// An error the server sent that answers no request of this handle (a refused signal,
     /// rate limiting).
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
     /// The connection dropped; retry number `attempt` is under way.
-    Reconnecting { attempt: u32, reason: String },
+    Reconnecting {
+        attempt: u32,
+        reason: String,
+    },
     /// Connected again. `joined` is the room rejoined, if the client was in one:
     /// `joined.resumed` says whether it kept its place (same peer id) or came back as a new
     /// peer, in which case every peer connection must be set up again.
-    Reconnected { joined: Option<Joined> },
+    Reconnected {
+        joined: Option<Joined>,
+    },
     /// Reconnecting failed for longer than the policy allows; the handle no longer works.
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
 }
 
 enum Command {
@@ -373,7 +389,8 @@ struct Task {
     events: mpsc::Sender<Event>,
     /// Requests waiting for their answer, by the request's type name. The server answers in
     /// order, and errors name the request type, so this routes every answer.
-    pending: HashMap<&'static str, VecDeque<oneshot::Sender<Result<ServerMessage, SignalingError>>>>,
+    pending:
+        HashMap<&'static str, VecDeque<oneshot::Sender<Result<ServerMessage, SignalingError>>>>,
     room: Option<RoomPlace>,
     /// The name of the join under way, kept for the place it will give.
     joining_as: Option<String>,
@@ -690,10 +707,19 @@ mod tests {
     fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {
         let policy = ReconnectPolicy::default();
         let d1 = policy.delay(1);
-        assert!(d1 >= Duration::from_millis(250) && d1 <= Duration::from_millis(313), "{d1:?}");
+        assert!(
+            d1 >= Duration::from_millis(250) && d1 <= Duration::from_millis(313),
+            "{d1:?}"
+        );
         let d3 = policy.delay(3);
-        assert!(d3 >= Duration::from_millis(1000) && d3 <= Duration::from_millis(1250), "{d3:?}");
+        assert!(
+            d3 >= Duration::from_millis(1000) && d3 <= Duration::from_millis(1250),
+            "{d3:?}"
+        );
         let d20 = policy.delay(20);
-        assert!(d20 >= Duration::from_secs(5) && d20 <= Duration::from_millis(6250), "{d20:?}");
+        assert!(
+            d20 >= Duration::from_secs(5) && d20 <= Duration::from_millis(6250),
+            "{d20:?}"
+        );
     }
 }

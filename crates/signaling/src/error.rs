@@ -7,7 +7,9 @@ pub enum SignalingError {
     BadUrl { url: String, reason: String },
     #[error("cannot reach the server at {url}: {reason}. Check the address and that the server is running")]
     Unreachable { url: String, reason: String },
-    #[error("the server at {url} did not finish the handshake in {seconds} s; is it a Tincan server?")]
+    #[error(
+        "the server at {url} did not finish the handshake in {seconds} s; is it a Tincan server?"
+    )]
     HandshakeTimeout { url: String, seconds: u64 },
     /// The server refused a request; `code` is stable, `message` is for people.
     #[error("{message}")]

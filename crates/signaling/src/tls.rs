@@ -7,7 +7,9 @@ use rustls::pki_types::CertificateDer;
 
 use crate::SignalingError;
 
-pub fn client_config(extra_roots: &[CertificateDer<'static>]) -> Result<Arc<rustls::ClientConfig>, SignalingError> {
+pub fn client_config(
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<Arc<rustls::ClientConfig>, SignalingError> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {

@@ -18,7 +18,11 @@ pub fn websocket_url(input: &str) -> Result<url::Url, SignalingError> {
     let scheme = match url.scheme() {
         "ws" | "http" => "ws",
         "wss" | "https" => "wss",
-        other => return Err(bad(format!("use ws://, wss://, http:// or https://, not {other}://"))),
+        other => {
+            return Err(bad(format!(
+                "use ws://, wss://, http:// or https://, not {other}://"
+            )))
+        }
     };
     url.set_scheme(scheme)
         .map_err(|_| bad("cannot use that scheme".into()))?;
