@@ -50,14 +50,27 @@ async fn recv(socket: &mut Socket) -> ServerMessage {
 }
 
 async fn greeted(url: &str) -> Socket {
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
-    send(&mut socket, r#"{"type":"hello","version":1,"client":"load"}"#.into()).await;
-    assert!(matches!(recv(&mut socket).await, ServerMessage::Welcome { .. }));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    send(
+        &mut socket,
+        r#"{"type":"hello","version":1,"client":"load"}"#.into(),
+    )
+    .await;
+    assert!(matches!(
+        recv(&mut socket).await,
+        ServerMessage::Welcome { .. }
+    ));
     socket
 }
 
 async fn join(socket: &mut Socket, room: &str) -> String {
-    send(socket, format!(r#"{{"type":"join","room":"{room}","name":"load"}}"#)).await;
+    send(
+        socket,
+        format!(r#"{{"type":"join","room":"{room}","name":"load"}}"#),
+    )
+    .await;
     match recv(socket).await {
         ServerMessage::Joined { peer_id, .. } => peer_id.0,
         other => panic!("join failed: {other:?}"),
@@ -75,7 +88,10 @@ async fn pair(url: &str) -> (Socket, Socket, String) {
     join(&mut a, &room).await;
     let mut b = greeted(url).await;
     let b_id = join(&mut b, &room).await;
-    assert!(matches!(recv(&mut a).await, ServerMessage::PeerJoined { .. }));
+    assert!(matches!(
+        recv(&mut a).await,
+        ServerMessage::PeerJoined { .. }
+    ));
     (a, b, b_id)
 }
 
@@ -134,7 +150,10 @@ async fn main() {
             let mut got = 0;
             while got < per_pair {
                 match recv(&mut b).await {
-                    ServerMessage::Signal { signal: Signal::Offer { sdp }, .. } => {
+                    ServerMessage::Signal {
+                        signal: Signal::Offer { sdp },
+                        ..
+                    } => {
                         let sent: u64 = sdp.parse().expect("timestamp");
                         let now = epoch.elapsed().as_micros() as u64;
                         samples.lock().expect("lock").push(now.saturating_sub(sent));
@@ -179,8 +198,13 @@ async fn main() {
     let mut samples = samples.lock().expect("lock").clone();
     samples.sort_unstable();
     let per_client = (rss_held.saturating_sub(rss_idle)) as f64 / clients as f64;
-    println!("signaling load: {clients} clients in {} rooms of two", clients / 2);
-    println!("  connected + joined in {connect_secs:.1} s; server reports {connections} connections");
+    println!(
+        "signaling load: {clients} clients in {} rooms of two",
+        clients / 2
+    );
+    println!(
+        "  connected + joined in {connect_secs:.1} s; server reports {connections} connections"
+    );
     println!(
         "  server RSS: idle {:.1} MiB, holding {:.1} MiB, while relaying {:.1} MiB",
         rss_idle as f64 / 1024.0,

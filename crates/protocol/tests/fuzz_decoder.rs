@@ -99,8 +99,16 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 fn message_shaped() -> impl Strategy<Value = String> {
     (
         prop::sample::select(vec![
-            "hello", "create_room", "join", "signal", "leave", "ping", "joined", "error",
-            "peer_left", "welcome",
+            "hello",
+            "create_room",
+            "join",
+            "signal",
+            "leave",
+            "ping",
+            "joined",
+            "error",
+            "peer_left",
+            "welcome",
         ]),
         json_value(),
     )
@@ -123,7 +131,11 @@ fn signal() -> impl Strategy<Value = Signal> {
     prop_oneof![
         ".{0,64}".prop_map(|sdp| Signal::Offer { sdp }),
         ".{0,64}".prop_map(|sdp| Signal::Answer { sdp }),
-        (".{0,64}", proptest::option::of(".{0,4}"), proptest::option::of(any::<u16>()))
+        (
+            ".{0,64}",
+            proptest::option::of(".{0,4}"),
+            proptest::option::of(any::<u16>())
+        )
             .prop_map(|(candidate, sdp_mid, sdp_mline_index)| Signal::Candidate {
                 candidate: IceCandidate {
                     candidate,
@@ -143,8 +155,10 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
         Just(ClientMessage::CreateRoom),
         (".{0,20}", ".{0,20}", proptest::option::of("[0-9a-f]{0,32}"))
             .prop_map(|(room, name, resume)| ClientMessage::Join { room, name, resume }),
-        ("[0-9a-f]{1,16}", signal())
-            .prop_map(|(to, signal)| ClientMessage::Signal { to: PeerId(to), signal }),
+        ("[0-9a-f]{1,16}", signal()).prop_map(|(to, signal)| ClientMessage::Signal {
+            to: PeerId(to),
+            signal
+        }),
         Just(ClientMessage::Leave),
         proptest::option::of(any::<u64>()).prop_map(|nonce| ClientMessage::Ping { nonce }),
     ]
@@ -152,16 +166,40 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
 
 fn server_message() -> impl Strategy<Value = ServerMessage> {
     prop_oneof![
-        any::<u64>().prop_map(|v| ServerMessage::RoomCreated { room: RoomCode::from_value(v) }),
-        ("[0-9a-f]{1,16}", ".{0,20}").prop_map(|(id, name)| ServerMessage::PeerJoined {
-            peer: PeerInfo { id: PeerId(id), name }
+        any::<u64>().prop_map(|v| ServerMessage::RoomCreated {
+            room: RoomCode::from_value(v)
         }),
-        ("[0-9a-f]{1,16}", prop::sample::select(vec![LeaveReason::Left, LeaveReason::Disconnected, LeaveReason::Timeout]))
-            .prop_map(|(id, reason)| ServerMessage::PeerLeft { peer_id: PeerId(id), reason }),
-        ("[0-9a-f]{1,16}", signal())
-            .prop_map(|(from, signal)| ServerMessage::Signal { from: PeerId(from), signal }),
-        (prop::sample::select(ErrorCode::ALL[..14].to_vec()), ".{0,40}")
-            .prop_map(|(code, message)| ServerMessage::Error { code, message, request: None }),
+        ("[0-9a-f]{1,16}", ".{0,20}").prop_map(|(id, name)| ServerMessage::PeerJoined {
+            peer: PeerInfo {
+                id: PeerId(id),
+                name
+            }
+        }),
+        (
+            "[0-9a-f]{1,16}",
+            prop::sample::select(vec![
+                LeaveReason::Left,
+                LeaveReason::Disconnected,
+                LeaveReason::Timeout
+            ])
+        )
+            .prop_map(|(id, reason)| ServerMessage::PeerLeft {
+                peer_id: PeerId(id),
+                reason
+            }),
+        ("[0-9a-f]{1,16}", signal()).prop_map(|(from, signal)| ServerMessage::Signal {
+            from: PeerId(from),
+            signal
+        }),
+        (
+            prop::sample::select(ErrorCode::ALL[..14].to_vec()),
+            ".{0,40}"
+        )
+            .prop_map(|(code, message)| ServerMessage::Error {
+                code,
+                message,
+                request: None
+            }),
     ]
 }
 

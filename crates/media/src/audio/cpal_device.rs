@@ -1,0 +1,411 @@
+//! Microphones and speakers through cpal. On Linux cpal talks to PulseAudio (or PipeWire's
+//! PulseAudio server) when one runs, and to ALSA otherwise.
+//!
+//! The device callback only moves samples through a lock-free ring (rtrb); downmixing,
+//! resampling and framing happen on the caller's thread, never in the audio thread.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
+use serde::Serialize;
+
+use super::{to_f32, AudioSink, AudioSource, Framer, Resampler};
+use crate::{now_us, AudioFrame, MediaError, SAMPLE_RATE};
+
+/// A microphone or speaker as the pickers show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AudioDeviceInfo {
+    /// cpal's stable id (`pulseaudio:tincan_mic`, `alsa:hw:0,0`): save it, pick by it.
+    pub id: String,
+    pub name: String,
+    pub is_default: bool,
+}
+
+fn describe(device: &cpal::Device, default_id: Option<&str>) -> Option<AudioDeviceInfo> {
+    let id = device.id().ok()?.to_string();
+    let name = device
+        .description()
+        .map(|d| d.name().to_owned())
+        .unwrap_or_else(|_| id.clone());
+    let is_default = default_id == Some(id.as_str());
+    Some(AudioDeviceInfo {
+        id,
+        name,
+        is_default,
+    })
+}
+
+/// Every microphone. No sound system, or none at all, is an empty list.
+pub fn list_microphones() -> Vec<AudioDeviceInfo> {
+    let host = cpal::default_host();
+    let default = host
+        .default_input_device()
+        .and_then(|d| d.id().ok())
+        .map(|id| id.to_string());
+    host.input_devices()
+        .map(|devices| {
+            devices
+                .filter_map(|d| describe(&d, default.as_deref()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every speaker (or headphones).
+pub fn list_speakers() -> Vec<AudioDeviceInfo> {
+    let host = cpal::default_host();
+    let default = host
+        .default_output_device()
+        .and_then(|d| d.id().ok())
+        .map(|id| id.to_string());
+    host.output_devices()
+        .map(|devices| {
+            devices
+                .filter_map(|d| describe(&d, default.as_deref()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn find_device(id: Option<&str>, input: bool) -> Result<cpal::Device, MediaError> {
+    let host = cpal::default_host();
+    match id {
+        None => {
+            let device = if input {
+                host.default_input_device()
+            } else {
+                host.default_output_device()
+            };
+            device.ok_or(if input {
+                MediaError::NoMicrophone
+            } else {
+                MediaError::NoSpeaker
+            })
+        }
+        Some(id) => {
+            let devices = if input {
+                host.input_devices()
+            } else {
+                host.output_devices()
+            };
+            devices
+                .map_err(|e| MediaError::AudioDevice(e.to_string()))?
+                .find(|d| d.id().map(|d_id| d_id.to_string() == id).unwrap_or(false))
+                .ok_or_else(|| MediaError::AudioDeviceNotFound(id.to_owned()))
+        }
+    }
+}
+
+/// A 48 kHz mono config if the device takes one (no resampling), else its default. The
+/// buffer is fixed at 10 ms where the device allows: PulseAudio's default first buffer was
+/// two seconds long (DESIGN.md trap 10).
+fn choose_config(
+    device: &cpal::Device,
+    input: bool,
+) -> Result<(StreamConfig, SampleFormat), MediaError> {
+    let fail = |e: cpal::Error| MediaError::AudioDevice(e.to_string());
+    let ranges: Vec<_> = if input {
+        device.supported_input_configs().map_err(fail)?.collect()
+    } else {
+        device.supported_output_configs().map_err(fail)?.collect()
+    };
+    let preferred = [SampleFormat::F32, SampleFormat::I16];
+    let exact = preferred.iter().find_map(|format| {
+        ranges.iter().find(|r| {
+            r.sample_format() == *format
+                && r.channels() == 1
+                && r.min_sample_rate() <= SAMPLE_RATE
+                && r.max_sample_rate() >= SAMPLE_RATE
+        })
+    });
+    let chosen = match exact {
+        Some(range) => range.with_sample_rate(SAMPLE_RATE),
+        None if input => device.default_input_config().map_err(fail)?,
+        None => device.default_output_config().map_err(fail)?,
+    };
+    let mut config = chosen.config();
+    let ten_ms = chosen.sample_rate() / 100;
+    if let cpal::SupportedBufferSize::Range { min, max } = chosen.buffer_size() {
+        if (*min..=*max).contains(&ten_ms) {
+            config.buffer_size = cpal::BufferSize::Fixed(ten_ms);
+        }
+    }
+    Ok((config, chosen.sample_format()))
+}
+
+type DeviceFault = Arc<Mutex<Option<String>>>;
+
+fn fault_of(fault: &DeviceFault) -> Option<String> {
+    fault.lock().ok().and_then(|f| f.clone())
+}
+
+/// Captures from a microphone as 48 kHz mono frames.
+pub struct MicrophoneSource {
+    _stream: cpal::Stream,
+    ring: rtrb::Consumer<f32>,
+    resampler: Resampler,
+    framer: Framer,
+    scratch: Vec<f32>,
+    fault: DeviceFault,
+    first_wait: bool,
+    name: String,
+}
+
+// cpal's Stream is !Send on some platforms only because of raw handles it never shares
+// across threads; the source is moved once, to the capture thread, and used there.
+unsafe impl Send for MicrophoneSource {}
+
+impl MicrophoneSource {
+    /// Opens a microphone by id, or the default one.
+    pub fn open(id: Option<&str>) -> Result<Self, MediaError> {
+        let device = find_device(id, true)?;
+        let name = describe(&device, None).map(|d| d.name).unwrap_or_default();
+        let (config, format) = choose_config(&device, true)?;
+        let channels = usize::from(config.channels.max(1));
+        let rate = config.sample_rate;
+        // Two seconds of room: a reader that stalls loses the oldest audio, not the newest.
+        let (producer, ring) = rtrb::RingBuffer::<f32>::new(rate as usize * 2);
+        let fault: DeviceFault = Arc::default();
+        let stream = match format {
+            SampleFormat::F32 => {
+                build_input::<f32>(&device, &config, channels, producer, fault.clone())
+            }
+            SampleFormat::I16 => {
+                build_input::<i16>(&device, &config, channels, producer, fault.clone())
+            }
+            SampleFormat::U16 => {
+                build_input::<u16>(&device, &config, channels, producer, fault.clone())
+            }
+            SampleFormat::I32 => {
+                build_input::<i32>(&device, &config, channels, producer, fault.clone())
+            }
+            other => Err(MediaError::AudioDevice(format!(
+                "unsupported sample format {other}"
+            ))),
+        }?;
+        stream
+            .play()
+            .map_err(|e| MediaError::AudioDevice(e.to_string()))?;
+        tracing::info!(microphone = %name, rate, channels, "microphone open");
+        Ok(Self {
+            _stream: stream,
+            ring,
+            resampler: Resampler::new(rate, SAMPLE_RATE)?,
+            framer: Framer::default(),
+            scratch: Vec::new(),
+            fault,
+            first_wait: true,
+            name,
+        })
+    }
+}
+
+fn build_input<T>(
+    device: &cpal::Device,
+    config: &StreamConfig,
+    channels: usize,
+    mut producer: rtrb::Producer<f32>,
+    fault: DeviceFault,
+) -> Result<cpal::Stream, MediaError>
+where
+    T: SizedSample,
+    f32: FromSample<T>,
+{
+    device
+        .build_input_stream::<T, _, _>(
+            config.clone(),
+            move |data: &[T], _| {
+                for frame in data.chunks_exact(channels) {
+                    let mono =
+                        frame.iter().map(|s| s.to_sample::<f32>()).sum::<f32>() / channels as f32;
+                    // A full ring means the reader stalled; dropping is all the callback can do.
+                    let _ = producer.push(mono);
+                }
+            },
+            move |e| {
+                if let Ok(mut f) = fault.lock() {
+                    *f = Some(e.to_string());
+                }
+            },
+            None,
+        )
+        .map_err(|e| MediaError::AudioDevice(e.to_string()))
+}
+
+impl AudioSource for MicrophoneSource {
+    fn read(&mut self) -> Result<Option<AudioFrame>, MediaError> {
+        // A cold virtual microphone took up to 2 s for its first samples (DESIGN.md trap 10).
+        let patience = if self.first_wait {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_secs(1)
+        };
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(frame) = self.framer.pop(now_us()) {
+                self.first_wait = false;
+                return Ok(Some(frame));
+            }
+            if let Some(e) = fault_of(&self.fault) {
+                return Err(MediaError::AudioDevice(format!(
+                    "microphone {}: {e}",
+                    self.name
+                )));
+            }
+            let available = self.ring.slots();
+            if available > 0 {
+                let chunk = self
+                    .ring
+                    .read_chunk(available)
+                    .map_err(|e| MediaError::AudioDevice(e.to_string()))?;
+                let (a, b) = chunk.as_slices();
+                self.scratch.clear();
+                let mut converted = std::mem::take(&mut self.scratch);
+                self.resampler.process(a, &mut converted)?;
+                self.resampler.process(b, &mut converted)?;
+                chunk.commit_all();
+                self.framer.push(&converted);
+                self.scratch = converted;
+                continue;
+            }
+            if Instant::now() > deadline {
+                return Err(MediaError::AudioDevice(format!(
+                    "microphone {} delivers no audio; is it muted or in use?",
+                    self.name
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Plays 48 kHz mono frames on a speaker.
+pub struct SpeakerSink {
+    _stream: cpal::Stream,
+    ring: rtrb::Producer<f32>,
+    resampler: Resampler,
+    device_rate: u32,
+    scratch: Vec<f32>,
+    fault: DeviceFault,
+    name: String,
+}
+
+// See MicrophoneSource.
+unsafe impl Send for SpeakerSink {}
+
+/// Audio queued for the device beyond which `write` waits: enough to ride out scheduling
+/// hiccups, small enough not to add noticeable delay.
+const SPEAKER_QUEUE: Duration = Duration::from_millis(80);
+
+impl SpeakerSink {
+    pub fn open(id: Option<&str>) -> Result<Self, MediaError> {
+        let device = find_device(id, false)?;
+        let name = describe(&device, None).map(|d| d.name).unwrap_or_default();
+        let (config, format) = choose_config(&device, false)?;
+        let channels = usize::from(config.channels.max(1));
+        let rate = config.sample_rate;
+        let (ring, consumer) = rtrb::RingBuffer::<f32>::new(rate as usize);
+        let fault: DeviceFault = Arc::default();
+        let stream = match format {
+            SampleFormat::F32 => {
+                build_output::<f32>(&device, &config, channels, consumer, fault.clone())
+            }
+            SampleFormat::I16 => {
+                build_output::<i16>(&device, &config, channels, consumer, fault.clone())
+            }
+            SampleFormat::U16 => {
+                build_output::<u16>(&device, &config, channels, consumer, fault.clone())
+            }
+            SampleFormat::I32 => {
+                build_output::<i32>(&device, &config, channels, consumer, fault.clone())
+            }
+            other => Err(MediaError::AudioDevice(format!(
+                "unsupported sample format {other}"
+            ))),
+        }?;
+        stream
+            .play()
+            .map_err(|e| MediaError::AudioDevice(e.to_string()))?;
+        tracing::info!(speaker = %name, rate, channels, "speaker open");
+        Ok(Self {
+            _stream: stream,
+            ring,
+            resampler: Resampler::new(SAMPLE_RATE, rate)?,
+            device_rate: rate,
+            scratch: Vec::new(),
+            fault,
+            name,
+        })
+    }
+}
+
+fn build_output<T>(
+    device: &cpal::Device,
+    config: &StreamConfig,
+    channels: usize,
+    mut consumer: rtrb::Consumer<f32>,
+    fault: DeviceFault,
+) -> Result<cpal::Stream, MediaError>
+where
+    T: SizedSample + FromSample<f32>,
+{
+    device
+        .build_output_stream::<T, _, _>(
+            config.clone(),
+            move |data: &mut [T], _| {
+                for frame in data.chunks_exact_mut(channels) {
+                    // An empty ring plays silence: the jitter buffer upstream conceals gaps.
+                    let sample = consumer.pop().unwrap_or(0.0);
+                    frame.fill(T::from_sample(sample));
+                }
+            },
+            move |e| {
+                if let Ok(mut f) = fault.lock() {
+                    *f = Some(e.to_string());
+                }
+            },
+            None,
+        )
+        .map_err(|e| MediaError::AudioDevice(e.to_string()))
+}
+
+impl AudioSink for SpeakerSink {
+    fn write(&mut self, frame: &AudioFrame) -> Result<(), MediaError> {
+        if let Some(e) = fault_of(&self.fault) {
+            return Err(MediaError::AudioDevice(format!(
+                "speaker {}: {e}",
+                self.name
+            )));
+        }
+        let input: Vec<f32> = frame.samples.iter().map(|&s| to_f32(s)).collect();
+        self.scratch.clear();
+        let mut converted = std::mem::take(&mut self.scratch);
+        self.resampler.process(&input, &mut converted)?;
+        let limit = (self.device_rate as f64 * SPEAKER_QUEUE.as_secs_f64()) as usize;
+        let capacity = self.ring.buffer().capacity();
+        let mut rest = &converted[..];
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !rest.is_empty() {
+            let queued = capacity - self.ring.slots();
+            let room = limit.saturating_sub(queued).min(rest.len());
+            if room == 0 {
+                if Instant::now() > deadline {
+                    return Err(MediaError::AudioDevice(format!(
+                        "speaker {} stopped taking audio",
+                        self.name
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            for &sample in &rest[..room] {
+                let _ = self.ring.push(sample);
+            }
+            rest = &rest[room..];
+        }
+        self.scratch = converted;
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! Codecs: VP8 (libvpx, through env-libvpx-sys) and Opus.
+
+mod opus_codec;
+mod vp8;
+
+pub use opus_codec::{OpusDecoder, OpusEncoder};
+pub use vp8::{threads_for, EncodedFrame, Vp8Config, Vp8Decoder, Vp8Encoder};

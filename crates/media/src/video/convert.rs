@@ -1,0 +1,133 @@
+//! Camera pixel formats to I420. Cameras deliver MJPEG, YUYV (YUY2) or NV12; the encoder
+//! wants I420 (BT.601, limited range).
+
+use yuvutils_rs::{
+    BufferStoreMut, YuvConversionMode, YuvPackedImage, YuvPlanarImageMut, YuvRange,
+    YuvStandardMatrix,
+};
+
+use crate::{MediaError, VideoFrame};
+
+fn check(width: u32, height: u32, got: usize, want: usize, what: &str) -> Result<(), MediaError> {
+    if got < want {
+        return Err(MediaError::Format(format!(
+            "{what} {width}x{height} needs {want} bytes, got {got}"
+        )));
+    }
+    Ok(())
+}
+
+fn planar(frame: &mut VideoFrame) -> YuvPlanarImageMut<'_, u8> {
+    let (w, h) = (frame.width(), frame.height());
+    let (y, u, v) = frame.planes_mut();
+    YuvPlanarImageMut {
+        y_plane: BufferStoreMut::Borrowed(y),
+        y_stride: w,
+        u_plane: BufferStoreMut::Borrowed(u),
+        u_stride: w / 2,
+        v_plane: BufferStoreMut::Borrowed(v),
+        v_stride: w / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// Packed YUYV 4:2:2 (Y0 U Y1 V) to I420: chroma of each row pair is averaged.
+pub fn yuyv_to_i420(
+    data: &[u8],
+    width: u32,
+    height: u32,
+    capture_us: u64,
+) -> Result<VideoFrame, MediaError> {
+    check(
+        width,
+        height,
+        data.len(),
+        (width * height * 2) as usize,
+        "YUYV",
+    )?;
+    let mut frame = VideoFrame::black(width, height)?;
+    frame.capture_us = capture_us;
+    let packed = YuvPackedImage {
+        yuy: data,
+        yuy_stride: width * 2,
+        width,
+        height,
+    };
+    yuvutils_rs::yuyv422_to_yuv420(&mut planar(&mut frame), &packed)
+        .map_err(|e| MediaError::Format(format!("YUYV: {e}")))?;
+    Ok(frame)
+}
+
+/// NV12 (a Y plane, then interleaved U V at half size) to I420: the chroma is de-interleaved.
+pub fn nv12_to_i420(
+    data: &[u8],
+    width: u32,
+    height: u32,
+    capture_us: u64,
+) -> Result<VideoFrame, MediaError> {
+    let luma = (width * height) as usize;
+    check(width, height, data.len(), luma + luma / 2, "NV12")?;
+    let mut frame = VideoFrame::black(width, height)?;
+    frame.capture_us = capture_us;
+    let (y, u, v) = frame.planes_mut();
+    y.copy_from_slice(&data[..luma]);
+    for (i, pair) in data[luma..luma + luma / 2].chunks_exact(2).enumerate() {
+        u[i] = pair[0];
+        v[i] = pair[1];
+    }
+    Ok(frame)
+}
+
+/// Packed RGB (8 bits each) to I420.
+pub fn rgb_to_i420(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    capture_us: u64,
+) -> Result<VideoFrame, MediaError> {
+    check(
+        width,
+        height,
+        rgb.len(),
+        (width * height * 3) as usize,
+        "RGB",
+    )?;
+    let mut frame = VideoFrame::black(width, height)?;
+    frame.capture_us = capture_us;
+    yuvutils_rs::rgb_to_yuv420(
+        &mut planar(&mut frame),
+        rgb,
+        width * 3,
+        YuvRange::Limited,
+        YuvStandardMatrix::Bt601,
+        YuvConversionMode::Balanced,
+    )
+    .map_err(|e| MediaError::Format(format!("RGB: {e}")))?;
+    Ok(frame)
+}
+
+/// One MJPEG frame (a JPEG picture) to I420. The picture's own size wins over the expected
+/// one: cameras sometimes send a different size than they announced.
+pub fn mjpeg_to_i420(jpeg: &[u8], capture_us: u64) -> Result<VideoFrame, MediaError> {
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(jpeg, options);
+    let rgb = decoder
+        .decode()
+        .map_err(|e| MediaError::Format(format!("MJPEG frame: {e:?}")))?;
+    let (w, h) = decoder
+        .dimensions()
+        .ok_or_else(|| MediaError::Format("MJPEG frame without dimensions".into()))?;
+    // I420 needs even sizes: drop a last odd column or row.
+    let (even_w, even_h) = ((w & !1) as u32, (h & !1) as u32);
+    if even_w as usize == w && even_h as usize == h {
+        return rgb_to_i420(&rgb, even_w, even_h, capture_us);
+    }
+    let mut cropped = Vec::with_capacity((even_w * even_h * 3) as usize);
+    for row in rgb.chunks_exact(w * 3).take(even_h as usize) {
+        cropped.extend_from_slice(&row[..even_w as usize * 3]);
+    }
+    rgb_to_i420(&cropped, even_w, even_h, capture_us)
+}
