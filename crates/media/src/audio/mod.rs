@@ -1,6 +1,7 @@
 //! Audio sources and sinks. Inside the engine audio is 48 kHz mono in 20 ms frames
 //! ([`crate::AudioFrame`]); devices and files are converted at the edge.
 
+pub mod analysis;
 mod cpal_device;
 mod null;
 mod resample;

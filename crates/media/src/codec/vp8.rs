@@ -109,15 +109,18 @@ impl Vp8Encoder {
         let threads = config
             .threads
             .unwrap_or_else(|| threads_for(config.width, config.height, cores));
-        // SAFETY: zeroed structs are valid inputs for libvpx's init functions, which fill them.
-        let mut cfg: Box<vpx_codec_enc_cfg_t> = Box::new(unsafe { std::mem::zeroed() });
-        let mut ctx: Box<vpx_codec_ctx_t> = Box::new(unsafe { std::mem::zeroed() });
-        unsafe {
+        // libvpx fills both structs and they are read only after it has: all-zero bytes are
+        // not valid for every field, so they start uninitialised rather than zeroed.
+        let mut cfg = Box::<vpx_codec_enc_cfg_t>::new_uninit();
+        let ctx = Box::<vpx_codec_ctx_t>::new_uninit();
+        // SAFETY: config_default writes a complete configuration when it succeeds.
+        let mut cfg = unsafe {
             check(
-                vpx_codec_enc_config_default(vpx_codec_vp8_cx(), &mut *cfg, 0),
+                vpx_codec_enc_config_default(vpx_codec_vp8_cx(), cfg.as_mut_ptr(), 0),
                 "default config",
             )?;
-        }
+            cfg.assume_init()
+        };
         cfg.g_w = config.width;
         cfg.g_h = config.height;
         cfg.g_threads = threads;
@@ -141,10 +144,12 @@ impl Vp8Encoder {
         cfg.rc_buf_sz = 1000;
         cfg.kf_mode = vpx_kf_mode::VPX_KF_AUTO;
         cfg.kf_max_dist = 3000;
-        unsafe {
+        let mut ctx = ctx;
+        // SAFETY: init writes every field of the context when it succeeds.
+        let ctx = unsafe {
             check(
                 vpx_codec_enc_init_ver(
-                    &mut *ctx,
+                    ctx.as_mut_ptr(),
                     vpx_codec_vp8_cx(),
                     &*cfg,
                     0,
@@ -152,7 +157,8 @@ impl Vp8Encoder {
                 ),
                 "encoder init",
             )?;
-        }
+            ctx.assume_init()
+        };
         let mut encoder = Self {
             ctx,
             cfg,
@@ -230,12 +236,12 @@ impl Vp8Encoder {
                 self.height
             )));
         }
-        // SAFETY: zeroed is a valid vpx_image_t to pass to vpx_img_wrap, which fills it. The
-        // wrapped buffer outlives the encode call, and libvpx only reads it.
-        let mut image: vpx_image_t = unsafe { std::mem::zeroed() };
+        // SAFETY: vpx_img_wrap fills the whole image (it clears it first). The wrapped buffer
+        // outlives the encode call, and libvpx only reads it.
+        let mut image = std::mem::MaybeUninit::<vpx_image_t>::uninit();
         let wrapped = unsafe {
             vpx_img_wrap(
-                &mut image,
+                image.as_mut_ptr(),
                 vpx_img_fmt::VPX_IMG_FMT_I420,
                 self.width,
                 self.height,
@@ -246,6 +252,7 @@ impl Vp8Encoder {
         if wrapped.is_null() {
             return Err(MediaError::Codec("cannot wrap the frame for libvpx".into()));
         }
+        let image = unsafe { image.assume_init() };
         let duration = (TIMEBASE as u32 / self.fps).max(1);
         let flags = if std::mem::take(&mut self.force_keyframe) {
             VPX_EFLAG_FORCE_KF as i64
@@ -329,16 +336,17 @@ unsafe impl Send for Vp8Decoder {}
 
 impl Vp8Decoder {
     pub fn new() -> Result<Self, MediaError> {
-        let mut ctx: Box<vpx_codec_ctx_t> = Box::new(unsafe { std::mem::zeroed() });
+        let mut ctx = Box::<vpx_codec_ctx_t>::new_uninit();
         let cfg = vpx_codec_dec_cfg_t {
             threads: 1,
             w: 0,
             h: 0,
         };
-        unsafe {
+        // SAFETY: init writes every field of the context when it succeeds.
+        let ctx = unsafe {
             check(
                 vpx_codec_dec_init_ver(
-                    &mut *ctx,
+                    ctx.as_mut_ptr(),
                     vpx_codec_vp8_dx(),
                     &cfg,
                     0,
@@ -346,7 +354,8 @@ impl Vp8Decoder {
                 ),
                 "decoder init",
             )?;
-        }
+            ctx.assume_init()
+        };
         Ok(Self {
             ctx,
             awaiting_keyframe: true,

@@ -2,8 +2,7 @@
 //! wants I420 (BT.601, limited range).
 
 use yuvutils_rs::{
-    BufferStoreMut, YuvConversionMode, YuvPackedImage, YuvPlanarImageMut, YuvRange,
-    YuvStandardMatrix,
+    BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
 };
 
 use crate::{MediaError, VideoFrame};
@@ -32,7 +31,8 @@ fn planar(frame: &mut VideoFrame) -> YuvPlanarImageMut<'_, u8> {
     }
 }
 
-/// Packed YUYV 4:2:2 (Y0 U Y1 V) to I420: chroma of each row pair is averaged.
+/// Packed YUYV 4:2:2 (Y0 U Y1 V) to I420. Each output chroma sample averages the two rows it
+/// covers (yuvutils-rs takes only the top row's, which aliases on colour edges).
 pub fn yuyv_to_i420(
     data: &[u8],
     width: u32,
@@ -48,14 +48,22 @@ pub fn yuyv_to_i420(
     )?;
     let mut frame = VideoFrame::black(width, height)?;
     frame.capture_us = capture_us;
-    let packed = YuvPackedImage {
-        yuy: data,
-        yuy_stride: width * 2,
-        width,
-        height,
-    };
-    yuvutils_rs::yuyv422_to_yuv420(&mut planar(&mut frame), &packed)
-        .map_err(|e| MediaError::Format(format!("YUYV: {e}")))?;
+    let (w, h) = (width as usize, height as usize);
+    let (y_plane, u_plane, v_plane) = frame.planes_mut();
+    for (row, line) in data.chunks_exact(w * 2).take(h).enumerate() {
+        for (x, px) in line.chunks_exact(2).enumerate() {
+            y_plane[row * w + x] = px[0];
+        }
+    }
+    for pair in 0..h / 2 {
+        let top = &data[pair * 2 * w * 2..][..w * 2];
+        let bottom = &data[(pair * 2 + 1) * w * 2..][..w * 2];
+        for (i, (t, b)) in top.chunks_exact(4).zip(bottom.chunks_exact(4)).enumerate() {
+            let at = pair * (w / 2) + i;
+            u_plane[at] = ((u16::from(t[1]) + u16::from(b[1]) + 1) / 2) as u8;
+            v_plane[at] = ((u16::from(t[3]) + u16::from(b[3]) + 1) / 2) as u8;
+        }
+    }
     Ok(frame)
 }
 

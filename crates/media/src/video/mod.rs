@@ -12,6 +12,28 @@ pub use y4m_file::Y4mSource;
 
 use crate::{MediaError, VideoFrame};
 
+/// Peak signal-to-noise ratio of the luma planes of two same-sized pictures, in dB
+/// (infinite for identical planes).
+pub fn y_psnr(a: &VideoFrame, b: &VideoFrame) -> f64 {
+    let (ya, yb) = (a.y(), b.y());
+    if ya.len() != yb.len() || ya.is_empty() {
+        return 0.0;
+    }
+    let sse: u64 = ya
+        .iter()
+        .zip(yb)
+        .map(|(&p, &q)| {
+            let d = i64::from(p) - i64::from(q);
+            (d * d) as u64
+        })
+        .sum();
+    if sse == 0 {
+        return f64::INFINITY;
+    }
+    let mse = sse as f64 / ya.len() as f64;
+    10.0 * (255.0 * 255.0 / mse).log10()
+}
+
 /// Size and rate of a video source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VideoFormat {
