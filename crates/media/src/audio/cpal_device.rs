@@ -23,8 +23,26 @@ pub struct AudioDeviceInfo {
     pub is_default: bool,
 }
 
+/// Whether a person should be offered this device. ALSA's list includes every plugin its
+/// configuration defines (rate converters, `null`, `upmix`, ...); only sound cards and the
+/// bridges to a sound server are devices in the sense of a picker.
+pub fn is_pickable(id: &str) -> bool {
+    match id.strip_prefix("alsa:") {
+        None => true,
+        Some(pcm) => {
+            matches!(pcm, "default" | "pulse" | "pipewire")
+                || pcm.starts_with("hw:")
+                || pcm.starts_with("plughw:")
+                || pcm.contains("CARD=")
+        }
+    }
+}
+
 fn describe(device: &cpal::Device, default_id: Option<&str>) -> Option<AudioDeviceInfo> {
     let id = device.id().ok()?.to_string();
+    if !is_pickable(&id) {
+        return None;
+    }
     let name = device
         .description()
         .map(|d| d.name().to_owned())
@@ -407,5 +425,20 @@ impl AudioSink for SpeakerSink {
         }
         self.scratch = converted;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_pickable;
+
+    #[test]
+    fn alsa_plugins_are_not_offered_but_cards_and_servers_are() {
+        for id in ["alsa:null", "alsa:lavrate", "alsa:upmix", "alsa:speex", "alsa:jack"] {
+            assert!(!is_pickable(id), "{id}");
+        }
+        for id in ["alsa:default", "alsa:pulse", "alsa:hw:0,0", "alsa:sysdefault:CARD=PCH", "pulseaudio:tincan_mic"] {
+            assert!(is_pickable(id), "{id}");
+        }
     }
 }
