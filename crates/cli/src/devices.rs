@@ -25,15 +25,25 @@ fn render(list: &DeviceList) -> String {
     let mut out = String::new();
     out.push_str("Cameras:\n");
     if list.cameras.is_empty() {
-        out.push_str("  none found (calls can still send a test pattern or a y4m file: --video pattern)\n");
+        out.push_str(
+            "  none found (calls can still send a test pattern or a y4m file: --video pattern)\n",
+        );
     }
     for camera in &list.cameras {
         out.push_str(&format!("  {}  [id {}]\n", camera.name, camera.id));
         out.push_str(&modes_line(camera));
     }
     for (title, devices, none) in [
-        ("Microphones", &list.microphones, "none found (calls can send a tone or a wav file: --audio tone)"),
-        ("Speakers", &list.speakers, "none found (calls can record to files: --record DIR)"),
+        (
+            "Microphones",
+            &list.microphones,
+            "none found (calls can send a tone or a wav file: --audio tone)",
+        ),
+        (
+            "Speakers",
+            &list.speakers,
+            "none found (calls can record to files: --record DIR)",
+        ),
     ] {
         out.push_str(&format!("{title}:\n"));
         if devices.is_empty() {
@@ -61,7 +71,11 @@ fn modes_line(camera: &CameraInfo) -> String {
         .map(|m| format!("{}x{}@{} {:?}", m.width, m.height, m.fps, m.format).to_lowercase())
         .collect();
     let more = camera.modes.len().saturating_sub(12);
-    let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
     format!("      {}{tail}\n", modes.join(", "))
 }
 
@@ -85,13 +99,25 @@ mod tests {
             cameras: vec![CameraInfo {
                 id: "0".into(),
                 name: "USB Camera".into(),
-                modes: vec![CameraMode { width: 1280, height: 720, fps: 30, format: PixelFormat::Mjpeg }],
+                modes: vec![CameraMode {
+                    width: 1280,
+                    height: 720,
+                    fps: 30,
+                    format: PixelFormat::Mjpeg,
+                }],
             }],
-            microphones: vec![AudioDeviceInfo { id: "pulseaudio:mic".into(), name: "Mic".into(), is_default: true }],
+            microphones: vec![AudioDeviceInfo {
+                id: "pulseaudio:mic".into(),
+                name: "Mic".into(),
+                is_default: true,
+            }],
             speakers: vec![],
         };
         let text = render(&list);
-        assert!(text.contains("USB Camera  [id 0]\n      1280x720@30 mjpeg\n"), "{text}");
+        assert!(
+            text.contains("USB Camera  [id 0]\n      1280x720@30 mjpeg\n"),
+            "{text}"
+        );
         assert!(text.contains(" * Mic  [id pulseaudio:mic]"), "{text}");
     }
 }

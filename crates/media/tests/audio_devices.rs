@@ -8,13 +8,19 @@ use std::time::Duration;
 
 use tincan_media::audio::analysis::{dominant_frequency, rms};
 use tincan_media::audio::{
-    list_microphones, list_speakers, AudioSink, AudioSource, MicrophoneSource, SpeakerSink, ToneSource,
+    list_microphones, list_speakers, AudioSink, AudioSource, MicrophoneSource, SpeakerSink,
+    ToneSource,
 };
 use tincan_media::SAMPLE_RATE;
 
 fn require_virtual_audio() {
     let up = std::env::var_os("PULSE_SERVER").is_some()
-        && Command::new("pactl").arg("info").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        && Command::new("pactl")
+            .arg("info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
     assert!(
         up,
         "no PulseAudio daemon: run the tests with scripts/test, or `source scripts/virtual-audio.sh` first"
@@ -34,11 +40,21 @@ fn tone_bytes(hz: f64, secs: f64) -> Vec<u8> {
 fn the_microphone_captures_a_tone_at_48_khz() {
     require_virtual_audio();
     let mics = list_microphones();
-    let mic = mics.iter().find(|m| m.name.contains("TincanVirtualMic")).unwrap_or_else(|| panic!("virtual mic listed: {mics:?}"));
+    let mic = mics
+        .iter()
+        .find(|m| m.name.contains("TincanVirtualMic"))
+        .unwrap_or_else(|| panic!("virtual mic listed: {mics:?}"));
     assert!(mic.is_default, "the virtual mic is the default: {mic:?}");
 
     let mut feed = Command::new("pacat")
-        .args(["--playback", "-d", "tincan_micfeed", "--format=s16le", "--rate=48000", "--channels=1"])
+        .args([
+            "--playback",
+            "-d",
+            "tincan_micfeed",
+            "--format=s16le",
+            "--rate=48000",
+            "--channels=1",
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .expect("pacat runs");
@@ -51,7 +67,10 @@ fn the_microphone_captures_a_tone_at_48_khz() {
     let mut captured = Vec::new();
     // Up to 4 s for the tone to start (a cold virtual mic is slow), then 1 s of it.
     for _ in 0..200 {
-        let frame = source.read().expect("capture works").expect("a microphone does not end");
+        let frame = source
+            .read()
+            .expect("capture works")
+            .expect("a microphone does not end");
         assert_eq!(frame.samples.len(), 960, "20 ms at 48 kHz");
         if rms(&frame.samples) > 0.1 || !captured.is_empty() {
             captured.extend(frame.samples);
@@ -62,12 +81,20 @@ fn the_microphone_captures_a_tone_at_48_khz() {
     }
     let _ = feed.kill();
     let _ = writer.join();
-    assert!(captured.len() >= SAMPLE_RATE as usize, "heard the tone for a second ({} samples)", captured.len());
+    assert!(
+        captured.len() >= SAMPLE_RATE as usize,
+        "heard the tone for a second ({} samples)",
+        captured.len()
+    );
     let tail = &captured[4800..];
     let hz = dominant_frequency(tail, SAMPLE_RATE).expect("a tone");
     println!("microphone heard {hz:.1} Hz at level {:.2}", rms(tail));
     assert!((hz - 440.0).abs() < 2.0, "heard {hz:.1} Hz");
-    assert!((rms(tail) - 0.5 / 2f64.sqrt()).abs() < 0.1, "level kept: {}", rms(tail));
+    assert!(
+        (rms(tail) - 0.5 / 2f64.sqrt()).abs() < 0.1,
+        "level kept: {}",
+        rms(tail)
+    );
 }
 
 #[test]
@@ -80,7 +107,13 @@ fn what_the_speaker_plays_is_what_was_sent() {
         .unwrap_or_else(|| panic!("virtual speaker listed: {speakers:?}"));
 
     let mut recorder = Command::new("parec")
-        .args(["-d", "tincan_speaker.monitor", "--format=s16le", "--rate=48000", "--channels=1"])
+        .args([
+            "-d",
+            "tincan_speaker.monitor",
+            "--format=s16le",
+            "--rate=48000",
+            "--channels=1",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("parec runs");
@@ -105,11 +138,22 @@ fn what_the_speaker_plays_is_what_was_sent() {
     drop(sink);
     let _ = recorder.kill();
     let bytes = reader.join().unwrap();
-    let recorded: Vec<i16> = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let recorded: Vec<i16> = bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
 
-    let onset = recorded.iter().position(|s| s.unsigned_abs() > 2000).expect("the speaker played something");
+    let onset = recorded
+        .iter()
+        .position(|s| s.unsigned_abs() > 2000)
+        .expect("the speaker played something");
     let (best_lag, best) = (onset.saturating_sub(400)..onset + 400)
-        .map(|start| (start, correlation(&sent, &recorded[start.min(recorded.len())..])))
+        .map(|start| {
+            (
+                start,
+                correlation(&sent, &recorded[start.min(recorded.len())..]),
+            )
+        })
         .fold((0, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
     println!("speaker recording matches the sweep with correlation {best:.3} at sample {best_lag}");
     assert!(best > 0.9, "correlation {best:.3}");

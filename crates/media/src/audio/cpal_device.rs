@@ -434,10 +434,22 @@ mod tests {
 
     #[test]
     fn alsa_plugins_are_not_offered_but_cards_and_servers_are() {
-        for id in ["alsa:null", "alsa:lavrate", "alsa:upmix", "alsa:speex", "alsa:jack"] {
+        for id in [
+            "alsa:null",
+            "alsa:lavrate",
+            "alsa:upmix",
+            "alsa:speex",
+            "alsa:jack",
+        ] {
             assert!(!is_pickable(id), "{id}");
         }
-        for id in ["alsa:default", "alsa:pulse", "alsa:hw:0,0", "alsa:sysdefault:CARD=PCH", "pulseaudio:tincan_mic"] {
+        for id in [
+            "alsa:default",
+            "alsa:pulse",
+            "alsa:hw:0,0",
+            "alsa:sysdefault:CARD=PCH",
+            "pulseaudio:tincan_mic",
+        ] {
             assert!(is_pickable(id), "{id}");
         }
     }

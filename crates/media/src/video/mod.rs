@@ -8,7 +8,7 @@ mod y4m_file;
 
 pub use camera::{list_cameras, CameraInfo, CameraMode, CameraSource, PixelFormat};
 pub use pattern::PatternSource;
-pub use y4m_file::Y4mSource;
+pub use y4m_file::{Y4mSource, Y4mWriter};
 
 use crate::{MediaError, VideoFrame};
 

@@ -99,3 +99,96 @@ impl VideoSource for Y4mSource {
         }
     }
 }
+
+/// Writes I420 frames to a y4m file (for Chromium's fake camera, and for recordings).
+pub struct Y4mWriter {
+    path: PathBuf,
+    encoder: y4m::Encoder<std::io::BufWriter<File>>,
+    format: VideoFormat,
+}
+
+impl Y4mWriter {
+    pub fn create(path: impl AsRef<Path>, format: VideoFormat) -> Result<Self, MediaError> {
+        let path = path.as_ref().to_path_buf();
+        let fail = |reason: String| MediaError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        VideoFrame::black(format.width, format.height)?;
+        let file = File::create(&path).map_err(|e| fail(e.to_string()))?;
+        let encoder = y4m::encode(
+            format.width as usize,
+            format.height as usize,
+            y4m::Ratio::new(format.fps.max(1) as usize, 1),
+        )
+        .with_colorspace(y4m::Colorspace::C420jpeg)
+        .write_header(std::io::BufWriter::new(file))
+        .map_err(|e| fail(format!("{e:?}")))?;
+        Ok(Self {
+            path,
+            encoder,
+            format,
+        })
+    }
+
+    pub fn write(&mut self, frame: &VideoFrame) -> Result<(), MediaError> {
+        if frame.width() != self.format.width || frame.height() != self.format.height {
+            return Err(MediaError::Format(format!(
+                "frame is {}x{}, the file is {}x{}",
+                frame.width(),
+                frame.height(),
+                self.format.width,
+                self.format.height
+            )));
+        }
+        let out = y4m::Frame::new([frame.y(), frame.u(), frame.v()], None);
+        self.encoder
+            .write_frame(&out)
+            .map_err(|e| MediaError::File {
+                path: self.path.display().to_string(),
+                reason: format!("{e:?}"),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::video::{stamp, PatternSource};
+
+    #[test]
+    fn a_written_file_plays_back_in_a_loop_with_its_stamps() {
+        let dir = std::env::temp_dir().join(format!("tincan-y4m-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pattern.y4m");
+        let format = VideoFormat {
+            width: 320,
+            height: 180,
+            fps: 25,
+        };
+        let mut pattern = PatternSource::new(format).unwrap();
+        let mut writer = Y4mWriter::create(&path, format).unwrap();
+        for _ in 0..5 {
+            writer.write(&pattern.read().unwrap()).unwrap();
+        }
+        drop(writer);
+
+        let mut source = Y4mSource::open(&path).unwrap();
+        assert_eq!(source.format(), format);
+        let numbers: Vec<u32> = (0..12)
+            .map(|_| stamp::read(&source.read().unwrap()).unwrap().frame_number)
+            .collect();
+        assert_eq!(numbers, [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1]);
+
+        std::fs::write(dir.join("bad.y4m"), b"not a video").unwrap();
+        assert!(matches!(
+            Y4mSource::open(dir.join("bad.y4m")),
+            Err(MediaError::File { .. })
+        ));
+        assert!(matches!(
+            Y4mSource::open(dir.join("missing.y4m")),
+            Err(MediaError::File { .. })
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
