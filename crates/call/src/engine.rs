@@ -1,0 +1,107 @@
+//! The WebRTC configuration every peer connection shares: codecs, feedback, interceptors.
+
+use rtc::interceptor::Registry;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{
+    MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
+};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
+use tincan_protocol::IceServer;
+use webrtc::peer_connection::{RTCConfiguration, RTCConfigurationBuilder, RTCIceServer};
+
+use crate::error::{webrtc, CallError};
+
+pub const VP8_PAYLOAD_TYPE: u8 = 96;
+pub const RTX_PAYLOAD_TYPE: u8 = 97;
+pub const OPUS_PAYLOAD_TYPE: u8 = 111;
+
+pub fn vp8_codec() -> RTCRtpCodec {
+    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.into(),
+        parameter: parameter.into(),
+    };
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP8.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: vec![
+            feedback("ccm", "fir"),
+            feedback("nack", ""),
+            feedback("nack", "pli"),
+        ],
+    }
+}
+
+pub fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// Only VP8 (with RTX) and Opus: what the media engine can encode and decode. Offering more
+/// would let a browser pick a codec we cannot decode.
+pub fn media_engine_and_interceptors() -> Result<(MediaEngine, Registry), CallError> {
+    let mut engine = MediaEngine::default();
+    engine
+        .register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: vp8_codec(),
+                payload_type: VP8_PAYLOAD_TYPE,
+                ..Default::default()
+            },
+            RtpCodecKind::Video,
+        )
+        .map_err(webrtc)?;
+    engine
+        .register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_RTX.to_owned(),
+                    clock_rate: 90_000,
+                    channels: 0,
+                    sdp_fmtp_line: format!("apt={VP8_PAYLOAD_TYPE}"),
+                    rtcp_feedback: vec![],
+                },
+                payload_type: RTX_PAYLOAD_TYPE,
+                ..Default::default()
+            },
+            RtpCodecKind::Video,
+        )
+        .map_err(webrtc)?;
+    engine
+        .register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: opus_codec(),
+                payload_type: OPUS_PAYLOAD_TYPE,
+                ..Default::default()
+            },
+            RtpCodecKind::Audio,
+        )
+        .map_err(webrtc)?;
+    // NACK, RTCP reports and the TWCC receiver.
+    let registry = register_default_interceptors(Registry::new(), &mut engine).map_err(webrtc)?;
+    Ok((engine, registry))
+}
+
+/// The signaling server's ICE servers, as webrtc-rs takes them.
+pub fn configuration(ice: &[IceServer]) -> RTCConfiguration {
+    let servers = ice
+        .iter()
+        .map(|s| RTCIceServer {
+            urls: s.urls.clone(),
+            username: s.username.clone().unwrap_or_default(),
+            credential: s.credential.clone().unwrap_or_default(),
+            ..Default::default()
+        })
+        .collect();
+    RTCConfigurationBuilder::new()
+        .with_ice_servers(servers)
+        .build()
+}

@@ -1,0 +1,41 @@
+use tincan_protocol::ErrorCode;
+use tincan_signaling::SignalingError;
+
+/// Why a call could not start or went wrong. The messages say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error(transparent)]
+    Signaling(#[from] SignalingError),
+    #[error("media: {0}")]
+    Media(#[from] tincan_media::MediaError),
+    #[error("the connection to a peer failed: {0}")]
+    WebRtc(String),
+    #[error("the call has ended")]
+    Ended,
+}
+
+impl CallError {
+    /// The signaling server's refusal, if that is what this is (room_not_found, room_full...).
+    pub fn refusal(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Signaling(e) => e.code(),
+            _ => None,
+        }
+    }
+
+    /// True when the server could not be reached at all.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Self::Signaling(
+                SignalingError::Unreachable { .. }
+                    | SignalingError::HandshakeTimeout { .. }
+                    | SignalingError::BadUrl { .. }
+            )
+        )
+    }
+}
+
+pub(crate) fn webrtc(e: impl std::fmt::Display) -> CallError {
+    CallError::WebRtc(e.to_string())
+}

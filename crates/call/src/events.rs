@@ -1,0 +1,71 @@
+use serde::Serialize;
+use tincan_media::{AudioFrame, VideoFrame};
+use tincan_protocol::{PeerId, PeerInfo, RoomCode};
+
+/// Per-peer statistics, sent every second and at the end of the call.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct PeerStats {
+    pub peer_id: String,
+    pub name: String,
+    /// Both peers in the room → first remote frame decoded, in ms.
+    pub setup_ms: Option<u64>,
+    pub connected: bool,
+    pub video_frames_sent: u64,
+    pub video_frames_received: u64,
+    pub video_frames_decoded: u64,
+    pub keyframes_requested: u64,
+    pub audio_frames_sent: u64,
+    pub audio_frames_received: u64,
+    pub audio_frames_concealed: u64,
+    pub packets_lost: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub chat_received: u64,
+    pub security_code: Option<String>,
+}
+
+/// What happens in a call, in order.
+#[derive(Debug, Clone)]
+pub enum CallEvent {
+    /// In the room (after a create, the code to share is `room`).
+    Joined {
+        room: RoomCode,
+        peer_id: PeerId,
+        peers: Vec<PeerInfo>,
+    },
+    PeerJoined(PeerInfo),
+    PeerLeft {
+        peer: PeerId,
+    },
+    /// Media flows with this peer; `security_code` is the same on both ends.
+    Connected {
+        peer: PeerId,
+        security_code: String,
+    },
+    /// The connection to a peer failed or dropped.
+    Disconnected {
+        peer: PeerId,
+        reason: String,
+    },
+    Video {
+        peer: PeerId,
+        frame: VideoFrame,
+    },
+    Audio {
+        peer: PeerId,
+        frame: AudioFrame,
+    },
+    Chat {
+        peer: PeerId,
+        text: String,
+    },
+    Stats(PeerStats),
+    /// Something went wrong that the user should know about; the call goes on.
+    Error {
+        message: String,
+    },
+    /// The call is over (left, or signaling gave up).
+    Ended {
+        reason: String,
+    },
+}

@@ -1,0 +1,22 @@
+//! Tincan's call engine: join a room through the signaling server, keep one webrtc-rs peer
+//! connection per remote peer (a mesh), send the local camera/pattern and microphone/tone as
+//! VP8 and Opus, and hand back every remote peer's decoded video and audio, chat and stats.
+//!
+//! [`Call::join`] returns a [`Call`] handle and a stream of [`CallEvent`]s (the shape of
+//! livekit's `connect()`): the app draws what arrives and calls the handle's controls.
+
+mod engine;
+mod error;
+mod events;
+mod media;
+mod options;
+mod peer;
+mod receive;
+mod security;
+mod session;
+
+pub use error::CallError;
+pub use events::{CallEvent, PeerStats};
+pub use options::{AudioInput, CallOptions, RoomChoice, VideoInput};
+pub use security::security_code;
+pub use session::Call;

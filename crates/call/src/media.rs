@@ -1,0 +1,236 @@
+//! Local media: one capture-and-encode thread per kind, shared by every peer connection.
+//! Encoding once for the whole mesh keeps the CPU cost flat as peers join; a keyframe asked
+//! for by any peer goes to all of them.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tincan_media::audio::{AudioSource, MicrophoneSource, ToneSource, WavSource};
+use tincan_media::codec::{OpusEncoder, Vp8Config, Vp8Encoder};
+use tincan_media::video::{CameraSource, PatternSource, VideoSource, Y4mSource};
+use tincan_media::AudioFrame;
+use tokio::sync::broadcast;
+
+use crate::options::{AudioInput, CallOptions, VideoInput};
+use crate::CallError;
+
+/// One encoded picture, ready for every peer's video track.
+#[derive(Debug)]
+pub(crate) struct EncodedVideo {
+    pub data: Bytes,
+    pub keyframe: bool,
+    /// Real frame duration: RTP timestamps are derived from it (DESIGN.md trap 2).
+    pub duration: Duration,
+}
+
+/// 20 ms of Opus.
+#[derive(Debug)]
+pub(crate) struct EncodedAudio {
+    pub data: Bytes,
+}
+
+/// What the call's controls change while the threads run.
+#[derive(Debug, Default)]
+pub(crate) struct Controls {
+    pub mic_muted: AtomicBool,
+    pub camera_off: AtomicBool,
+    pub keyframe_wanted: AtomicBool,
+    pub video_kbps: AtomicU32,
+    pub stop: AtomicBool,
+    pub video_frames_encoded: AtomicU64,
+}
+
+pub(crate) struct LocalMedia {
+    pub controls: Arc<Controls>,
+    pub video: broadcast::Sender<Arc<EncodedVideo>>,
+    pub audio: broadcast::Sender<Arc<EncodedAudio>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl LocalMedia {
+    /// Opens the sources (so a missing camera or microphone fails the join, clearly) and
+    /// starts the threads.
+    pub fn start(options: &CallOptions) -> Result<Self, CallError> {
+        let controls = Arc::new(Controls::default());
+        controls
+            .video_kbps
+            .store(options.video_kbps, Ordering::Relaxed);
+        let (video, _) = broadcast::channel(8);
+        let (audio, _) = broadcast::channel(32);
+        let mut threads = Vec::new();
+
+        let format = options.format;
+        let video_source: Option<(Box<dyn VideoSource>, bool)> = match &options.video {
+            VideoInput::Pattern => Some((Box::new(PatternSource::new(format)?), true)),
+            VideoInput::File(path) => Some((Box::new(Y4mSource::open(path)?), true)),
+            VideoInput::Camera(id) => {
+                Some((Box::new(CameraSource::open(id.as_deref(), format)?), false))
+            }
+            VideoInput::None => None,
+        };
+        if let Some((source, paced)) = video_source {
+            let (controls, video) = (Arc::clone(&controls), video.clone());
+            let kbps = options.video_kbps;
+            threads.push(
+                std::thread::Builder::new()
+                    .name("video-encode".into())
+                    .spawn(move || video_loop(source, paced, kbps, controls, video))
+                    .map_err(|e| CallError::WebRtc(e.to_string()))?,
+            );
+        }
+
+        let audio_source: Option<(Box<dyn AudioSource>, bool)> = match &options.audio {
+            AudioInput::Tone(hz) => Some((Box::new(ToneSource::tone(*hz)), true)),
+            AudioInput::File(path) => Some((Box::new(WavSource::open(path, true)?), true)),
+            AudioInput::Microphone(id) => {
+                Some((Box::new(MicrophoneSource::open(id.as_deref())?), false))
+            }
+            AudioInput::None => None,
+        };
+        if let Some((source, paced)) = audio_source {
+            let mut encoder = OpusEncoder::new(options.audio_bps)?;
+            encoder.set_fec(true)?;
+            let (controls, audio) = (Arc::clone(&controls), audio.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("audio-encode".into())
+                    .spawn(move || audio_loop(source, paced, encoder, controls, audio))
+                    .map_err(|e| CallError::WebRtc(e.to_string()))?,
+            );
+        }
+        Ok(Self {
+            controls,
+            video,
+            audio,
+            threads,
+        })
+    }
+
+    pub fn stop(&mut self) {
+        self.controls.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for LocalMedia {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sleeps until `start + n × interval`; a thread that fell behind does not try to catch up.
+fn pace(start: &mut Instant, n: &mut u64, interval: Duration) {
+    *n += 1;
+    let due = *start + interval * (*n as u32);
+    let now = Instant::now();
+    if due > now {
+        std::thread::sleep(due - now);
+    } else if now - due > interval * 4 {
+        *start = now;
+        *n = 0;
+    }
+}
+
+fn video_loop(
+    mut source: Box<dyn VideoSource>,
+    paced: bool,
+    kbps: u32,
+    controls: Arc<Controls>,
+    out: broadcast::Sender<Arc<EncodedVideo>>,
+) {
+    let format = source.format();
+    let mut encoder = match Vp8Encoder::new(&Vp8Config::new(
+        format.width,
+        format.height,
+        format.fps,
+        kbps,
+    )) {
+        Ok(encoder) => encoder,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the video encoder");
+            return;
+        }
+    };
+    let interval = Duration::from_secs(1) / format.fps.max(1);
+    let (mut start, mut n) = (Instant::now(), 0u64);
+    let mut kbps_now = kbps;
+    while !controls.stop.load(Ordering::Relaxed) {
+        let frame = match source.read() {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::error!(error = %e, "video source failed");
+                return;
+            }
+        };
+        if paced {
+            pace(&mut start, &mut n, interval);
+        }
+        if controls.camera_off.load(Ordering::Relaxed) {
+            continue;
+        }
+        let wanted = controls.video_kbps.load(Ordering::Relaxed);
+        if wanted != kbps_now && encoder.set_bitrate_kbps(wanted).is_ok() {
+            kbps_now = wanted;
+        }
+        if controls.keyframe_wanted.swap(false, Ordering::Relaxed) {
+            encoder.request_keyframe();
+        }
+        match encoder.encode(&frame) {
+            Ok(Some(encoded)) => {
+                controls
+                    .video_frames_encoded
+                    .fetch_add(1, Ordering::Relaxed);
+                let _ = out.send(Arc::new(EncodedVideo {
+                    data: Bytes::from(encoded.data),
+                    keyframe: encoded.keyframe,
+                    duration: interval,
+                }));
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "a frame failed to encode"),
+        }
+    }
+}
+
+fn audio_loop(
+    mut source: Box<dyn AudioSource>,
+    paced: bool,
+    mut encoder: OpusEncoder,
+    controls: Arc<Controls>,
+    out: broadcast::Sender<Arc<EncodedAudio>>,
+) {
+    let interval = Duration::from_millis(20);
+    let (mut start, mut n) = (Instant::now(), 0u64);
+    while !controls.stop.load(Ordering::Relaxed) {
+        let frame = match source.read() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "audio source failed");
+                return;
+            }
+        };
+        if paced {
+            pace(&mut start, &mut n, interval);
+        }
+        // Muted still sends (silence costs a few bytes) so the far end's timing holds.
+        let frame = if controls.mic_muted.load(Ordering::Relaxed) {
+            AudioFrame::silence(frame.capture_us)
+        } else {
+            frame
+        };
+        match encoder.encode(&frame) {
+            Ok(packet) => {
+                let _ = out.send(Arc::new(EncodedAudio {
+                    data: Bytes::from(packet),
+                }));
+            }
+            Err(e) => tracing::warn!(error = %e, "an audio frame failed to encode"),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+use std::path::PathBuf;
+
+use tincan_media::video::VideoFormat;
+
+/// Which room to be in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomChoice {
+    /// Ask the server for a new room.
+    Create,
+    /// Join by code, as the person typed it.
+    Join(String),
+}
+
+/// Where the outgoing video comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoInput {
+    /// The stamped test pattern.
+    Pattern,
+    /// A y4m file, looping.
+    File(PathBuf),
+    /// A camera by id, or the first one.
+    Camera(Option<String>),
+    None,
+}
+
+/// Where the outgoing audio comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AudioInput {
+    /// A steady tone at this frequency.
+    Tone(f64),
+    /// A wav file, looping.
+    File(PathBuf),
+    /// A microphone by id, or the default one.
+    Microphone(Option<String>),
+    None,
+}
+
+/// Everything [`crate::Call::join`] needs.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    pub server: String,
+    pub room: RoomChoice,
+    pub name: String,
+    pub video: VideoInput,
+    pub audio: AudioInput,
+    /// Size and frame rate asked of the video source.
+    pub format: VideoFormat,
+    pub video_kbps: u32,
+    pub audio_bps: i32,
+    /// Local addresses for media (`0.0.0.0:0`: every interface but loopback; tests use
+    /// `127.0.0.1:0`).
+    pub bind: Vec<String>,
+    pub signaling: tincan_signaling::ClientOptions,
+}
+
+impl CallOptions {
+    pub fn new(server: impl Into<String>, room: RoomChoice, name: impl Into<String>) -> Self {
+        Self {
+            server: server.into(),
+            room,
+            name: name.into(),
+            video: VideoInput::Pattern,
+            audio: AudioInput::Tone(440.0),
+            format: VideoFormat {
+                width: 640,
+                height: 360,
+                fps: 30,
+            },
+            video_kbps: 800,
+            audio_bps: 32_000,
+            bind: vec!["0.0.0.0:0".to_owned()],
+            signaling: tincan_signaling::ClientOptions::default(),
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! One remote peer: its RTCPeerConnection, the tracks we send it, what we receive from it,
+//! and its counters.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use tincan_protocol::{IceServer, PeerId};
+use tokio::sync::{broadcast, mpsc};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::media_stream::Track;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+use crate::engine;
+use crate::error::{webrtc, CallError};
+use crate::events::{CallEvent, PeerStats};
+use crate::media::{Controls, EncodedAudio, EncodedVideo};
+use crate::receive::{spawn_video_decoder, AudioReceiver, FrameAssembler};
+
+/// The data channel that carries chat: reliable and ordered (the default).
+pub(crate) const CHAT_LABEL: &str = "chat";
+
+/// Counters for one peer, shared by the tasks that serve it.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub connected: AtomicBool,
+    pub video_frames_sent: AtomicU64,
+    pub video_frames_received: AtomicU64,
+    pub video_frames_decoded: AtomicU64,
+    pub keyframes_requested: AtomicU64,
+    pub audio_frames_sent: AtomicU64,
+    pub audio_frames_received: AtomicU64,
+    pub audio_frames_concealed: AtomicU64,
+    pub packets_lost: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub chat_received: AtomicU64,
+    /// When both peers were in the room, and when the first remote frame decoded.
+    pub started: Mutex<Option<Instant>>,
+    pub first_frame: Mutex<Option<Instant>>,
+}
+
+impl Counters {
+    pub fn mark_first_frame(&self) {
+        if let Ok(mut first) = self.first_frame.lock() {
+            first.get_or_insert_with(Instant::now);
+        }
+    }
+
+    pub fn setup_ms(&self) -> Option<u64> {
+        let started = (*self.started.lock().ok()?)?;
+        let first = (*self.first_frame.lock().ok()?)?;
+        Some(first.saturating_duration_since(started).as_millis() as u64)
+    }
+}
+
+/// What a peer connection's handler reports to the session.
+#[derive(Debug)]
+pub(crate) enum PeerInput {
+    Candidate(PeerId, RTCIceCandidateInit),
+    State(PeerId, RTCPeerConnectionState),
+}
+
+struct Handler {
+    peer: PeerId,
+    inputs: mpsc::UnboundedSender<PeerInput>,
+    events: mpsc::Sender<CallEvent>,
+    counters: Arc<Counters>,
+    chat: Arc<Mutex<Option<Arc<dyn DataChannel>>>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        match event.candidate.to_json() {
+            Ok(init) => {
+                let _ = self
+                    .inputs
+                    .send(PeerInput::Candidate(self.peer.clone(), init));
+            }
+            Err(e) => tracing::debug!(error = %e, "unusable local candidate"),
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.inputs.send(PeerInput::State(self.peer.clone(), state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let kind = track.kind().await;
+        let (peer, counters, events) = (
+            self.peer.clone(),
+            Arc::clone(&self.counters),
+            self.events.clone(),
+        );
+        // The read loop runs in its own task, never inline in the callback (DESIGN.md trap 11).
+        match kind {
+            RtpCodecKind::Video => {
+                tokio::spawn(receive_video(peer, track, counters, events));
+            }
+            RtpCodecKind::Audio => {
+                tokio::spawn(receive_audio(peer, track, counters, events));
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        if channel
+            .label()
+            .await
+            .map(|l| l == CHAT_LABEL)
+            .unwrap_or(false)
+        {
+            if let Ok(mut chat) = self.chat.lock() {
+                *chat = Some(Arc::clone(&channel));
+            }
+            tokio::spawn(read_chat(
+                self.peer.clone(),
+                channel,
+                Arc::clone(&self.counters),
+                self.events.clone(),
+            ));
+        }
+    }
+}
+
+async fn receive_video(
+    peer: PeerId,
+    track: Arc<dyn TrackRemote>,
+    counters: Arc<Counters>,
+    events: mpsc::Sender<CallEvent>,
+) {
+    let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    let (pli_tx, mut pli_rx) = mpsc::unbounded_channel();
+    let decoder = spawn_video_decoder(peer, Arc::clone(&counters), events, pli_tx);
+    let mut assembler = FrameAssembler::default();
+    let mut last_pli: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            event = track.poll() => {
+                let Some(event) = event else { return };
+                let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
+                counters.bytes_received.fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+                let mut lost = 0;
+                let frame = assembler.push(&packet, &mut lost);
+                if lost > 0 {
+                    counters.packets_lost.fetch_add(lost, Ordering::Relaxed);
+                }
+                if let Some(frame) = frame {
+                    counters.video_frames_received.fetch_add(1, Ordering::Relaxed);
+                    if decoder.try_send(frame).is_err() {
+                        tracing::debug!("video decoder behind; frame dropped");
+                    }
+                }
+            }
+            Some(()) = pli_rx.recv() => {
+                // At most one PLI per 100 ms: the sender needs a moment to produce the keyframe.
+                if last_pli.is_some_and(|at| at.elapsed() < Duration::from_millis(100)) {
+                    continue;
+                }
+                last_pli = Some(Instant::now());
+                counters.keyframes_requested.fetch_add(1, Ordering::Relaxed);
+                let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
+                if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
+                    tracing::debug!(error = %e, "cannot send a PLI");
+                }
+            }
+        }
+    }
+}
+
+async fn receive_audio(
+    peer: PeerId,
+    track: Arc<dyn TrackRemote>,
+    counters: Arc<Counters>,
+    events: mpsc::Sender<CallEvent>,
+) {
+    let mut receiver = match AudioReceiver::new() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the audio decoder");
+            return;
+        }
+    };
+    while let Some(event) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+            continue;
+        };
+        counters
+            .bytes_received
+            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+        for frame in receiver.push(&packet, &counters) {
+            if events
+                .send(CallEvent::Audio {
+                    peer: peer.clone(),
+                    frame,
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+async fn read_chat(
+    peer: PeerId,
+    channel: Arc<dyn DataChannel>,
+    counters: Arc<Counters>,
+    events: mpsc::Sender<CallEvent>,
+) {
+    while let Some(event) = channel.poll().await {
+        if let DataChannelEvent::OnMessage(message) = event {
+            if !message.is_string {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&message.data).into_owned();
+            counters.chat_received.fetch_add(1, Ordering::Relaxed);
+            if events
+                .send(CallEvent::Chat {
+                    peer: peer.clone(),
+                    text,
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// One remote peer's connection.
+pub(crate) struct PeerSession {
+    pub id: PeerId,
+    pub name: String,
+    pub pc: Arc<dyn PeerConnection>,
+    pub counters: Arc<Counters>,
+    /// Perfect negotiation: the polite peer yields when both offer at once.
+    pub polite: bool,
+    pub making_offer: bool,
+    /// Candidates that came before the remote description.
+    pub pending_candidates: Vec<RTCIceCandidateInit>,
+    pub chat: Arc<Mutex<Option<Arc<dyn DataChannel>>>>,
+    pub security_code: Option<String>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+pub(crate) struct NewPeer<'a> {
+    pub id: PeerId,
+    pub name: String,
+    pub me: &'a PeerId,
+    pub ice: &'a [IceServer],
+    pub bind: &'a [String],
+    pub controls: Arc<Controls>,
+    pub video: &'a broadcast::Sender<Arc<EncodedVideo>>,
+    pub audio: &'a broadcast::Sender<Arc<EncodedAudio>>,
+    pub inputs: mpsc::UnboundedSender<PeerInput>,
+    pub events: mpsc::Sender<CallEvent>,
+}
+
+impl PeerSession {
+    pub async fn new(new: NewPeer<'_>) -> Result<Self, CallError> {
+        let (media_engine, registry) = engine::media_engine_and_interceptors()?;
+        let counters = Arc::new(Counters::default());
+        if let Ok(mut started) = counters.started.lock() {
+            *started = Some(Instant::now());
+        }
+        let chat: Arc<Mutex<Option<Arc<dyn DataChannel>>>> = Arc::default();
+        let handler = Arc::new(Handler {
+            peer: new.id.clone(),
+            inputs: new.inputs,
+            events: new.events,
+            counters: Arc::clone(&counters),
+            chat: Arc::clone(&chat),
+        });
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(engine::configuration(new.ice))
+            .with_media_engine(media_engine)
+            .with_interceptor_registry(registry)
+            .with_handler(handler)
+            .with_udp_addrs(new.bind.to_vec())
+            .build()
+            .await
+            .map_err(webrtc)?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+
+        let mut tasks = Vec::new();
+        let video_track = local_track(RtpCodecKind::Video, engine::vp8_codec())?;
+        let video_sender = pc
+            .add_track(Arc::clone(&video_track) as Arc<dyn TrackLocal>)
+            .await
+            .map_err(webrtc)?;
+        tasks.push(tokio::spawn(send_video(
+            video_track,
+            video_sender,
+            new.video.subscribe(),
+            Arc::clone(&new.controls),
+            Arc::clone(&counters),
+        )));
+        let audio_track = local_track(RtpCodecKind::Audio, engine::opus_codec())?;
+        let audio_sender = pc
+            .add_track(Arc::clone(&audio_track) as Arc<dyn TrackLocal>)
+            .await
+            .map_err(webrtc)?;
+        tasks.push(tokio::spawn(send_audio(
+            audio_track,
+            audio_sender,
+            new.audio.subscribe(),
+            Arc::clone(&counters),
+        )));
+
+        Ok(Self {
+            polite: new.me < &new.id,
+            id: new.id,
+            name: new.name,
+            pc,
+            counters,
+            making_offer: false,
+            pending_candidates: Vec::new(),
+            chat,
+            security_code: None,
+            tasks,
+        })
+    }
+
+    /// Opens the chat channel (the offering side creates it; the other receives it).
+    pub async fn open_chat(&self, events: mpsc::Sender<CallEvent>) -> Result<(), CallError> {
+        let channel = self
+            .pc
+            .create_data_channel(CHAT_LABEL, None)
+            .await
+            .map_err(webrtc)?;
+        if let Ok(mut chat) = self.chat.lock() {
+            *chat = Some(Arc::clone(&channel));
+        }
+        tokio::spawn(read_chat(
+            self.id.clone(),
+            channel,
+            Arc::clone(&self.counters),
+            events,
+        ));
+        Ok(())
+    }
+
+    pub async fn send_chat(&self, text: &str) -> Result<(), CallError> {
+        let channel = self.chat.lock().ok().and_then(|c| c.clone());
+        match channel {
+            Some(channel) => channel.send_text(text).await.map_err(webrtc),
+            None => Err(CallError::WebRtc(format!(
+                "no chat channel to {} yet",
+                self.name
+            ))),
+        }
+    }
+
+    pub fn stats(&self) -> PeerStats {
+        let c = &self.counters;
+        let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
+        PeerStats {
+            peer_id: self.id.0.clone(),
+            name: self.name.clone(),
+            setup_ms: c.setup_ms(),
+            connected: c.connected.load(Ordering::Relaxed),
+            video_frames_sent: load(&c.video_frames_sent),
+            video_frames_received: load(&c.video_frames_received),
+            video_frames_decoded: load(&c.video_frames_decoded),
+            keyframes_requested: load(&c.keyframes_requested),
+            audio_frames_sent: load(&c.audio_frames_sent),
+            audio_frames_received: load(&c.audio_frames_received),
+            audio_frames_concealed: load(&c.audio_frames_concealed),
+            packets_lost: load(&c.packets_lost),
+            bytes_sent: load(&c.bytes_sent),
+            bytes_received: load(&c.bytes_received),
+            chat_received: load(&c.chat_received),
+            security_code: self.security_code.clone(),
+        }
+    }
+
+    pub async fn close(mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(error = %e, "closing a peer connection");
+        }
+    }
+}
+
+fn local_track(
+    kind: RtpCodecKind,
+    codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
+) -> Result<Arc<TrackLocalStaticSample>, CallError> {
+    let ssrc = random_u32();
+    let track = MediaStreamTrack::new(
+        "tincan".to_owned(),
+        format!("tincan-{kind}"),
+        format!("tincan-{kind}"),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        }],
+    );
+    Ok(Arc::new(
+        TrackLocalStaticSample::new(Instant::now(), track).map_err(webrtc)?,
+    ))
+}
+
+fn random_u32() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now()) as u32
+}
+
+async fn payload_type(sender: &Arc<dyn RtpSender>) -> Option<u8> {
+    let params = sender.get_parameters().await.ok()?;
+    params.rtp_parameters.codecs.first().map(|c| c.payload_type)
+}
+
+async fn send_video(
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+    mut frames: broadcast::Receiver<Arc<EncodedVideo>>,
+    controls: Arc<Controls>,
+    counters: Arc<Counters>,
+) {
+    let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    // The far end's keyframe requests (PLI, FIR) arrive as RTCP on our track.
+    let rtcp_track = Arc::clone(&track);
+    let rtcp_controls = Arc::clone(&controls);
+    let rtcp = tokio::spawn(async move {
+        while let Some(TrackLocalEvent::OnRtcpPacket(packets)) = rtcp_track.poll().await {
+            let wants_keyframe = packets.iter().any(|p| {
+                p.as_any().downcast_ref::<PictureLossIndication>().is_some()
+                    || p.as_any().downcast_ref::<FullIntraRequest>().is_some()
+            });
+            if wants_keyframe {
+                rtcp_controls.keyframe_wanted.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+    let mut pt = None;
+    let mut was_connected = false;
+    loop {
+        let frame = match frames.recv().await {
+            Ok(frame) => frame,
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                controls.keyframe_wanted.store(true, Ordering::Relaxed);
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        let connected = counters.connected.load(Ordering::Relaxed);
+        if !connected {
+            was_connected = false;
+            continue;
+        }
+        if !was_connected {
+            // Start the stream on a keyframe, or the far end can decode nothing until one.
+            was_connected = true;
+            controls.keyframe_wanted.store(true, Ordering::Relaxed);
+            if !frame.keyframe {
+                continue;
+            }
+        }
+        if pt.is_none() {
+            pt = payload_type(&sender).await;
+        }
+        let Some(pt) = pt else { continue };
+        let sample = Sample {
+            data: frame.data.clone(),
+            duration: frame.duration,
+            ..Sample::new(Instant::now())
+        };
+        match track.sample_writer(ssrc, pt).write_sample(&sample).await {
+            Ok(()) => {
+                counters.video_frames_sent.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .bytes_sent
+                    .fetch_add(frame.data.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => tracing::debug!(error = %e, "video sample not sent"),
+        }
+    }
+    rtcp.abort();
+}
+
+async fn send_audio(
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+    mut packets: broadcast::Receiver<Arc<EncodedAudio>>,
+    counters: Arc<Counters>,
+) {
+    let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    let mut pt = None;
+    loop {
+        let packet = match packets.recv().await {
+            Ok(packet) => packet,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        if !counters.connected.load(Ordering::Relaxed) {
+            continue;
+        }
+        if pt.is_none() {
+            pt = payload_type(&sender).await;
+        }
+        let Some(pt) = pt else { continue };
+        let sample = Sample {
+            data: packet.data.clone(),
+            duration: Duration::from_millis(20),
+            ..Sample::new(Instant::now())
+        };
+        match track.sample_writer(ssrc, pt).write_sample(&sample).await {
+            Ok(()) => {
+                counters.audio_frames_sent.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .bytes_sent
+                    .fetch_add(packet.data.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => tracing::debug!(error = %e, "audio sample not sent"),
+        }
+    }
+}

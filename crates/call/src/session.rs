@@ -1,0 +1,442 @@
+//! The call: signaling in, peer sessions out, controls from the handle.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tincan_protocol::{IceCandidate, IceServer, PeerId, PeerInfo, RoomCode, Signal};
+use tincan_signaling::{connect, Event, Signaling};
+use tokio::sync::{mpsc, oneshot};
+use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
+
+use crate::error::{webrtc, CallError};
+use crate::events::{CallEvent, PeerStats};
+use crate::media::{Controls, LocalMedia};
+use crate::options::{CallOptions, RoomChoice};
+use crate::peer::{NewPeer, PeerInput, PeerSession};
+use crate::security::{fingerprints, security_code};
+
+enum Command {
+    Chat(String),
+    Stats(oneshot::Sender<Vec<PeerStats>>),
+    Leave(oneshot::Sender<Vec<PeerStats>>),
+}
+
+/// A call in progress. Dropping it leaves the call.
+pub struct Call {
+    room: RoomCode,
+    peer_id: PeerId,
+    controls: Arc<Controls>,
+    commands: mpsc::Sender<Command>,
+}
+
+impl Call {
+    /// Connects, creates or joins the room, starts the local media and calls everyone there.
+    pub async fn join(
+        options: CallOptions,
+    ) -> Result<(Call, mpsc::Receiver<CallEvent>), CallError> {
+        let media = LocalMedia::start(&options)?;
+        let (signaling, signals) = connect(&options.server, options.signaling.clone()).await?;
+        let room = match &options.room {
+            RoomChoice::Create => signaling.create_room().await?.to_string(),
+            RoomChoice::Join(code) => code.clone(),
+        };
+        let joined = signaling.join(&room, &options.name).await?;
+        let (events_tx, events) = mpsc::channel(256);
+        let (commands, commands_rx) = mpsc::channel(16);
+        let controls = Arc::clone(&media.controls);
+        let _ = events_tx
+            .send(CallEvent::Joined {
+                room: joined.room.clone(),
+                peer_id: joined.peer_id.clone(),
+                peers: joined.peers.clone(),
+            })
+            .await;
+        let (inputs_tx, inputs) = mpsc::unbounded_channel();
+        let mut session = Session {
+            me: joined.peer_id.clone(),
+            ice: joined.ice_servers.clone(),
+            bind: options.bind.clone(),
+            media,
+            signaling,
+            peers: HashMap::new(),
+            events: events_tx,
+            inputs_tx,
+        };
+        // The newcomer offers to everyone already there: they wait, so offers cannot collide.
+        for peer in joined.peers.clone() {
+            session.call_peer(peer).await;
+        }
+        tokio::spawn(session.run(signals, inputs, commands_rx));
+        Ok((
+            Call {
+                room: joined.room,
+                peer_id: joined.peer_id,
+                controls,
+                commands,
+            },
+            events,
+        ))
+    }
+
+    pub fn room(&self) -> &RoomCode {
+        &self.room
+    }
+
+    pub fn peer_id(&self) -> &PeerId {
+        &self.peer_id
+    }
+
+    /// Mutes or unmutes the microphone (muted sends silence).
+    pub fn set_mic_muted(&self, muted: bool) {
+        self.controls.mic_muted.store(muted, Ordering::Relaxed);
+    }
+
+    /// Turns the camera off or back on (off sends no video; on starts with a keyframe).
+    pub fn set_camera_off(&self, off: bool) {
+        self.controls.camera_off.store(off, Ordering::Relaxed);
+        if !off {
+            self.controls.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends a chat message to everyone.
+    pub async fn send_chat(&self, text: &str) -> Result<(), CallError> {
+        self.commands
+            .send(Command::Chat(text.to_owned()))
+            .await
+            .map_err(|_| CallError::Ended)
+    }
+
+    /// Statistics for every peer now.
+    pub async fn stats(&self) -> Result<Vec<PeerStats>, CallError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Stats(tx))
+            .await
+            .map_err(|_| CallError::Ended)?;
+        rx.await.map_err(|_| CallError::Ended)
+    }
+
+    /// Leaves the call; returns every peer's final statistics.
+    pub async fn leave(self) -> Result<Vec<PeerStats>, CallError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Leave(tx))
+            .await
+            .map_err(|_| CallError::Ended)?;
+        rx.await.map_err(|_| CallError::Ended)
+    }
+}
+
+struct Session {
+    me: PeerId,
+    ice: Vec<IceServer>,
+    bind: Vec<String>,
+    media: LocalMedia,
+    signaling: Signaling,
+    peers: HashMap<PeerId, PeerSession>,
+    events: mpsc::Sender<CallEvent>,
+    inputs_tx: mpsc::UnboundedSender<PeerInput>,
+}
+
+impl Session {
+    async fn run(
+        mut self,
+        mut signals: mpsc::Receiver<Event>,
+        mut inputs: mpsc::UnboundedReceiver<PeerInput>,
+        mut commands: mpsc::Receiver<Command>,
+    ) {
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        let reason = loop {
+            tokio::select! {
+                event = signals.recv() => match event {
+                    Some(event) => {
+                        if let Some(reason) = self.on_signaling(event).await {
+                            break reason;
+                        }
+                    }
+                    None => break "the signaling connection closed".to_owned(),
+                },
+                Some(input) = inputs.recv() => self.on_peer_input(input).await,
+                command = commands.recv() => match command {
+                    Some(Command::Chat(text)) => {
+                        for peer in self.peers.values() {
+                            if let Err(e) = peer.send_chat(&text).await {
+                                self.emit(CallEvent::Error { message: e.to_string() }).await;
+                            }
+                        }
+                    }
+                    Some(Command::Stats(reply)) => {
+                        let _ = reply.send(self.peers.values().map(PeerSession::stats).collect());
+                    }
+                    Some(Command::Leave(reply)) => {
+                        let stats = self.peers.values().map(PeerSession::stats).collect();
+                        self.shutdown().await;
+                        let _ = reply.send(stats);
+                        return;
+                    }
+                    None => break "left".to_owned(),
+                },
+                _ = ticks.tick() => {
+                    let stats: Vec<PeerStats> = self.peers.values().map(PeerSession::stats).collect();
+                    for s in stats {
+                        self.emit(CallEvent::Stats(s)).await;
+                    }
+                }
+            }
+        };
+        self.shutdown().await;
+        self.emit(CallEvent::Ended { reason }).await;
+    }
+
+    async fn shutdown(&mut self) {
+        for (_, peer) in self.peers.drain() {
+            peer.close().await;
+        }
+        self.media.stop();
+        self.signaling.close().await;
+    }
+
+    async fn emit(&self, event: CallEvent) {
+        let _ = self.events.send(event).await;
+    }
+
+    async fn new_peer(&mut self, info: PeerInfo) -> Result<(), CallError> {
+        if self.peers.contains_key(&info.id) {
+            return Ok(());
+        }
+        let session = PeerSession::new(NewPeer {
+            id: info.id.clone(),
+            name: info.name,
+            me: &self.me,
+            ice: &self.ice,
+            bind: &self.bind,
+            controls: Arc::clone(&self.media.controls),
+            video: &self.media.video,
+            audio: &self.media.audio,
+            inputs: self.inputs_tx.clone(),
+            events: self.events.clone(),
+        })
+        .await?;
+        self.peers.insert(info.id, session);
+        Ok(())
+    }
+
+    /// Sets up a connection to a peer already in the room and sends it an offer.
+    async fn call_peer(&mut self, info: PeerInfo) {
+        let id = info.id.clone();
+        if let Err(e) = self.offer(info).await {
+            self.emit(CallEvent::Error {
+                message: format!("cannot call {id}: {e}"),
+            })
+            .await;
+        }
+    }
+
+    async fn offer(&mut self, info: PeerInfo) -> Result<(), CallError> {
+        let id = info.id.clone();
+        self.new_peer(info).await?;
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return Ok(());
+        };
+        peer.open_chat(self.events.clone()).await?;
+        peer.making_offer = true;
+        let offer = peer.pc.create_offer(None).await.map_err(webrtc);
+        let result = match offer {
+            Ok(offer) => peer
+                .pc
+                .set_local_description(offer.clone())
+                .await
+                .map_err(webrtc)
+                .map(|_| offer),
+            Err(e) => Err(e),
+        };
+        peer.making_offer = false;
+        let offer = result?;
+        self.signaling
+            .send_signal(id, Signal::Offer { sdp: offer.sdp })
+            .await?;
+        Ok(())
+    }
+
+    /// Returns a reason when the call must end.
+    async fn on_signaling(&mut self, event: Event) -> Option<String> {
+        match event {
+            Event::PeerJoined(info) => {
+                self.emit(CallEvent::PeerJoined(info.clone())).await;
+                if let Err(e) = self.new_peer(info).await {
+                    self.emit(CallEvent::Error {
+                        message: e.to_string(),
+                    })
+                    .await;
+                }
+            }
+            Event::PeerLeft { peer_id, .. } => {
+                if let Some(peer) = self.peers.remove(&peer_id) {
+                    peer.close().await;
+                }
+                self.emit(CallEvent::PeerLeft { peer: peer_id }).await;
+            }
+            Event::Signal { from, signal } => {
+                if let Err(e) = self.on_signal(from.clone(), signal).await {
+                    self.emit(CallEvent::Error {
+                        message: format!("negotiating with {from}: {e}"),
+                    })
+                    .await;
+                }
+            }
+            Event::Error { message, .. } => self.emit(CallEvent::Error { message }).await,
+            Event::Reconnecting { .. } => {}
+            Event::Reconnected { joined } => match joined {
+                Some(joined) if joined.resumed => {}
+                Some(joined) => {
+                    // A new place in the room: every connection starts again.
+                    for (_, peer) in self.peers.drain() {
+                        peer.close().await;
+                    }
+                    self.me = joined.peer_id;
+                    self.ice = joined.ice_servers;
+                    for peer in joined.peers {
+                        self.call_peer(peer).await;
+                    }
+                }
+                None => return Some("the room ended while the connection was down".into()),
+            },
+            Event::Disconnected { reason } => return Some(reason),
+        }
+        None
+    }
+
+    async fn on_signal(&mut self, from: PeerId, signal: Signal) -> Result<(), CallError> {
+        match signal {
+            Signal::Offer { sdp } => {
+                if !self.peers.contains_key(&from) {
+                    self.new_peer(PeerInfo {
+                        id: from.clone(),
+                        name: from.0.clone(),
+                    })
+                    .await?;
+                }
+                let Some(peer) = self.peers.get_mut(&from) else {
+                    return Ok(());
+                };
+                // Perfect negotiation: on a collision the impolite peer keeps its own offer.
+                let collision = peer.making_offer;
+                if collision && !peer.polite {
+                    return Ok(());
+                }
+                let offer = RTCSessionDescription::offer(sdp).map_err(webrtc)?;
+                peer.pc
+                    .set_remote_description(offer)
+                    .await
+                    .map_err(webrtc)?;
+                for candidate in peer.pending_candidates.drain(..) {
+                    let _ = peer.pc.add_ice_candidate(candidate).await;
+                }
+                let answer = peer.pc.create_answer(None).await.map_err(webrtc)?;
+                peer.pc
+                    .set_local_description(answer.clone())
+                    .await
+                    .map_err(webrtc)?;
+                self.signaling
+                    .send_signal(from, Signal::Answer { sdp: answer.sdp })
+                    .await?;
+            }
+            Signal::Answer { sdp } => {
+                let Some(peer) = self.peers.get_mut(&from) else {
+                    return Ok(());
+                };
+                let answer = RTCSessionDescription::answer(sdp).map_err(webrtc)?;
+                peer.pc
+                    .set_remote_description(answer)
+                    .await
+                    .map_err(webrtc)?;
+                for candidate in peer.pending_candidates.drain(..) {
+                    let _ = peer.pc.add_ice_candidate(candidate).await;
+                }
+            }
+            Signal::Candidate { candidate } => {
+                let Some(peer) = self.peers.get_mut(&from) else {
+                    return Ok(());
+                };
+                let init = RTCIceCandidateInit {
+                    candidate: candidate.candidate,
+                    sdp_mid: candidate.sdp_mid,
+                    sdp_mline_index: candidate.sdp_mline_index,
+                    username_fragment: candidate.username_fragment,
+                    ..Default::default()
+                };
+                if peer.pc.remote_description().await.is_none() {
+                    peer.pending_candidates.push(init);
+                } else if let Err(e) = peer.pc.add_ice_candidate(init).await {
+                    tracing::debug!(error = %e, "remote candidate refused");
+                }
+            }
+            Signal::EndOfCandidates => {}
+        }
+        Ok(())
+    }
+
+    async fn on_peer_input(&mut self, input: PeerInput) {
+        match input {
+            PeerInput::Candidate(peer, init) => {
+                let candidate = IceCandidate {
+                    candidate: init.candidate,
+                    sdp_mid: init.sdp_mid,
+                    sdp_mline_index: init.sdp_mline_index,
+                    username_fragment: init.username_fragment,
+                };
+                if let Err(e) = self
+                    .signaling
+                    .send_signal(peer, Signal::Candidate { candidate })
+                    .await
+                {
+                    tracing::debug!(error = %e, "cannot send a candidate");
+                }
+            }
+            PeerInput::State(id, state) => {
+                let Some(peer) = self.peers.get_mut(&id) else {
+                    return;
+                };
+                match state {
+                    RTCPeerConnectionState::Connected => {
+                        peer.counters.connected.store(true, Ordering::Relaxed);
+                        let local = peer
+                            .pc
+                            .local_description()
+                            .await
+                            .map(|d| fingerprints(&d.sdp))
+                            .unwrap_or_default();
+                        let remote = peer
+                            .pc
+                            .remote_description()
+                            .await
+                            .map(|d| fingerprints(&d.sdp))
+                            .unwrap_or_default();
+                        let code = match (local.first(), remote.first()) {
+                            (Some(l), Some(r)) => security_code(l, r),
+                            _ => "unavailable".to_owned(),
+                        };
+                        peer.security_code = Some(code.clone());
+                        self.emit(CallEvent::Connected {
+                            peer: id,
+                            security_code: code,
+                        })
+                        .await;
+                    }
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Disconnected => {
+                        peer.counters.connected.store(false, Ordering::Relaxed);
+                        self.emit(CallEvent::Disconnected {
+                            peer: id,
+                            reason: format!("connection {state}"),
+                        })
+                        .await;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! `tincan-cli call`: a headless peer that sends a test pattern (or a file, or a device) and
+//! measures what it receives: frames decoded, stamps in order, latency from the stamps, the
+//! received tone's frequency, chat. `--stats-json` writes it all down at the end.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tincan_call::{
+    AudioInput, Call, CallError, CallEvent, CallOptions, PeerStats, RoomChoice, VideoInput,
+};
+use tincan_media::audio::analysis::{dominant_frequency, rms};
+use tincan_media::video::{stamp, VideoFormat};
+use tincan_media::{now_us, SAMPLE_RATE};
+use tincan_protocol::ErrorCode;
+
+/// Exit codes a script can tell apart.
+pub mod exit {
+    pub const UNREACHABLE: u8 = 2;
+    pub const ROOM: u8 = 3;
+    pub const FAILED: u8 = 4;
+    pub const USAGE: u8 = 64;
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CallArgs {
+    /// The signaling server (ws://, wss://, or host:port).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    server: String,
+    /// The room code to join.
+    #[arg(long, conflicts_with = "create", required_unless_present = "create")]
+    room: Option<String>,
+    /// Create a room and print its code.
+    #[arg(long)]
+    create: bool,
+    #[arg(long, default_value = "tincan-cli")]
+    name: String,
+    /// pattern, a .y4m file, camera or camera:ID, or none.
+    #[arg(long, default_value = "pattern")]
+    video: String,
+    /// tone, tone:HZ, a .wav file, mic or mic:ID, or none.
+    #[arg(long, default_value = "tone")]
+    audio: String,
+    /// Video size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "640x360")]
+    size: String,
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Video bitrate in kbps.
+    #[arg(long, default_value_t = 800)]
+    bitrate: u32,
+    /// Leave after this many seconds (default: until Ctrl-C).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Send this chat message to each peer once connected.
+    #[arg(long)]
+    chat: Option<String>,
+    /// Mute the microphone this many seconds into the call.
+    #[arg(long)]
+    mute_after: Option<f64>,
+    /// Write a JSON summary per remote peer here at the end.
+    #[arg(long)]
+    stats_json: Option<PathBuf>,
+    /// Local address for media (repeatable): 0.0.0.0:0 uses every interface but loopback.
+    #[arg(long = "bind", default_value = "0.0.0.0:0")]
+    bind: Vec<String>,
+}
+
+fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat), String> {
+    let video = match args.video.as_str() {
+        "pattern" => VideoInput::Pattern,
+        "none" => VideoInput::None,
+        "camera" => VideoInput::Camera(None),
+        v if v.starts_with("camera:") => VideoInput::Camera(Some(v["camera:".len()..].to_owned())),
+        file => VideoInput::File(file.into()),
+    };
+    let audio = match args.audio.as_str() {
+        "tone" => AudioInput::Tone(440.0),
+        "none" => AudioInput::None,
+        "mic" => AudioInput::Microphone(None),
+        a if a.starts_with("mic:") => AudioInput::Microphone(Some(a["mic:".len()..].to_owned())),
+        a if a.starts_with("tone:") => AudioInput::Tone(
+            a["tone:".len()..]
+                .parse()
+                .map_err(|_| format!("--audio {a}: tone:HZ takes a number"))?,
+        ),
+        file => AudioInput::File(file.into()),
+    };
+    let (w, h) = args
+        .size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .ok_or_else(|| format!("--size {}: use WIDTHxHEIGHT, like 1280x720", args.size))?;
+    Ok((
+        video,
+        audio,
+        VideoFormat {
+            width: w,
+            height: h,
+            fps: args.fps,
+        },
+    ))
+}
+
+/// What this peer measured about one remote peer.
+#[derive(Default)]
+struct Received {
+    latencies_us: Vec<u64>,
+    last_number: Option<u32>,
+    out_of_order: u64,
+    stamps_read: u64,
+    audio: Vec<i16>,
+    chat: Vec<String>,
+}
+
+const AUDIO_KEPT: usize = SAMPLE_RATE as usize * 2;
+
+#[derive(Serialize)]
+struct PeerSummary {
+    #[serde(flatten)]
+    stats: PeerStats,
+    stamps_read: u64,
+    stamps_out_of_order: u64,
+    latency_p50_ms: Option<f64>,
+    latency_p95_ms: Option<f64>,
+    audio_hz: Option<f64>,
+    audio_level: f64,
+    bitrate_in_kbps: f64,
+    bitrate_out_kbps: f64,
+    chat: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    room: String,
+    peer_id: String,
+    seconds: f64,
+    cpu_seconds: f64,
+    peers: Vec<PeerSummary>,
+}
+
+fn percentile_ms(sorted: &[u64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    Some(sorted[i] as f64 / 1000.0)
+}
+
+/// User and system CPU time of this process, from /proc (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at the last ')'.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the ')'.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+pub async fn run(args: CallArgs) -> ExitCode {
+    let (video, audio, format) = match parse_inputs(&args) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("tincan-cli: {message}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let room = match (&args.room, args.create) {
+        (_, true) => RoomChoice::Create,
+        (Some(code), false) => RoomChoice::Join(code.clone()),
+        (None, false) => RoomChoice::Create,
+    };
+    let mut options = CallOptions::new(args.server.clone(), room, args.name.clone());
+    options.video = video;
+    options.audio = audio;
+    options.format = format;
+    options.video_kbps = args.bitrate;
+    options.bind = args.bind.clone();
+
+    let started = Instant::now();
+    let (call, mut events) = match Call::join(options).await {
+        Ok(joined) => joined,
+        Err(e) => return fail(&e),
+    };
+    println!("room {}", call.room());
+    println!("peer {}", call.peer_id());
+
+    let deadline = args.duration.map(|s| started + Duration::from_secs_f64(s));
+    let mute_at = args
+        .mute_after
+        .map(|s| started + Duration::from_secs_f64(s));
+    let mut received: HashMap<String, Received> = HashMap::new();
+    let mut chatted: std::collections::HashSet<String> = Default::default();
+    let mut last_stats: HashMap<String, PeerStats> = HashMap::new();
+    loop {
+        let wake = deadline
+            .map(|d| tokio::time::Instant::from_std(d))
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => break,
+            _ = tokio::signal::ctrl_c() => break,
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                if mute_at.is_some_and(|at| Instant::now() >= at) {
+                    call.set_mic_muted(true);
+                }
+                match event {
+                    CallEvent::Video { peer, frame } => {
+                        let r = received.entry(peer.0).or_default();
+                        if let Some(s) = stamp::read(&frame) {
+                            r.stamps_read += 1;
+                            let now = now_us();
+                            r.latencies_us.push(now.saturating_sub(s.capture_us_near(now)));
+                            if r.last_number.is_some_and(|last| s.frame_number <= last) {
+                                r.out_of_order += 1;
+                            }
+                            r.last_number = Some(s.frame_number);
+                        }
+                    }
+                    CallEvent::Audio { peer, frame } => {
+                        let r = received.entry(peer.0).or_default();
+                        r.audio.extend_from_slice(&frame.samples);
+                        if r.audio.len() > AUDIO_KEPT {
+                            let extra = r.audio.len() - AUDIO_KEPT;
+                            r.audio.drain(..extra);
+                        }
+                    }
+                    CallEvent::Chat { peer, text } => {
+                        println!("chat {peer}: {text}");
+                        received.entry(peer.0).or_default().chat.push(text);
+                    }
+                    CallEvent::Connected { peer, security_code } => {
+                        println!("connected {peer} security-code {security_code}");
+                        if let Some(text) = &args.chat {
+                            if chatted.insert(peer.0.clone()) {
+                                let call_chat = text.clone();
+                                // The data channel opens a moment after the connection.
+                                tokio::time::sleep(Duration::from_millis(300)).await;
+                                if let Err(e) = call.send_chat(&call_chat).await {
+                                    eprintln!("tincan-cli: chat: {e}");
+                                }
+                            }
+                        }
+                    }
+                    CallEvent::PeerJoined(info) => println!("joined {} {}", info.id, info.name),
+                    CallEvent::PeerLeft { peer } => println!("left {peer}"),
+                    CallEvent::Disconnected { peer, reason } => eprintln!("tincan-cli: {peer}: {reason}"),
+                    CallEvent::Stats(stats) => {
+                        last_stats.insert(stats.peer_id.clone(), stats);
+                    }
+                    CallEvent::Error { message } => eprintln!("tincan-cli: {message}"),
+                    CallEvent::Ended { reason } => {
+                        eprintln!("tincan-cli: the call ended: {reason}");
+                        break;
+                    }
+                    CallEvent::Joined { .. } => {}
+                }
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let room = call.room().to_string();
+    let me = call.peer_id().to_string();
+    let final_stats = call.leave().await.unwrap_or_default();
+    for stats in final_stats {
+        last_stats.insert(stats.peer_id.clone(), stats);
+    }
+    let summary = Summary {
+        room,
+        peer_id: me,
+        seconds,
+        cpu_seconds: cpu_seconds(),
+        peers: last_stats
+            .into_values()
+            .map(|stats| {
+                let r = received.remove(&stats.peer_id).unwrap_or_default();
+                let mut sorted = r.latencies_us.clone();
+                sorted.sort_unstable();
+                let tail = &r.audio[r.audio.len().saturating_sub(SAMPLE_RATE as usize)..];
+                PeerSummary {
+                    stamps_read: r.stamps_read,
+                    stamps_out_of_order: r.out_of_order,
+                    latency_p50_ms: percentile_ms(&sorted, 0.5),
+                    latency_p95_ms: percentile_ms(&sorted, 0.95),
+                    audio_hz: dominant_frequency(tail, SAMPLE_RATE),
+                    audio_level: rms(tail),
+                    bitrate_in_kbps: stats.bytes_received as f64 * 8.0 / 1000.0 / seconds,
+                    bitrate_out_kbps: stats.bytes_sent as f64 * 8.0 / 1000.0 / seconds,
+                    chat: r.chat,
+                    stats,
+                }
+            })
+            .collect(),
+    };
+    if let Some(path) = &args.stats_json {
+        let written = serde_json::to_string_pretty(&summary)
+            .map_err(|e| e.to_string())
+            .and_then(|text| std::fs::write(path, text).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("tincan-cli: cannot write {}: {e}", path.display());
+            return ExitCode::from(exit::FAILED);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn fail(e: &CallError) -> ExitCode {
+    eprintln!("tincan-cli: {e}");
+    if e.is_unreachable() {
+        return ExitCode::from(exit::UNREACHABLE);
+    }
+    match e.refusal() {
+        Some(ErrorCode::RoomNotFound | ErrorCode::RoomFull | ErrorCode::InvalidRoomCode) => {
+            ExitCode::from(exit::ROOM)
+        }
+        _ => ExitCode::from(exit::FAILED),
+    }
+}
