@@ -160,6 +160,11 @@ fn video_loop(
     let (mut start, mut n) = (Instant::now(), 0u64);
     let mut kbps_now = kbps;
     while !controls.stop.load(Ordering::Relaxed) {
+        // Wait first, then take the picture: its capture time must be when it leaves, not a
+        // frame interval before.
+        if paced {
+            pace(&mut start, &mut n, interval);
+        }
         let frame = match source.read() {
             Ok(frame) => frame,
             Err(e) => {
@@ -167,9 +172,6 @@ fn video_loop(
                 return;
             }
         };
-        if paced {
-            pace(&mut start, &mut n, interval);
-        }
         if controls.camera_off.load(Ordering::Relaxed) {
             continue;
         }
@@ -207,6 +209,9 @@ fn audio_loop(
     let interval = Duration::from_millis(20);
     let (mut start, mut n) = (Instant::now(), 0u64);
     while !controls.stop.load(Ordering::Relaxed) {
+        if paced {
+            pace(&mut start, &mut n, interval);
+        }
         let frame = match source.read() {
             Ok(Some(frame)) => frame,
             Ok(None) => return,
@@ -215,9 +220,6 @@ fn audio_loop(
                 return;
             }
         };
-        if paced {
-            pace(&mut start, &mut n, interval);
-        }
         // Muted still sends (silence costs a few bytes) so the far end's timing holds.
         let frame = if controls.mic_muted.load(Ordering::Relaxed) {
             AudioFrame::silence(frame.capture_us)

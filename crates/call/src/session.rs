@@ -17,6 +17,9 @@ use crate::options::{CallOptions, RoomChoice};
 use crate::peer::{NewPeer, PeerInput, PeerSession};
 use crate::security::{fingerprints, security_code};
 
+/// How long a leaving peer keeps receiving after announcing it: media already in flight.
+const LEAVE_DRAIN: Duration = Duration::from_millis(250);
+
 enum Command {
     Chat(String),
     Stats(oneshot::Sender<Vec<PeerStats>>),
@@ -172,6 +175,12 @@ impl Session {
                         let _ = reply.send(self.peers.values().map(PeerSession::stats).collect());
                     }
                     Some(Command::Leave(reply)) => {
+                        // Tell the room first so the others stop sending at once, then let
+                        // what is already in flight arrive before closing the connections.
+                        if let Err(e) = self.signaling.leave().await {
+                            tracing::debug!(error = %e, "leave not acknowledged");
+                        }
+                        tokio::time::sleep(LEAVE_DRAIN).await;
                         let stats = self.peers.values().map(PeerSession::stats).collect();
                         self.shutdown().await;
                         let _ = reply.send(stats);

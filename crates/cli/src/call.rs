@@ -111,6 +111,7 @@ struct Received {
     last_number: Option<u32>,
     out_of_order: u64,
     stamps_read: u64,
+    stamps_unreadable: u64,
     audio: Vec<i16>,
     chat: Vec<String>,
 }
@@ -122,6 +123,7 @@ struct PeerSummary {
     #[serde(flatten)]
     stats: PeerStats,
     stamps_read: u64,
+    stamps_unreadable: u64,
     stamps_out_of_order: u64,
     latency_p50_ms: Option<f64>,
     latency_p95_ms: Option<f64>,
@@ -139,6 +141,36 @@ struct Summary {
     seconds: f64,
     cpu_seconds: f64,
     peers: Vec<PeerSummary>,
+}
+
+/// Reads stamps from video and keeps the last two seconds of audio.
+fn measure(received: &mut HashMap<String, Received>, event: CallEvent) {
+    match event {
+        CallEvent::Video { peer, frame } => {
+            let r = received.entry(peer.0).or_default();
+            if let Some(s) = stamp::read(&frame) {
+                r.stamps_read += 1;
+                let now = now_us();
+                r.latencies_us
+                    .push(now.saturating_sub(s.capture_us_near(now)));
+                if r.last_number.is_some_and(|last| s.frame_number <= last) {
+                    r.out_of_order += 1;
+                }
+                r.last_number = Some(s.frame_number);
+            } else {
+                r.stamps_unreadable += 1;
+            }
+        }
+        CallEvent::Audio { peer, frame } => {
+            let r = received.entry(peer.0).or_default();
+            r.audio.extend_from_slice(&frame.samples);
+            if r.audio.len() > AUDIO_KEPT {
+                let extra = r.audio.len() - AUDIO_KEPT;
+                r.audio.drain(..extra);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn percentile_ms(sorted: &[u64], p: f64) -> Option<f64> {
@@ -217,26 +249,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
                     call.set_mic_muted(true);
                 }
                 match event {
-                    CallEvent::Video { peer, frame } => {
-                        let r = received.entry(peer.0).or_default();
-                        if let Some(s) = stamp::read(&frame) {
-                            r.stamps_read += 1;
-                            let now = now_us();
-                            r.latencies_us.push(now.saturating_sub(s.capture_us_near(now)));
-                            if r.last_number.is_some_and(|last| s.frame_number <= last) {
-                                r.out_of_order += 1;
-                            }
-                            r.last_number = Some(s.frame_number);
-                        }
-                    }
-                    CallEvent::Audio { peer, frame } => {
-                        let r = received.entry(peer.0).or_default();
-                        r.audio.extend_from_slice(&frame.samples);
-                        if r.audio.len() > AUDIO_KEPT {
-                            let extra = r.audio.len() - AUDIO_KEPT;
-                            r.audio.drain(..extra);
-                        }
-                    }
+                    event @ (CallEvent::Video { .. } | CallEvent::Audio { .. }) => measure(&mut received, event),
                     CallEvent::Chat { peer, text } => {
                         println!("chat {peer}: {text}");
                         received.entry(peer.0).or_default().chat.push(text);
@@ -274,6 +287,10 @@ pub async fn run(args: CallArgs) -> ExitCode {
     let room = call.room().to_string();
     let me = call.peer_id().to_string();
     let final_stats = call.leave().await.unwrap_or_default();
+    // What arrived while leaving was counted by the engine; measure it here too.
+    while let Ok(event) = events.try_recv() {
+        measure(&mut received, event);
+    }
     for stats in final_stats {
         last_stats.insert(stats.peer_id.clone(), stats);
     }
@@ -291,6 +308,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
                 let tail = &r.audio[r.audio.len().saturating_sub(SAMPLE_RATE as usize)..];
                 PeerSummary {
                     stamps_read: r.stamps_read,
+                    stamps_unreadable: r.stamps_unreadable,
                     stamps_out_of_order: r.out_of_order,
                     latency_p50_ms: percentile_ms(&sorted, 0.5),
                     latency_p95_ms: percentile_ms(&sorted, 0.95),

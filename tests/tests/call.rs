@@ -1,0 +1,325 @@
+//! Calls end to end: a real tincan-server and real tincan-cli peers on loopback, each sending
+//! the stamped test pattern and a tone, each writing what it measured to a JSON summary.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+use tincan_e2e::ServerProcess;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Calls share two cores: one at a time, so a slow machine cannot fail them.
+static ONE_CALL_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+struct Peer {
+    child: Child,
+    stats: PathBuf,
+    room: String,
+    id: String,
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tincan-call-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts a peer; `room` None creates one. Returns once it has joined.
+async fn start_peer(
+    server: &ServerProcess,
+    dir: &Path,
+    name: &str,
+    room: Option<&str>,
+    extra: &[&str],
+) -> Peer {
+    let stats = dir.join(format!("{name}.json"));
+    let mut command = Command::new(tincan_e2e::binary("tincan-cli"));
+    command
+        .args([
+            "call",
+            "--server",
+            &server.addr.to_string(),
+            "--name",
+            name,
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .args(["--stats-json", stats.to_str().unwrap()])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    match room {
+        Some(code) => command.args(["--room", code]),
+        None => command.arg("--create"),
+    };
+    let mut child = command.spawn().expect("tincan-cli starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut room = String::new();
+    let mut id = String::new();
+    while id.is_empty() {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the peer joins within 20 s")
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name} exited before joining"));
+        if let Some(code) = line.strip_prefix("room ") {
+            room = code.to_owned();
+        }
+        if let Some(peer) = line.strip_prefix("peer ") {
+            id = peer.to_owned();
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Peer {
+        child,
+        stats,
+        room,
+        id,
+    }
+}
+
+async fn finish(mut peer: Peer) -> Value {
+    let status = tokio::time::timeout(Duration::from_secs(60), peer.child.wait())
+        .await
+        .expect("the peer ends")
+        .unwrap();
+    assert!(status.success(), "tincan-cli exited with {status}");
+    serde_json::from_str(&std::fs::read_to_string(&peer.stats).unwrap()).unwrap()
+}
+
+/// The summary `of` wrote about the peer with id `about`.
+fn about<'a>(of: &'a Value, about: &str) -> &'a Value {
+    of["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["peer_id"] == about)
+        .unwrap_or_else(|| panic!("no stats about {about} in {of:#}"))
+}
+
+fn n(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v:#}"))
+}
+
+/// `receiver` decoded at least 95 % of what `sender` sent it, every stamp readable and in order.
+fn assert_video(sender: &Value, receiver: &Value, sender_id: &str, receiver_id: &str) {
+    let sent = n(about(sender, receiver_id), "video_frames_sent");
+    let got = about(receiver, sender_id);
+    let decoded = n(got, "video_frames_decoded");
+    assert!(sent > 100.0, "{sender_id} sent only {sent} frames");
+    assert!(
+        decoded >= 0.95 * sent,
+        "{receiver_id} decoded {decoded} of {sent}"
+    );
+    assert_eq!(
+        n(got, "stamps_unreadable"),
+        0.0,
+        "every decoded frame's stamp read back"
+    );
+    assert!(n(got, "stamps_read") >= 0.95 * sent, "stamps read");
+    assert_eq!(n(got, "stamps_out_of_order"), 0.0, "stamps in order");
+}
+
+fn assert_tone(receiver: &Value, sender_id: &str, hz: f64) {
+    let got = n(about(receiver, sender_id), "audio_hz");
+    assert!(
+        (got - hz).abs() < 3.0,
+        "heard {got:.1} Hz from {sender_id}, sent {hz}"
+    );
+}
+
+async fn two_way_call(size: &str, bitrate: &str) {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let server = ServerProcess::start(&[]).await;
+    let dir = temp_dir(size);
+    let common = ["--size", size, "--bitrate", bitrate];
+    let a = start_peer(
+        &server,
+        &dir,
+        "Ada",
+        None,
+        &[
+            &common[..],
+            &["--duration", "11", "--chat", "hello from Ada"],
+        ]
+        .concat(),
+    )
+    .await;
+    let (room, a_id) = (a.room.clone(), a.id.clone());
+    let b = start_peer(
+        &server,
+        &dir,
+        "Bo",
+        Some(&room),
+        &[
+            &common[..],
+            &[
+                "--duration",
+                "10",
+                "--audio",
+                "tone:660",
+                "--chat",
+                "hello from Bo",
+            ],
+        ]
+        .concat(),
+    )
+    .await;
+    let b_id = b.id.clone();
+    let (a, b) = (finish(a).await, finish(b).await);
+
+    assert_video(&a, &b, &a_id, &b_id);
+    assert_video(&b, &a, &b_id, &a_id);
+    assert_tone(&b, &a_id, 440.0);
+    assert_tone(&a, &b_id, 660.0);
+    assert_eq!(
+        about(&a, &b_id)["chat"],
+        serde_json::json!(["hello from Bo"])
+    );
+    assert_eq!(
+        about(&b, &a_id)["chat"],
+        serde_json::json!(["hello from Ada"])
+    );
+    let code = about(&a, &b_id)["security_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        about(&b, &a_id)["security_code"].as_str().unwrap(),
+        code,
+        "security codes match"
+    );
+    assert_eq!(code.len(), 14, "{code}");
+    for (summary, other) in [(&a, &b_id), (&b, &a_id)] {
+        let p = about(summary, other);
+        println!(
+            "{size}: setup {} ms, latency p50 {} ms p95 {} ms, {} decoded, cpu {} s",
+            p["setup_ms"],
+            p["latency_p50_ms"],
+            p["latency_p95_ms"],
+            p["video_frames_decoded"],
+            summary["cpu_seconds"]
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_10_second_call_at_640x360_carries_video_audio_and_chat_both_ways() {
+    two_way_call("640x360", "800").await;
+}
+
+#[tokio::test]
+async fn a_10_second_call_at_1280x720_carries_video_and_audio_both_ways() {
+    two_way_call("1280x720", "1500").await;
+}
+
+#[tokio::test]
+async fn three_peers_each_receive_both_others() {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let server = ServerProcess::start(&[]).await;
+    let dir = temp_dir("mesh");
+    let a = start_peer(&server, &dir, "Ada", None, &["--duration", "10"]).await;
+    let room = a.room.clone();
+    let b = start_peer(
+        &server,
+        &dir,
+        "Bo",
+        Some(&room),
+        &["--duration", "9", "--audio", "tone:550"],
+    )
+    .await;
+    let c = start_peer(
+        &server,
+        &dir,
+        "Cy",
+        Some(&room),
+        &["--duration", "8", "--audio", "tone:660"],
+    )
+    .await;
+    let ids = [a.id.clone(), b.id.clone(), c.id.clone()];
+    let tones = [440.0, 550.0, 660.0];
+    let summaries = [finish(a).await, finish(b).await, finish(c).await];
+    for i in 0..3 {
+        for j in 0..3 {
+            if i != j {
+                assert_video(&summaries[j], &summaries[i], &ids[j], &ids[i]);
+                assert_tone(&summaries[i], &ids[j], tones[j]);
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_peer_that_leaves_and_rejoins_is_called_again() {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let server = ServerProcess::start(&[]).await;
+    let dir = temp_dir("rejoin");
+    let a = start_peer(&server, &dir, "Ada", None, &["--duration", "12"]).await;
+    let (room, a_id) = (a.room.clone(), a.id.clone());
+    let first = start_peer(&server, &dir, "Bo", Some(&room), &["--duration", "4"]).await;
+    let first_id = first.id.clone();
+    let first = finish(first).await;
+    let again = start_peer(&server, &dir, "Bo-again", Some(&room), &["--duration", "4"]).await;
+    let again_id = again.id.clone();
+    let again = finish(again).await;
+    let a = finish(a).await;
+    assert_ne!(first_id, again_id);
+    for (b, b_id) in [(&first, &first_id), (&again, &again_id)] {
+        let decoded = n(about(b, &a_id), "video_frames_decoded");
+        assert!(
+            decoded > 60.0,
+            "{b_id} decoded only {decoded} frames from Ada"
+        );
+        let decoded = n(about(&a, b_id), "video_frames_decoded");
+        assert!(
+            decoded > 60.0,
+            "Ada decoded only {decoded} frames from {b_id}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_wrong_code_and_a_dead_server_exit_with_their_own_codes() {
+    let server = ServerProcess::start(&[]).await;
+    let cli = tincan_e2e::binary("tincan-cli");
+    let out = Command::new(&cli)
+        .args([
+            "call",
+            "--server",
+            &server.addr.to_string(),
+            "--room",
+            "k7wq-2m9x-d4tp",
+            "--duration",
+            "1",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "room not found");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no room has the code k7wq-2m9x-d4tp"));
+    let addr = server.addr;
+    server.stop().await;
+    let out = Command::new(&cli)
+        .args([
+            "call",
+            "--server",
+            &addr.to_string(),
+            "--create",
+            "--duration",
+            "1",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "server unreachable");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the server"));
+}
