@@ -215,7 +215,8 @@ mod tests {
         }
     }
 
-    // VP8 payload descriptor: 0x10 = S bit (start of partition), no extensions.
+    // VP8 payload descriptor: 0x10 = S bit (start of partition), no extensions. The
+    // depacketizer wants at least four bytes per packet.
     const START: u8 = 0x10;
     const MIDDLE: u8 = 0x00;
 
@@ -224,12 +225,12 @@ mod tests {
         let mut a = FrameAssembler::default();
         let mut lost = 0;
         assert!(a
-            .push(&packet(1, 90, false, &[START, 1, 2]), &mut lost)
+            .push(&packet(1, 90, false, &[START, 1, 2, 3, 4]), &mut lost)
             .is_none());
         let frame = a
-            .push(&packet(2, 90, true, &[MIDDLE, 3]), &mut lost)
+            .push(&packet(2, 90, true, &[MIDDLE, 5, 6, 7]), &mut lost)
             .unwrap();
-        assert_eq!(&frame.data[..], &[1, 2, 3]);
+        assert_eq!(&frame.data[..], &[1, 2, 3, 4, 5, 6, 7]);
         assert!(!frame.damaged);
         assert_eq!(lost, 0);
     }
@@ -238,15 +239,15 @@ mod tests {
     fn a_missing_packet_damages_the_frame() {
         let mut a = FrameAssembler::default();
         let mut lost = 0;
-        a.push(&packet(1, 90, false, &[START, 1]), &mut lost);
+        a.push(&packet(1, 90, false, &[START, 1, 1, 1]), &mut lost);
         let frame = a
-            .push(&packet(3, 90, true, &[MIDDLE, 3]), &mut lost)
+            .push(&packet(3, 90, true, &[MIDDLE, 3, 3, 3]), &mut lost)
             .unwrap();
         assert!(frame.damaged);
         assert_eq!(lost, 1);
         // The next frame is whole again.
         let frame = a
-            .push(&packet(4, 180, true, &[START, 4]), &mut lost)
+            .push(&packet(4, 180, true, &[START, 4, 4, 4]), &mut lost)
             .unwrap();
         assert!(!frame.damaged);
     }
@@ -255,9 +256,9 @@ mod tests {
     fn a_lost_first_packet_damages_the_frame() {
         let mut a = FrameAssembler::default();
         let mut lost = 0;
-        a.push(&packet(1, 90, true, &[START, 1]), &mut lost);
+        a.push(&packet(1, 90, true, &[START, 1, 1, 1]), &mut lost);
         let frame = a
-            .push(&packet(3, 180, true, &[MIDDLE, 2]), &mut lost)
+            .push(&packet(3, 180, true, &[MIDDLE, 2, 2, 2]), &mut lost)
             .unwrap();
         assert!(frame.damaged);
     }
