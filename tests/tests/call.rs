@@ -323,3 +323,55 @@ async fn a_wrong_code_and_a_dead_server_exit_with_their_own_codes() {
     assert_eq!(out.status.code(), Some(2), "server unreachable");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the server"));
 }
+
+#[tokio::test]
+async fn a_keyframe_asked_for_arrives_within_200_ms_and_muting_silences_the_audio() {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let server = ServerProcess::start(&[]).await;
+    let dir = temp_dir("keyframe");
+    let a = start_peer(
+        &server,
+        &dir,
+        "Ada",
+        None,
+        &["--duration", "7", "--mute-after", "3"],
+    )
+    .await;
+    let (room, a_id) = (a.room.clone(), a.id.clone());
+    // Bo throws Ada's video away from 3 s in and asks for a keyframe (a PLI).
+    let b = start_peer(
+        &server,
+        &dir,
+        "Bo",
+        Some(&room),
+        &["--duration", "6", "--refresh-video-at", "3"],
+    )
+    .await;
+    let b = finish(b).await;
+    let _ = finish(a).await;
+    let from_ada = about(&b, &a_id);
+    let waits = from_ada["keyframe_waits_ms"].as_array().unwrap();
+    assert_eq!(
+        waits.len(),
+        1,
+        "one keyframe asked for and received: {from_ada:#}"
+    );
+    let waited = waits[0].as_f64().unwrap();
+    println!("keyframe arrived {waited} ms after the PLI");
+    assert!(waited <= 200.0, "keyframe took {waited} ms");
+    assert!(
+        n(from_ada, "stamps_read") > 120.0,
+        "video went on after the refresh"
+    );
+    // Ada muted at 3 s: the last second Bo heard from her is silence.
+    assert!(
+        n(from_ada, "audio_level") < 0.01,
+        "muted audio is silent: {}",
+        from_ada["audio_level"]
+    );
+    assert!(
+        n(from_ada, "audio_frames_received") > 200.0,
+        "muted audio still flows (as silence)"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

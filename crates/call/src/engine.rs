@@ -1,6 +1,6 @@
 //! The WebRTC configuration every peer connection shares: codecs, feedback, interceptors.
 
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
@@ -12,6 +12,7 @@ use tincan_protocol::IceServer;
 use webrtc::peer_connection::{RTCConfiguration, RTCConfigurationBuilder, RTCIceServer};
 
 use crate::error::{webrtc, CallError};
+use crate::keyframe_requests::{self, KeyframeRequests};
 
 pub const VP8_PAYLOAD_TYPE: u8 = 96;
 pub const RTX_PAYLOAD_TYPE: u8 = 97;
@@ -85,8 +86,13 @@ pub fn media_engine_and_interceptors() -> Result<(MediaEngine, Registry), CallEr
             RtpCodecKind::Audio,
         )
         .map_err(webrtc)?;
-    // NACK, RTCP reports and the TWCC receiver.
-    let registry = register_default_interceptors(Registry::new(), &mut engine).map_err(webrtc)?;
+    // NACK, RTCP reports and the TWCC receiver, plus the far end's keyframe requests.
+    let registry = register_default_interceptors(Registry::new(), &mut engine)
+        .map_err(webrtc)?
+        .with(
+            Slot::from(keyframe_requests::SLOT),
+            KeyframeRequests::default(),
+        );
     Ok((engine, registry))
 }
 

@@ -21,6 +21,8 @@ pub struct PeerStats {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub chat_received: u64,
+    /// How long each keyframe asked for with `refresh_video` took to arrive, in ms.
+    pub keyframe_waits_ms: Vec<u64>,
     pub security_code: Option<String>,
 }
 
@@ -58,6 +60,11 @@ pub enum CallEvent {
     Chat {
         peer: PeerId,
         text: String,
+    },
+    /// The keyframe asked for by [`crate::Call::refresh_video`] arrived.
+    KeyframeArrived {
+        peer: PeerId,
+        after_ms: u64,
     },
     Stats(PeerStats),
     /// Something went wrong that the user should know about; the call goes on.

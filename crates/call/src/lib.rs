@@ -8,6 +8,7 @@
 mod engine;
 mod error;
 mod events;
+mod keyframe_requests;
 mod media;
 mod options;
 mod peer;

@@ -49,6 +49,8 @@ pub(crate) struct Counters {
     pub bytes_sent: AtomicU64,
     pub bytes_received: AtomicU64,
     pub chat_received: AtomicU64,
+    /// How long each keyframe asked for with `refresh_video` took to arrive, in ms.
+    pub keyframe_waits_ms: Mutex<Vec<u64>>,
     /// When both peers were in the room, and when the first remote frame decoded.
     pub started: Mutex<Option<Instant>>,
     pub first_frame: Mutex<Option<Instant>>,
@@ -77,6 +79,8 @@ pub(crate) enum PeerInput {
 
 struct Handler {
     peer: PeerId,
+    /// Taken by the video receive task when the remote video track arrives.
+    refresh: Mutex<Option<mpsc::UnboundedReceiver<()>>>,
     inputs: mpsc::UnboundedSender<PeerInput>,
     events: mpsc::Sender<CallEvent>,
     counters: Arc<Counters>,
@@ -110,7 +114,8 @@ impl PeerConnectionEventHandler for Handler {
         // The read loop runs in its own task, never inline in the callback (DESIGN.md trap 11).
         match kind {
             RtpCodecKind::Video => {
-                tokio::spawn(receive_video(peer, track, counters, events));
+                let refresh = self.refresh.lock().ok().and_then(|mut r| r.take());
+                tokio::spawn(receive_video(peer, track, counters, events, refresh));
             }
             RtpCodecKind::Audio => {
                 tokio::spawn(receive_audio(peer, track, counters, events));
@@ -144,12 +149,32 @@ async fn receive_video(
     track: Arc<dyn TrackRemote>,
     counters: Arc<Counters>,
     events: mpsc::Sender<CallEvent>,
+    refresh: Option<mpsc::UnboundedReceiver<()>>,
 ) {
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let (pli_tx, mut pli_rx) = mpsc::unbounded_channel();
-    let decoder = spawn_video_decoder(peer, Arc::clone(&counters), events, pli_tx);
+    let decoder = spawn_video_decoder(peer.clone(), Arc::clone(&counters), events.clone(), pli_tx);
     let mut assembler = FrameAssembler::default();
     let mut last_pli: Option<Instant> = None;
+    // While set, frames are thrown away until a keyframe, whose wait is measured from here.
+    let mut refreshing: Option<Instant> = None;
+    let (_keep_open, mut refresh) = match refresh {
+        Some(rx) => (None, rx),
+        None => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), rx)
+        }
+    };
+    let send_pli = |track: Arc<dyn TrackRemote>, counters: Arc<Counters>| async move {
+        counters.keyframes_requested.fetch_add(1, Ordering::Relaxed);
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc,
+        };
+        if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
+            tracing::debug!(error = %e, "cannot send a PLI");
+        }
+    };
     loop {
         tokio::select! {
             event = track.poll() => {
@@ -161,12 +186,27 @@ async fn receive_video(
                 if lost > 0 {
                     counters.packets_lost.fetch_add(lost, Ordering::Relaxed);
                 }
-                if let Some(frame) = frame {
-                    counters.video_frames_received.fetch_add(1, Ordering::Relaxed);
-                    if decoder.try_send(frame).is_err() {
-                        tracing::debug!("video decoder behind; frame dropped");
+                let Some(frame) = frame else { continue };
+                counters.video_frames_received.fetch_add(1, Ordering::Relaxed);
+                if let Some(asked) = refreshing {
+                    if frame.damaged || !crate::receive::is_keyframe(&frame.data) {
+                        continue;
                     }
+                    refreshing = None;
+                    let waited = asked.elapsed().as_millis() as u64;
+                    if let Ok(mut waits) = counters.keyframe_waits_ms.lock() {
+                        waits.push(waited);
+                    }
+                    let _ = events.send(CallEvent::KeyframeArrived { peer: peer.clone(), after_ms: waited }).await;
                 }
+                if decoder.try_send(frame).is_err() {
+                    tracing::debug!("video decoder behind; frame dropped");
+                }
+            }
+            Some(()) = refresh.recv() => {
+                refreshing = Some(Instant::now());
+                last_pli = Some(Instant::now());
+                send_pli(Arc::clone(&track), Arc::clone(&counters)).await;
             }
             Some(()) = pli_rx.recv() => {
                 // At most one PLI per 100 ms: the sender needs a moment to produce the keyframe.
@@ -174,11 +214,7 @@ async fn receive_video(
                     continue;
                 }
                 last_pli = Some(Instant::now());
-                counters.keyframes_requested.fetch_add(1, Ordering::Relaxed);
-                let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
-                if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
-                    tracing::debug!(error = %e, "cannot send a PLI");
-                }
+                send_pli(Arc::clone(&track), Arc::clone(&counters)).await;
             }
         }
     }
@@ -259,6 +295,8 @@ pub(crate) struct PeerSession {
     pub pending_candidates: Vec<RTCIceCandidateInit>,
     pub chat: Arc<Mutex<Option<Arc<dyn DataChannel>>>>,
     pub security_code: Option<String>,
+    /// Asks the video receive task to throw frames away until a fresh keyframe.
+    pub refresh: mpsc::UnboundedSender<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -283,8 +321,10 @@ impl PeerSession {
             *started = Some(Instant::now());
         }
         let chat: Arc<Mutex<Option<Arc<dyn DataChannel>>>> = Arc::default();
+        let (refresh, refresh_rx) = mpsc::unbounded_channel();
         let handler = Arc::new(Handler {
             peer: new.id.clone(),
+            refresh: Mutex::new(Some(refresh_rx)),
             inputs: new.inputs,
             events: new.events,
             counters: Arc::clone(&counters),
@@ -336,6 +376,7 @@ impl PeerSession {
             pending_candidates: Vec::new(),
             chat,
             security_code: None,
+            refresh,
             tasks,
         })
     }
@@ -389,6 +430,11 @@ impl PeerSession {
             bytes_sent: load(&c.bytes_sent),
             bytes_received: load(&c.bytes_received),
             chat_received: load(&c.chat_received),
+            keyframe_waits_ms: c
+                .keyframe_waits_ms
+                .lock()
+                .map(|w| w.clone())
+                .unwrap_or_default(),
             security_code: self.security_code.clone(),
         }
     }
@@ -408,10 +454,14 @@ fn local_track(
     codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
 ) -> Result<Arc<TrackLocalStaticSample>, CallError> {
     let ssrc = random_u32();
+    // Track ids must differ from every track the far end sends: webrtc-rs routes inbound
+    // RTCP by track id and looks at received tracks first, so a shared id ("video") sends the
+    // far end's keyframe requests to the wrong track.
+    let id = format!("tincan-{kind}-{:08x}", random_u32());
     let track = MediaStreamTrack::new(
-        "tincan".to_owned(),
-        format!("tincan-{kind}"),
-        format!("tincan-{kind}"),
+        format!("tincan-{:08x}", random_u32()),
+        id.clone(),
+        id,
         kind,
         vec![RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
@@ -427,6 +477,7 @@ fn local_track(
     ))
 }
 
+/// A random 32-bit value (SSRCs, track ids): RandomState is seeded from the OS per instance.
 fn random_u32() -> u32 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(Instant::now()) as u32
@@ -450,6 +501,7 @@ async fn send_video(
     let rtcp_controls = Arc::clone(&controls);
     let rtcp = tokio::spawn(async move {
         while let Some(TrackLocalEvent::OnRtcpPacket(packets)) = rtcp_track.poll().await {
+            tracing::debug!(count = packets.len(), "rtcp for our video");
             let wants_keyframe = packets.iter().any(|p| {
                 p.as_any().downcast_ref::<PictureLossIndication>().is_some()
                     || p.as_any().downcast_ref::<FullIntraRequest>().is_some()

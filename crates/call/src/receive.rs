@@ -133,7 +133,8 @@ pub(crate) fn spawn_video_decoder(
     tx
 }
 
-fn is_keyframe(data: &[u8]) -> bool {
+/// RFC 6386 §9.1: bit 0 of a VP8 frame's first byte is 0 on a keyframe.
+pub(crate) fn is_keyframe(data: &[u8]) -> bool {
     data.first().is_some_and(|b| b & 1 == 0)
 }
 

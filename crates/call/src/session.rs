@@ -22,6 +22,7 @@ const LEAVE_DRAIN: Duration = Duration::from_millis(250);
 
 enum Command {
     Chat(String),
+    RefreshVideo,
     Stats(oneshot::Sender<Vec<PeerStats>>),
     Leave(oneshot::Sender<Vec<PeerStats>>),
 }
@@ -112,6 +113,16 @@ impl Call {
             .map_err(|_| CallError::Ended)
     }
 
+    /// Throws away the video arriving from every peer until each sends a fresh keyframe,
+    /// which is asked for at once (a PLI): what a "refresh video" button does. Each arrival
+    /// is reported as [`CallEvent::KeyframeArrived`] with how long it took.
+    pub async fn refresh_video(&self) -> Result<(), CallError> {
+        self.commands
+            .send(Command::RefreshVideo)
+            .await
+            .map_err(|_| CallError::Ended)
+    }
+
     /// Statistics for every peer now.
     pub async fn stats(&self) -> Result<Vec<PeerStats>, CallError> {
         let (tx, rx) = oneshot::channel();
@@ -169,6 +180,11 @@ impl Session {
                             if let Err(e) = peer.send_chat(&text).await {
                                 self.emit(CallEvent::Error { message: e.to_string() }).await;
                             }
+                        }
+                    }
+                    Some(Command::RefreshVideo) => {
+                        for peer in self.peers.values() {
+                            let _ = peer.refresh.send(());
                         }
                     }
                     Some(Command::Stats(reply)) => {

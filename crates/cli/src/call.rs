@@ -60,6 +60,10 @@ pub struct CallArgs {
     /// Mute the microphone this many seconds into the call.
     #[arg(long)]
     mute_after: Option<f64>,
+    /// This many seconds into the call, throw away incoming video and ask every peer for a
+    /// keyframe; the wait is reported (keyframe_waits_ms).
+    #[arg(long)]
+    refresh_video_at: Option<f64>,
     /// Write a JSON summary per remote peer here at the end.
     #[arg(long)]
     stats_json: Option<PathBuf>,
@@ -233,6 +237,9 @@ pub async fn run(args: CallArgs) -> ExitCode {
     let mute_at = args
         .mute_after
         .map(|s| started + Duration::from_secs_f64(s));
+    let mut refresh_at = args
+        .refresh_video_at
+        .map(|s| started + Duration::from_secs_f64(s));
     let mut received: HashMap<String, Received> = HashMap::new();
     let mut chatted: std::collections::HashSet<String> = Default::default();
     let mut last_stats: HashMap<String, PeerStats> = HashMap::new();
@@ -247,6 +254,12 @@ pub async fn run(args: CallArgs) -> ExitCode {
                 let Some(event) = event else { break };
                 if mute_at.is_some_and(|at| Instant::now() >= at) {
                     call.set_mic_muted(true);
+                }
+                if refresh_at.is_some_and(|at| Instant::now() >= at) {
+                    refresh_at = None;
+                    if let Err(e) = call.refresh_video().await {
+                        eprintln!("tincan-cli: {e}");
+                    }
                 }
                 match event {
                     event @ (CallEvent::Video { .. } | CallEvent::Audio { .. }) => measure(&mut received, event),
@@ -267,6 +280,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
                             }
                         }
                     }
+                    CallEvent::KeyframeArrived { peer, after_ms } => println!("keyframe {peer} after {after_ms} ms"),
                     CallEvent::PeerJoined(info) => println!("joined {} {}", info.id, info.name),
                     CallEvent::PeerLeft { peer } => println!("left {peer}"),
                     CallEvent::Disconnected { peer, reason } => eprintln!("tincan-cli: {peer}: {reason}"),
