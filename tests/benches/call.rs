@@ -1,0 +1,93 @@
+//! Call benchmarks (not tests): release tincan-server and tincan-cli processes on loopback.
+//!
+//! - setup time: both peers in the room → first remote frame decoded, median of 10 calls;
+//! - frame latency at 720p30: capture → decoded at the receiver, read from the stamps;
+//! - CPU of one 720p30 two-way call, both ends together, in cores.
+//!
+//! Run with `scripts/bench-call`. TINCAN_BENCH_SECONDS sets the 720p call's length (20).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tincan_e2e::ServerProcess;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+async fn call(server: &ServerProcess, secs: f64, size: &str, bitrate: &str) -> (Value, Value) {
+    let dir = std::env::temp_dir().join(format!("tincan-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cli = tincan_e2e::binary("tincan-cli");
+    let run = |name: &str, room: Option<&str>, secs: f64| {
+        let mut c = Command::new(&cli);
+        c.args(["call", "--server", &server.addr.to_string(), "--name", name, "--bind", "127.0.0.1:0"])
+            .args(["--size", size, "--bitrate", bitrate, "--duration", &secs.to_string()])
+            .args(["--stats-json", dir.join(format!("{name}.json")).to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        match room {
+            Some(r) => c.args(["--room", r]),
+            None => c.arg("--create"),
+        };
+        c.spawn().unwrap()
+    };
+    let mut a = run("a", None, secs + 0.5);
+    let mut lines = BufReader::new(a.stdout.take().unwrap()).lines();
+    let room = loop {
+        let line = lines.next_line().await.unwrap().unwrap();
+        if let Some(code) = line.strip_prefix("room ") {
+            break code.to_owned();
+        }
+    };
+    let mut b = run("b", Some(&room), secs);
+    b.wait().await.unwrap();
+    a.wait().await.unwrap();
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap()).unwrap()
+    };
+    (read("a"), read("b"))
+}
+
+fn peer(v: &Value) -> &Value {
+    &v["peers"][0]
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds: f64 = std::env::var("TINCAN_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20.0);
+    let server = ServerProcess::start(&[]).await;
+
+    let mut setups = Vec::new();
+    for _ in 0..10 {
+        let (a, b) = call(&server, 2.0, "640x360", "800").await;
+        for s in [&a, &b] {
+            if let Some(ms) = peer(s)["setup_ms"].as_f64() {
+                setups.push(ms);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    setups.sort_by(|x, y| x.total_cmp(y));
+    let median = setups[setups.len() / 2];
+    println!("setup time (both in the room → first remote frame decoded), 10 calls, both ends:");
+    println!("  median {median:.0} ms, min {:.0} ms, max {:.0} ms", setups[0], setups[setups.len() - 1]);
+
+    let (a, b) = call(&server, seconds, "1280x720", "1500").await;
+    println!("720p30 at 1.5 Mbps, {seconds} s, two-way:");
+    for (name, me, other) in [("a", &a, &b), ("b", &b, &a)] {
+        let p = peer(me);
+        println!(
+            "  {name} received {} of {} frames, latency p50 {:.1} ms p95 {:.1} ms, cpu {:.2} s over {:.1} s",
+            p["video_frames_decoded"],
+            peer(other)["video_frames_sent"],
+            p["latency_p50_ms"].as_f64().unwrap_or(f64::NAN),
+            p["latency_p95_ms"].as_f64().unwrap_or(f64::NAN),
+            me["cpu_seconds"].as_f64().unwrap_or(0.0),
+            me["seconds"].as_f64().unwrap_or(0.0),
+        );
+    }
+    let cpu = a["cpu_seconds"].as_f64().unwrap_or(0.0) + b["cpu_seconds"].as_f64().unwrap_or(0.0);
+    let wall = a["seconds"].as_f64().unwrap_or(1.0).max(b["seconds"].as_f64().unwrap_or(1.0));
+    println!("  CPU per call, both ends: {:.2} cores", cpu / wall);
+    server.stop().await;
+}
