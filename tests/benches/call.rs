@@ -20,11 +20,29 @@ async fn call(server: &ServerProcess, secs: f64, size: &str, bitrate: &str) -> (
     let cli = tincan_e2e::binary("tincan-cli");
     let run = |name: &str, room: Option<&str>, secs: f64| {
         let mut c = Command::new(&cli);
-        c.args(["call", "--server", &server.addr.to_string(), "--name", name, "--bind", "127.0.0.1:0"])
-            .args(["--size", size, "--bitrate", bitrate, "--duration", &secs.to_string()])
-            .args(["--stats-json", dir.join(format!("{name}.json")).to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .kill_on_drop(true);
+        c.args([
+            "call",
+            "--server",
+            &server.addr.to_string(),
+            "--name",
+            name,
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--size",
+            size,
+            "--bitrate",
+            bitrate,
+            "--duration",
+            &secs.to_string(),
+        ])
+        .args([
+            "--stats-json",
+            dir.join(format!("{name}.json")).to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
         match room {
             Some(r) => c.args(["--room", r]),
             None => c.arg("--create"),
@@ -43,7 +61,8 @@ async fn call(server: &ServerProcess, secs: f64, size: &str, bitrate: &str) -> (
     b.wait().await.unwrap();
     a.wait().await.unwrap();
     let read = |name: &str| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap()).unwrap()
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
+            .unwrap()
     };
     (read("a"), read("b"))
 }
@@ -54,7 +73,10 @@ fn peer(v: &Value) -> &Value {
 
 #[tokio::main]
 async fn main() {
-    let seconds: f64 = std::env::var("TINCAN_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20.0);
+    let seconds: f64 = std::env::var("TINCAN_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20.0);
     let server = ServerProcess::start(&[]).await;
 
     let mut setups = Vec::new();
@@ -70,7 +92,11 @@ async fn main() {
     setups.sort_by(|x, y| x.total_cmp(y));
     let median = setups[setups.len() / 2];
     println!("setup time (both in the room → first remote frame decoded), 10 calls, both ends:");
-    println!("  median {median:.0} ms, min {:.0} ms, max {:.0} ms", setups[0], setups[setups.len() - 1]);
+    println!(
+        "  median {median:.0} ms, min {:.0} ms, max {:.0} ms",
+        setups[0],
+        setups[setups.len() - 1]
+    );
 
     let (a, b) = call(&server, seconds, "1280x720", "1500").await;
     println!("720p30 at 1.5 Mbps, {seconds} s, two-way:");
@@ -87,7 +113,10 @@ async fn main() {
         );
     }
     let cpu = a["cpu_seconds"].as_f64().unwrap_or(0.0) + b["cpu_seconds"].as_f64().unwrap_or(0.0);
-    let wall = a["seconds"].as_f64().unwrap_or(1.0).max(b["seconds"].as_f64().unwrap_or(1.0));
+    let wall = a["seconds"]
+        .as_f64()
+        .unwrap_or(1.0)
+        .max(b["seconds"].as_f64().unwrap_or(1.0));
     println!("  CPU per call, both ends: {:.2} cores", cpu / wall);
     server.stop().await;
 }

@@ -19,5 +19,6 @@ mod session;
 pub use error::CallError;
 pub use events::{CallEvent, PeerStats};
 pub use options::{AudioInput, CallOptions, RoomChoice, VideoInput};
+pub use peer::{live_peer_connections, peer_connection_handlers_alive};
 pub use security::security_code;
 pub use session::Call;
