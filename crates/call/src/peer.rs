@@ -21,7 +21,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -464,6 +464,23 @@ impl PeerSession {
             tasks,
             handler,
         })
+    }
+
+    /// Sets the far end's offer or answer, then adds the candidates that came before it.
+    pub async fn set_remote(
+        &mut self,
+        description: RTCSessionDescription,
+    ) -> Result<(), CallError> {
+        self.pc
+            .set_remote_description(description)
+            .await
+            .map_err(webrtc)?;
+        for candidate in self.pending_candidates.drain(..) {
+            if let Err(e) = self.pc.add_ice_candidate(candidate).await {
+                tracing::debug!(error = %e, "held remote candidate refused");
+            }
+        }
+        Ok(())
     }
 
     /// Opens the chat channel (the offering side creates it; the other receives it).

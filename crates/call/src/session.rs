@@ -352,14 +352,8 @@ impl Session {
                 if collision && !peer.polite {
                     return Ok(());
                 }
-                let offer = RTCSessionDescription::offer(sdp).map_err(webrtc)?;
-                peer.pc
-                    .set_remote_description(offer)
-                    .await
-                    .map_err(webrtc)?;
-                for candidate in peer.pending_candidates.drain(..) {
-                    let _ = peer.pc.add_ice_candidate(candidate).await;
-                }
+                peer.set_remote(RTCSessionDescription::offer(sdp).map_err(webrtc)?)
+                    .await?;
                 let answer = peer.pc.create_answer(None).await.map_err(webrtc)?;
                 peer.pc
                     .set_local_description(answer.clone())
@@ -373,14 +367,8 @@ impl Session {
                 let Some(peer) = self.peers.get_mut(&from) else {
                     return Ok(());
                 };
-                let answer = RTCSessionDescription::answer(sdp).map_err(webrtc)?;
-                peer.pc
-                    .set_remote_description(answer)
-                    .await
-                    .map_err(webrtc)?;
-                for candidate in peer.pending_candidates.drain(..) {
-                    let _ = peer.pc.add_ice_candidate(candidate).await;
-                }
+                peer.set_remote(RTCSessionDescription::answer(sdp).map_err(webrtc)?)
+                    .await?;
             }
             Signal::Candidate { candidate } => {
                 let Some(peer) = self.peers.get_mut(&from) else {

@@ -308,6 +308,10 @@ pub struct SpeakerSink {
     scratch: Vec<f32>,
     fault: DeviceFault,
     name: String,
+    /// Whether the device has taken any audio yet, and how much was queued after the last
+    /// write (to notice that it has).
+    started: bool,
+    last_queued: usize,
 }
 
 // See MicrophoneSource.
@@ -355,6 +359,8 @@ impl SpeakerSink {
             scratch: Vec::new(),
             fault,
             name,
+            started: false,
+            last_queued: 0,
         })
     }
 }
@@ -403,15 +409,26 @@ impl AudioSink for SpeakerSink {
         self.resampler.process(&input, &mut converted)?;
         let limit = (self.device_rate as f64 * SPEAKER_QUEUE.as_secs_f64()) as usize;
         let capacity = self.ring.buffer().capacity();
+        // Less queued than after the last write: the device is pulling audio.
+        if capacity - self.ring.slots() < self.last_queued {
+            self.started = true;
+        }
         let mut rest = &converted[..];
-        let deadline = Instant::now() + Duration::from_secs(1);
+        // A cold device can take seconds to start pulling audio (DESIGN.md trap 10), so the
+        // first write waits longer before calling the speaker stuck.
+        let patience = if self.started {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(5)
+        };
+        let deadline = Instant::now() + patience;
         while !rest.is_empty() {
             let queued = capacity - self.ring.slots();
             let room = limit.saturating_sub(queued).min(rest.len());
             if room == 0 {
                 if Instant::now() > deadline {
                     return Err(MediaError::AudioDevice(format!(
-                        "speaker {} stopped taking audio",
+                        "speaker {} is not taking audio",
                         self.name
                     )));
                 }
@@ -423,6 +440,7 @@ impl AudioSink for SpeakerSink {
             }
             rest = &rest[room..];
         }
+        self.last_queued = capacity - self.ring.slots();
         self.scratch = converted;
         Ok(())
     }
