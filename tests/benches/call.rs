@@ -6,65 +6,45 @@
 //!
 //! Run with `scripts/bench-call`. TINCAN_BENCH_SECONDS sets the 720p call's length (20).
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use tincan_e2e::ServerProcess;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
+use tincan_e2e::{CliPeer, ServerProcess};
 
 async fn call(server: &ServerProcess, secs: f64, size: &str, bitrate: &str) -> (Value, Value) {
     let dir = std::env::temp_dir().join(format!("tincan-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let cli = tincan_e2e::binary("tincan-cli");
-    let run = |name: &str, room: Option<&str>, secs: f64| {
-        let mut c = Command::new(&cli);
-        c.args([
-            "call",
-            "--server",
-            &server.addr.to_string(),
-            "--name",
-            name,
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .args([
-            "--size",
-            size,
-            "--bitrate",
-            bitrate,
-            "--duration",
-            &secs.to_string(),
-        ])
-        .args([
-            "--stats-json",
-            dir.join(format!("{name}.json")).to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
-        match room {
-            Some(r) => c.args(["--room", r]),
-            None => c.arg("--create"),
-        };
-        c.spawn().unwrap()
+    let args = |secs: f64| {
+        vec![
+            "--size".to_owned(),
+            size.to_owned(),
+            "--bitrate".into(),
+            bitrate.into(),
+            "--duration".into(),
+            secs.to_string(),
+        ]
     };
-    let mut a = run("a", None, secs + 0.5);
-    let mut lines = BufReader::new(a.stdout.take().unwrap()).lines();
-    let room = loop {
-        let line = lines.next_line().await.unwrap().unwrap();
-        if let Some(code) = line.strip_prefix("room ") {
-            break code.to_owned();
-        }
-    };
-    let mut b = run("b", Some(&room), secs);
-    b.wait().await.unwrap();
-    a.wait().await.unwrap();
-    let read = |name: &str| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
-            .unwrap()
-    };
-    (read("a"), read("b"))
+    let a_args = args(secs + 0.5);
+    let a = CliPeer::start(
+        server,
+        &dir,
+        "a",
+        None,
+        &a_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let b_args = args(secs);
+    let b = CliPeer::start(
+        server,
+        &dir,
+        "b",
+        Some(&a.room.clone()),
+        &b_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let b = b.finish().await;
+    let a = a.finish().await;
+    (a, b)
 }
 
 fn peer(v: &Value) -> &Value {

@@ -5,10 +5,12 @@
 //! them first; a bare `cargo test` after `cargo build --workspace --bins` works too.
 
 pub mod cable;
+pub mod cli;
 pub mod raw;
 pub mod server;
 
 pub use cable::Cable;
+pub use cli::{about, CliPeer};
 pub use raw::RawClient;
 pub use server::ServerProcess;
 

@@ -1,104 +1,20 @@
 //! Calls end to end: a real tincan-server and real tincan-cli peers on loopback, each sending
 //! the stamped test pattern and a tone, each writing what it measured to a JSON summary.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use serde_json::Value;
-use tincan_e2e::ServerProcess;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tincan_e2e::{about, CliPeer, ServerProcess};
+use tokio::process::Command;
 
 /// Calls share two cores: one at a time, so a slow machine cannot fail them.
 static ONE_CALL_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-struct Peer {
-    child: Child,
-    stats: PathBuf,
-    room: String,
-    id: String,
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tincan-call-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Starts a peer; `room` None creates one. Returns once it has joined.
-async fn start_peer(
-    server: &ServerProcess,
-    dir: &Path,
-    name: &str,
-    room: Option<&str>,
-    extra: &[&str],
-) -> Peer {
-    let stats = dir.join(format!("{name}.json"));
-    let mut command = Command::new(tincan_e2e::binary("tincan-cli"));
-    command
-        .args([
-            "call",
-            "--server",
-            &server.addr.to_string(),
-            "--name",
-            name,
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .args(["--stats-json", stats.to_str().unwrap()])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    match room {
-        Some(code) => command.args(["--room", code]),
-        None => command.arg("--create"),
-    };
-    let mut child = command.spawn().expect("tincan-cli starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut room = String::new();
-    let mut id = String::new();
-    while id.is_empty() {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the peer joins within 20 s")
-            .unwrap()
-            .unwrap_or_else(|| panic!("{name} exited before joining"));
-        if let Some(code) = line.strip_prefix("room ") {
-            room = code.to_owned();
-        }
-        if let Some(peer) = line.strip_prefix("peer ") {
-            id = peer.to_owned();
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Peer {
-        child,
-        stats,
-        room,
-        id,
-    }
-}
-
-async fn finish(mut peer: Peer) -> Value {
-    let status = tokio::time::timeout(Duration::from_secs(60), peer.child.wait())
-        .await
-        .expect("the peer ends")
-        .unwrap();
-    assert!(status.success(), "tincan-cli exited with {status}");
-    serde_json::from_str(&std::fs::read_to_string(&peer.stats).unwrap()).unwrap()
-}
-
-/// The summary `of` wrote about the peer with id `about`.
-fn about<'a>(of: &'a Value, about: &str) -> &'a Value {
-    of["peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["peer_id"] == about)
-        .unwrap_or_else(|| panic!("no stats about {about} in {of:#}"))
 }
 
 fn n(v: &Value, key: &str) -> f64 {
@@ -139,7 +55,7 @@ async fn two_way_call(size: &str, bitrate: &str) {
     let server = ServerProcess::start(&[]).await;
     let dir = temp_dir(size);
     let common = ["--size", size, "--bitrate", bitrate];
-    let a = start_peer(
+    let a = CliPeer::start(
         &server,
         &dir,
         "Ada",
@@ -152,7 +68,7 @@ async fn two_way_call(size: &str, bitrate: &str) {
     )
     .await;
     let (room, a_id) = (a.room.clone(), a.id.clone());
-    let b = start_peer(
+    let b = CliPeer::start(
         &server,
         &dir,
         "Bo",
@@ -172,7 +88,7 @@ async fn two_way_call(size: &str, bitrate: &str) {
     )
     .await;
     let b_id = b.id.clone();
-    let (a, b) = (finish(a).await, finish(b).await);
+    let (a, b) = (a.finish().await, b.finish().await);
 
     assert_video(&a, &b, &a_id, &b_id);
     assert_video(&b, &a, &b_id, &a_id);
@@ -225,9 +141,9 @@ async fn three_peers_each_receive_both_others() {
     let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let server = ServerProcess::start(&[]).await;
     let dir = temp_dir("mesh");
-    let a = start_peer(&server, &dir, "Ada", None, &["--duration", "10"]).await;
+    let a = CliPeer::start(&server, &dir, "Ada", None, &["--duration", "10"]).await;
     let room = a.room.clone();
-    let b = start_peer(
+    let b = CliPeer::start(
         &server,
         &dir,
         "Bo",
@@ -235,7 +151,7 @@ async fn three_peers_each_receive_both_others() {
         &["--duration", "9", "--audio", "tone:550"],
     )
     .await;
-    let c = start_peer(
+    let c = CliPeer::start(
         &server,
         &dir,
         "Cy",
@@ -245,7 +161,7 @@ async fn three_peers_each_receive_both_others() {
     .await;
     let ids = [a.id.clone(), b.id.clone(), c.id.clone()];
     let tones = [440.0, 550.0, 660.0];
-    let summaries = [finish(a).await, finish(b).await, finish(c).await];
+    let summaries = [a.finish().await, b.finish().await, c.finish().await];
     for i in 0..3 {
         for j in 0..3 {
             if i != j {
@@ -262,15 +178,15 @@ async fn a_peer_that_leaves_and_rejoins_is_called_again() {
     let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let server = ServerProcess::start(&[]).await;
     let dir = temp_dir("rejoin");
-    let a = start_peer(&server, &dir, "Ada", None, &["--duration", "12"]).await;
+    let a = CliPeer::start(&server, &dir, "Ada", None, &["--duration", "12"]).await;
     let (room, a_id) = (a.room.clone(), a.id.clone());
-    let first = start_peer(&server, &dir, "Bo", Some(&room), &["--duration", "4"]).await;
+    let first = CliPeer::start(&server, &dir, "Bo", Some(&room), &["--duration", "4"]).await;
     let first_id = first.id.clone();
-    let first = finish(first).await;
-    let again = start_peer(&server, &dir, "Bo-again", Some(&room), &["--duration", "4"]).await;
+    let first = first.finish().await;
+    let again = CliPeer::start(&server, &dir, "Bo-again", Some(&room), &["--duration", "4"]).await;
     let again_id = again.id.clone();
-    let again = finish(again).await;
-    let a = finish(a).await;
+    let again = again.finish().await;
+    let a = a.finish().await;
     assert_ne!(first_id, again_id);
     for (b, b_id) in [(&first, &first_id), (&again, &again_id)] {
         let decoded = n(about(b, &a_id), "video_frames_decoded");
@@ -329,7 +245,7 @@ async fn a_keyframe_asked_for_arrives_within_200_ms_and_muting_silences_the_audi
     let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let server = ServerProcess::start(&[]).await;
     let dir = temp_dir("keyframe");
-    let a = start_peer(
+    let a = CliPeer::start(
         &server,
         &dir,
         "Ada",
@@ -339,7 +255,7 @@ async fn a_keyframe_asked_for_arrives_within_200_ms_and_muting_silences_the_audi
     .await;
     let (room, a_id) = (a.room.clone(), a.id.clone());
     // Bo throws Ada's video away from 3 s in and asks for a keyframe (a PLI).
-    let b = start_peer(
+    let b = CliPeer::start(
         &server,
         &dir,
         "Bo",
@@ -347,8 +263,8 @@ async fn a_keyframe_asked_for_arrives_within_200_ms_and_muting_silences_the_audi
         &["--duration", "6", "--refresh-video-at", "3"],
     )
     .await;
-    let b = finish(b).await;
-    let _ = finish(a).await;
+    let b = b.finish().await;
+    let _ = a.finish().await;
     let from_ada = about(&b, &a_id);
     let waits = from_ada["keyframe_waits_ms"].as_array().unwrap();
     assert_eq!(

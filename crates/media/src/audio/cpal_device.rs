@@ -153,6 +153,20 @@ fn choose_config(
     Ok((config, chosen.sample_format()))
 }
 
+/// Calls a stream builder generic over the sample type with the type `format` names; cpal
+/// needs the type at compile time, devices choose it at run time.
+macro_rules! with_sample_type {
+    ($format:expr, $build:ident($($arg:expr),*)) => {
+        match $format {
+            SampleFormat::F32 => $build::<f32>($($arg),*),
+            SampleFormat::I16 => $build::<i16>($($arg),*),
+            SampleFormat::U16 => $build::<u16>($($arg),*),
+            SampleFormat::I32 => $build::<i32>($($arg),*),
+            other => Err(MediaError::AudioDevice(format!("unsupported sample format {other}"))),
+        }
+    };
+}
+
 type DeviceFault = Arc<Mutex<Option<String>>>;
 
 fn fault_of(fault: &DeviceFault) -> Option<String> {
@@ -186,23 +200,10 @@ impl MicrophoneSource {
         // Two seconds of room: a reader that stalls loses the oldest audio, not the newest.
         let (producer, ring) = rtrb::RingBuffer::<f32>::new(rate as usize * 2);
         let fault: DeviceFault = Arc::default();
-        let stream = match format {
-            SampleFormat::F32 => {
-                build_input::<f32>(&device, &config, channels, producer, fault.clone())
-            }
-            SampleFormat::I16 => {
-                build_input::<i16>(&device, &config, channels, producer, fault.clone())
-            }
-            SampleFormat::U16 => {
-                build_input::<u16>(&device, &config, channels, producer, fault.clone())
-            }
-            SampleFormat::I32 => {
-                build_input::<i32>(&device, &config, channels, producer, fault.clone())
-            }
-            other => Err(MediaError::AudioDevice(format!(
-                "unsupported sample format {other}"
-            ))),
-        }?;
+        let stream = with_sample_type!(
+            format,
+            build_input(&device, &config, channels, producer, fault.clone())
+        )?;
         stream
             .play()
             .map_err(|e| MediaError::AudioDevice(e.to_string()))?;
@@ -330,23 +331,10 @@ impl SpeakerSink {
         let rate = config.sample_rate;
         let (ring, consumer) = rtrb::RingBuffer::<f32>::new(rate as usize);
         let fault: DeviceFault = Arc::default();
-        let stream = match format {
-            SampleFormat::F32 => {
-                build_output::<f32>(&device, &config, channels, consumer, fault.clone())
-            }
-            SampleFormat::I16 => {
-                build_output::<i16>(&device, &config, channels, consumer, fault.clone())
-            }
-            SampleFormat::U16 => {
-                build_output::<u16>(&device, &config, channels, consumer, fault.clone())
-            }
-            SampleFormat::I32 => {
-                build_output::<i32>(&device, &config, channels, consumer, fault.clone())
-            }
-            other => Err(MediaError::AudioDevice(format!(
-                "unsupported sample format {other}"
-            ))),
-        }?;
+        let stream = with_sample_type!(
+            format,
+            build_output(&device, &config, channels, consumer, fault.clone())
+        )?;
         stream
             .play()
             .map_err(|e| MediaError::AudioDevice(e.to_string()))?;

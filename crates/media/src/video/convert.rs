@@ -16,6 +16,21 @@ fn check(width: u32, height: u32, got: usize, want: usize, what: &str) -> Result
     Ok(())
 }
 
+/// Checks the input is big enough and allocates the output frame.
+fn output_for(
+    width: u32,
+    height: u32,
+    got: usize,
+    want: usize,
+    what: &str,
+    capture_us: u64,
+) -> Result<VideoFrame, MediaError> {
+    check(width, height, got, want, what)?;
+    let mut frame = VideoFrame::black(width, height)?;
+    frame.capture_us = capture_us;
+    Ok(frame)
+}
+
 fn planar(frame: &mut VideoFrame) -> YuvPlanarImageMut<'_, u8> {
     let (w, h) = (frame.width(), frame.height());
     let (y, u, v) = frame.planes_mut();
@@ -39,15 +54,14 @@ pub fn yuyv_to_i420(
     height: u32,
     capture_us: u64,
 ) -> Result<VideoFrame, MediaError> {
-    check(
+    let mut frame = output_for(
         width,
         height,
         data.len(),
         (width * height * 2) as usize,
         "YUYV",
+        capture_us,
     )?;
-    let mut frame = VideoFrame::black(width, height)?;
-    frame.capture_us = capture_us;
     let (w, h) = (width as usize, height as usize);
     let (y_plane, u_plane, v_plane) = frame.planes_mut();
     for (row, line) in data.chunks_exact(w * 2).take(h).enumerate() {
@@ -75,9 +89,14 @@ pub fn nv12_to_i420(
     capture_us: u64,
 ) -> Result<VideoFrame, MediaError> {
     let luma = (width * height) as usize;
-    check(width, height, data.len(), luma + luma / 2, "NV12")?;
-    let mut frame = VideoFrame::black(width, height)?;
-    frame.capture_us = capture_us;
+    let mut frame = output_for(
+        width,
+        height,
+        data.len(),
+        luma + luma / 2,
+        "NV12",
+        capture_us,
+    )?;
     let (y, u, v) = frame.planes_mut();
     y.copy_from_slice(&data[..luma]);
     for (i, pair) in data[luma..luma + luma / 2].chunks_exact(2).enumerate() {
@@ -94,15 +113,14 @@ pub fn rgb_to_i420(
     height: u32,
     capture_us: u64,
 ) -> Result<VideoFrame, MediaError> {
-    check(
+    let mut frame = output_for(
         width,
         height,
         rgb.len(),
         (width * height * 3) as usize,
         "RGB",
+        capture_us,
     )?;
-    let mut frame = VideoFrame::black(width, height)?;
-    frame.capture_us = capture_us;
     yuvutils_rs::rgb_to_yuv420(
         &mut planar(&mut frame),
         rgb,

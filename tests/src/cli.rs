@@ -1,0 +1,97 @@
+//! A `tincan-cli call` process as a peer: started in a room (or creating one), and its JSON
+//! summary read back when it ends.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::ServerProcess;
+
+pub struct CliPeer {
+    child: Child,
+    stats: PathBuf,
+    /// The room it is in (the code it created, or the one it joined).
+    pub room: String,
+    /// Its peer id.
+    pub id: String,
+}
+
+impl CliPeer {
+    /// Starts `tincan-cli call` on loopback, writing its summary into `dir`; `room` None
+    /// creates one. Returns once the peer has joined.
+    pub async fn start(
+        server: &ServerProcess,
+        dir: &Path,
+        name: &str,
+        room: Option<&str>,
+        extra: &[&str],
+    ) -> Self {
+        let stats = dir.join(format!("{name}.json"));
+        let mut command = Command::new(crate::binary("tincan-cli"));
+        command
+            .args([
+                "call",
+                "--server",
+                &server.addr.to_string(),
+                "--name",
+                name,
+                "--bind",
+                "127.0.0.1:0",
+            ])
+            .args(["--stats-json", stats.to_str().expect("a UTF-8 temp path")])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        match room {
+            Some(code) => command.args(["--room", code]),
+            None => command.arg("--create"),
+        };
+        let mut child = command.spawn().expect("tincan-cli starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let (mut room, mut id) = (String::new(), String::new());
+        while id.is_empty() {
+            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                .await
+                .expect("the peer joins within 20 s")
+                .expect("stdout readable")
+                .unwrap_or_else(|| panic!("{name} exited before joining"));
+            if let Some(code) = line.strip_prefix("room ") {
+                room = code.to_owned();
+            }
+            if let Some(peer) = line.strip_prefix("peer ") {
+                id = peer.to_owned();
+            }
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            child,
+            stats,
+            room,
+            id,
+        }
+    }
+
+    /// Waits for the peer to end (successfully) and returns its summary.
+    pub async fn finish(mut self) -> Value {
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("the peer ends")
+            .expect("waitable");
+        assert!(status.success(), "tincan-cli exited with {status}");
+        let text = std::fs::read_to_string(&self.stats).expect("the summary was written");
+        serde_json::from_str(&text).expect("the summary is JSON")
+    }
+}
+
+/// The summary `of` wrote about the peer with id `about`.
+pub fn about<'a>(of: &'a Value, about: &str) -> &'a Value {
+    of["peers"]
+        .as_array()
+        .and_then(|peers| peers.iter().find(|p| p["peer_id"] == about))
+        .unwrap_or_else(|| panic!("no stats about {about} in {of:#}"))
+}
