@@ -2,7 +2,7 @@
 //! measures what it receives: frames decoded, stamps in order, latency from the stamps, the
 //! received tone's frequency, chat. `--stats-json` writes it all down at the end.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -116,7 +116,8 @@ struct Received {
     out_of_order: u64,
     stamps_read: u64,
     stamps_unreadable: u64,
-    audio: Vec<i16>,
+    /// The last [`AUDIO_KEPT`] samples heard: a ring, so keeping it costs nothing per frame.
+    audio: VecDeque<i16>,
     chat: Vec<String>,
 }
 
@@ -167,10 +168,11 @@ fn measure(received: &mut HashMap<String, Received>, event: CallEvent) {
         }
         CallEvent::Audio { peer, frame } => {
             let r = received.entry(peer.0).or_default();
-            r.audio.extend_from_slice(&frame.samples);
-            if r.audio.len() > AUDIO_KEPT {
-                let extra = r.audio.len() - AUDIO_KEPT;
-                r.audio.drain(..extra);
+            for sample in frame.samples {
+                if r.audio.len() == AUDIO_KEPT {
+                    r.audio.pop_front();
+                }
+                r.audio.push_back(sample);
             }
         }
         _ => {}
@@ -316,10 +318,11 @@ pub async fn run(args: CallArgs) -> ExitCode {
         peers: last_stats
             .into_values()
             .map(|stats| {
-                let r = received.remove(&stats.peer_id).unwrap_or_default();
+                let mut r = received.remove(&stats.peer_id).unwrap_or_default();
                 let mut sorted = r.latencies_us.clone();
                 sorted.sort_unstable();
-                let tail = &r.audio[r.audio.len().saturating_sub(SAMPLE_RATE as usize)..];
+                let heard = r.audio.make_contiguous();
+                let tail = &heard[heard.len().saturating_sub(SAMPLE_RATE as usize)..];
                 PeerSummary {
                     stamps_read: r.stamps_read,
                     stamps_unreadable: r.stamps_unreadable,
