@@ -21,6 +21,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
+    RTCIceConnectionState,
     RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
 };
 use webrtc::rtp_transceiver::RtpSender;
@@ -70,8 +71,21 @@ pub(crate) struct Counters {
 impl Counters {
     pub fn mark_first_frame(&self) {
         if let Ok(mut first) = self.first_frame.lock() {
-            first.get_or_insert_with(Instant::now);
+            if first.is_none() {
+                *first = Some(Instant::now());
+                tracing::debug!(at_ms = self.since_start_ms(), "first remote frame decoded");
+            }
         }
+    }
+
+    /// Milliseconds since this peer's connection was created: the setup timeline in logs.
+    pub fn since_start_ms(&self) -> u64 {
+        self.started
+            .lock()
+            .ok()
+            .and_then(|s| *s)
+            .map(|s| s.elapsed().as_millis() as u64)
+            .unwrap_or(0)
     }
 
     pub fn setup_ms(&self) -> Option<u64> {
@@ -179,14 +193,21 @@ impl PeerConnectionEventHandler for Handler {
         }
     }
 
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        let Some(w) = self.wiring() else { return };
+        tracing::debug!(peer = %w.peer, at_ms = w.counters.since_start_ms(), %state, "ICE");
+    }
+
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         let Some(w) = self.wiring() else { return };
+        tracing::debug!(peer = %w.peer, at_ms = w.counters.since_start_ms(), %state, "connection");
         let _ = w.inputs.send(PeerInput::State(w.peer.clone(), state));
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let Some(w) = self.wiring() else { return };
         let kind = track.kind().await;
+        tracing::debug!(peer = %w.peer, at_ms = w.counters.since_start_ms(), %kind, "track");
         let (peer, counters, events) = (w.peer.clone(), Arc::clone(&w.counters), w.events.clone());
         // The read loop runs in its own task, never inline in the callback (DESIGN.md trap 11).
         match kind {
@@ -266,7 +287,9 @@ async fn receive_video(
                     counters.packets_lost.fetch_add(lost, Ordering::Relaxed);
                 }
                 let Some(frame) = frame else { continue };
-                counters.video_frames_received.fetch_add(1, Ordering::Relaxed);
+                if counters.video_frames_received.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::debug!(%peer, at_ms = counters.since_start_ms(), keyframe = crate::receive::is_keyframe(&frame.data), "first remote frame assembled");
+                }
                 if let Some(asked) = refreshing {
                     if frame.damaged || !crate::receive::is_keyframe(&frame.data) {
                         continue;
@@ -414,6 +437,7 @@ impl PeerSession {
         }));
         let pc = PeerConnectionBuilder::new()
             .with_configuration(engine::configuration(new.ice))
+            .with_setting_engine(engine::settings())
             .with_media_engine(media_engine)
             .with_interceptor_registry(registry)
             .with_handler(Arc::clone(&handler) as Arc<dyn PeerConnectionEventHandler>)

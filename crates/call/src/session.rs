@@ -280,6 +280,7 @@ impl Session {
         };
         peer.making_offer = false;
         let offer = result?;
+        tracing::debug!(peer = %id, at_ms = peer.counters.since_start_ms(), "offer sent");
         self.signaling
             .send_signal(id, Signal::Offer { sdp: offer.sdp })
             .await?;
@@ -359,6 +360,7 @@ impl Session {
                     .set_local_description(answer.clone())
                     .await
                     .map_err(webrtc)?;
+                tracing::debug!(peer = %from, at_ms = peer.counters.since_start_ms(), "answer sent");
                 self.signaling
                     .send_signal(from, Signal::Answer { sdp: answer.sdp })
                     .await?;
@@ -369,6 +371,7 @@ impl Session {
                 };
                 peer.set_remote(RTCSessionDescription::answer(sdp).map_err(webrtc)?)
                     .await?;
+                tracing::debug!(peer = %from, at_ms = peer.counters.since_start_ms(), "answer applied");
             }
             Signal::Candidate { candidate } => {
                 let Some(peer) = self.peers.get_mut(&from) else {
@@ -416,6 +419,12 @@ impl Session {
                 match state {
                     RTCPeerConnectionState::Connected => {
                         peer.counters.connected.store(true, Ordering::Relaxed);
+                        // The new peer's stream must start on a keyframe: ask now rather than
+                        // when the next frame reaches the sender, which costs a frame interval.
+                        self.media
+                            .controls
+                            .keyframe_wanted
+                            .store(true, Ordering::Relaxed);
                         let local = peer
                             .pc
                             .local_description()
