@@ -1,20 +1,25 @@
 //! The WebRTC configuration every peer connection shares: codecs, feedback, interceptors.
 
 use rtc::interceptor::{Registry, Slot};
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_nack, configure_rtcp_reports, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
 };
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
-use tincan_protocol::IceServer;
 use std::time::Duration;
+use tincan_protocol::IceServer;
 
 use webrtc::peer_connection::{
     RTCConfiguration, RTCConfigurationBuilder, RTCIceServer, SettingEngine, SettingEngineBuilder,
 };
 
+use std::sync::Arc;
+
+use crate::congestion::{self, Estimate};
 use crate::error::{webrtc, CallError};
 use crate::keyframe_requests::{self, KeyframeRequests};
 
@@ -51,8 +56,12 @@ pub fn opus_codec() -> RTCRtpCodec {
 }
 
 /// Only VP8 (with RTX) and Opus: what the media engine can encode and decode. Offering more
-/// would let a browser pick a codec we cannot decode.
-pub fn media_engine_and_interceptors() -> Result<(MediaEngine, Registry), CallError> {
+/// would let a browser pick a codec we cannot decode. The bandwidth estimate starts at
+/// `start_bps` and stays under `max_bps`; the returned [`Estimate`] follows it.
+pub fn media_engine_and_interceptors(
+    start_bps: f64,
+    max_bps: f64,
+) -> Result<(MediaEngine, Registry, Arc<Estimate>), CallError> {
     let mut engine = MediaEngine::default();
     engine
         .register_codec(
@@ -90,14 +99,17 @@ pub fn media_engine_and_interceptors() -> Result<(MediaEngine, Registry), CallEr
             RtpCodecKind::Audio,
         )
         .map_err(webrtc)?;
-    // NACK, RTCP reports and the TWCC receiver, plus the far end's keyframe requests.
-    let registry = register_default_interceptors(Registry::new(), &mut engine)
-        .map_err(webrtc)?
-        .with(
-            Slot::from(keyframe_requests::SLOT),
-            KeyframeRequests::default(),
-        );
-    Ok((engine, registry))
+    // NACK (and RTX), RTCP reports, TWCC feedback for the far end, our own bandwidth estimate
+    // and pacer, and the far end's keyframe requests.
+    let registry = configure_nack(Registry::new(), &mut engine);
+    let registry = configure_rtcp_reports(registry);
+    let registry = configure_twcc_receiver_only(registry, &mut engine).map_err(webrtc)?;
+    let (registry, estimate) = congestion::configure(registry, start_bps, max_bps);
+    let registry = registry.with(
+        Slot::from(keyframe_requests::SLOT),
+        KeyframeRequests::default(),
+    );
+    Ok((engine, registry, estimate))
 }
 
 /// The signaling server's ICE servers, as webrtc-rs takes them.

@@ -10,6 +10,28 @@ pub struct PeerStats {
     /// Both peers in the room → first remote frame decoded, in ms.
     pub setup_ms: Option<u64>,
     pub connected: bool,
+    /// Round trip time on the selected candidate pair, in ms.
+    pub rtt_ms: Option<f64>,
+    /// The selected candidate pair's types: host, srflx, prflx or relay.
+    pub local_candidate: Option<String>,
+    pub remote_candidate: Option<String>,
+    /// Bitrates over the last second, everything we send this peer and receive from it.
+    pub kbps_out: f64,
+    pub kbps_in: f64,
+    /// What the bandwidth estimate says we may send this peer, in kbps.
+    pub available_send_kbps: Option<u64>,
+    /// Video frame rates over the last second: sent to this peer, decoded from it.
+    pub fps_sent: f64,
+    pub fps_received: f64,
+    /// Picture sizes (width, height) sent to this peer now and last decoded from it.
+    pub sent_size: Option<(u32, u32)>,
+    pub received_size: Option<(u32, u32)>,
+    /// Interarrival jitter of what this peer sends us, in ms.
+    pub audio_jitter_ms: Option<f64>,
+    pub video_jitter_ms: Option<f64>,
+    /// Times the video from this peer froze, and for how long in all (ms).
+    pub freezes: u64,
+    pub freeze_ms: u64,
     pub video_frames_sent: u64,
     pub video_frames_received: u64,
     pub video_frames_decoded: u64,

@@ -5,6 +5,8 @@
 //! [`Call::join`] returns a [`Call`] handle and a stream of [`CallEvent`]s (the shape of
 //! livekit's `connect()`): the app draws what arrives and calls the handle's controls.
 
+mod adapt;
+mod congestion;
 mod engine;
 mod error;
 mod events;
@@ -15,6 +17,7 @@ mod peer;
 mod receive;
 mod security;
 mod session;
+mod stats;
 
 pub use error::CallError;
 pub use events::{CallEvent, PeerStats};

@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tincan_media::audio::{AudioSource, MicrophoneSource, ToneSource, WavSource};
 use tincan_media::codec::{OpusEncoder, Vp8Config, Vp8Encoder};
-use tincan_media::video::{CameraSource, PatternSource, VideoSource, Y4mSource};
-use tincan_media::AudioFrame;
+use tincan_media::video::{
+    scale, stamp, CameraSource, PatternSource, VideoFormat, VideoSource, Y4mSource,
+};
+use tincan_media::{AudioFrame, MediaError, VideoFrame};
 use tokio::sync::broadcast;
 
+use crate::adapt::{Adapter, Step};
 use crate::options::{AudioInput, CallOptions, VideoInput};
 use crate::CallError;
 
@@ -38,9 +41,17 @@ pub(crate) struct Controls {
     pub mic_muted: AtomicBool,
     pub camera_off: AtomicBool,
     pub keyframe_wanted: AtomicBool,
+    /// The bitrate the video encoder aims at: what the user asked for, or less when the
+    /// network allows less.
     pub video_kbps: AtomicU32,
+    /// Loss the far ends report for our audio, in percent: Opus adds in-band FEC for it.
+    pub audio_loss_percent: AtomicU32,
     pub stop: AtomicBool,
     pub video_frames_encoded: AtomicU64,
+    /// What the encoder sends now (smaller than captured when the network is short).
+    pub sent_width: AtomicU32,
+    pub sent_height: AtomicU32,
+    pub sent_fps: AtomicU32,
 }
 
 pub(crate) struct LocalMedia {
@@ -91,8 +102,7 @@ impl LocalMedia {
             AudioInput::None => None,
         };
         if let Some((source, paced)) = audio_source {
-            let mut encoder = OpusEncoder::new(options.audio_bps)?;
-            encoder.set_fec(true)?;
+            let encoder = OpusEncoder::new(options.audio_bps)?;
             let (controls, audio) = (Arc::clone(&controls), audio.clone());
             threads.push(
                 std::thread::Builder::new()
@@ -144,21 +154,15 @@ fn video_loop(
     out: broadcast::Sender<Arc<EncodedVideo>>,
 ) {
     let format = source.format();
-    let mut encoder = match Vp8Encoder::new(&Vp8Config::new(
-        format.width,
-        format.height,
-        format.fps,
-        kbps,
-    )) {
-        Ok(encoder) => encoder,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the video encoder");
-            return;
-        }
+    let mut adapter = Adapter::new(format.width, format.height, format.fps);
+    let mut step = adapter.step();
+    let Some(mut encoder) = encoder_for(format, step, kbps, &controls) else {
+        return;
     };
     let interval = Duration::from_secs(1) / format.fps.max(1);
     let (mut start, mut n) = (Instant::now(), 0u64);
     let mut kbps_now = kbps;
+    let mut captured = 0u64;
     while !controls.stop.load(Ordering::Relaxed) {
         // Wait first, then take the picture: its capture time must be when it leaves, not a
         // frame interval before.
@@ -176,9 +180,33 @@ fn video_loop(
             continue;
         }
         let wanted = controls.video_kbps.load(Ordering::Relaxed);
-        if wanted != kbps_now && encoder.set_bitrate_kbps(wanted).is_ok() {
+        if let Some(next) = adapter.update(Instant::now(), wanted) {
+            tracing::info!(
+                scale = next.scale,
+                fps_divisor = next.fps_divisor,
+                kbps = wanted,
+                "video step changed"
+            );
+            match encoder_for(format, next, wanted, &controls) {
+                Some(fresh) => {
+                    (encoder, step, kbps_now) = (fresh, next, wanted);
+                }
+                None => return,
+            }
+        } else if wanted != kbps_now && encoder.set_bitrate_kbps(wanted).is_ok() {
             kbps_now = wanted;
         }
+        captured += 1;
+        if captured % u64::from(step.fps_divisor) != 0 {
+            continue;
+        }
+        let frame = match shrink(frame, step.scale) {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot scale the picture");
+                return;
+            }
+        };
         if controls.keyframe_wanted.swap(false, Ordering::Relaxed) {
             encoder.request_keyframe();
         }
@@ -190,13 +218,65 @@ fn video_loop(
                 let _ = out.send(Arc::new(EncodedVideo {
                     data: Bytes::from(encoded.data),
                     keyframe: encoded.keyframe,
-                    duration: interval,
+                    duration: interval * step.fps_divisor,
                 }));
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "a frame failed to encode"),
         }
     }
+}
+
+/// An encoder for one step of the ladder; says what it sends in `controls`.
+fn encoder_for(
+    format: VideoFormat,
+    step: Step,
+    kbps: u32,
+    controls: &Controls,
+) -> Option<Vp8Encoder> {
+    let (width, height) = scaled_size(format.width, format.height, step.scale);
+    let fps = (format.fps / step.fps_divisor).max(1);
+    match Vp8Encoder::new(&Vp8Config::new(width, height, fps, kbps)) {
+        Ok(encoder) => {
+            controls.sent_width.store(width, Ordering::Relaxed);
+            controls.sent_height.store(height, Ordering::Relaxed);
+            controls.sent_fps.store(fps, Ordering::Relaxed);
+            Some(encoder)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the video encoder");
+            None
+        }
+    }
+}
+
+/// The size [`shrink`] gives: halved `scale`'s log2 times, kept even.
+fn scaled_size(width: u32, height: u32, scale: u32) -> (u32, u32) {
+    let (mut w, mut h, mut s) = (width, height, scale);
+    while s > 1 {
+        (w, h, s) = ((w / 2) & !1, (h / 2) & !1, s / 2);
+    }
+    (w, h)
+}
+
+/// The picture at `1/scale` of its size. A stamped test picture is stamped again at the new
+/// size (the stamp's blocks scale with the width) so latency stays measurable at every step.
+fn shrink(frame: VideoFrame, scale: u32) -> Result<VideoFrame, MediaError> {
+    if scale <= 1 {
+        return Ok(frame);
+    }
+    let stamped = stamp::read(&frame);
+    let mut small = frame;
+    let mut s = scale;
+    while s > 1 {
+        small = scale::half(&small)?;
+        s /= 2;
+    }
+    if let Some(stamped) = stamped {
+        // Too small to carry a stamp is fine: it is a measurement aid, not content.
+        let _ = stamp::write(&mut small, stamped);
+    }
+    Ok(small)
 }
 
 fn audio_loop(
@@ -208,9 +288,20 @@ fn audio_loop(
 ) {
     let interval = Duration::from_millis(20);
     let (mut start, mut n) = (Instant::now(), 0u64);
+    let mut loss_now = None;
     while !controls.stop.load(Ordering::Relaxed) {
         if paced {
             pace(&mut start, &mut n, interval);
+        }
+        let loss = controls
+            .audio_loss_percent
+            .load(Ordering::Relaxed)
+            .min(MAX_FEC_LOSS);
+        if loss_now != Some(loss) {
+            loss_now = Some(loss);
+            if let Err(e) = follow_loss(&mut encoder, loss) {
+                tracing::warn!(error = %e, "cannot set Opus FEC");
+            }
         }
         let frame = match source.read() {
             Ok(Some(frame)) => frame,
@@ -235,4 +326,13 @@ fn audio_loop(
             Err(e) => tracing::warn!(error = %e, "an audio frame failed to encode"),
         }
     }
+}
+
+/// Opus's in-band FEC is worth its bits only when packets are lost; it is sized by the loss
+/// the encoder expects, capped here as libwebrtc caps it.
+const MAX_FEC_LOSS: u32 = 20;
+
+fn follow_loss(encoder: &mut OpusEncoder, percent: u32) -> Result<(), MediaError> {
+    encoder.set_fec(percent > 0)?;
+    encoder.set_expected_loss(percent as u8)
 }

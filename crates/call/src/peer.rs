@@ -1,7 +1,7 @@
 //! One remote peer: its RTCPeerConnection, the tracks we send it, what we receive from it,
 //! and its counters.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,16 +21,18 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
-    RTCIceConnectionState,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
+    RTCIceConnectionState, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use crate::congestion::Estimate;
 use crate::engine;
 use crate::error::{webrtc, CallError};
 use crate::events::{CallEvent, PeerStats};
 use crate::media::{Controls, EncodedAudio, EncodedVideo};
 use crate::receive::{spawn_video_decoder, AudioReceiver, FrameAssembler};
+use crate::stats::{path_stats, PathStats, RateWindow, Totals};
 
 /// Every peer connection this process made, weakly: a leak check can count the ones still
 /// alive after their calls ended (webrtc-rs issue 906 reports closed connections leaking).
@@ -61,6 +63,12 @@ pub(crate) struct Counters {
     pub bytes_sent: AtomicU64,
     pub bytes_received: AtomicU64,
     pub chat_received: AtomicU64,
+    /// Video freezes (W3C definition, see [`crate::stats::FreezeDetector`]) and their length.
+    pub freezes: AtomicU64,
+    pub freeze_ms: AtomicU64,
+    /// Size of the last picture decoded.
+    pub received_width: AtomicU32,
+    pub received_height: AtomicU32,
     /// How long each keyframe asked for with `refresh_video` took to arrive, in ms.
     pub keyframe_waits_ms: Mutex<Vec<u64>>,
     /// When both peers were in the room, and when the first remote frame decoded.
@@ -399,9 +407,19 @@ pub(crate) struct PeerSession {
     pub security_code: Option<String>,
     /// Asks the video receive task to throw frames away until a fresh keyframe.
     pub refresh: mpsc::UnboundedSender<()>,
+    /// The bandwidth estimate for what we send this peer.
+    pub estimate: Arc<Estimate>,
+    /// What webrtc-rs's statistics said at the last refresh.
+    pub path: PathStats,
+    rates: RateWindow,
+    controls: Arc<Controls>,
     tasks: Arc<Tasks>,
     handler: Arc<Handler>,
 }
+
+/// The estimate may climb to this multiple of what the user asked to send: the encoder never
+/// goes above the ask, but room above it keeps the pacer from becoming the bottleneck.
+const ESTIMATE_HEADROOM: f64 = 2.0;
 
 pub(crate) struct NewPeer<'a> {
     pub id: PeerId,
@@ -410,6 +428,8 @@ pub(crate) struct NewPeer<'a> {
     pub ice: &'a [IceServer],
     pub bind: &'a [String],
     pub controls: Arc<Controls>,
+    /// What the user asked to send: where the bandwidth estimate starts.
+    pub send_kbps: u32,
     pub video: &'a broadcast::Sender<Arc<EncodedVideo>>,
     pub audio: &'a broadcast::Sender<Arc<EncodedAudio>>,
     pub inputs: mpsc::UnboundedSender<PeerInput>,
@@ -418,7 +438,9 @@ pub(crate) struct NewPeer<'a> {
 
 impl PeerSession {
     pub async fn new(new: NewPeer<'_>) -> Result<Self, CallError> {
-        let (media_engine, registry) = engine::media_engine_and_interceptors()?;
+        let start_bps = f64::from(new.send_kbps) * 1000.0;
+        let (media_engine, registry, estimate) =
+            engine::media_engine_and_interceptors(start_bps, start_bps * ESTIMATE_HEADROOM)?;
         let counters = Arc::new(Counters::default());
         if let Ok(mut started) = counters.started.lock() {
             *started = Some(Instant::now());
@@ -485,6 +507,10 @@ impl PeerSession {
             chat,
             security_code: None,
             refresh,
+            estimate,
+            path: PathStats::default(),
+            rates: RateWindow::default(),
+            controls: new.controls,
             tasks,
             handler,
         })
@@ -537,14 +563,58 @@ impl PeerSession {
         }
     }
 
+    /// Reads webrtc-rs's statistics and turns the counters into rates: once a second.
+    pub async fn refresh_stats(&mut self) {
+        self.path = path_stats(self.pc.as_ref()).await;
+        let c = &self.counters;
+        let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
+        self.rates.sample(
+            Instant::now(),
+            Totals {
+                bytes_sent: load(&c.bytes_sent),
+                bytes_received: load(&c.bytes_received),
+                frames_sent: load(&c.video_frames_sent),
+                frames_decoded: load(&c.video_frames_decoded),
+            },
+        );
+    }
+
     pub fn stats(&self) -> PeerStats {
         let c = &self.counters;
         let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
+        let load32 = |v: &AtomicU32| v.load(Ordering::Relaxed);
+        let rates = self.rates.rates();
+        let sending = load(&c.video_frames_sent) > 0;
         PeerStats {
             peer_id: self.id.0.clone(),
             name: self.name.clone(),
             setup_ms: c.setup_ms(),
             connected: c.connected.load(Ordering::Relaxed),
+            rtt_ms: self.path.rtt_ms,
+            local_candidate: self.path.local_candidate.clone(),
+            remote_candidate: self.path.remote_candidate.clone(),
+            kbps_out: rates.kbps_out,
+            kbps_in: rates.kbps_in,
+            available_send_kbps: match self.estimate.bps() {
+                0 => None,
+                bps => Some(bps / 1000),
+            },
+            fps_sent: rates.fps_sent,
+            fps_received: rates.fps_received,
+            sent_size: sending.then(|| {
+                (
+                    load32(&self.controls.sent_width),
+                    load32(&self.controls.sent_height),
+                )
+            }),
+            received_size: match (load32(&c.received_width), load32(&c.received_height)) {
+                (0, _) | (_, 0) => None,
+                size => Some(size),
+            },
+            audio_jitter_ms: self.path.audio_jitter_ms,
+            video_jitter_ms: self.path.video_jitter_ms,
+            freezes: load(&c.freezes),
+            freeze_ms: load(&c.freeze_ms),
             video_frames_sent: load(&c.video_frames_sent),
             video_frames_received: load(&c.video_frames_received),
             video_frames_decoded: load(&c.video_frames_decoded),

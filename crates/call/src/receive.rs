@@ -4,6 +4,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use rtc::rtp::codec::vp8::Vp8Packet;
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::events::CallEvent;
 use crate::peer::Counters;
+use crate::stats::FreezeDetector;
 
 /// One VP8 frame put back together, and whether any of it went missing.
 #[derive(Debug)]
@@ -97,6 +99,7 @@ pub(crate) fn spawn_video_decoder(
                     return;
                 }
             };
+            let mut freezes = FreezeDetector::default();
             while let Ok(frame) = rx.recv() {
                 if frame.damaged {
                     // Decoding a damaged delta would show garbage; wait for a keyframe instead.
@@ -110,6 +113,17 @@ pub(crate) fn spawn_video_decoder(
                         counters
                             .video_frames_decoded
                             .fetch_add(1, Ordering::Relaxed);
+                        freezes.frame(Instant::now());
+                        counters.freezes.store(freezes.count, Ordering::Relaxed);
+                        counters
+                            .freeze_ms
+                            .store(freezes.total.as_millis() as u64, Ordering::Relaxed);
+                        counters
+                            .received_width
+                            .store(picture.width(), Ordering::Relaxed);
+                        counters
+                            .received_height
+                            .store(picture.height(), Ordering::Relaxed);
                         counters.mark_first_frame();
                         if events
                             .blocking_send(CallEvent::Video {

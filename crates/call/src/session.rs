@@ -17,6 +17,26 @@ use crate::options::{CallOptions, RoomChoice};
 use crate::peer::{NewPeer, PeerInput, PeerSession};
 use crate::security::{fingerprints, security_code};
 
+/// How often the video bitrate is brought in line with the bandwidth estimate.
+const FOLLOW_ESTIMATE_EVERY: Duration = Duration::from_millis(250);
+
+/// Share of the estimate the media may fill; the rest is left for RTP and SRTP headers,
+/// retransmissions and RTCP.
+const MEDIA_SHARE: f64 = 0.85;
+
+/// The video encoder never aims lower than this (kbps): VP8 below it is mush, and GCC's floor
+/// is 100 kbps anyway.
+const MIN_VIDEO_KBPS: u32 = 50;
+
+/// The video bitrate for an estimate of `bps`: the media share less the audio, between the
+/// floor and what the user asked for.
+fn video_share_kbps(bps: u64, audio_kbps: u32, asked_kbps: u32) -> u32 {
+    let media_kbps = (bps as f64 * MEDIA_SHARE / 1000.0) as u32;
+    media_kbps
+        .saturating_sub(audio_kbps)
+        .clamp(MIN_VIDEO_KBPS.min(asked_kbps), asked_kbps)
+}
+
 /// How long a leaving peer keeps receiving after announcing it: media already in flight.
 const LEAVE_DRAIN: Duration = Duration::from_millis(250);
 
@@ -62,6 +82,8 @@ impl Call {
             me: joined.peer_id.clone(),
             ice: joined.ice_servers.clone(),
             bind: options.bind.clone(),
+            video_kbps: options.video_kbps,
+            audio_kbps: (options.audio_bps / 1000).max(0) as u32,
             media,
             signaling,
             peers: HashMap::new(),
@@ -148,6 +170,9 @@ struct Session {
     me: PeerId,
     ice: Vec<IceServer>,
     bind: Vec<String>,
+    /// What the user asked the video encoder for; the network may allow less.
+    video_kbps: u32,
+    audio_kbps: u32,
     media: LocalMedia,
     signaling: Signaling,
     peers: HashMap<PeerId, PeerSession>,
@@ -163,6 +188,7 @@ impl Session {
         mut commands: mpsc::Receiver<Command>,
     ) {
         let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        let mut bitrate_ticks = tokio::time::interval(FOLLOW_ESTIMATE_EVERY);
         let reason = loop {
             tokio::select! {
                 event = signals.recv() => match event {
@@ -188,6 +214,9 @@ impl Session {
                         }
                     }
                     Some(Command::Stats(reply)) => {
+                        for peer in self.peers.values_mut() {
+                            peer.refresh_stats().await;
+                        }
                         let _ = reply.send(self.peers.values().map(PeerSession::stats).collect());
                     }
                     Some(Command::Leave(reply)) => {
@@ -205,15 +234,53 @@ impl Session {
                     None => break "left".to_owned(),
                 },
                 _ = ticks.tick() => {
+                    for peer in self.peers.values_mut() {
+                        peer.refresh_stats().await;
+                    }
+                    self.follow_audio_loss();
                     let stats: Vec<PeerStats> = self.peers.values().map(PeerSession::stats).collect();
                     for s in stats {
                         self.emit(CallEvent::Stats(s)).await;
                     }
                 }
+                _ = bitrate_ticks.tick() => self.follow_estimates(),
             }
         };
         self.shutdown().await;
         self.emit(CallEvent::Ended { reason }).await;
+    }
+
+    /// Aims the video encoder at what the tightest connection allows: one encoding goes to
+    /// every peer, so the slowest path sets the pace (a mesh without simulcast).
+    fn follow_estimates(&self) {
+        let tightest = self
+            .peers
+            .values()
+            .filter(|p| p.counters.connected.load(Ordering::Relaxed))
+            .map(|p| p.estimate.bps())
+            .filter(|&bps| bps > 0)
+            .min();
+        let kbps = match tightest {
+            Some(bps) => video_share_kbps(bps, self.audio_kbps, self.video_kbps),
+            None => self.video_kbps,
+        };
+        self.media
+            .controls
+            .video_kbps
+            .store(kbps, Ordering::Relaxed);
+    }
+
+    /// Sizes Opus's in-band FEC to the worst audio loss any peer reports.
+    fn follow_audio_loss(&self) {
+        let worst = self
+            .peers
+            .values()
+            .filter_map(|p| p.path.audio_loss_percent)
+            .fold(0.0f64, f64::max);
+        self.media
+            .controls
+            .audio_loss_percent
+            .store(worst.round() as u32, Ordering::Relaxed);
     }
 
     async fn shutdown(&mut self) {
@@ -239,6 +306,7 @@ impl Session {
             ice: &self.ice,
             bind: &self.bind,
             controls: Arc::clone(&self.media.controls),
+            send_kbps: self.video_kbps + self.audio_kbps,
             video: &self.media.video,
             audio: &self.media.audio,
             inputs: self.inputs_tx.clone(),
@@ -460,5 +528,20 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_gets_the_estimate_less_audio_and_overhead_within_the_ask() {
+        // 1 Mbps estimate: 850 kbps for media, 32 of them audio.
+        assert_eq!(video_share_kbps(1_000_000, 32, 1500), 818);
+        // Plenty: never above what the user asked for.
+        assert_eq!(video_share_kbps(10_000_000, 32, 1500), 1500);
+        // Starved: the floor.
+        assert_eq!(video_share_kbps(60_000, 32, 1500), MIN_VIDEO_KBPS);
     }
 }

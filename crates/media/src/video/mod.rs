@@ -3,6 +3,7 @@
 mod camera;
 pub mod convert;
 mod pattern;
+pub mod scale;
 pub mod stamp;
 mod y4m_file;
 
