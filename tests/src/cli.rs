@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::ServerProcess;
+use crate::{Netns, ServerProcess};
 
 pub struct CliPeer {
     child: Child,
@@ -18,6 +18,14 @@ pub struct CliPeer {
     pub room: String,
     /// Its peer id.
     pub id: String,
+}
+
+/// Where a peer runs: which address its media binds to, and in which network namespace.
+#[derive(Default)]
+pub struct Place<'a> {
+    /// Local media address; loopback when None.
+    pub bind: Option<&'a str>,
+    pub netns: Option<&'a Netns>,
 }
 
 impl CliPeer {
@@ -30,8 +38,29 @@ impl CliPeer {
         room: Option<&str>,
         extra: &[&str],
     ) -> Self {
+        Self::start_at(server, &Place::default(), dir, name, room, extra).await
+    }
+
+    /// [`CliPeer::start`], at `place`.
+    pub async fn start_at(
+        server: &ServerProcess,
+        place: &Place<'_>,
+        dir: &Path,
+        name: &str,
+        room: Option<&str>,
+        extra: &[&str],
+    ) -> Self {
         let stats = dir.join(format!("{name}.json"));
-        let mut command = Command::new(crate::binary("tincan-cli"));
+        let cli = crate::binary("tincan-cli");
+        let mut command = match place.netns {
+            Some(netns) => {
+                let prefix = netns.exec_prefix();
+                let mut command = Command::new(&prefix[0]);
+                command.args(&prefix[1..]).arg(&cli);
+                command
+            }
+            None => Command::new(&cli),
+        };
         command
             .args([
                 "call",
@@ -40,7 +69,7 @@ impl CliPeer {
                 "--name",
                 name,
                 "--bind",
-                "127.0.0.1:0",
+                place.bind.unwrap_or("127.0.0.1:0"),
             ])
             .args(["--stats-json", stats.to_str().expect("a UTF-8 temp path")])
             .args(extra)

@@ -6,11 +6,13 @@
 
 pub mod cable;
 pub mod cli;
+pub mod netns;
 pub mod raw;
 pub mod server;
 
 pub use cable::Cable;
-pub use cli::{about, CliPeer};
+pub use cli::{about, CliPeer, Place};
+pub use netns::Netns;
 pub use raw::RawClient;
 pub use server::ServerProcess;
 

@@ -16,8 +16,13 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts the server on `127.0.0.1:0` with extra flags, and waits until it listens.
     pub async fn start(flags: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", flags).await
+    }
+
+    /// Starts the server listening on `listen` with extra flags, and waits until it listens.
+    pub async fn start_on(listen: &str, flags: &[&str]) -> Self {
         let mut child = Command::new(crate::binary("tincan-server"))
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(flags)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

@@ -30,8 +30,9 @@ use crate::congestion::Estimate;
 use crate::engine;
 use crate::error::{webrtc, CallError};
 use crate::events::{CallEvent, PeerStats};
+use crate::jitter::VideoJitterBuffer;
 use crate::media::{Controls, EncodedAudio, EncodedVideo};
-use crate::receive::{spawn_video_decoder, AudioReceiver, FrameAssembler};
+use crate::receive::{spawn_video_decoder, AudioReceiver};
 use crate::stats::{path_stats, PathStats, RateWindow, Totals};
 
 /// Every peer connection this process made, weakly: a leak check can count the ones still
@@ -44,6 +45,9 @@ pub fn live_peer_connections() -> usize {
     made.retain(|weak| weak.strong_count() > 0);
     made.len()
 }
+
+/// How long the receiver waits for a keyframe it asked for before asking again.
+const PLI_REPEAT_AFTER: Duration = Duration::from_millis(250);
 
 /// The data channel that carries chat: reliable and ordered (the default).
 pub(crate) const CHAT_LABEL: &str = "chat";
@@ -262,7 +266,9 @@ async fn receive_video(
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let (pli_tx, mut pli_rx) = mpsc::unbounded_channel();
     let decoder = spawn_video_decoder(peer.clone(), Arc::clone(&counters), events.clone(), pli_tx);
-    let mut assembler = FrameAssembler::default();
+    let mut jitter = VideoJitterBuffer::default();
+    // A frame the decoder had no room for leaves the next ones without their reference.
+    let mut dropped_one = false;
     let mut last_pli: Option<Instant> = None;
     // While set, frames are thrown away until a keyframe, whose wait is measured from here.
     let mut refreshing: Option<Instant> = None;
@@ -290,27 +296,30 @@ async fn receive_video(
                 let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
                 counters.bytes_received.fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
                 let mut lost = 0;
-                let frame = assembler.push(&packet, &mut lost);
+                let frames = jitter.push(&packet, Instant::now(), &mut lost);
                 if lost > 0 {
                     counters.packets_lost.fetch_add(lost, Ordering::Relaxed);
                 }
-                let Some(frame) = frame else { continue };
-                if counters.video_frames_received.fetch_add(1, Ordering::Relaxed) == 0 {
-                    tracing::debug!(%peer, at_ms = counters.since_start_ms(), keyframe = crate::receive::is_keyframe(&frame.data), "first remote frame assembled");
-                }
-                if let Some(asked) = refreshing {
-                    if frame.damaged || !crate::receive::is_keyframe(&frame.data) {
-                        continue;
+                for mut frame in frames {
+                    if counters.video_frames_received.fetch_add(1, Ordering::Relaxed) == 0 {
+                        tracing::debug!(%peer, at_ms = counters.since_start_ms(), keyframe = crate::receive::is_keyframe(&frame.data), "first remote frame assembled");
                     }
-                    refreshing = None;
-                    let waited = asked.elapsed().as_millis() as u64;
-                    if let Ok(mut waits) = counters.keyframe_waits_ms.lock() {
-                        waits.push(waited);
+                    if let Some(asked) = refreshing {
+                        if frame.damaged || !crate::receive::is_keyframe(&frame.data) {
+                            continue;
+                        }
+                        refreshing = None;
+                        let waited = asked.elapsed().as_millis() as u64;
+                        if let Ok(mut waits) = counters.keyframe_waits_ms.lock() {
+                            waits.push(waited);
+                        }
+                        let _ = events.send(CallEvent::KeyframeArrived { peer: peer.clone(), after_ms: waited }).await;
                     }
-                    let _ = events.send(CallEvent::KeyframeArrived { peer: peer.clone(), after_ms: waited }).await;
-                }
-                if decoder.try_send(frame).is_err() {
-                    tracing::debug!("video decoder behind; frame dropped");
+                    frame.damaged |= std::mem::take(&mut dropped_one);
+                    if decoder.try_send(frame).is_err() {
+                        tracing::debug!("video decoder behind; frame dropped");
+                        dropped_one = true;
+                    }
                 }
             }
             Some(()) = refresh.recv() => {
@@ -319,8 +328,9 @@ async fn receive_video(
                 send_pli(Arc::clone(&track), Arc::clone(&counters)).await;
             }
             Some(()) = pli_rx.recv() => {
-                // At most one PLI per 100 ms: the sender needs a moment to produce the keyframe.
-                if last_pli.is_some_and(|at| at.elapsed() < Duration::from_millis(100)) {
+                // One PLI, then time for the keyframe to come before asking again: on a slow
+                // link a keyframe every 100 ms was itself what kept the link lossy.
+                if last_pli.is_some_and(|at| at.elapsed() < PLI_REPEAT_AFTER) {
                     continue;
                 }
                 last_pli = Some(Instant::now());

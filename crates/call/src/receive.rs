@@ -1,82 +1,19 @@
-//! Remote media: VP8 frames reassembled from RTP (a frame ends at the marker bit, so no
-//! frame interval is added waiting for the next one — DESIGN.md trap 8), decoded on a thread
-//! of their own, and Opus decoded with loss concealment.
+//! Remote media: VP8 frames (put back together by [`crate::jitter`]) decoded on a thread of
+//! their own, and Opus decoded with loss concealment.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use rtc::rtp::codec::vp8::Vp8Packet;
-use rtc::rtp::packetizer::Depacketizer;
 use tincan_media::codec::{OpusDecoder, Vp8Decoder};
 use tincan_media::now_us;
 use tincan_protocol::PeerId;
 use tokio::sync::mpsc;
 
 use crate::events::CallEvent;
+use crate::jitter::Assembled;
 use crate::peer::Counters;
 use crate::stats::FreezeDetector;
-
-/// One VP8 frame put back together, and whether any of it went missing.
-#[derive(Debug)]
-pub(crate) struct Assembled {
-    pub data: Bytes,
-    pub damaged: bool,
-}
-
-/// Puts VP8 frames back together from RTP packets.
-#[derive(Default)]
-pub(crate) struct FrameAssembler {
-    depacketizer: Vp8Packet,
-    timestamp: Option<u32>,
-    next_seq: Option<u16>,
-    buffer: BytesMut,
-    damaged: bool,
-}
-
-impl FrameAssembler {
-    /// Adds a packet; returns a frame when its last packet (marker bit) arrives. `lost` counts
-    /// packets that never came (sequence gaps).
-    pub fn push(&mut self, packet: &rtc::rtp::Packet, lost: &mut u64) -> Option<Assembled> {
-        let seq = packet.header.sequence_number;
-        if let Some(expected) = self.next_seq {
-            let gap = seq.wrapping_sub(expected);
-            if gap != 0 && gap < 0x8000 {
-                *lost += u64::from(gap);
-                self.damaged = true;
-            } else if gap >= 0x8000 {
-                return None; // late or duplicate: already past it
-            }
-        }
-        self.next_seq = Some(seq.wrapping_add(1));
-        if self.timestamp != Some(packet.header.timestamp) {
-            // A new frame; whatever was collected of the last one without its end is lost.
-            if !self.buffer.is_empty() {
-                self.damaged = true;
-            }
-            self.buffer.clear();
-            self.timestamp = Some(packet.header.timestamp);
-            if !self.depacketizer.is_partition_head(&packet.payload) {
-                self.damaged = true;
-            }
-        }
-        match self.depacketizer.depacketize(&packet.payload) {
-            Ok(payload) => self.buffer.extend_from_slice(&payload),
-            Err(_) => self.damaged = true,
-        }
-        if !packet.header.marker {
-            return None;
-        }
-        let frame = Assembled {
-            data: self.buffer.split().freeze(),
-            damaged: self.damaged,
-        };
-        self.damaged = false;
-        self.timestamp = None;
-        Some(frame)
-    }
-}
 
 /// Decodes a peer's video on a thread; asks for a keyframe (through `pli`) whenever the
 /// decoder cannot go on.
@@ -100,14 +37,19 @@ pub(crate) fn spawn_video_decoder(
                 }
             };
             let mut freezes = FreezeDetector::default();
+            // After a damaged frame every delta refers to a picture we do not have: decoding
+            // them would show garbage, so they are skipped until a keyframe.
+            let mut need_keyframe = false;
             while let Ok(frame) = rx.recv() {
+                let keyframe = !frame.damaged && is_keyframe(&frame.data);
                 if frame.damaged {
-                    // Decoding a damaged delta would show garbage; wait for a keyframe instead.
-                    if !is_keyframe(&frame.data) {
-                        let _ = pli.send(());
-                        continue;
-                    }
+                    need_keyframe = true;
                 }
+                if need_keyframe && !keyframe {
+                    let _ = pli.send(());
+                    continue;
+                }
+                need_keyframe = false;
                 match decoder.decode(&frame.data, now_us()) {
                     Ok(picture) => {
                         counters
@@ -136,6 +78,7 @@ pub(crate) fn spawn_video_decoder(
                         }
                     }
                     Err(_) => {
+                        need_keyframe = true;
                         let _ = pli.send(());
                     }
                 }
@@ -210,71 +153,5 @@ impl AudioReceiver {
             Err(e) => tracing::debug!(error = %e, "undecodable audio packet"),
         }
         frames
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rtc::rtp::header::Header;
-
-    fn packet(seq: u16, ts: u32, marker: bool, payload: &[u8]) -> rtc::rtp::Packet {
-        rtc::rtp::Packet {
-            header: Header {
-                sequence_number: seq,
-                timestamp: ts,
-                marker,
-                ..Default::default()
-            },
-            payload: Bytes::copy_from_slice(payload),
-        }
-    }
-
-    // VP8 payload descriptor: 0x10 = S bit (start of partition), no extensions. The
-    // depacketizer wants at least four bytes per packet.
-    const START: u8 = 0x10;
-    const MIDDLE: u8 = 0x00;
-
-    #[test]
-    fn a_frame_is_complete_at_its_marker() {
-        let mut a = FrameAssembler::default();
-        let mut lost = 0;
-        assert!(a
-            .push(&packet(1, 90, false, &[START, 1, 2, 3, 4]), &mut lost)
-            .is_none());
-        let frame = a
-            .push(&packet(2, 90, true, &[MIDDLE, 5, 6, 7]), &mut lost)
-            .unwrap();
-        assert_eq!(&frame.data[..], &[1, 2, 3, 4, 5, 6, 7]);
-        assert!(!frame.damaged);
-        assert_eq!(lost, 0);
-    }
-
-    #[test]
-    fn a_missing_packet_damages_the_frame() {
-        let mut a = FrameAssembler::default();
-        let mut lost = 0;
-        a.push(&packet(1, 90, false, &[START, 1, 1, 1]), &mut lost);
-        let frame = a
-            .push(&packet(3, 90, true, &[MIDDLE, 3, 3, 3]), &mut lost)
-            .unwrap();
-        assert!(frame.damaged);
-        assert_eq!(lost, 1);
-        // The next frame is whole again.
-        let frame = a
-            .push(&packet(4, 180, true, &[START, 4, 4, 4]), &mut lost)
-            .unwrap();
-        assert!(!frame.damaged);
-    }
-
-    #[test]
-    fn a_lost_first_packet_damages_the_frame() {
-        let mut a = FrameAssembler::default();
-        let mut lost = 0;
-        a.push(&packet(1, 90, true, &[START, 1, 1, 1]), &mut lost);
-        let frame = a
-            .push(&packet(3, 180, true, &[MIDDLE, 2, 2, 2]), &mut lost)
-            .unwrap();
-        assert!(frame.damaged);
     }
 }

@@ -1,0 +1,307 @@
+//! The video jitter buffer: VP8 frames put back together from RTP packets that may arrive out
+//! of order or, after a NACK, late as retransmissions.
+//!
+//! A frame is handed on as soon as all its packets are in (it ends at the marker bit, so no
+//! frame interval is spent waiting for the next one — DESIGN.md trap 8). A frame with a hole
+//! waits up to [`RETRANSMISSION_WAIT`] for the hole to be filled; then it is given up, reported
+//! as damaged so the decoder asks for a keyframe, and the frames after it go on.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rtc::rtp::codec::vp8::Vp8Packet;
+use rtc::rtp::packetizer::Depacketizer;
+
+/// How long a frame with a missing packet waits for its retransmission: the NACK goes out on
+/// the receiver's next 100 ms tick, and the repair needs a round trip after that.
+pub(crate) const RETRANSMISSION_WAIT: Duration = Duration::from_millis(200);
+
+/// Packets held at most: past this the oldest hole is given up whatever its age (a sender
+/// that keeps going during a long outage must not grow the buffer without bound).
+const MAX_HELD: usize = 2048;
+
+/// One VP8 frame put back together, and whether any of it went missing. A frame given up
+/// entirely has no data.
+#[derive(Debug)]
+pub(crate) struct Assembled {
+    pub data: Bytes,
+    pub damaged: bool,
+}
+
+struct Held {
+    timestamp: u32,
+    marker: bool,
+    payload: Bytes,
+    arrived: Instant,
+}
+
+#[derive(Default)]
+pub(crate) struct VideoJitterBuffer {
+    depacketizer: Vp8Packet,
+    /// By extended (wrap-free) sequence number.
+    held: BTreeMap<u64, Held>,
+    /// Extended sequence number of the next frame's first packet.
+    next: Option<u64>,
+    highest: Option<u64>,
+}
+
+impl VideoJitterBuffer {
+    /// Adds a packet that arrived at `now`; returns the frames it completes (or that waited
+    /// too long), in order. `lost` counts packets given up for good.
+    pub fn push(
+        &mut self,
+        packet: &rtc::rtp::Packet,
+        now: Instant,
+        lost: &mut u64,
+    ) -> Vec<Assembled> {
+        let seq = self.extend(packet.header.sequence_number);
+        let next = *self.next.get_or_insert(seq);
+        if seq < next || self.held.contains_key(&seq) {
+            return Vec::new(); // too late, or a duplicate
+        }
+        self.held.insert(
+            seq,
+            Held {
+                timestamp: packet.header.timestamp,
+                marker: packet.header.marker,
+                payload: packet.payload.clone(),
+                arrived: now,
+            },
+        );
+        let mut frames = Vec::new();
+        loop {
+            if let Some(frame) = self.take_complete() {
+                frames.push(frame);
+            } else if self.overdue(now) {
+                frames.push(self.give_up(lost));
+            } else {
+                return frames;
+            }
+        }
+    }
+
+    /// Sequence numbers wrap at 16 bits; counting on from the highest seen keeps order.
+    fn extend(&mut self, seq: u16) -> u64 {
+        let extended = match self.highest {
+            // Start far from zero so packets from just before the first one still sort first.
+            None => (1 << 32) + u64::from(seq),
+            Some(highest) => {
+                let delta = i64::from(seq.wrapping_sub(highest as u16) as i16);
+                highest.saturating_add_signed(delta)
+            }
+        };
+        if self.highest.is_none_or(|h| extended > h) {
+            self.highest = Some(extended);
+        }
+        extended
+    }
+
+    /// The next frame, if every packet of it is in.
+    fn take_complete(&mut self) -> Option<Assembled> {
+        let next = self.next?;
+        let timestamp = self.held.get(&next)?.timestamp;
+        let mut last = next;
+        loop {
+            let packet = self.held.get(&last)?;
+            if packet.timestamp != timestamp {
+                return None; // the frame's end went missing; give_up deals with it
+            }
+            if packet.marker {
+                break;
+            }
+            last += 1;
+        }
+        let mut data = BytesMut::new();
+        let mut damaged = false;
+        for seq in next..=last {
+            let Some(packet) = self.held.remove(&seq) else {
+                damaged = true;
+                continue;
+            };
+            if seq == next && !self.depacketizer.is_partition_head(&packet.payload) {
+                damaged = true; // joined mid-frame
+            }
+            match self.depacketizer.depacketize(&packet.payload) {
+                Ok(payload) => data.extend_from_slice(&payload),
+                Err(_) => damaged = true,
+            }
+        }
+        self.next = Some(last + 1);
+        Some(Assembled {
+            data: data.freeze(),
+            damaged,
+        })
+    }
+
+    /// Whether the frame at the head has waited long enough for what it lacks.
+    fn overdue(&self, now: Instant) -> bool {
+        self.held.len() > MAX_HELD
+            || self.held.values().next().is_some_and(|oldest| {
+                now.saturating_duration_since(oldest.arrived) >= RETRANSMISSION_WAIT
+            })
+    }
+
+    /// Drops the incomplete frame at the head (every held packet of its timestamp) and moves
+    /// on to the first packet of a later frame.
+    fn give_up(&mut self, lost: &mut u64) -> Assembled {
+        let Some(next) = self.next else {
+            return Assembled {
+                data: Bytes::new(),
+                damaged: true,
+            };
+        };
+        let stuck = self.held.values().next().map(|p| p.timestamp);
+        let mut dropped = 0u64;
+        while let Some(entry) = self.held.first_entry() {
+            if Some(entry.get().timestamp) != stuck {
+                break;
+            }
+            entry.remove();
+            dropped += 1;
+        }
+        let resume = self
+            .held
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or_else(|| self.highest.map_or(next, |h| h + 1));
+        *lost += resume.saturating_sub(next).saturating_sub(dropped);
+        self.next = Some(resume);
+        Assembled {
+            data: Bytes::new(),
+            damaged: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtp::header::Header;
+
+    fn packet(seq: u16, ts: u32, marker: bool, payload: &[u8]) -> rtc::rtp::Packet {
+        rtc::rtp::Packet {
+            header: Header {
+                sequence_number: seq,
+                timestamp: ts,
+                marker,
+                ..Default::default()
+            },
+            payload: Bytes::copy_from_slice(payload),
+        }
+    }
+
+    // VP8 payload descriptor: 0x10 = S bit (start of partition), no extensions.
+    const START: u8 = 0x10;
+    const MIDDLE: u8 = 0x00;
+
+    struct Feed {
+        buffer: VideoJitterBuffer,
+        lost: u64,
+        t: Instant,
+    }
+
+    impl Feed {
+        fn new() -> Self {
+            Self {
+                buffer: VideoJitterBuffer::default(),
+                lost: 0,
+                t: Instant::now(),
+            }
+        }
+        fn at(&mut self, ms: u64, p: rtc::rtp::Packet) -> Vec<Assembled> {
+            let now = self.t + Duration::from_millis(ms);
+            self.buffer.push(&p, now, &mut self.lost)
+        }
+    }
+
+    #[test]
+    fn a_frame_is_complete_at_its_marker() {
+        let mut f = Feed::new();
+        assert!(f
+            .at(0, packet(1, 90, false, &[START, 1, 2, 3, 4]))
+            .is_empty());
+        let frames = f.at(0, packet(2, 90, true, &[MIDDLE, 5, 6, 7]));
+        assert_eq!(frames.len(), 1);
+        assert_eq!(&frames[0].data[..], &[1, 2, 3, 4, 5, 6, 7]);
+        assert!(!frames[0].damaged);
+        assert_eq!(f.lost, 0);
+    }
+
+    #[test]
+    fn reordered_packets_are_put_back_in_order() {
+        let mut f = Feed::new();
+        f.at(0, packet(10, 90, false, &[START, 1, 1, 1]));
+        assert!(f.at(1, packet(12, 90, true, &[MIDDLE, 3, 3, 3])).is_empty());
+        let frames = f.at(2, packet(11, 90, false, &[MIDDLE, 2, 2, 2]));
+        assert_eq!(frames.len(), 1);
+        assert_eq!(&frames[0].data[..], &[1, 1, 1, 2, 2, 2, 3, 3, 3]);
+        assert!(!frames[0].damaged);
+    }
+
+    #[test]
+    fn a_retransmission_in_time_completes_the_frame_and_releases_the_ones_behind_it() {
+        let mut f = Feed::new();
+        f.at(0, packet(1, 90, false, &[START, 1, 1, 1]));
+        // 2 is lost; the frame after it arrives whole, and must wait its turn.
+        f.at(1, packet(3, 90, true, &[MIDDLE, 3, 3, 3]));
+        assert!(f.at(33, packet(4, 180, true, &[START, 4, 4, 4])).is_empty());
+        let frames = f.at(120, packet(2, 90, false, &[MIDDLE, 2, 2, 2]));
+        assert_eq!(frames.len(), 2);
+        assert_eq!(&frames[0].data[..], &[1, 1, 1, 2, 2, 2, 3, 3, 3]);
+        assert!(!frames[0].damaged && !frames[1].damaged);
+        assert_eq!(f.lost, 0);
+        // The retransmission of something already handed on is ignored.
+        assert!(f
+            .at(130, packet(2, 90, false, &[MIDDLE, 2, 2, 2]))
+            .is_empty());
+    }
+
+    #[test]
+    fn a_hole_never_filled_is_given_up_after_the_wait() {
+        let mut f = Feed::new();
+        f.at(0, packet(1, 90, false, &[START, 1, 1, 1]));
+        f.at(1, packet(3, 90, true, &[MIDDLE, 3, 3, 3]));
+        assert!(f.at(33, packet(4, 180, true, &[START, 4, 4, 4])).is_empty());
+        let frames = f.at(
+            66 + RETRANSMISSION_WAIT.as_millis() as u64,
+            packet(5, 270, true, &[START, 5, 5, 5]),
+        );
+        assert_eq!(frames.len(), 3, "{frames:?}");
+        assert!(
+            frames[0].damaged && frames[0].data.is_empty(),
+            "the broken frame"
+        );
+        assert_eq!(&frames[1].data[..], &[4, 4, 4]);
+        assert_eq!(&frames[2].data[..], &[5, 5, 5]);
+        assert_eq!(f.lost, 1);
+    }
+
+    #[test]
+    fn a_lost_first_packet_damages_the_frame() {
+        let mut f = Feed::new();
+        f.at(0, packet(1, 90, true, &[START, 1, 1, 1]));
+        // 2 (the start of frame 180) never comes; 3 is its end.
+        f.at(30, packet(3, 180, true, &[MIDDLE, 2, 2, 2]));
+        let frames = f.at(300, packet(4, 270, true, &[START, 4, 4, 4]));
+        assert!(frames[0].damaged);
+        assert_eq!(&frames.last().unwrap().data[..], &[4, 4, 4]);
+        assert_eq!(f.lost, 1);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut f = Feed::new();
+        let mut out = Vec::new();
+        for (i, seq) in [65534u16, 65535, 0, 1].into_iter().enumerate() {
+            out.extend(f.at(
+                i as u64,
+                packet(seq, 90 * i as u32, true, &[START, i as u8, 0, 0]),
+            ));
+        }
+        let firsts: Vec<u8> = out.iter().map(|f| f.data[0]).collect();
+        assert_eq!(firsts, vec![0, 1, 2, 3]);
+        assert_eq!(f.lost, 0);
+    }
+}

@@ -1,0 +1,113 @@
+//! A second host for tests: a network namespace joined to this one by a veth pair, with a
+//! token bucket (tc tbf) on the host side, so what this host sends to the other crosses a slow
+//! link. Needs root and iproute2 (scripts/install-deps installs it; CI runs as root).
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static MADE: AtomicU32 = AtomicU32::new(0);
+
+pub struct Netns {
+    name: String,
+    host_if: String,
+    /// This host's address on the link, and the namespace's.
+    pub host_ip: String,
+    pub ns_ip: String,
+}
+
+fn run(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?} (is iproute2 installed?): {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed (the link tests need root): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Netns {
+    /// A namespace whose link from this host carries at most `kbit` kbit/s, queueing up to
+    /// 200 ms before dropping (a typical home uplink's buffer).
+    pub fn with_uplink(kbit: u32) -> Self {
+        let n = (std::process::id() + MADE.fetch_add(1, Ordering::Relaxed)) % 250 + 1;
+        let tag = format!(
+            "{}{}",
+            std::process::id() % 10_000,
+            MADE.load(Ordering::Relaxed)
+        );
+        let (name, host_if, ns_if) = (
+            format!("tincan{tag}"),
+            format!("tch{tag}"),
+            format!("tcn{tag}"),
+        );
+        let (host_ip, ns_ip) = (format!("10.77.{n}.1"), format!("10.77.{n}.2"));
+        let netns = Self {
+            name: name.clone(),
+            host_if: host_if.clone(),
+            host_ip: host_ip.clone(),
+            ns_ip: ns_ip.clone(),
+        };
+        let inside = |args: &[&str]| {
+            let mut all = vec!["ip", "netns", "exec", &name];
+            all.extend_from_slice(args);
+            run(&all);
+        };
+        run(&["ip", "netns", "add", &name]);
+        run(&[
+            "ip", "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+        ]);
+        run(&["ip", "link", "set", &ns_if, "netns", &name]);
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{host_ip}/24"),
+            "dev",
+            &host_if,
+        ]);
+        run(&["ip", "link", "set", &host_if, "up"]);
+        inside(&["ip", "addr", "add", &format!("{ns_ip}/24"), "dev", &ns_if]);
+        inside(&["ip", "link", "set", &ns_if, "up"]);
+        inside(&["ip", "link", "set", "lo", "up"]);
+        // webrtc-rs fails with ENODEV in a namespace without a default route.
+        inside(&["ip", "route", "add", "default", "via", &host_ip]);
+        run(&[
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            &host_if,
+            "root",
+            "tbf",
+            "rate",
+            &format!("{kbit}kbit"),
+            "burst",
+            "20kb",
+            "latency",
+            "200ms",
+        ]);
+        netns
+    }
+
+    /// The command prefix that runs a program inside the namespace.
+    pub fn exec_prefix(&self) -> Vec<String> {
+        ["ip", "netns", "exec", &self.name]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting one end of a veth pair deletes both.
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}

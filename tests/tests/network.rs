@@ -1,0 +1,94 @@
+//! Calls over a constrained link: one peer in a network namespace behind a veth pair whose
+//! other end sends through a token bucket (see `tincan_e2e::Netns`). Needs root and iproute2.
+
+use serde_json::Value;
+use tincan_e2e::{about, CliPeer, Netns, Place, ServerProcess};
+
+fn n(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v:#}"))
+}
+
+fn size(v: &Value, key: &str) -> (u64, u64) {
+    let pair = v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key} missing in {v:#}"));
+    (pair[0].as_u64().unwrap(), pair[1].as_u64().unwrap())
+}
+
+/// A 720p call at 1.5 Mbps over a 600 kbit/s uplink: the sender's bandwidth estimate finds
+/// the link, its encoder drops under it and to a smaller picture, and the receiver keeps
+/// getting video at that size without the link's queue growing; the other direction, which
+/// is not limited, stays at full size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_uplink_brings_the_senders_bitrate_and_picture_down() {
+    const LINK_KBIT: f64 = 600.0;
+    let link = Netns::with_uplink(LINK_KBIT as u32);
+    let server = ServerProcess::start_on(&format!("{}:0", link.host_ip), &[]).await;
+    let dir = std::env::temp_dir().join(format!("tincan-network-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (host_bind, ns_bind) = (format!("{}:0", link.host_ip), format!("{}:0", link.ns_ip));
+    let call = ["--size", "1280x720", "--bitrate", "1500"];
+    let a = CliPeer::start_at(
+        &server,
+        &Place {
+            bind: Some(&host_bind),
+            netns: None,
+        },
+        &dir,
+        "a",
+        None,
+        &[&call[..], &["--duration", "25"]].concat(),
+    )
+    .await;
+    let b = CliPeer::start_at(
+        &server,
+        &Place {
+            bind: Some(&ns_bind),
+            netns: Some(&link),
+        },
+        &dir,
+        "b",
+        Some(&a.room),
+        &[&call[..], &["--duration", "24"]].concat(),
+    )
+    .await;
+    let (a_id, b_id) = (a.id.clone(), b.id.clone());
+    let (a_summary, b_summary) = tokio::join!(a.finish(), b.finish());
+    let (a_to_b, b_from_a) = (about(&a_summary, &b_id), about(&b_summary, &a_id));
+    let b_to_a = about(&b_summary, &a_id);
+    eprintln!("a → b over {LINK_KBIT} kbit/s: {a_to_b:#}\nb from a: {b_from_a:#}");
+
+    // GCC probes a little above what it measured, so its estimate hovers around the link's
+    // rate rather than under it; far from the 1.5 Mbit/s asked for either way.
+    let estimate = n(a_to_b, "available_send_kbps");
+    assert!(
+        (100.0..=1.25 * LINK_KBIT).contains(&estimate),
+        "a's estimate is {estimate} kbit/s for a {LINK_KBIT} kbit/s link"
+    );
+    let sending = n(a_to_b, "kbps_out");
+    assert!(
+        sending < LINK_KBIT,
+        "a still sends {sending} kbit/s into a {LINK_KBIT} kbit/s link"
+    );
+    let sent = size(a_to_b, "sent_size");
+    assert!(
+        sent.0 < 1280,
+        "a still sends {sent:?}: the picture should have shrunk"
+    );
+
+    // b keeps getting video, at the size a sends now, without the link's queue piling up.
+    assert_eq!(size(b_from_a, "received_size"), sent);
+    let fps = n(b_from_a, "fps_received");
+    assert!(fps >= 10.0, "b decodes only {fps} frames/s from a");
+    let latency = n(b_from_a, "latency_p50_ms");
+    assert!(
+        latency < 250.0,
+        "a's frames reach b after {latency} ms (p50)"
+    );
+
+    // b → a is not limited: full size, full rate.
+    assert_eq!(size(b_to_a, "sent_size"), (1280, 720));
+    server.stop().await;
+}
