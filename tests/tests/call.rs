@@ -291,3 +291,131 @@ async fn a_keyframe_asked_for_arrives_within_200_ms_and_muting_silences_the_audi
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// What a peer's speaker plays, read back from the virtual speaker's monitor for `seconds`.
+fn record_virtual_speaker(seconds: f64) -> std::thread::JoinHandle<Vec<i16>> {
+    use std::io::Read;
+    assert!(
+        std::env::var_os("PULSE_SERVER").is_some(),
+        "no virtual sound devices: run through scripts/test (it sources scripts/virtual-audio.sh)"
+    );
+    std::thread::spawn(move || {
+        let mut parec = std::process::Command::new("parec")
+            .args([
+                "-d",
+                "tincan_speaker.monitor",
+                "--format=s16le",
+                "--rate=48000",
+                "--channels=1",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("parec runs");
+        let mut out = parec.stdout.take().expect("piped");
+        let reader = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = out.read_to_end(&mut bytes);
+            bytes
+        });
+        std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
+        let _ = parec.kill();
+        let bytes = reader.join().expect("reader");
+        bytes
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect()
+    })
+}
+
+/// Ada plays Bo on the (virtual) speaker through the jitter buffer and records him; Bo sends
+/// a 660 Hz tone. The speaker plays 660 Hz; the recording holds every frame Ada decoded, in
+/// order, and the tone.
+#[tokio::test]
+async fn the_speaker_plays_the_far_end_and_the_recording_keeps_it() {
+    use tincan_media::audio::analysis::dominant_frequency;
+    use tincan_media::audio::{AudioSource, WavSource};
+    use tincan_media::codec::{IvfReader, Vp8Decoder};
+    use tincan_media::video::stamp;
+
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let server = ServerProcess::start(&[]).await;
+    let dir = temp_dir("record");
+    let recordings = dir.join("recordings");
+    let record = recordings.to_str().unwrap();
+    let a = CliPeer::start(
+        &server,
+        &dir,
+        "Ada",
+        None,
+        &[
+            "--duration",
+            "8",
+            "--speaker",
+            "default",
+            "--record",
+            record,
+        ],
+    )
+    .await;
+    let b = CliPeer::start(
+        &server,
+        &dir,
+        "Bo",
+        Some(&a.room),
+        &["--duration", "7", "--audio", "tone:660"],
+    )
+    .await;
+    let b_id = b.id.clone();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let played = record_virtual_speaker(3.0);
+    let (a, _b) = (a.finish().await, b.finish().await);
+
+    let played = played.join().expect("speaker recording");
+    let heard = dominant_frequency(&played[played.len().saturating_sub(48_000)..], 48_000);
+    assert!(
+        heard.is_some_and(|hz| (hz - 660.0).abs() < 3.0),
+        "the speaker played {heard:?} Hz, Bo sent 660"
+    );
+
+    let decoded = about(&a, &b_id)["video_frames_decoded"].as_u64().unwrap();
+    let mut ivf =
+        IvfReader::open(recordings.join(format!("{b_id}.ivf"))).expect("a video recording");
+    assert_eq!((ivf.width, ivf.height), (640, 360));
+    assert_eq!(
+        u64::from(ivf.frames),
+        decoded,
+        "every decoded frame recorded"
+    );
+    let mut decoder = Vp8Decoder::new().unwrap();
+    let (mut last, mut frames, mut last_ms) = (None, 0, 0);
+    while let Some((frame, ms)) = ivf.next_frame().unwrap() {
+        let picture = decoder.decode(&frame, 0).expect("recorded frames decode");
+        let number = stamp::read(&picture).expect("stamps survive").frame_number;
+        assert!(last.is_none_or(|l| number > l), "frames in order");
+        assert!(ms >= last_ms, "timestamps in order");
+        (last, last_ms, frames) = (Some(number), ms, frames + 1);
+    }
+    assert_eq!(frames, decoded);
+    assert!(
+        last_ms > 5_000,
+        "the recording spans the call ({last_ms} ms)"
+    );
+
+    let mut wav =
+        WavSource::open(recordings.join(format!("{b_id}.wav")), false).expect("an audio recording");
+    let mut samples = Vec::new();
+    while let Some(frame) = wav.read().unwrap() {
+        samples.extend(frame.samples);
+    }
+    assert!(
+        samples.len() > 5 * 48_000,
+        "{} samples recorded",
+        samples.len()
+    );
+    let hz = dominant_frequency(&samples[samples.len() / 2..], 48_000);
+    assert!(
+        hz.is_some_and(|hz| (hz - 660.0).abs() < 3.0),
+        "recorded {hz:?} Hz"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -29,6 +29,8 @@ pub struct PeerStats {
     /// Interarrival jitter of what this peer sends us, in ms.
     pub audio_jitter_ms: Option<f64>,
     pub video_jitter_ms: Option<f64>,
+    /// How much audio the jitter buffer holds before playing (it adapts to the jitter), ms.
+    pub audio_buffer_ms: u64,
     /// Times the video from this peer froze, and for how long in all (ms).
     pub freezes: u64,
     pub freeze_ms: u64,

@@ -6,6 +6,7 @@
 //! livekit's `connect()`): the app draws what arrives and calls the handle's controls.
 
 mod adapt;
+mod audio_jitter;
 mod congestion;
 mod engine;
 mod error;
@@ -15,8 +16,10 @@ mod keyframe_requests;
 mod media;
 mod options;
 mod peer;
+mod playout;
 mod queue_guard;
 mod receive;
+mod recording;
 mod security;
 mod session;
 mod stats;
@@ -25,5 +28,6 @@ pub use error::CallError;
 pub use events::{CallEvent, PeerStats};
 pub use options::{AudioInput, CallOptions, RoomChoice, VideoInput};
 pub use peer::{live_peer_connections, peer_connection_handlers_alive};
+pub use playout::AudioOutput;
 pub use security::security_code;
 pub use session::Call;

@@ -134,7 +134,7 @@ impl Drop for LocalMedia {
 }
 
 /// Sleeps until `start + n × interval`; a thread that fell behind does not try to catch up.
-fn pace(start: &mut Instant, n: &mut u64, interval: Duration) {
+pub(crate) fn pace(start: &mut Instant, n: &mut u64, interval: Duration) {
     *n += 1;
     let due = *start + interval * (*n as u32);
     let now = Instant::now();

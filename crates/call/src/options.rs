@@ -2,6 +2,8 @@ use std::path::PathBuf;
 
 use tincan_media::video::VideoFormat;
 
+use crate::playout::AudioOutput;
+
 /// Which room to be in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomChoice {
@@ -43,6 +45,11 @@ pub struct CallOptions {
     pub name: String,
     pub video: VideoInput,
     pub audio: AudioInput,
+    /// Where the others are heard. None by default: an app picks the speaker (a user's
+    /// choice); a bot or a test wants none.
+    pub output: AudioOutput,
+    /// Record each remote peer's video (`<peer id>.ivf`) and audio (`<peer id>.wav`) here.
+    pub record: Option<PathBuf>,
     /// Size and frame rate asked of the video source.
     pub format: VideoFormat,
     pub video_kbps: u32,
@@ -61,6 +68,8 @@ impl CallOptions {
             name: name.into(),
             video: VideoInput::Pattern,
             audio: AudioInput::Tone(440.0),
+            output: AudioOutput::None,
+            record: None,
             format: VideoFormat {
                 width: 640,
                 height: 360,

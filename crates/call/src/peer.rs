@@ -1,6 +1,7 @@
 //! One remote peer: its RTCPeerConnection, the tracks we send it, what we receive from it,
 //! and its counters.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,13 +27,16 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use crate::audio_jitter::AudioJitterBuffer;
 use crate::congestion::Estimate;
 use crate::engine;
 use crate::error::{webrtc, CallError};
 use crate::events::{CallEvent, PeerStats};
 use crate::jitter::VideoJitterBuffer;
 use crate::media::{Controls, EncodedAudio, EncodedVideo};
-use crate::receive::{spawn_video_decoder, AudioReceiver};
+use crate::playout::PeerAudio;
+use crate::receive::spawn_video_decoder;
+use crate::recording::{AudioRecorder, VideoRecorder};
 use crate::stats::{path_stats, PathStats, RateWindow, Totals};
 
 /// Every peer connection this process made, weakly: a leak check can count the ones still
@@ -151,8 +155,15 @@ struct Wiring {
     inputs: mpsc::UnboundedSender<PeerInput>,
     events: mpsc::Sender<CallEvent>,
     counters: Arc<Counters>,
+    audio: Arc<PeerAudio>,
     chat: Arc<Mutex<Option<Arc<dyn DataChannel>>>>,
+    /// Where to record what this peer sends, if anywhere.
+    record: Option<PathBuf>,
+    decoder_thread: DecoderThread,
 }
+
+/// The video decoder's thread, joined when the peer closes so its recording is complete.
+type DecoderThread = Arc<Mutex<Option<std::thread::JoinHandle<()>>>>;
 
 /// Event handlers not yet freed: a diagnostic for reference cycles through webrtc-rs (see
 /// [`Wiring`]); after a call ends it should return to zero.
@@ -225,11 +236,18 @@ impl PeerConnectionEventHandler for Handler {
         match kind {
             RtpCodecKind::Video => {
                 let refresh = w.refresh.lock().ok().and_then(|mut r| r.take());
-                w.tasks
-                    .spawn(receive_video(peer, track, counters, events, refresh));
+                w.tasks.spawn(receive_video(
+                    peer,
+                    track,
+                    counters,
+                    events,
+                    refresh,
+                    w.record.clone(),
+                    Arc::clone(&w.decoder_thread),
+                ));
             }
             RtpCodecKind::Audio => {
-                w.tasks.spawn(receive_audio(peer, track, counters, events));
+                w.tasks.spawn(receive_audio(track, Arc::clone(&w.audio)));
             }
             _ => {}
         }
@@ -262,10 +280,22 @@ async fn receive_video(
     counters: Arc<Counters>,
     events: mpsc::Sender<CallEvent>,
     refresh: Option<mpsc::UnboundedReceiver<()>>,
+    record: Option<PathBuf>,
+    decoder_thread: DecoderThread,
 ) {
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let (pli_tx, mut pli_rx) = mpsc::unbounded_channel();
-    let decoder = spawn_video_decoder(peer.clone(), Arc::clone(&counters), events.clone(), pli_tx);
+    let recorder = record.as_deref().map(|dir| VideoRecorder::new(dir, &peer));
+    let (decoder, thread) = spawn_video_decoder(
+        peer.clone(),
+        Arc::clone(&counters),
+        events.clone(),
+        pli_tx,
+        recorder,
+    );
+    if let (Some(thread), Ok(mut slot)) = (thread, decoder_thread.lock()) {
+        *slot = Some(thread);
+    }
     let mut jitter = VideoJitterBuffer::default();
     // A frame the decoder had no room for leaves the next ones without their reference.
     let mut dropped_one = false;
@@ -340,37 +370,21 @@ async fn receive_video(
     }
 }
 
-async fn receive_audio(
-    peer: PeerId,
-    track: Arc<dyn TrackRemote>,
-    counters: Arc<Counters>,
-    events: mpsc::Sender<CallEvent>,
-) {
-    let mut receiver = match AudioReceiver::new() {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the audio decoder");
-            return;
-        }
-    };
+/// Moves a peer's audio packets into its jitter buffer; the playout thread decodes them.
+async fn receive_audio(track: Arc<dyn TrackRemote>, audio: Arc<PeerAudio>) {
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
+        let counters = &audio.counters;
         counters
             .bytes_received
             .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
-        for frame in receiver.push(&packet, &counters) {
-            if events
-                .send(CallEvent::Audio {
-                    peer: peer.clone(),
-                    frame,
-                })
-                .await
-                .is_err()
-            {
-                return;
-            }
+        counters
+            .audio_frames_received
+            .fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut buffer) = audio.buffer.lock() {
+            buffer.push(packet.header.sequence_number, packet.payload.clone());
         }
     }
 }
@@ -419,10 +433,13 @@ pub(crate) struct PeerSession {
     pub refresh: mpsc::UnboundedSender<()>,
     /// The bandwidth estimate for what we send this peer.
     pub estimate: Arc<Estimate>,
+    /// This peer's incoming audio, for the playout thread.
+    pub audio: Arc<PeerAudio>,
     /// What webrtc-rs's statistics said at the last refresh.
     pub path: PathStats,
     rates: RateWindow,
     controls: Arc<Controls>,
+    decoder_thread: DecoderThread,
     tasks: Arc<Tasks>,
     handler: Arc<Handler>,
 }
@@ -440,6 +457,8 @@ pub(crate) struct NewPeer<'a> {
     pub controls: Arc<Controls>,
     /// What the user asked to send: where the bandwidth estimate starts.
     pub send_kbps: u32,
+    /// Where to record what this peer sends, if anywhere.
+    pub record: Option<&'a Path>,
     pub video: &'a broadcast::Sender<Arc<EncodedVideo>>,
     pub audio: &'a broadcast::Sender<Arc<EncodedAudio>>,
     pub inputs: mpsc::UnboundedSender<PeerInput>,
@@ -457,6 +476,12 @@ impl PeerSession {
         }
         let chat: Arc<Mutex<Option<Arc<dyn DataChannel>>>> = Arc::default();
         let (refresh, refresh_rx) = mpsc::unbounded_channel();
+        let audio = Arc::new(PeerAudio {
+            buffer: Mutex::new(AudioJitterBuffer::new()?),
+            counters: Arc::clone(&counters),
+            recorder: Mutex::new(new.record.map(|dir| AudioRecorder::new(dir, &new.id))),
+        });
+        let decoder_thread: DecoderThread = Arc::default();
         let tasks = Arc::new(Tasks::default());
         let handler = Arc::new(Handler::new(Wiring {
             peer: new.id.clone(),
@@ -465,7 +490,10 @@ impl PeerSession {
             inputs: new.inputs,
             events: new.events,
             counters: Arc::clone(&counters),
+            audio: Arc::clone(&audio),
             chat: Arc::clone(&chat),
+            record: new.record.map(Path::to_path_buf),
+            decoder_thread: Arc::clone(&decoder_thread),
         }));
         let pc = PeerConnectionBuilder::new()
             .with_configuration(engine::configuration(new.ice))
@@ -518,9 +546,11 @@ impl PeerSession {
             security_code: None,
             refresh,
             estimate,
+            audio,
             path: PathStats::default(),
             rates: RateWindow::default(),
             controls: new.controls,
+            decoder_thread,
             tasks,
             handler,
         })
@@ -622,6 +652,12 @@ impl PeerSession {
                 size => Some(size),
             },
             audio_jitter_ms: self.path.audio_jitter_ms,
+            audio_buffer_ms: self
+                .audio
+                .buffer
+                .lock()
+                .map(|b| b.target_frames() as u64 * 20)
+                .unwrap_or(0),
             video_jitter_ms: self.path.video_jitter_ms,
             freezes: load(&c.freezes),
             freeze_ms: load(&c.freeze_ms),
@@ -650,6 +686,16 @@ impl PeerSession {
         self.tasks.abort_all();
         if let Err(e) = self.pc.close().await {
             tracing::debug!(error = %e, "closing a peer connection");
+        }
+        // The receive task is gone, so the decoder's queue is closed and its thread ends once
+        // it has written out what it had.
+        let thread = self.decoder_thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        let recorder = self.audio.recorder.lock().ok().and_then(|mut r| r.take());
+        if let Some(Err(e)) = recorder.map(AudioRecorder::finish) {
+            tracing::warn!(error = %e, "the audio recording did not close cleanly");
         }
     }
 }

@@ -1,11 +1,11 @@
-//! Remote media: VP8 frames (put back together by [`crate::jitter`]) decoded on a thread of
-//! their own, and Opus decoded with loss concealment.
+//! Remote video: VP8 frames (put back together by [`crate::jitter`]) decoded on a thread of
+//! their own. (Remote audio is decoded at playout: [`crate::audio_jitter`].)
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tincan_media::codec::{OpusDecoder, Vp8Decoder};
+use tincan_media::codec::Vp8Decoder;
 use tincan_media::now_us;
 use tincan_protocol::PeerId;
 use tokio::sync::mpsc;
@@ -13,16 +13,22 @@ use tokio::sync::mpsc;
 use crate::events::CallEvent;
 use crate::jitter::Assembled;
 use crate::peer::Counters;
+use crate::recording::VideoRecorder;
 use crate::stats::FreezeDetector;
 
 /// Decodes a peer's video on a thread; asks for a keyframe (through `pli`) whenever the
-/// decoder cannot go on.
+/// decoder cannot go on, and records what it decodes when asked to. The thread ends when the
+/// sender is dropped.
 pub(crate) fn spawn_video_decoder(
     peer: PeerId,
     counters: Arc<Counters>,
     events: mpsc::Sender<CallEvent>,
     pli: mpsc::UnboundedSender<()>,
-) -> std::sync::mpsc::SyncSender<Assembled> {
+    mut recorder: Option<VideoRecorder>,
+) -> (
+    std::sync::mpsc::SyncSender<Assembled>,
+    Option<std::thread::JoinHandle<()>>,
+) {
     // A few frames of slack; a decoder that falls further behind drops frames and recovers
     // from the next keyframe.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Assembled>(8);
@@ -52,6 +58,14 @@ pub(crate) fn spawn_video_decoder(
                 need_keyframe = false;
                 match decoder.decode(&frame.data, now_us()) {
                     Ok(picture) => {
+                        if let Some(recording) = recorder.as_mut() {
+                            if let Err(e) = recording.write(&frame.data) {
+                                let _ = events.blocking_send(CallEvent::Error {
+                                    message: format!("recording stopped: {e}"),
+                                });
+                                recorder = None;
+                            }
+                        }
                         counters
                             .video_frames_decoded
                             .fetch_add(1, Ordering::Relaxed);
@@ -74,7 +88,7 @@ pub(crate) fn spawn_video_decoder(
                             })
                             .is_err()
                         {
-                            return;
+                            break;
                         }
                     }
                     Err(_) => {
@@ -83,75 +97,23 @@ pub(crate) fn spawn_video_decoder(
                     }
                 }
             }
+            if let Some(recording) = recorder {
+                if let Err(e) = recording.finish() {
+                    tracing::warn!(error = %e, "the video recording did not close cleanly");
+                }
+            }
         });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the video decoder thread");
-    }
-    tx
+    let thread = match spawned {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the video decoder thread");
+            None
+        }
+    };
+    (tx, thread)
 }
 
 /// RFC 6386 §9.1: bit 0 of a VP8 frame's first byte is 0 on a keyframe.
 pub(crate) fn is_keyframe(data: &[u8]) -> bool {
     data.first().is_some_and(|b| b & 1 == 0)
-}
-
-/// Decodes a peer's audio: concealment for packets that never came, FEC when the next one
-/// carries it.
-pub(crate) struct AudioReceiver {
-    decoder: OpusDecoder,
-    next_seq: Option<u16>,
-}
-
-impl AudioReceiver {
-    pub fn new() -> Result<Self, tincan_media::MediaError> {
-        Ok(Self {
-            decoder: OpusDecoder::new()?,
-            next_seq: None,
-        })
-    }
-
-    /// The frames this packet yields: rebuilt or concealed ones for a gap before it, then its own.
-    pub fn push(
-        &mut self,
-        packet: &rtc::rtp::Packet,
-        counters: &Counters,
-    ) -> Vec<tincan_media::AudioFrame> {
-        let seq = packet.header.sequence_number;
-        let mut frames = Vec::new();
-        let now = now_us();
-        if let Some(expected) = self.next_seq {
-            let gap = seq.wrapping_sub(expected);
-            if gap >= 0x8000 {
-                return frames; // late: its time has passed
-            }
-            if gap > 0 {
-                counters
-                    .packets_lost
-                    .fetch_add(u64::from(gap), Ordering::Relaxed);
-                // Conceal all but the last missing packet; rebuild that one from this packet's FEC.
-                for _ in 1..gap.min(10) {
-                    if let Ok(frame) = self.decoder.conceal(now) {
-                        frames.push(frame);
-                    }
-                }
-                if let Ok(frame) = self.decoder.recover(&packet.payload, now) {
-                    frames.push(frame);
-                }
-                counters
-                    .audio_frames_concealed
-                    .fetch_add(u64::from(gap.min(10)), Ordering::Relaxed);
-            }
-        }
-        self.next_seq = Some(seq.wrapping_add(1));
-        match self.decoder.decode(&packet.payload, now) {
-            Ok(frame) => {
-                counters
-                    .audio_frames_received
-                    .fetch_add(1, Ordering::Relaxed);
-                frames.push(frame);
-            }
-            Err(e) => tracing::debug!(error = %e, "undecodable audio packet"),
-        }
-        frames
-    }
 }

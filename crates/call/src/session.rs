@@ -1,6 +1,7 @@
 //! The call: signaling in, peer sessions out, controls from the handle.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use crate::events::{CallEvent, PeerStats};
 use crate::media::{Controls, LocalMedia};
 use crate::options::{CallOptions, RoomChoice};
 use crate::peer::{NewPeer, PeerInput, PeerSession};
+use crate::playout::{AudioOutput, Playout};
 use crate::security::{fingerprints, security_code};
 
 /// How often the video bitrate is brought in line with the bandwidth estimate.
@@ -42,6 +44,7 @@ const LEAVE_DRAIN: Duration = Duration::from_millis(250);
 
 enum Command {
     Chat(String),
+    Speaker(AudioOutput, oneshot::Sender<Result<(), CallError>>),
     RefreshVideo,
     Stats(oneshot::Sender<Vec<PeerStats>>),
     Leave(oneshot::Sender<Vec<PeerStats>>),
@@ -60,14 +63,23 @@ impl Call {
     pub async fn join(
         options: CallOptions,
     ) -> Result<(Call, mpsc::Receiver<CallEvent>), CallError> {
+        if let Some(dir) = &options.record {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CallError::Media(tincan_media::MediaError::File {
+                    path: dir.display().to_string(),
+                    reason: format!("cannot record there: {e}"),
+                })
+            })?;
+        }
         let media = LocalMedia::start(&options)?;
+        let (events_tx, events) = mpsc::channel(256);
+        let playout = Playout::start(&options.output, events_tx.clone())?;
         let (signaling, signals) = connect(&options.server, options.signaling.clone()).await?;
         let room = match &options.room {
             RoomChoice::Create => signaling.create_room().await?.to_string(),
             RoomChoice::Join(code) => code.clone(),
         };
         let joined = signaling.join(&room, &options.name).await?;
-        let (events_tx, events) = mpsc::channel(256);
         let (commands, commands_rx) = mpsc::channel(16);
         let controls = Arc::clone(&media.controls);
         let _ = events_tx
@@ -83,8 +95,10 @@ impl Call {
             ice: joined.ice_servers.clone(),
             bind: options.bind.clone(),
             video_kbps: options.video_kbps,
+            record: options.record.clone(),
             audio_kbps: (options.audio_bps / 1000).max(0) as u32,
             media,
+            playout,
             signaling,
             peers: HashMap::new(),
             events: events_tx,
@@ -125,6 +139,17 @@ impl Call {
         if !off {
             self.controls.keyframe_wanted.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Plays the others on another speaker, or on none, from now on. Fails (and changes
+    /// nothing) when that speaker cannot be opened.
+    pub async fn set_speaker(&self, output: AudioOutput) -> Result<(), CallError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Speaker(output, tx))
+            .await
+            .map_err(|_| CallError::Ended)?;
+        rx.await.map_err(|_| CallError::Ended)?
     }
 
     /// Sends a chat message to everyone.
@@ -172,8 +197,10 @@ struct Session {
     bind: Vec<String>,
     /// What the user asked the video encoder for; the network may allow less.
     video_kbps: u32,
+    record: Option<PathBuf>,
     audio_kbps: u32,
     media: LocalMedia,
+    playout: Playout,
     signaling: Signaling,
     peers: HashMap<PeerId, PeerSession>,
     events: mpsc::Sender<CallEvent>,
@@ -207,6 +234,9 @@ impl Session {
                                 self.emit(CallEvent::Error { message: e.to_string() }).await;
                             }
                         }
+                    }
+                    Some(Command::Speaker(output, reply)) => {
+                        let _ = reply.send(self.playout.switch(output));
                     }
                     Some(Command::RefreshVideo) => {
                         for peer in self.peers.values() {
@@ -287,6 +317,7 @@ impl Session {
         for (_, peer) in self.peers.drain() {
             peer.close().await;
         }
+        self.playout.stop();
         self.media.stop();
         self.signaling.close().await;
     }
@@ -307,12 +338,15 @@ impl Session {
             bind: &self.bind,
             controls: Arc::clone(&self.media.controls),
             send_kbps: self.video_kbps + self.audio_kbps,
+            record: self.record.as_deref(),
             video: &self.media.video,
             audio: &self.media.audio,
             inputs: self.inputs_tx.clone(),
             events: self.events.clone(),
         })
         .await?;
+        self.playout
+            .add(info.id.clone(), Arc::clone(&session.audio));
         self.peers.insert(info.id, session);
         Ok(())
     }
@@ -368,6 +402,7 @@ impl Session {
                 }
             }
             Event::PeerLeft { peer_id, .. } => {
+                self.playout.remove(&peer_id);
                 if let Some(peer) = self.peers.remove(&peer_id) {
                     peer.close().await;
                 }
@@ -387,7 +422,8 @@ impl Session {
                 Some(joined) if joined.resumed => {}
                 Some(joined) => {
                     // A new place in the room: every connection starts again.
-                    for (_, peer) in self.peers.drain() {
+                    for (id, peer) in self.peers.drain() {
+                        self.playout.remove(&id);
                         peer.close().await;
                     }
                     self.me = joined.peer_id;

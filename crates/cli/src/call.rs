@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tincan_call::{
-    AudioInput, Call, CallError, CallEvent, CallOptions, PeerStats, RoomChoice, VideoInput,
+    AudioInput, AudioOutput, Call, CallError, CallEvent, CallOptions, PeerStats, RoomChoice,
+    VideoInput,
 };
 use tincan_media::audio::analysis::{dominant_frequency, rms};
 use tincan_media::video::{stamp, VideoFormat};
@@ -64,6 +65,14 @@ pub struct CallArgs {
     /// keyframe; the wait is reported (keyframe_waits_ms).
     #[arg(long)]
     refresh_video_at: Option<f64>,
+    /// Where to play the others: none (the default for a headless peer), default, or a
+    /// speaker id from `tincan-cli devices`.
+    #[arg(long, default_value = "none")]
+    speaker: String,
+    /// Record each remote peer's video (DIR/<peer id>.ivf, VP8 as received) and audio
+    /// (DIR/<peer id>.wav, as played).
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
     /// Write a JSON summary per remote peer here at the end.
     #[arg(long)]
     stats_json: Option<PathBuf>,
@@ -226,6 +235,12 @@ pub async fn run(args: CallArgs) -> ExitCode {
     options.format = format;
     options.video_kbps = args.bitrate;
     options.bind = args.bind.clone();
+    options.output = match args.speaker.as_str() {
+        "none" => AudioOutput::None,
+        "default" => AudioOutput::Speaker(None),
+        id => AudioOutput::Speaker(Some(id.to_owned())),
+    };
+    options.record = args.record.clone();
 
     let started = Instant::now();
     let (call, mut events) = match Call::join(options).await {

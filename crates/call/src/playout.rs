@@ -1,0 +1,223 @@
+//! Audio playout: one thread per call takes 20 ms from every peer's jitter buffer per tick,
+//! hands each peer's frame to the app (`CallEvent::Audio`) and plays their mix on the speaker.
+//!
+//! With a speaker the device's own pace drives the ticks (its `write` waits while enough is
+//! queued), so the speaker's clock and ours cannot drift apart; without one a timer does.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tincan_media::audio::{AudioSink, SpeakerSink};
+use tincan_media::AudioFrame;
+use tincan_protocol::PeerId;
+use tokio::sync::mpsc;
+
+use crate::audio_jitter::{AudioJitterBuffer, Played};
+use crate::events::CallEvent;
+use crate::media::pace;
+use crate::peer::Counters;
+use crate::recording::AudioRecorder;
+use crate::CallError;
+
+/// Where received audio is played.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioOutput {
+    /// A speaker by id, or the default one.
+    Speaker(Option<String>),
+    /// Nowhere: frames still reach the app as events (a bot, a test).
+    None,
+}
+
+/// One peer's incoming audio, shared by its receive task (which fills it) and the playout
+/// thread (which empties it).
+pub(crate) struct PeerAudio {
+    pub buffer: Mutex<AudioJitterBuffer>,
+    pub counters: Arc<Counters>,
+    /// Where what is played for this peer is recorded, when the call records.
+    pub recorder: Mutex<Option<AudioRecorder>>,
+}
+
+type Peers = Arc<Mutex<HashMap<PeerId, Arc<PeerAudio>>>>;
+
+/// What the session keeps of the playout thread.
+pub(crate) struct Playout {
+    peers: Peers,
+    /// A speaker to switch to, picked up at the next tick.
+    next_output: Arc<Mutex<Option<AudioOutput>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+const TICK: Duration = Duration::from_millis(20);
+
+impl Playout {
+    /// Opens the speaker (so a missing one fails the join, clearly) and starts the thread.
+    pub fn start(output: &AudioOutput, events: mpsc::Sender<CallEvent>) -> Result<Self, CallError> {
+        let speaker = open(output)?;
+        let peers: Peers = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let next_output = Arc::new(Mutex::new(None));
+        let thread = {
+            let (peers, stop, next_output) = (peers.clone(), stop.clone(), next_output.clone());
+            std::thread::Builder::new()
+                .name("audio-playout".into())
+                .spawn(move || run(peers, speaker, next_output, stop, events))
+                .map_err(|e| CallError::WebRtc(e.to_string()))?
+        };
+        Ok(Self {
+            peers,
+            next_output,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn add(&self, peer: PeerId, audio: Arc<PeerAudio>) {
+        if let Ok(mut peers) = self.peers.lock() {
+            peers.insert(peer, audio);
+        }
+    }
+
+    pub fn remove(&self, peer: &PeerId) {
+        if let Ok(mut peers) = self.peers.lock() {
+            peers.remove(peer);
+        }
+    }
+
+    /// Plays on another speaker (or none) from the next tick; checks it opens first.
+    pub fn switch(&self, output: AudioOutput) -> Result<(), CallError> {
+        drop(open(&output)?);
+        if let Ok(mut next) = self.next_output.lock() {
+            *next = Some(output);
+        }
+        Ok(())
+    }
+
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Playout {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn open(output: &AudioOutput) -> Result<Option<SpeakerSink>, CallError> {
+    Ok(match output {
+        AudioOutput::Speaker(id) => Some(SpeakerSink::open(id.as_deref())?),
+        AudioOutput::None => None,
+    })
+}
+
+fn run(
+    peers: Peers,
+    mut speaker: Option<SpeakerSink>,
+    next_output: Arc<Mutex<Option<AudioOutput>>>,
+    stop: Arc<AtomicBool>,
+    events: mpsc::Sender<CallEvent>,
+) {
+    let (mut start, mut n) = (Instant::now(), 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(output) = next_output.lock().ok().and_then(|mut next| next.take()) {
+            // Close the old device before opening the new one: some hosts allow one stream.
+            speaker = None;
+            match open(&output) {
+                Ok(opened) => speaker = opened,
+                Err(e) => {
+                    let _ = events.try_send(CallEvent::Error {
+                        message: format!("cannot switch the speaker: {e}"),
+                    });
+                }
+            }
+            (start, n) = (Instant::now(), 0);
+        }
+        if speaker.is_none() {
+            pace(&mut start, &mut n, TICK);
+        }
+        let now = Instant::now();
+        let current: Vec<(PeerId, Arc<PeerAudio>)> = match peers.lock() {
+            Ok(peers) => peers
+                .iter()
+                .map(|(k, v)| (k.clone(), Arc::clone(v)))
+                .collect(),
+            Err(_) => return,
+        };
+        let mut mix: Option<AudioFrame> = None;
+        for (peer, audio) in current {
+            let Ok(mut buffer) = audio.buffer.lock() else {
+                continue;
+            };
+            let (frame, played) = buffer.pop(now);
+            drop(buffer);
+            match played {
+                Played::Silence => continue,
+                Played::Concealed => {
+                    audio
+                        .counters
+                        .audio_frames_concealed
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Played::Packet | Played::Recovered => {}
+            }
+            if let Ok(mut recorder) = audio.recorder.lock() {
+                if let Some(recording) = recorder.as_mut() {
+                    if let Err(e) = recording.write(&frame) {
+                        let _ = events.try_send(CallEvent::Error {
+                            message: format!("recording stopped: {e}"),
+                        });
+                        *recorder = None;
+                    }
+                }
+            }
+            match &mut mix {
+                Some(sum) => add_into(sum, &frame),
+                None => mix = Some(frame.clone()),
+            }
+            // The app gets every peer's audio; one that is not reading loses some, never
+            // the speaker its timing.
+            let _ = events.try_send(CallEvent::Audio { peer, frame });
+        }
+        if let Some(sink) = speaker.as_mut() {
+            let frame = mix.unwrap_or_else(|| AudioFrame::silence(0));
+            if let Err(e) = sink.write(&frame) {
+                let _ = events.try_send(CallEvent::Error {
+                    message: format!("{e}; playing nowhere until another speaker is chosen"),
+                });
+                speaker = None;
+                (start, n) = (Instant::now(), 0);
+            }
+        }
+    }
+}
+
+/// Mixes `frame` into `sum`, saturating rather than wrapping.
+fn add_into(sum: &mut AudioFrame, frame: &AudioFrame) {
+    for (s, &f) in sum.samples.iter_mut().zip(&frame.samples) {
+        *s = s.saturating_add(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixing_saturates() {
+        let mut a = AudioFrame::silence(0);
+        a.samples[0] = 30_000;
+        a.samples[1] = -100;
+        let mut b = AudioFrame::silence(0);
+        b.samples[0] = 10_000;
+        b.samples[1] = 50;
+        add_into(&mut a, &b);
+        assert_eq!((a.samples[0], a.samples[1]), (i16::MAX, -50));
+    }
+}
