@@ -1,6 +1,7 @@
 //! A second host for tests: a network namespace joined to this one by a veth pair, with a
-//! token bucket (tc tbf) on the host side, so what this host sends to the other crosses a slow
-//! link. Needs root and iproute2 (scripts/install-deps installs it; CI runs as root).
+//! token bucket on the host side for a slow link, or an nftables rule inside it for loss, so
+//! what this host sends to the other crosses that link. Needs root, iproute2 and nftables
+//! (scripts/install-deps installs them; CI runs as root).
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,6 +32,38 @@ impl Netns {
     /// A namespace whose link from this host carries at most `kbit` kbit/s, queueing up to
     /// 200 ms before dropping (a typical home uplink's buffer).
     pub fn with_uplink(kbit: u32) -> Self {
+        let rate = format!("{kbit}kbit");
+        Self::with_qdisc(&["tbf", "rate", &rate, "burst", "20kb", "latency", "200ms"])
+    }
+
+    /// A namespace that drops `permille` ‰ of the UDP packets reaching it, at random (an
+    /// nftables rule inside it: this kernel has no netem).
+    pub fn with_loss(permille: u32) -> Self {
+        let netns = Self::with_qdisc(&["pfifo"]);
+        let nft = |args: &[&str]| {
+            let mut all = vec!["ip", "netns", "exec", &netns.name, "nft"];
+            all.extend_from_slice(args);
+            run(&all);
+        };
+        nft(&["add", "table", "inet", "tincan"]);
+        nft(&[
+            "add",
+            "chain",
+            "inet",
+            "tincan",
+            "input",
+            "{ type filter hook input priority 0; }",
+        ]);
+        let threshold = permille.to_string();
+        nft(&[
+            "add", "rule", "inet", "tincan", "input", "meta", "l4proto", "udp", "numgen", "random",
+            "mod", "1000", "<", &threshold, "drop",
+        ]);
+        netns
+    }
+
+    /// A namespace behind a link whose host side sends through `qdisc` (tc's words).
+    pub fn with_qdisc(qdisc: &[&str]) -> Self {
         let n = (std::process::id() + MADE.fetch_add(1, Ordering::Relaxed)) % 250 + 1;
         let tag = format!(
             "{}{}",
@@ -73,21 +106,9 @@ impl Netns {
         inside(&["ip", "link", "set", "lo", "up"]);
         // webrtc-rs fails with ENODEV in a namespace without a default route.
         inside(&["ip", "route", "add", "default", "via", &host_ip]);
-        run(&[
-            "tc",
-            "qdisc",
-            "add",
-            "dev",
-            &host_if,
-            "root",
-            "tbf",
-            "rate",
-            &format!("{kbit}kbit"),
-            "burst",
-            "20kb",
-            "latency",
-            "200ms",
-        ]);
+        let mut tc = vec!["tc", "qdisc", "add", "dev", &host_if, "root"];
+        tc.extend_from_slice(qdisc);
+        run(&tc);
         netns
     }
 

@@ -419,3 +419,58 @@ async fn the_speaker_plays_the_far_end_and_the_recording_keeps_it() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Bo switches his video to a 320x180 file and his audio to 660 Hz three seconds in: the
+/// same tracks carry them (nothing renegotiated), and Ada ends up seeing 320x180 and hearing
+/// 660 Hz, with the video decoding throughout.
+#[tokio::test]
+async fn switching_sources_mid_call_keeps_the_call_going() {
+    use tincan_media::video::{PatternSource, VideoFormat, VideoSource, Y4mWriter};
+
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("switch");
+    let clip = dir.join("small.y4m");
+    let format = VideoFormat {
+        width: 320,
+        height: 180,
+        fps: 30,
+    };
+    let mut pattern = PatternSource::new(format).unwrap();
+    let mut writer = Y4mWriter::create(&clip, format).unwrap();
+    for _ in 0..30 {
+        writer.write(&pattern.read().unwrap()).unwrap();
+    }
+    drop(writer);
+
+    let server = ServerProcess::start(&[]).await;
+    let a = CliPeer::start(&server, &dir, "Ada", None, &["--duration", "8"]).await;
+    let video_switch = format!("3:{}", clip.display());
+    let b = CliPeer::start(
+        &server,
+        &dir,
+        "Bo",
+        Some(&a.room),
+        &[
+            "--duration",
+            "7",
+            "--switch-video-at",
+            &video_switch,
+            "--switch-audio-at",
+            "3:tone:660",
+        ],
+    )
+    .await;
+    let (a_id, b_id) = (a.id.clone(), b.id.clone());
+    let (a, b) = (a.finish().await, b.finish().await);
+    let got = about(&a, &b_id);
+    assert_eq!(
+        got["received_size"],
+        serde_json::json!([320, 180]),
+        "{got:#}"
+    );
+    assert_tone(&a, &b_id, 660.0);
+    let sent = n(about(&b, &a_id), "video_frames_sent");
+    let decoded = n(got, "video_frames_decoded");
+    assert!(decoded >= 0.95 * sent, "Ada decoded {decoded} of {sent}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -17,19 +17,17 @@ fn size(v: &Value, key: &str) -> (u64, u64) {
     (pair[0].as_u64().unwrap(), pair[1].as_u64().unwrap())
 }
 
-/// A 720p call at 1.5 Mbps over a 600 kbit/s uplink: the sender's bandwidth estimate finds
-/// the link, its encoder drops under it and to a smaller picture, and the receiver keeps
-/// getting video at that size without the link's queue growing; the other direction, which
-/// is not limited, stays at full size.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_uplink_brings_the_senders_bitrate_and_picture_down() {
-    const LINK_KBIT: f64 = 600.0;
-    let link = Netns::with_uplink(LINK_KBIT as u32);
+/// Starts a call between `a` on this host and `b` behind `link`; returns both summaries and
+/// both ids once they have ended.
+async fn call_across(
+    link: &Netns,
+    a_flags: &[&str],
+    b_flags: &[&str],
+) -> (Value, Value, String, String) {
     let server = ServerProcess::start_on(&format!("{}:0", link.host_ip), &[]).await;
     let dir = std::env::temp_dir().join(format!("tincan-network-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (host_bind, ns_bind) = (format!("{}:0", link.host_ip), format!("{}:0", link.ns_ip));
-    let call = ["--size", "1280x720", "--bitrate", "1500"];
     let a = CliPeer::start_at(
         &server,
         &Place {
@@ -39,23 +37,71 @@ async fn a_slow_uplink_brings_the_senders_bitrate_and_picture_down() {
         &dir,
         "a",
         None,
-        &[&call[..], &["--duration", "25"]].concat(),
+        a_flags,
     )
     .await;
     let b = CliPeer::start_at(
         &server,
         &Place {
             bind: Some(&ns_bind),
-            netns: Some(&link),
+            netns: Some(link),
         },
         &dir,
         "b",
         Some(&a.room),
-        &[&call[..], &["--duration", "24"]].concat(),
+        b_flags,
     )
     .await;
     let (a_id, b_id) = (a.id.clone(), b.id.clone());
     let (a_summary, b_summary) = tokio::join!(a.finish(), b.finish());
+    server.stop().await;
+    (a_summary, b_summary, a_id, b_id)
+}
+
+/// 3 % of what reaches `b` is lost on the way: NACK and RTX bring nearly all of it back, so `b`
+/// decodes at least 95 % of the frames with few keyframes asked for, and Opus FEC (switched on
+/// by the loss `b` reports) keeps the tone whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retransmissions_repair_a_lossy_link() {
+    let link = Netns::with_loss(30);
+    let (a, b, a_id, b_id) = call_across(&link, &["--duration", "13"], &["--duration", "12"]).await;
+    let (a_to_b, b_from_a) = (about(&a, &b_id), about(&b, &a_id));
+    eprintln!("a → b with 3 % loss: {a_to_b:#}\nb from a: {b_from_a:#}");
+    let sent = n(a_to_b, "video_frames_sent");
+    let decoded = n(b_from_a, "video_frames_decoded");
+    assert!(decoded >= 0.95 * sent, "b decoded {decoded} of {sent}");
+    let asked = n(b_from_a, "keyframes_requested");
+    assert!(
+        asked <= 5.0,
+        "b asked for {asked} keyframes: retransmission should repair most loss"
+    );
+    assert_eq!(n(b_from_a, "stamps_out_of_order"), 0.0);
+    // A concealed frame or two inside the analysed second moves the peak a little.
+    let hz = n(b_from_a, "audio_hz");
+    assert!((hz - 440.0).abs() < 5.0, "b heard {hz} Hz");
+    let concealed = n(b_from_a, "audio_frames_concealed");
+    let heard = n(b_from_a, "audio_frames_received");
+    assert!(
+        concealed < 0.05 * heard,
+        "{concealed} of {heard} audio frames concealed"
+    );
+}
+
+/// A 720p call at 1.5 Mbps over a 600 kbit/s uplink: the sender's bandwidth estimate finds
+/// the link, its encoder drops under it and to a smaller picture, and the receiver keeps
+/// getting video at that size without the link's queue growing; the other direction, which
+/// is not limited, stays at full size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_uplink_brings_the_senders_bitrate_and_picture_down() {
+    const LINK_KBIT: f64 = 600.0;
+    let link = Netns::with_uplink(LINK_KBIT as u32);
+    let call = ["--size", "1280x720", "--bitrate", "1500"];
+    let (a_summary, b_summary, a_id, b_id) = call_across(
+        &link,
+        &[&call[..], &["--duration", "25"]].concat(),
+        &[&call[..], &["--duration", "24"]].concat(),
+    )
+    .await;
     let (a_to_b, b_from_a) = (about(&a_summary, &b_id), about(&b_summary, &a_id));
     let b_to_a = about(&b_summary, &a_id);
     eprintln!("a → b over {LINK_KBIT} kbit/s: {a_to_b:#}\nb from a: {b_from_a:#}");
@@ -90,5 +136,4 @@ async fn a_slow_uplink_brings_the_senders_bitrate_and_picture_down() {
 
     // b → a is not limited: full size, full rate.
     assert_eq!(size(b_to_a, "sent_size"), (1280, 720));
-    server.stop().await;
 }

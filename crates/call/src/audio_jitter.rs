@@ -2,12 +2,14 @@
 //! per playout tick, with the gaps filled — from the next packet's FEC when it is there, by
 //! Opus's concealment when not.
 //!
-//! It holds a target number of frames before playing and adapts that target: a tick that finds
-//! nothing to play (the network was later than the buffer) raises it by one frame; a long calm
-//! lowers it again, and a buffer that has grown well past the target drops a frame to catch up.
+//! How much it holds follows the jitter it measures: each packet's arrival is compared with when
+//! its sequence number says it should have come, and the target covers the spread of the last
+//! couple of seconds (95th percentile above the earliest). A tick that finds nothing at all to
+//! play conceals without moving on, so the buffer grows by that frame; one that has grown well
+//! past the target drops a frame to catch up.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tincan_media::codec::OpusDecoder;
@@ -17,8 +19,12 @@ use tincan_media::{now_us, AudioFrame, MediaError};
 const START_TARGET: usize = 3;
 const MIN_TARGET: usize = 2;
 const MAX_TARGET: usize = 10;
-/// A target that has not needed raising for this long is lowered by one frame.
-const CALM_BEFORE_LOWERING: Duration = Duration::from_secs(10);
+/// Ticks in a row with nothing at all to play after which the stream counts as stopped (the
+/// peer left, or muted its sending): concealment ends and buffering starts over.
+const DRY_TICKS_TO_STOP: usize = 5;
+/// Arrivals the jitter is measured over (100 packets: two seconds).
+const JITTER_WINDOW: usize = 100;
+const FRAME_MS: f64 = 20.0;
 /// Frames above the target at which one is dropped to bring the delay down.
 const EXCESS_TO_DROP: usize = 3;
 /// A gap this many frames long is not concealed frame by frame: the sender paused (muted
@@ -46,7 +52,12 @@ pub struct AudioJitterBuffer {
     /// The sequence number due at the next tick, once playing.
     next: Option<u64>,
     target: usize,
-    last_raise: Option<Instant>,
+    /// Ticks in a row that found nothing held.
+    dry: usize,
+    /// The first packet's arrival and sequence number: the clock lateness is measured on.
+    anchor: Option<(Instant, u64)>,
+    /// How late each recent packet came relative to the anchor's schedule, in ms.
+    lateness: std::collections::VecDeque<f64>,
 }
 
 impl AudioJitterBuffer {
@@ -57,7 +68,9 @@ impl AudioJitterBuffer {
             highest: None,
             next: None,
             target: START_TARGET,
-            last_raise: None,
+            dry: 0,
+            anchor: None,
+            lateness: std::collections::VecDeque::with_capacity(JITTER_WINDOW),
         })
     }
 
@@ -66,13 +79,29 @@ impl AudioJitterBuffer {
         self.target
     }
 
-    /// Takes a packet as it arrives; one that is too late or a duplicate is dropped.
-    pub fn push(&mut self, seq: u16, payload: Bytes) {
+    /// Takes a packet as it arrives at `now`; one that is too late or a duplicate is dropped.
+    pub fn push(&mut self, seq: u16, payload: Bytes, now: Instant) {
         let seq = self.extend(seq);
+        self.measure(seq, now);
         if self.next.is_some_and(|next| seq < next) {
             return;
         }
         self.held.entry(seq).or_insert(payload);
+    }
+
+    /// Records how late this packet is against the schedule and re-aims the target.
+    fn measure(&mut self, seq: u64, now: Instant) {
+        let (at, first) = *self.anchor.get_or_insert((now, seq));
+        let expected_ms = (seq as f64 - first as f64) * FRAME_MS;
+        let late_ms = now.saturating_duration_since(at).as_secs_f64() * 1000.0 - expected_ms;
+        if self.lateness.len() == JITTER_WINDOW {
+            self.lateness.pop_front();
+        }
+        self.lateness.push_back(late_ms);
+        let mut sorted: Vec<f64> = self.lateness.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        let spread = sorted[(sorted.len() - 1) * 95 / 100] - sorted[0];
+        self.target = ((spread / FRAME_MS).ceil() as usize + 1).clamp(MIN_TARGET, MAX_TARGET);
     }
 
     fn extend(&mut self, seq: u16) -> u64 {
@@ -88,13 +117,13 @@ impl AudioJitterBuffer {
         extended
     }
 
-    /// The next 20 ms to play, at `now`.
-    pub fn pop(&mut self, now: Instant) -> (AudioFrame, Played) {
+    /// The next 20 ms to play.
+    pub fn pop(&mut self) -> (AudioFrame, Played) {
         let Some(next) = self.next else {
             // Buffering: start once the target is held.
             if self.held.len() >= self.target {
                 self.next = self.held.keys().next().copied();
-                return self.pop(now);
+                return self.pop();
             }
             return (AudioFrame::silence(now_us()), Played::Silence);
         };
@@ -105,31 +134,42 @@ impl AudioJitterBuffer {
             .is_some_and(|&first| first > next + RESTART_GAP)
         {
             self.next = None;
-            return self.pop(now);
+            return self.pop();
         }
         if self.held.len() > self.target + EXCESS_TO_DROP {
             // Catch up: drop the oldest due frame rather than play it.
             self.held.remove(&next);
             self.next = Some(next + 1);
-            return self.pop_due(now, next + 1);
+            return self.pop_due(next + 1);
         }
-        self.pop_due(now, next)
+        self.pop_due(next)
     }
 
-    fn pop_due(&mut self, now: Instant, due: u64) -> (AudioFrame, Played) {
-        self.next = Some(due + 1);
+    fn pop_due(&mut self, due: u64) -> (AudioFrame, Played) {
         let capture = now_us();
         if let Some(packet) = self.held.remove(&due) {
-            self.calm(now);
+            self.next = Some(due + 1);
+            self.dry = 0;
             return match self.decoder.decode(&packet, capture) {
                 Ok(frame) => (frame, Played::Packet),
                 Err(_) => self.conceal(capture),
             };
         }
         if self.held.is_empty() {
-            // Late: the network fell behind the buffer. Hold more from now on.
-            self.raise(now);
+            // Nothing newer either: the network is later than the buffer. Conceal and wait for
+            // the same packet next tick, which holds one frame more from now on — unless the
+            // stream has stopped, when there is nothing to conceal.
+            self.dry += 1;
+            if self.dry > DRY_TICKS_TO_STOP {
+                self.next = None;
+                self.dry = 0;
+                return (AudioFrame::silence(capture), Played::Silence);
+            }
+            return self.conceal(capture);
         }
+        self.dry = 0;
+        // Lost: newer packets are here. Rebuild it from the next one's FEC if it has any.
+        self.next = Some(due + 1);
         if let Some(following) = self.held.get(&(due + 1)) {
             if let Ok(frame) = self.decoder.recover(following, capture) {
                 return (frame, Played::Recovered);
@@ -142,20 +182,6 @@ impl AudioJitterBuffer {
         match self.decoder.conceal(capture) {
             Ok(frame) => (frame, Played::Concealed),
             Err(_) => (AudioFrame::silence(capture), Played::Concealed),
-        }
-    }
-
-    fn raise(&mut self, now: Instant) {
-        self.target = (self.target + 1).min(MAX_TARGET);
-        self.last_raise = Some(now);
-    }
-
-    fn calm(&mut self, now: Instant) {
-        let since = *self.last_raise.get_or_insert(now);
-        if now.saturating_duration_since(since) >= CALM_BEFORE_LOWERING && self.target > MIN_TARGET
-        {
-            self.target -= 1;
-            self.last_raise = Some(now);
         }
     }
 }
@@ -180,23 +206,23 @@ mod tests {
             .collect()
     }
 
-    const TICK: Duration = Duration::from_millis(20);
+    const TICK: std::time::Duration = std::time::Duration::from_millis(20);
 
     #[test]
     fn buffers_to_the_target_then_plays_in_order() {
         let p = packets(10);
         let mut buffer = AudioJitterBuffer::new().unwrap();
         let t = Instant::now();
-        buffer.push(0, p[0].clone());
+        buffer.push(0, p[0].clone(), t);
         assert_eq!(
-            buffer.pop(t).1,
+            buffer.pop().1,
             Played::Silence,
             "one frame is not enough to start"
         );
         // Out of order is fine.
-        buffer.push(2, p[2].clone());
-        buffer.push(1, p[1].clone());
-        let played: Vec<Played> = (1..4).map(|i| buffer.pop(t + TICK * i).1).collect();
+        buffer.push(2, p[2].clone(), t + TICK * 2);
+        buffer.push(1, p[1].clone(), t + TICK * 2);
+        let played: Vec<Played> = (1..4).map(|_| buffer.pop().1).collect();
         assert_eq!(played, vec![Played::Packet; 3]);
     }
 
@@ -206,9 +232,9 @@ mod tests {
         let mut buffer = AudioJitterBuffer::new().unwrap();
         let t = Instant::now();
         for seq in [0u16, 1, 3, 4, 5] {
-            buffer.push(seq, p[seq as usize].clone());
+            buffer.push(seq, p[seq as usize].clone(), t + TICK * u32::from(seq));
         }
-        let played: Vec<Played> = (0..5).map(|i| buffer.pop(t + TICK * i).1).collect();
+        let played: Vec<Played> = (0..5).map(|_| buffer.pop().1).collect();
         assert_eq!(
             played,
             vec![
@@ -222,22 +248,44 @@ mod tests {
     }
 
     #[test]
-    fn running_dry_conceals_and_raises_the_target() {
+    fn running_dry_conceals_waits_and_the_target_covers_the_lateness() {
         let p = packets(10);
         let mut buffer = AudioJitterBuffer::new().unwrap();
         let t = Instant::now();
         for seq in 0..3u16 {
-            buffer.push(seq, p[seq as usize].clone());
+            buffer.push(seq, p[seq as usize].clone(), t + TICK * u32::from(seq));
         }
-        for i in 0..3 {
-            assert_eq!(buffer.pop(t + TICK * i).1, Played::Packet);
+        for _ in 0..3 {
+            assert_eq!(buffer.pop().1, Played::Packet);
         }
-        assert_eq!(buffer.pop(t + TICK * 3).1, Played::Concealed);
-        assert_eq!(buffer.target_frames(), START_TARGET + 1);
-        // The late packet for that slot is dropped; the next one plays.
-        buffer.push(3, p[3].clone());
-        buffer.push(4, p[4].clone());
-        assert_eq!(buffer.pop(t + TICK * 4).1, Played::Packet);
+        assert_eq!(buffer.pop().1, Played::Concealed);
+        // The schedule slipped a frame, so the late packet still plays, in its turn. It came
+        // 60 ms after its time and the next 40 ms: the 95th percentile of five arrivals is the
+        // fourth, 40 ms, so the target is two frames plus one.
+        buffer.push(3, p[3].clone(), t + TICK * 6);
+        buffer.push(4, p[4].clone(), t + TICK * 6);
+        assert_eq!(buffer.target_frames(), 3);
+        assert_eq!(buffer.pop().1, Played::Packet);
+        assert_eq!(buffer.next, Some((1 << 32) + 4), "3 was played, 4 is next");
+    }
+
+    #[test]
+    fn a_stream_that_stops_is_not_concealed_for_ever() {
+        let p = packets(4);
+        let mut buffer = AudioJitterBuffer::new().unwrap();
+        let t = Instant::now();
+        for seq in 0..3u16 {
+            buffer.push(seq, p[seq as usize].clone(), t + TICK * u32::from(seq));
+        }
+        let played: Vec<Played> = (0..12).map(|_| buffer.pop().1).collect();
+        assert_eq!(&played[..3], &[Played::Packet; 3]);
+        assert_eq!(
+            &played[3..3 + DRY_TICKS_TO_STOP],
+            &[Played::Concealed; DRY_TICKS_TO_STOP]
+        );
+        assert!(played[3 + DRY_TICKS_TO_STOP..]
+            .iter()
+            .all(|p| *p == Played::Silence));
     }
 
     #[test]
@@ -246,11 +294,12 @@ mod tests {
         let mut buffer = AudioJitterBuffer::new().unwrap();
         let t = Instant::now();
         for seq in 0..10u16 {
-            buffer.push(seq, p[seq as usize].clone());
+            buffer.push(seq, p[seq as usize].clone(), t + TICK * u32::from(seq));
         }
-        // 10 held, target 3: one dropped per tick until within 3 of the target.
-        buffer.pop(t);
-        buffer.pop(t + TICK);
+        // 10 held, target 2 (no jitter): one dropped per tick until within 3 of the target.
+        buffer.pop();
+        buffer.pop();
+        buffer.pop();
         assert!(
             buffer.held.len() <= START_TARGET + EXCESS_TO_DROP,
             "{}",

@@ -3,7 +3,7 @@
 //! for by any peer goes to all of them.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ pub(crate) struct EncodedAudio {
 }
 
 /// What the call's controls change while the threads run.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Controls {
     pub mic_muted: AtomicBool,
     pub camera_off: AtomicBool,
@@ -52,6 +52,9 @@ pub(crate) struct Controls {
     pub sent_width: AtomicU32,
     pub sent_height: AtomicU32,
     pub sent_fps: AtomicU32,
+    /// Sources to switch to.
+    pub next_video: Swap<Video>,
+    pub next_audio: Swap<Audio>,
 }
 
 pub(crate) struct LocalMedia {
@@ -60,6 +63,62 @@ pub(crate) struct LocalMedia {
     pub audio: broadcast::Sender<Arc<EncodedAudio>>,
     threads: Vec<JoinHandle<()>>,
 }
+
+/// A video source and whether the thread must pace it (files and patterns run as fast as
+/// they are read; a camera delivers at its own rate).
+pub(crate) type Video = (Box<dyn VideoSource>, bool);
+pub(crate) type Audio = (Box<dyn AudioSource>, bool);
+
+/// Opens a video input at `format` (a file keeps its own).
+pub(crate) fn open_video(
+    input: &VideoInput,
+    format: VideoFormat,
+) -> Result<Option<Video>, CallError> {
+    Ok(match input {
+        VideoInput::Pattern => Some((Box::new(PatternSource::new(format)?), true)),
+        VideoInput::File(path) => Some((Box::new(Y4mSource::open(path)?), true)),
+        VideoInput::Camera(id) => {
+            Some((Box::new(CameraSource::open(id.as_deref(), format)?), false))
+        }
+        VideoInput::None => None,
+    })
+}
+
+pub(crate) fn open_audio(input: &AudioInput) -> Result<Option<Audio>, CallError> {
+    Ok(match input {
+        AudioInput::Tone(hz) => Some((Box::new(ToneSource::tone(*hz)), true)),
+        AudioInput::File(path) => Some((Box::new(WavSource::open(path, true)?), true)),
+        AudioInput::Microphone(id) => {
+            Some((Box::new(MicrophoneSource::open(id.as_deref())?), false))
+        }
+        AudioInput::None => None,
+    })
+}
+
+/// A source handed to a running thread, which takes it at its next frame: switching devices
+/// changes what feeds the same track, so nothing is renegotiated.
+pub(crate) struct Swap<T>(Mutex<Option<Option<T>>>);
+
+impl<T> Default for Swap<T> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+impl<T> Swap<T> {
+    pub fn put(&self, next: Option<T>) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(next);
+        }
+    }
+
+    fn take(&self) -> Option<Option<T>> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+/// How long a thread with no source waits before looking for one again.
+const IDLE: Duration = Duration::from_millis(20);
 
 impl LocalMedia {
     /// Opens the sources (so a missing camera or microphone fails the join, clearly) and
@@ -71,46 +130,26 @@ impl LocalMedia {
             .store(options.video_kbps, Ordering::Relaxed);
         let (video, _) = broadcast::channel(8);
         let (audio, _) = broadcast::channel(32);
-        let mut threads = Vec::new();
-
-        let format = options.format;
-        let video_source: Option<(Box<dyn VideoSource>, bool)> = match &options.video {
-            VideoInput::Pattern => Some((Box::new(PatternSource::new(format)?), true)),
-            VideoInput::File(path) => Some((Box::new(Y4mSource::open(path)?), true)),
-            VideoInput::Camera(id) => {
-                Some((Box::new(CameraSource::open(id.as_deref(), format)?), false))
-            }
-            VideoInput::None => None,
+        let video_source = open_video(&options.video, options.format)?;
+        let audio_source = open_audio(&options.audio)?;
+        let encoder = OpusEncoder::new(options.audio_bps)?;
+        let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(body)
+                .map_err(|e| CallError::WebRtc(e.to_string()))
         };
-        if let Some((source, paced)) = video_source {
-            let (controls, video) = (Arc::clone(&controls), video.clone());
-            let kbps = options.video_kbps;
-            threads.push(
-                std::thread::Builder::new()
-                    .name("video-encode".into())
-                    .spawn(move || video_loop(source, paced, kbps, controls, video))
-                    .map_err(|e| CallError::WebRtc(e.to_string()))?,
-            );
-        }
-
-        let audio_source: Option<(Box<dyn AudioSource>, bool)> = match &options.audio {
-            AudioInput::Tone(hz) => Some((Box::new(ToneSource::tone(*hz)), true)),
-            AudioInput::File(path) => Some((Box::new(WavSource::open(path, true)?), true)),
-            AudioInput::Microphone(id) => {
-                Some((Box::new(MicrophoneSource::open(id.as_deref())?), false))
-            }
-            AudioInput::None => None,
-        };
-        if let Some((source, paced)) = audio_source {
-            let encoder = OpusEncoder::new(options.audio_bps)?;
-            let (controls, audio) = (Arc::clone(&controls), audio.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name("audio-encode".into())
-                    .spawn(move || audio_loop(source, paced, encoder, controls, audio))
-                    .map_err(|e| CallError::WebRtc(e.to_string()))?,
-            );
-        }
+        let threads = vec![
+            spawn("video-encode", {
+                let (controls, video, kbps) =
+                    (Arc::clone(&controls), video.clone(), options.video_kbps);
+                Box::new(move || video_loop(video_source, kbps, controls, video))
+            })?,
+            spawn("audio-encode", {
+                let (controls, audio) = (Arc::clone(&controls), audio.clone());
+                Box::new(move || audio_loop(audio_source, encoder, controls, audio))
+            })?,
+        ];
         Ok(Self {
             controls,
             video,
@@ -147,33 +186,51 @@ pub(crate) fn pace(start: &mut Instant, n: &mut u64, interval: Duration) {
 }
 
 fn video_loop(
-    mut source: Box<dyn VideoSource>,
-    paced: bool,
+    mut source: Option<Video>,
     kbps: u32,
     controls: Arc<Controls>,
     out: broadcast::Sender<Arc<EncodedVideo>>,
 ) {
-    let format = source.format();
-    let mut adapter = Adapter::new(format.width, format.height, format.fps);
-    let mut step = adapter.step();
-    let Some(mut encoder) = encoder_for(format, step, kbps, &controls) else {
-        return;
-    };
-    let interval = Duration::from_secs(1) / format.fps.max(1);
-    let (mut start, mut n) = (Instant::now(), 0u64);
     let mut kbps_now = kbps;
+    // What is being encoded now: the source's format, its ladder and encoder.
+    let mut encoding: Option<(VideoFormat, Adapter, Step, Vp8Encoder)> = None;
+    let (mut start, mut n) = (Instant::now(), 0u64);
     let mut captured = 0u64;
     while !controls.stop.load(Ordering::Relaxed) {
+        if let Some(next) = controls.next_video.take() {
+            source = next;
+            (start, n) = (Instant::now(), 0);
+        }
+        let Some((video, paced)) = source.as_mut() else {
+            encoding = None;
+            controls.sent_width.store(0, Ordering::Relaxed);
+            std::thread::sleep(IDLE);
+            continue;
+        };
+        let format = video.format();
+        if encoding.as_ref().is_none_or(|(f, ..)| *f != format) {
+            let adapter = Adapter::new(format.width, format.height, format.fps);
+            let step = adapter.step();
+            let Some(encoder) = encoder_for(format, step, kbps_now, &controls) else {
+                return;
+            };
+            encoding = Some((format, adapter, step, encoder));
+        }
+        let Some((_, adapter, step, encoder)) = encoding.as_mut() else {
+            continue;
+        };
+        let interval = Duration::from_secs(1) / format.fps.max(1);
         // Wait first, then take the picture: its capture time must be when it leaves, not a
         // frame interval before.
-        if paced {
+        if *paced {
             pace(&mut start, &mut n, interval);
         }
-        let frame = match source.read() {
+        let frame = match video.read() {
             Ok(frame) => frame,
             Err(e) => {
-                tracing::error!(error = %e, "video source failed");
-                return;
+                tracing::error!(error = %e, "video source failed; sending no video");
+                source = None;
+                continue;
             }
         };
         if controls.camera_off.load(Ordering::Relaxed) {
@@ -189,7 +246,7 @@ fn video_loop(
             );
             match encoder_for(format, next, wanted, &controls) {
                 Some(fresh) => {
-                    (encoder, step, kbps_now) = (fresh, next, wanted);
+                    (*encoder, *step, kbps_now) = (fresh, next, wanted);
                 }
                 None => return,
             }
@@ -280,8 +337,7 @@ fn shrink(frame: VideoFrame, scale: u32) -> Result<VideoFrame, MediaError> {
 }
 
 fn audio_loop(
-    mut source: Box<dyn AudioSource>,
-    paced: bool,
+    mut source: Option<Audio>,
     mut encoder: OpusEncoder,
     controls: Arc<Controls>,
     out: broadcast::Sender<Arc<EncodedAudio>>,
@@ -290,7 +346,15 @@ fn audio_loop(
     let (mut start, mut n) = (Instant::now(), 0u64);
     let mut loss_now = None;
     while !controls.stop.load(Ordering::Relaxed) {
-        if paced {
+        if let Some(next) = controls.next_audio.take() {
+            source = next;
+            (start, n) = (Instant::now(), 0);
+        }
+        let Some((audio, paced)) = source.as_mut() else {
+            std::thread::sleep(IDLE);
+            continue;
+        };
+        if *paced {
             pace(&mut start, &mut n, interval);
         }
         let loss = controls
@@ -303,12 +367,16 @@ fn audio_loop(
                 tracing::warn!(error = %e, "cannot set Opus FEC");
             }
         }
-        let frame = match source.read() {
+        let frame = match audio.read() {
             Ok(Some(frame)) => frame,
-            Ok(None) => return,
+            Ok(None) => {
+                source = None;
+                continue;
+            }
             Err(e) => {
-                tracing::error!(error = %e, "audio source failed");
-                return;
+                tracing::error!(error = %e, "audio source failed; sending no audio");
+                source = None;
+                continue;
             }
         };
         // Muted still sends (silence costs a few bytes) so the far end's timing holds.

@@ -384,7 +384,11 @@ async fn receive_audio(track: Arc<dyn TrackRemote>, audio: Arc<PeerAudio>) {
             .audio_frames_received
             .fetch_add(1, Ordering::Relaxed);
         if let Ok(mut buffer) = audio.buffer.lock() {
-            buffer.push(packet.header.sequence_number, packet.payload.clone());
+            buffer.push(
+                packet.header.sequence_number,
+                packet.payload.clone(),
+                Instant::now(),
+            );
         }
     }
 }
@@ -641,12 +645,10 @@ impl PeerSession {
             },
             fps_sent: rates.fps_sent,
             fps_received: rates.fps_received,
-            sent_size: sending.then(|| {
-                (
-                    load32(&self.controls.sent_width),
-                    load32(&self.controls.sent_height),
-                )
-            }),
+            sent_size: match (load32(&self.controls.sent_width), sending) {
+                (0, _) | (_, false) => None,
+                (width, true) => Some((width, load32(&self.controls.sent_height))),
+            },
             received_size: match (load32(&c.received_width), load32(&c.received_height)) {
                 (0, _) | (_, 0) => None,
                 size => Some(size),

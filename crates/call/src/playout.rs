@@ -142,7 +142,6 @@ fn run(
         if speaker.is_none() {
             pace(&mut start, &mut n, TICK);
         }
-        let now = Instant::now();
         let current: Vec<(PeerId, Arc<PeerAudio>)> = match peers.lock() {
             Ok(peers) => peers
                 .iter()
@@ -155,7 +154,7 @@ fn run(
             let Ok(mut buffer) = audio.buffer.lock() else {
                 continue;
             };
-            let (frame, played) = buffer.pop(now);
+            let (frame, played) = buffer.pop();
             drop(buffer);
             match played {
                 Played::Silence => continue,

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tincan_media::video::VideoFormat;
 use tincan_protocol::{IceCandidate, IceServer, PeerId, PeerInfo, RoomCode, Signal};
 use tincan_signaling::{connect, Event, Signaling};
 use tokio::sync::{mpsc, oneshot};
@@ -13,8 +14,8 @@ use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState, RTCSe
 
 use crate::error::{webrtc, CallError};
 use crate::events::{CallEvent, PeerStats};
-use crate::media::{Controls, LocalMedia};
-use crate::options::{CallOptions, RoomChoice};
+use crate::media::{open_audio, open_video, Controls, LocalMedia};
+use crate::options::{AudioInput, CallOptions, RoomChoice, VideoInput};
 use crate::peer::{NewPeer, PeerInput, PeerSession};
 use crate::playout::{AudioOutput, Playout};
 use crate::security::{fingerprints, security_code};
@@ -54,6 +55,8 @@ enum Command {
 pub struct Call {
     room: RoomCode,
     peer_id: PeerId,
+    /// The size and rate asked of video sources, for switching to another.
+    format: VideoFormat,
     controls: Arc<Controls>,
     commands: mpsc::Sender<Command>,
 }
@@ -113,6 +116,7 @@ impl Call {
             Call {
                 room: joined.room,
                 peer_id: joined.peer_id,
+                format: options.format,
                 controls,
                 commands,
             },
@@ -139,6 +143,25 @@ impl Call {
         if !off {
             self.controls.keyframe_wanted.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Sends video from another source (another camera, a file, the pattern, or none) on the
+    /// same track: nothing is renegotiated, and the far end gets a keyframe at the new size.
+    /// The new source is opened here, so a camera that is missing or busy fails this call and
+    /// the old one keeps sending. Opening a camera can take a moment.
+    pub fn set_video_input(&self, input: VideoInput) -> Result<(), CallError> {
+        let source = open_video(&input, self.format)?;
+        self.controls.next_video.put(source);
+        self.controls.keyframe_wanted.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends audio from another source (another microphone, a file, a tone, or none) on the
+    /// same track. A microphone that cannot be opened fails this call; the old one goes on.
+    pub fn set_audio_input(&self, input: AudioInput) -> Result<(), CallError> {
+        let source = open_audio(&input)?;
+        self.controls.next_audio.put(source);
+        Ok(())
     }
 
     /// Plays the others on another speaker, or on none, from now on. Fails (and changes

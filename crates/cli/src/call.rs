@@ -65,6 +65,14 @@ pub struct CallArgs {
     /// keyframe; the wait is reported (keyframe_waits_ms).
     #[arg(long)]
     refresh_video_at: Option<f64>,
+    /// This many seconds into the call, switch the video source: SECS:INPUT, INPUT as for
+    /// --video (the same track carries it; nothing is renegotiated).
+    #[arg(long, value_name = "SECS:INPUT")]
+    switch_video_at: Option<String>,
+    /// This many seconds into the call, switch the audio source: SECS:INPUT, INPUT as for
+    /// --audio.
+    #[arg(long, value_name = "SECS:INPUT")]
+    switch_audio_at: Option<String>,
     /// Where to play the others: none (the default for a headless peer), default, or a
     /// speaker id from `tincan-cli devices`.
     #[arg(long, default_value = "none")]
@@ -81,15 +89,18 @@ pub struct CallArgs {
     bind: Vec<String>,
 }
 
-fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat), String> {
-    let video = match args.video.as_str() {
+fn parse_video(v: &str) -> VideoInput {
+    match v {
         "pattern" => VideoInput::Pattern,
         "none" => VideoInput::None,
         "camera" => VideoInput::Camera(None),
         v if v.starts_with("camera:") => VideoInput::Camera(Some(v["camera:".len()..].to_owned())),
         file => VideoInput::File(file.into()),
-    };
-    let audio = match args.audio.as_str() {
+    }
+}
+
+fn parse_audio(a: &str) -> Result<AudioInput, String> {
+    Ok(match a {
         "tone" => AudioInput::Tone(440.0),
         "none" => AudioInput::None,
         "mic" => AudioInput::Microphone(None),
@@ -100,7 +111,20 @@ fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat)
                 .map_err(|_| format!("--audio {a}: tone:HZ takes a number"))?,
         ),
         file => AudioInput::File(file.into()),
-    };
+    })
+}
+
+/// `SECS:INPUT` of the --switch flags.
+fn parse_switch(flag: &str, value: &str) -> Result<(f64, String), String> {
+    value
+        .split_once(':')
+        .and_then(|(secs, input)| Some((secs.parse().ok()?, input.to_owned())))
+        .ok_or_else(|| format!("{flag} {value}: use SECONDS:INPUT, like 3:tone:660"))
+}
+
+fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat), String> {
+    let video = parse_video(&args.video);
+    let audio = parse_audio(&args.audio)?;
     let (w, h) = args
         .size
         .split_once('x')
@@ -224,6 +248,30 @@ pub async fn run(args: CallArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    let switches = (|| -> Result<_, String> {
+        let video = match &args.switch_video_at {
+            Some(v) => {
+                let (secs, input) = parse_switch("--switch-video-at", v)?;
+                Some((secs, parse_video(&input)))
+            }
+            None => None,
+        };
+        let audio = match &args.switch_audio_at {
+            Some(a) => {
+                let (secs, input) = parse_switch("--switch-audio-at", a)?;
+                Some((secs, parse_audio(&input)?))
+            }
+            None => None,
+        };
+        Ok((video, audio))
+    })();
+    let (mut switch_video, mut switch_audio) = match switches {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("tincan-cli: {message}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     let room = match (&args.room, args.create) {
         (_, true) => RoomChoice::Create,
         (Some(code), false) => RoomChoice::Join(code.clone()),
@@ -271,6 +319,23 @@ pub async fn run(args: CallArgs) -> ExitCode {
                 let Some(event) = event else { break };
                 if mute_at.is_some_and(|at| Instant::now() >= at) {
                     call.set_mic_muted(true);
+                }
+                let elapsed = started.elapsed().as_secs_f64();
+                if switch_video.as_ref().is_some_and(|(at, _)| elapsed >= *at) {
+                    if let Some((_, input)) = switch_video.take() {
+                        match call.set_video_input(input) {
+                            Ok(()) => println!("video switched"),
+                            Err(e) => eprintln!("tincan-cli: cannot switch the video: {e}"),
+                        }
+                    }
+                }
+                if switch_audio.as_ref().is_some_and(|(at, _)| elapsed >= *at) {
+                    if let Some((_, input)) = switch_audio.take() {
+                        match call.set_audio_input(input) {
+                            Ok(()) => println!("audio switched"),
+                            Err(e) => eprintln!("tincan-cli: cannot switch the audio: {e}"),
+                        }
+                    }
                 }
                 if refresh_at.is_some_and(|at| Instant::now() >= at) {
                     refresh_at = None;
