@@ -106,11 +106,12 @@ async fn a_slow_uplink_brings_the_senders_bitrate_and_picture_down() {
     let b_to_a = about(&b_summary, &a_id);
     eprintln!("a → b over {LINK_KBIT} kbit/s: {a_to_b:#}\nb from a: {b_from_a:#}");
 
-    // GCC probes a little above what it measured, so its estimate hovers around the link's
-    // rate rather than under it; far from the 1.5 Mbit/s asked for either way.
+    // The estimate saws: it grows 8 %/s until the link's queue shows in the one-way delay,
+    // then drops to 0.85 × what got through, so at any moment it is between about 0.85 and
+    // 1.4 times the link — and far from the 1.5 Mbit/s asked for.
     let estimate = n(a_to_b, "available_send_kbps");
     assert!(
-        (100.0..=1.25 * LINK_KBIT).contains(&estimate),
+        (100.0..=1.5 * LINK_KBIT).contains(&estimate),
         "a's estimate is {estimate} kbit/s for a {LINK_KBIT} kbit/s link"
     );
     let sending = n(a_to_b, "kbps_out");

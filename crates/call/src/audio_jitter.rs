@@ -79,6 +79,11 @@ impl AudioJitterBuffer {
         self.target
     }
 
+    /// How long a packet arriving now waits before it is played: what is held.
+    pub fn delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.held.len() as u64 * FRAME_MS as u64)
+    }
+
     /// Takes a packet as it arrives at `now`; one that is too late or a duplicate is dropped.
     pub fn push(&mut self, seq: u16, payload: Bytes, now: Instant) {
         let seq = self.extend(seq);

@@ -76,6 +76,9 @@ pub enum CallEvent {
     Video {
         peer: PeerId,
         frame: VideoFrame,
+        /// When to show it so it lines up with the audio captured with it: the audio waits
+        /// in a jitter buffer, so the picture should wait as long (docs/calls.md).
+        show_at: std::time::Instant,
     },
     Audio {
         peer: PeerId,

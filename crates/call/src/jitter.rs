@@ -27,6 +27,8 @@ const MAX_HELD: usize = 2048;
 pub(crate) struct Assembled {
     pub data: Bytes,
     pub damaged: bool,
+    /// When the frame's first packet arrived: the base its presentation time is counted from.
+    pub arrived: Instant,
 }
 
 struct Held {
@@ -114,11 +116,13 @@ impl VideoJitterBuffer {
         }
         let mut data = BytesMut::new();
         let mut damaged = false;
+        let mut arrived: Option<Instant> = None;
         for seq in next..=last {
             let Some(packet) = self.held.remove(&seq) else {
                 damaged = true;
                 continue;
             };
+            arrived = Some(arrived.map_or(packet.arrived, |a| a.min(packet.arrived)));
             if seq == next && !self.depacketizer.is_partition_head(&packet.payload) {
                 damaged = true; // joined mid-frame
             }
@@ -131,6 +135,7 @@ impl VideoJitterBuffer {
         Some(Assembled {
             data: data.freeze(),
             damaged,
+            arrived: arrived.unwrap_or_else(Instant::now),
         })
     }
 
@@ -145,11 +150,13 @@ impl VideoJitterBuffer {
     /// Drops the incomplete frame at the head (every held packet of its timestamp) and moves
     /// on to the first packet of a later frame.
     fn give_up(&mut self, lost: &mut u64) -> Assembled {
+        let given_up = Assembled {
+            data: Bytes::new(),
+            damaged: true,
+            arrived: Instant::now(),
+        };
         let Some(next) = self.next else {
-            return Assembled {
-                data: Bytes::new(),
-                damaged: true,
-            };
+            return given_up;
         };
         let stuck = self.held.values().next().map(|p| p.timestamp);
         let mut dropped = 0u64;
@@ -168,10 +175,7 @@ impl VideoJitterBuffer {
             .unwrap_or_else(|| self.highest.map_or(next, |h| h + 1));
         *lost += resume.saturating_sub(next).saturating_sub(dropped);
         self.next = Some(resume);
-        Assembled {
-            data: Bytes::new(),
-            damaged: true,
-        }
+        given_up
     }
 }
 

@@ -74,6 +74,9 @@ pub(crate) struct Counters {
     /// Video freezes (W3C definition, see [`crate::stats::FreezeDetector`]) and their length.
     pub freezes: AtomicU64,
     pub freeze_ms: AtomicU64,
+    /// How long this peer's audio waits between arriving and being heard, in µs (set by the
+    /// playout thread): its video is shown that long after arriving too.
+    pub audio_delay_us: AtomicU64,
     /// Size of the last picture decoded.
     pub received_width: AtomicU32,
     pub received_height: AtomicU32,

@@ -155,6 +155,13 @@ fn run(
                 continue;
             };
             let (frame, played) = buffer.pop();
+            // How long audio arriving now takes to be heard, for the video to wait as long.
+            let delay =
+                buffer.delay() + speaker.as_ref().map_or(Duration::ZERO, SpeakerSink::queued);
+            audio
+                .counters
+                .audio_delay_us
+                .store(delay.as_micros() as u64, Ordering::Relaxed);
             drop(buffer);
             match played {
                 Played::Silence => continue,

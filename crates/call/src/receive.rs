@@ -81,10 +81,14 @@ pub(crate) fn spawn_video_decoder(
                             .received_height
                             .store(picture.height(), Ordering::Relaxed);
                         counters.mark_first_frame();
+                        let audio_delay = std::time::Duration::from_micros(
+                            counters.audio_delay_us.load(Ordering::Relaxed),
+                        );
                         if events
                             .blocking_send(CallEvent::Video {
                                 peer: peer.clone(),
                                 frame: picture,
+                                show_at: frame.arrived + audio_delay,
                             })
                             .is_err()
                         {

@@ -145,6 +145,8 @@ fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat)
 #[derive(Default)]
 struct Received {
     latencies_us: Vec<u64>,
+    /// Capture → the frame's `show_at` (decoded, then held to line up with the audio).
+    shown_latencies_us: Vec<u64>,
     last_number: Option<u32>,
     out_of_order: u64,
     stamps_read: u64,
@@ -165,6 +167,7 @@ struct PeerSummary {
     stamps_out_of_order: u64,
     latency_p50_ms: Option<f64>,
     latency_p95_ms: Option<f64>,
+    shown_latency_p50_ms: Option<f64>,
     audio_hz: Option<f64>,
     audio_level: f64,
     bitrate_in_kbps: f64,
@@ -184,13 +187,19 @@ struct Summary {
 /// Reads stamps from video and keeps the last two seconds of audio.
 fn measure(received: &mut HashMap<String, Received>, event: CallEvent) {
     match event {
-        CallEvent::Video { peer, frame } => {
+        CallEvent::Video {
+            peer,
+            frame,
+            show_at,
+        } => {
             let r = received.entry(peer.0).or_default();
             if let Some(s) = stamp::read(&frame) {
                 r.stamps_read += 1;
                 let now = now_us();
-                r.latencies_us
-                    .push(now.saturating_sub(s.capture_us_near(now)));
+                let latency = now.saturating_sub(s.capture_us_near(now));
+                r.latencies_us.push(latency);
+                let wait = show_at.saturating_duration_since(Instant::now());
+                r.shown_latencies_us.push(latency + wait.as_micros() as u64);
                 if r.last_number.is_some_and(|last| s.frame_number <= last) {
                     r.out_of_order += 1;
                 }
@@ -401,6 +410,8 @@ pub async fn run(args: CallArgs) -> ExitCode {
                 let mut r = received.remove(&stats.peer_id).unwrap_or_default();
                 let mut sorted = r.latencies_us.clone();
                 sorted.sort_unstable();
+                let mut shown = r.shown_latencies_us.clone();
+                shown.sort_unstable();
                 let heard = r.audio.make_contiguous();
                 let tail = &heard[heard.len().saturating_sub(SAMPLE_RATE as usize)..];
                 PeerSummary {
@@ -409,6 +420,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
                     stamps_out_of_order: r.out_of_order,
                     latency_p50_ms: percentile_ms(&sorted, 0.5),
                     latency_p95_ms: percentile_ms(&sorted, 0.95),
+                    shown_latency_p50_ms: percentile_ms(&shown, 0.5),
                     audio_hz: dominant_frequency(tail, SAMPLE_RATE),
                     audio_level: rms(tail),
                     bitrate_in_kbps: stats.bytes_received as f64 * 8.0 / 1000.0 / seconds,

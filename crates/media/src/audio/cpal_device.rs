@@ -383,6 +383,14 @@ where
         .map_err(|e| MediaError::AudioDevice(e.to_string()))
 }
 
+impl SpeakerSink {
+    /// Audio written but not yet played: how much later than written a sample is heard.
+    pub fn queued(&self) -> Duration {
+        let queued = self.ring.buffer().capacity() - self.ring.slots();
+        Duration::from_secs_f64(queued as f64 / f64::from(self.device_rate.max(1)))
+    }
+}
+
 impl AudioSink for SpeakerSink {
     fn write(&mut self, frame: &AudioFrame) -> Result<(), MediaError> {
         if let Some(e) = fault_of(&self.fault) {
