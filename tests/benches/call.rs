@@ -83,11 +83,13 @@ async fn main() {
     for (name, me, other) in [("a", &a, &b), ("b", &b, &a)] {
         let p = peer(me);
         println!(
-            "  {name} received {} of {} frames, latency p50 {:.1} ms p95 {:.1} ms, cpu {:.2} s over {:.1} s",
+            "  {name} received {} of {} frames, latency p50 {:.1} ms p95 {:.1} ms, shown (held for lip sync) p50 {:.1} ms, audio buffer {} ms, cpu {:.2} s over {:.1} s",
             p["video_frames_decoded"],
             peer(other)["video_frames_sent"],
             p["latency_p50_ms"].as_f64().unwrap_or(f64::NAN),
             p["latency_p95_ms"].as_f64().unwrap_or(f64::NAN),
+            p["shown_latency_p50_ms"].as_f64().unwrap_or(f64::NAN),
+            p["audio_buffer_ms"],
             me["cpu_seconds"].as_f64().unwrap_or(0.0),
             me["seconds"].as_f64().unwrap_or(0.0),
         );
