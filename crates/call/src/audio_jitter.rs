@@ -13,6 +13,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tincan_media::codec::OpusDecoder;
+
+use crate::sequence::SequenceExtender;
 use tincan_media::{now_us, AudioFrame, MediaError};
 
 /// Frames held before playing at first (60 ms), and the bounds of the adaptive target.
@@ -48,7 +50,7 @@ pub struct AudioJitterBuffer {
     decoder: OpusDecoder,
     /// By extended sequence number.
     held: BTreeMap<u64, Bytes>,
-    highest: Option<u64>,
+    sequence: SequenceExtender,
     /// The sequence number due at the next tick, once playing.
     next: Option<u64>,
     target: usize,
@@ -65,7 +67,7 @@ impl AudioJitterBuffer {
         Ok(Self {
             decoder: OpusDecoder::new()?,
             held: BTreeMap::new(),
-            highest: None,
+            sequence: SequenceExtender::default(),
             next: None,
             target: START_TARGET,
             dry: 0,
@@ -86,7 +88,7 @@ impl AudioJitterBuffer {
 
     /// Takes a packet as it arrives at `now`; one that is too late or a duplicate is dropped.
     pub fn push(&mut self, seq: u16, payload: Bytes, now: Instant) {
-        let seq = self.extend(seq);
+        let seq = self.sequence.extend(seq);
         self.measure(seq, now);
         if self.next.is_some_and(|next| seq < next) {
             return;
@@ -107,19 +109,6 @@ impl AudioJitterBuffer {
         sorted.sort_by(f64::total_cmp);
         let spread = sorted[(sorted.len() - 1) * 95 / 100] - sorted[0];
         self.target = ((spread / FRAME_MS).ceil() as usize + 1).clamp(MIN_TARGET, MAX_TARGET);
-    }
-
-    fn extend(&mut self, seq: u16) -> u64 {
-        let extended = match self.highest {
-            None => (1 << 32) + u64::from(seq),
-            Some(highest) => {
-                highest.saturating_add_signed(i64::from(seq.wrapping_sub(highest as u16) as i16))
-            }
-        };
-        if self.highest.is_none_or(|h| extended > h) {
-            self.highest = Some(extended);
-        }
-        extended
     }
 
     /// The next 20 ms to play.

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::sequence::SequenceExtender;
 use bytes::{Bytes, BytesMut};
 use rtc::rtp::codec::vp8::Vp8Packet;
 use rtc::rtp::packetizer::Depacketizer;
@@ -45,7 +46,7 @@ pub(crate) struct VideoJitterBuffer {
     held: BTreeMap<u64, Held>,
     /// Extended sequence number of the next frame's first packet.
     next: Option<u64>,
-    highest: Option<u64>,
+    sequence: SequenceExtender,
 }
 
 impl VideoJitterBuffer {
@@ -57,7 +58,7 @@ impl VideoJitterBuffer {
         now: Instant,
         lost: &mut u64,
     ) -> Vec<Assembled> {
-        let seq = self.extend(packet.header.sequence_number);
+        let seq = self.sequence.extend(packet.header.sequence_number);
         let next = *self.next.get_or_insert(seq);
         if seq < next || self.held.contains_key(&seq) {
             return Vec::new(); // too late, or a duplicate
@@ -81,22 +82,6 @@ impl VideoJitterBuffer {
                 return frames;
             }
         }
-    }
-
-    /// Sequence numbers wrap at 16 bits; counting on from the highest seen keeps order.
-    fn extend(&mut self, seq: u16) -> u64 {
-        let extended = match self.highest {
-            // Start far from zero so packets from just before the first one still sort first.
-            None => (1 << 32) + u64::from(seq),
-            Some(highest) => {
-                let delta = i64::from(seq.wrapping_sub(highest as u16) as i16);
-                highest.saturating_add_signed(delta)
-            }
-        };
-        if self.highest.is_none_or(|h| extended > h) {
-            self.highest = Some(extended);
-        }
-        extended
     }
 
     /// The next frame, if every packet of it is in.
@@ -172,7 +157,7 @@ impl VideoJitterBuffer {
             .keys()
             .next()
             .copied()
-            .unwrap_or_else(|| self.highest.map_or(next, |h| h + 1));
+            .unwrap_or_else(|| self.sequence.highest().map_or(next, |h| h + 1));
         *lost += resume.saturating_sub(next).saturating_sub(dropped);
         self.next = Some(resume);
         given_up

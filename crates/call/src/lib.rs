@@ -21,6 +21,7 @@ mod queue_guard;
 mod receive;
 mod recording;
 mod security;
+mod sequence;
 mod session;
 mod stats;
 
