@@ -9,10 +9,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::sequence::SequenceExtender;
 use bytes::{Bytes, BytesMut};
 use rtc::rtp::codec::vp8::Vp8Packet;
 use rtc::rtp::packetizer::Depacketizer;
+
+use crate::sequence::SequenceExtender;
 
 /// How long a frame with a missing packet waits for its retransmission: the NACK goes out on
 /// the receiver's next 100 ms tick, and the repair needs a round trip after that.
