@@ -9,12 +9,14 @@ pub mod cli;
 pub mod netns;
 pub mod raw;
 pub mod server;
+pub mod webdriver;
 
 pub use cable::Cable;
 pub use cli::{about, CliPeer, Place};
 pub use netns::Netns;
 pub use raw::RawClient;
 pub use server::ServerProcess;
+pub use webdriver::{Browser, FakeDevices};
 
 use std::path::PathBuf;
 

@@ -517,7 +517,10 @@ impl PeerSession {
             .unwrap_or_else(|p| p.into_inner())
             .push(Arc::downgrade(&pc));
 
-        let video_track = local_track(RtpCodecKind::Video, engine::vp8_codec())?;
+        // One stream for both tracks: a browser plays audio and video of one stream in sync
+        // (the msid in the SDP), and tracks of different streams independently.
+        let stream = format!("tincan-{:08x}", random_u32());
+        let video_track = local_track(&stream, RtpCodecKind::Video, engine::vp8_codec())?;
         let video_sender = pc
             .add_track(Arc::clone(&video_track) as Arc<dyn TrackLocal>)
             .await
@@ -529,7 +532,7 @@ impl PeerSession {
             Arc::clone(&new.controls),
             Arc::clone(&counters),
         ));
-        let audio_track = local_track(RtpCodecKind::Audio, engine::opus_codec())?;
+        let audio_track = local_track(&stream, RtpCodecKind::Audio, engine::opus_codec())?;
         let audio_sender = pc
             .add_track(Arc::clone(&audio_track) as Arc<dyn TrackLocal>)
             .await
@@ -706,6 +709,7 @@ impl PeerSession {
 }
 
 fn local_track(
+    stream: &str,
     kind: RtpCodecKind,
     codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
 ) -> Result<Arc<TrackLocalStaticSample>, CallError> {
@@ -715,7 +719,7 @@ fn local_track(
     // far end's keyframe requests to the wrong track.
     let id = format!("tincan-{kind}-{:08x}", random_u32());
     let track = MediaStreamTrack::new(
-        format!("tincan-{:08x}", random_u32()),
+        stream.to_owned(),
         id.clone(),
         id,
         kind,

@@ -1,4 +1,4 @@
-//! HTTP routes: the WebSocket endpoint, health and metrics.
+//! HTTP routes: the WebSocket endpoint, health and metrics, and the browser client.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .merge(crate::web::routes())
         .with_state(hub)
 }
 

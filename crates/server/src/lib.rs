@@ -13,6 +13,7 @@ mod limits;
 mod metrics;
 mod rooms;
 pub mod turn;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,174 @@
+//! Browser guests against the native engine: headless Chromium (its own getUserMedia and
+//! RTCPeerConnection, fake devices fed from a stamped y4m file and a wav) on the page
+//! tincan-server serves, in a room with tincan-cli peers.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tincan_e2e::{about, Browser, CliPeer, FakeDevices, Place, ServerProcess};
+use tincan_media::audio::{AudioSink, AudioSource, ToneSource, WavSink};
+use tincan_media::video::{PatternSource, VideoFormat, VideoSource, Y4mWriter};
+
+/// The tone Chromium's fake microphone plays.
+const BROWSER_HZ: f64 = 523.0;
+
+/// A stamped 640x360 clip (10 s, looped by Chromium) and a tone, written once per run.
+fn fake_devices(dir: &Path) -> (PathBuf, PathBuf) {
+    let video = dir.join("camera.y4m");
+    let audio = dir.join("microphone.wav");
+    let format = VideoFormat {
+        width: 640,
+        height: 360,
+        fps: 30,
+    };
+    let mut pattern = PatternSource::new(format).unwrap();
+    let mut y4m = Y4mWriter::create(&video, format).unwrap();
+    for _ in 0..300 {
+        y4m.write(&pattern.read().unwrap()).unwrap();
+    }
+    drop(y4m);
+    let mut tone = ToneSource::tone(BROWSER_HZ);
+    let mut wav = WavSink::create(&audio).unwrap();
+    for _ in 0..500 {
+        wav.write(&tone.read().unwrap().unwrap()).unwrap();
+    }
+    wav.finish().unwrap();
+    (video, audio)
+}
+
+fn n(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v:#}"))
+}
+
+/// Chromium joins a tincan-cli peer's room through the share link; video, audio and chat go
+/// both ways, and each side decodes the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_and_a_native_peer_see_and_hear_each_other() {
+    let dir = std::env::temp_dir().join(format!("tincan-browser-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (video, audio) = fake_devices(&dir);
+    let server = ServerProcess::start(&[]).await;
+    // Chromium gathers no loopback candidates, so the native peer uses the other interfaces.
+    let everywhere = Place {
+        bind: Some("0.0.0.0:0"),
+        netns: None,
+    };
+    let ada = CliPeer::start_at(
+        &server,
+        &everywhere,
+        &dir,
+        "Ada",
+        None,
+        &["--duration", "14", "--chat", "hello from Ada"],
+    )
+    .await;
+    let browser = Browser::start(&FakeDevices {
+        video: &video,
+        audio: &audio,
+    })
+    .await;
+    browser
+        .navigate(&format!("http://{}/r/{}", server.addr, ada.room))
+        .await;
+    browser
+        .execute(
+            "document.getElementById('name').value = 'Chromium';
+             document.getElementById('join').click(); return true",
+            json!([]),
+        )
+        .await;
+    let me = browser
+        .wait_for(
+            "joining the room",
+            "return window.tincan.state === 'in-call' && window.tincan.me",
+            Duration::from_secs(15),
+        )
+        .await;
+    let me = me.as_str().unwrap().to_owned();
+    browser
+        .wait_for(
+            "decoding Ada's video",
+            "const s = Object.values(await window.tincan.stats())[0];
+             return s && s.framesDecoded > 30",
+            Duration::from_secs(15),
+        )
+        .await;
+    browser
+        .wait_for(
+            "an open chat channel",
+            "const p = [...window.tincan.peers.values()][0];
+             return p && p.channel && p.channel.readyState === 'open'",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser
+        .execute(
+            "document.getElementById('chat-text').value = 'hello from Chromium';
+             document.getElementById('chat-form').requestSubmit(); return true",
+            json!([]),
+        )
+        .await;
+
+    let ada_id = ada.id.clone();
+    let ada = ada.finish().await;
+    let seen = browser
+        .wait_for(
+            "Ada's last stats, kept when she left",
+            &format!("return window.tincan.ended[{ada_id:?}]"),
+            Duration::from_secs(10),
+        )
+        .await;
+    let chat = browser
+        .execute("return window.tincan.chat", json!([]))
+        .await;
+    browser.quit().await;
+    eprintln!(
+        "Chromium saw from Ada: {seen:#}\nAda saw from Chromium: {:#}",
+        about(&ada, &me)
+    );
+
+    // Ada → Chromium: Chromium decoded at least 90 % of what Ada sent it, and heard her.
+    let to_browser = about(&ada, &me);
+    let sent = n(to_browser, "video_frames_sent");
+    let decoded = n(&seen, "framesDecoded");
+    assert!(sent > 200.0, "Ada sent only {sent} frames");
+    assert!(
+        decoded >= 0.9 * sent,
+        "Chromium decoded {decoded} of {sent}"
+    );
+    assert!(n(&seen, "audioSamplesReceived") > 5.0 * 48_000.0, "{seen}");
+    assert!(
+        n(&seen, "audioEnergy") > 0.0,
+        "Chromium heard silence: {seen}"
+    );
+    // Chromium → Ada: Ada decoded Chromium's video, read its stamps back in order (the clip
+    // loops once in a call this long), and heard its tone.
+    let from_browser = about(&ada, &me);
+    let ada_decoded = n(from_browser, "video_frames_decoded");
+    assert!(
+        ada_decoded > 200.0,
+        "Ada decoded {ada_decoded} frames from Chromium"
+    );
+    assert!(
+        n(from_browser, "stamps_read") >= 0.9 * ada_decoded,
+        "stamps read back: {from_browser}"
+    );
+    assert!(
+        n(from_browser, "stamps_out_of_order") <= 2.0,
+        "{from_browser}"
+    );
+    let hz = n(from_browser, "audio_hz");
+    assert!((hz - BROWSER_HZ).abs() < 3.0, "Ada heard {hz} Hz");
+    // Chat both ways.
+    assert_eq!(from_browser["chat"], json!(["hello from Chromium"]));
+    assert!(
+        chat.as_array()
+            .is_some_and(|lines| lines.iter().any(|l| l["text"] == "hello from Ada")),
+        "Chromium's chat: {chat}"
+    );
+    server.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+}

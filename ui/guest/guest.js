@@ -1,0 +1,456 @@
+// Tincan in a browser: a guest joins a room with the browser's own camera, microphone and
+// WebRTC, speaking the same protocol as the app (docs/protocol.md) and negotiating the same
+// way (docs/calls.md): the newcomer offers to everyone already there, one peer connection per
+// remote peer, chat on a data channel labelled "chat".
+//
+// `window.tincan` exposes the call's state and a stats reader for tests and curious people.
+
+import { Signaling } from "/shared/signaling.js";
+
+const $ = (id) => document.getElementById(id);
+
+const call = {
+  signaling: null,
+  me: null,
+  room: null,
+  stream: null,
+  peers: new Map(), // id → Peer
+  chat: [], // { from, text }
+  errors: [],
+  ended: {}, // peer id → its last stats, kept when it leaves
+  state: "idle", // idle → joining → in-call → left
+};
+window.tincan = call;
+
+/** The room in the address (/r/CODE), if any. */
+function roomFromPath() {
+  const match = location.pathname.match(/^\/r\/([^/]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+function showError(message) {
+  call.errors.push(message);
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = false;
+}
+
+function clearError() {
+  $("error").hidden = true;
+}
+
+// ---------- devices ----------
+
+async function openStream() {
+  const camera = $("camera").value;
+  const microphone = $("microphone").value;
+  const constraints = {
+    video: camera === "none" ? false : { deviceId: camera ? { exact: camera } : undefined, width: 640, height: 360 },
+    audio: microphone === "none" ? false : { deviceId: microphone ? { exact: microphone } : undefined },
+  };
+  if (!constraints.video && !constraints.audio) {
+    return new MediaStream();
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia(constraints);
+  } catch (e) {
+    const what = e.name === "NotAllowedError" ? "The browser was not allowed to use the camera or microphone; allow it in the address bar and try again."
+      : e.name === "NotFoundError" ? "No camera or microphone was found; plug one in, or choose none."
+      : e.name === "NotReadableError" ? "The camera or microphone is in use by another app; close it and try again."
+      : `The camera or microphone could not be opened: ${e.message}`;
+    throw new Error(what);
+  }
+}
+
+async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [select, kind] of [["camera", "videoinput"], ["microphone", "audioinput"], ["speaker", "audiooutput"]]) {
+    const element = $(select);
+    const chosen = element.value;
+    element.replaceChildren();
+    for (const device of devices.filter((d) => d.kind === kind)) {
+      element.append(new Option(device.label || `${kind} ${element.length + 1}`, device.deviceId));
+    }
+    if (select !== "speaker") {
+      element.append(new Option("none", "none"));
+    }
+    if ([...element.options].some((o) => o.value === chosen)) {
+      element.value = chosen;
+    }
+  }
+}
+
+async function preview() {
+  try {
+    clearError();
+    call.stream?.getTracks().forEach((t) => t.stop());
+    call.stream = await openStream();
+    $("self").srcObject = call.stream;
+    await listDevices(); // labels appear once permission is granted
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+/** Puts the newly chosen camera or microphone on every connection, without renegotiating. */
+async function switchDevice(kind) {
+  if (call.state !== "in-call") {
+    return preview();
+  }
+  try {
+    const fresh = await openStream();
+    const track = fresh.getTracks().find((t) => t.kind === kind) || null;
+    for (const old of call.stream.getTracks().filter((t) => t.kind === kind)) {
+      old.stop();
+      call.stream.removeTrack(old);
+    }
+    if (track) {
+      call.stream.addTrack(track);
+    }
+    fresh.getTracks().filter((t) => t !== track).forEach((t) => t.stop());
+    for (const peer of call.peers.values()) {
+      const sender = peer.pc.getSenders().find((s) => s.track?.kind === kind || s === peer.senders[kind]);
+      await sender?.replaceTrack(track);
+    }
+    $("self").srcObject = call.stream;
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+// ---------- peers ----------
+
+let audioContext = null;
+
+/** How loud a peer is and at which pitch, from Web Audio: the speaking indicator's source. */
+class AudioMeter {
+  constructor(track) {
+    audioContext ??= new AudioContext();
+    audioContext.resume().catch(() => {});
+    this.analyser = audioContext.createAnalyser();
+    this.analyser.fftSize = 8192;
+    audioContext.createMediaStreamSource(new MediaStream([track])).connect(this.analyser);
+  }
+
+  /** RMS of the last few milliseconds, 0 to 1. */
+  level() {
+    const samples = new Float32Array(this.analyser.fftSize);
+    this.analyser.getFloatTimeDomainData(samples);
+    return Math.sqrt(samples.reduce((sum, s) => sum + s * s, 0) / samples.length);
+  }
+
+  /** The loudest frequency, in Hz. */
+  pitch() {
+    const bins = new Float32Array(this.analyser.frequencyBinCount);
+    this.analyser.getFloatFrequencyData(bins);
+    let best = 0;
+    bins.forEach((db, i) => {
+      if (db > bins[best]) best = i;
+    });
+    return (best * audioContext.sampleRate) / this.analyser.fftSize;
+  }
+}
+
+class Peer {
+  constructor(info, iceServers, offering) {
+    this.id = info.id;
+    this.name = info.name;
+    this.polite = call.me < info.id; // the smaller id yields (docs/protocol.md)
+    this.makingOffer = false;
+    this.pending = [];
+    this.channel = null;
+    this.senders = {};
+    this.pc = new RTCPeerConnection({ iceServers });
+    for (const track of call.stream.getTracks()) {
+      const sender = this.pc.addTrack(track, call.stream);
+      this.senders[track.kind] = sender;
+      if (track.kind === "video") {
+        // Keep the size (the stamps a test reads need it); drop frames instead.
+        const parameters = sender.getParameters();
+        parameters.degradationPreference = "maintain-resolution";
+        sender.setParameters(parameters).catch(() => {});
+      }
+    }
+    this.pc.onicecandidate = ({ candidate }) => {
+      call.signaling.signal(this.id, candidate ? { kind: "candidate", candidate: candidate.toJSON() } : { kind: "end_of_candidates" });
+    };
+    this.pc.ontrack = ({ track }) => this.show(track);
+    this.pc.ondatachannel = ({ channel }) => {
+      if (channel.label === "chat") {
+        this.useChannel(channel);
+      }
+    };
+    this.pc.onconnectionstatechange = () => this.render();
+    this.tile = this.makeTile();
+    if (offering) {
+      this.useChannel(this.pc.createDataChannel("chat"));
+      this.offer();
+    }
+  }
+
+  makeTile() {
+    const tile = document.createElement("figure");
+    tile.className = "tile";
+    tile.dataset.peer = this.id;
+    const video = document.createElement("video");
+    video.autoplay = true;
+    video.playsInline = true;
+    const caption = document.createElement("figcaption");
+    tile.append(video, caption);
+    $("tiles").append(tile);
+    this.video = video;
+    this.caption = caption;
+    this.render();
+    return tile;
+  }
+
+  render() {
+    this.caption.textContent = `${this.name} · ${this.pc.connectionState}`;
+  }
+
+  show(track) {
+    // One stream per peer for its picture and its sound, whatever streams the far end used.
+    this.media ??= new MediaStream();
+    this.media.addTrack(track);
+    this.video.srcObject = this.media;
+    if (track.kind === "audio") {
+      this.meter = new AudioMeter(track);
+    }
+    const speaker = $("speaker").value;
+    if (speaker && this.video.setSinkId) {
+      this.video.setSinkId(speaker).catch(() => {});
+    }
+  }
+
+  useChannel(channel) {
+    this.channel = channel;
+    channel.onmessage = ({ data }) => {
+      if (typeof data === "string") {
+        addChat(this.name, data);
+      }
+    };
+  }
+
+  async offer() {
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      call.signaling.signal(this.id, { kind: "offer", sdp: this.pc.localDescription.sdp });
+    } catch (e) {
+      showError(`Could not call ${this.name}: ${e.message}`);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  async onSignal(signal) {
+    try {
+      if (signal.kind === "offer" || signal.kind === "answer") {
+        const collision = signal.kind === "offer" && (this.makingOffer || this.pc.signalingState !== "stable");
+        if (collision && !this.polite) {
+          return; // the impolite peer keeps its own offer
+        }
+        await this.pc.setRemoteDescription({ type: signal.kind, sdp: signal.sdp });
+        for (const candidate of this.pending.splice(0)) {
+          await this.pc.addIceCandidate(candidate).catch(() => {});
+        }
+        if (signal.kind === "offer") {
+          await this.pc.setLocalDescription();
+          call.signaling.signal(this.id, { kind: "answer", sdp: this.pc.localDescription.sdp });
+        }
+      } else if (signal.kind === "candidate") {
+        if (this.pc.remoteDescription) {
+          await this.pc.addIceCandidate(signal.candidate).catch(() => {});
+        } else {
+          this.pending.push(signal.candidate);
+        }
+      }
+    } catch (e) {
+      showError(`Negotiating with ${this.name} failed: ${e.message}`);
+    }
+  }
+
+  close() {
+    this.pc.close();
+    this.tile.remove();
+  }
+}
+
+function addPeer(info, offering) {
+  if (!call.peers.has(info.id)) {
+    call.peers.set(info.id, new Peer(info, call.iceServers, offering));
+  }
+  return call.peers.get(info.id);
+}
+
+function onEvent(event) {
+  switch (event.type) {
+    case "peer_joined":
+      addPeer(event.peer, false); // the newcomer offers
+      break;
+    case "peer_left": {
+      const peer = call.peers.get(event.peer_id);
+      call.peers.delete(event.peer_id);
+      if (peer) {
+        statsOf(peer).then((stats) => {
+          call.ended[peer.id] = stats;
+          peer.close();
+        });
+      }
+      break;
+    }
+    case "signal": {
+      const peer = call.peers.get(event.from) || addPeer({ id: event.from, name: event.from }, false);
+      peer.onSignal(event.signal);
+      break;
+    }
+    case "error":
+      showError(event.message);
+      break;
+    case "closed":
+      if (call.state === "in-call") {
+        showError("The connection to the server was lost; calls already connected go on. Reload to rejoin.");
+      }
+      break;
+  }
+}
+
+// ---------- the call ----------
+
+function addChat(from, text) {
+  call.chat.push({ from, text });
+  const line = document.createElement("li");
+  line.textContent = `${from}: ${text}`;
+  $("chat-log").append(line);
+}
+
+async function join(create) {
+  clearError();
+  const name = $("name").value.trim() || "Guest";
+  const code = $("room").value.trim();
+  if (!create && !code) {
+    return showError("Type the room code you were given, or create a room.");
+  }
+  call.state = "joining";
+  try {
+    if (!call.stream) {
+      call.stream = await openStream();
+      $("self").srcObject = call.stream;
+    }
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    call.signaling = await Signaling.connect(`${scheme}://${location.host}/ws`, onEvent);
+    const room = create ? await call.signaling.createRoom() : code;
+    const joined = await call.signaling.join(room, name);
+    call.me = joined.peer_id;
+    call.room = joined.room;
+    call.iceServers = joined.ice_servers;
+    call.state = "in-call";
+    history.replaceState(null, "", `/r/${joined.room}`);
+    $("room-code").textContent = joined.room;
+    $("share").value = `${location.origin}/r/${joined.room}`;
+    $("prejoin").hidden = true;
+    $("incall").hidden = false;
+    for (const peer of joined.peers) {
+      addPeer(peer, true);
+    }
+  } catch (e) {
+    call.state = "idle";
+    call.signaling?.leave();
+    showError(e.message);
+  }
+}
+
+function leave() {
+  call.signaling?.leave();
+  for (const peer of call.peers.values()) {
+    peer.close();
+  }
+  call.peers.clear();
+  call.stream?.getTracks().forEach((t) => t.stop());
+  call.stream = null;
+  call.state = "left";
+  $("incall").hidden = true;
+  $("left").hidden = false;
+}
+
+function toggle(kind, button) {
+  const tracks = call.stream?.getTracks().filter((t) => t.kind === kind) || [];
+  const off = tracks.some((t) => t.enabled);
+  tracks.forEach((t) => (t.enabled = !off));
+  button.setAttribute("aria-pressed", String(off));
+  button.textContent = kind === "audio" ? (off ? "Unmute" : "Mute") : off ? "Camera on" : "Camera off";
+}
+
+function sendChat(event) {
+  event.preventDefault();
+  const text = $("chat-text").value.trim();
+  if (!text) return;
+  for (const peer of call.peers.values()) {
+    if (peer.channel?.readyState === "open") {
+      peer.channel.send(text);
+    }
+  }
+  addChat("you", text);
+  $("chat-text").value = "";
+}
+
+/** Per remote peer: what getStats says arrived and left, for tests and the stats view. */
+call.stats = async () => {
+  const out = {};
+  for (const [id, peer] of call.peers) {
+    out[id] = await statsOf(peer);
+  }
+  return out;
+};
+
+async function statsOf(peer) {
+    const entry = { connection: peer.pc.connectionState };
+    if (peer.meter) {
+      Object.assign(entry, { audioLevel: peer.meter.level(), audioPitch: peer.meter.pitch() });
+    }
+    const report = await peer.pc.getStats();
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") {
+        Object.assign(entry, { framesReceived: s.framesReceived, framesDecoded: s.framesDecoded, pliSent: s.pliCount, videoBytesReceived: s.bytesReceived, frameWidth: s.frameWidth });
+      } else if (s.type === "inbound-rtp" && s.kind === "audio") {
+        Object.assign(entry, { audioPacketsReceived: s.packetsReceived, audioCodec: s.codecId, audioSamplesReceived: s.totalSamplesReceived, audioConcealed: s.concealedSamples, audioEnergy: s.totalAudioEnergy });
+      } else if (s.type === "outbound-rtp" && s.kind === "video") {
+        Object.assign(entry, { framesSent: s.framesSent, videoBytesSent: s.bytesSent, pliReceived: s.pliCount, targetBitrate: s.targetBitrate, sentWidth: s.frameWidth });
+      } else if (s.type === "outbound-rtp" && s.kind === "audio") {
+        Object.assign(entry, { audioPacketsSent: s.packetsSent });
+      } else if (s.type === "candidate-pair" && s.nominated) {
+        Object.assign(entry, { availableOutgoingBitrate: s.availableOutgoingBitrate, rtt: s.currentRoundTripTime });
+      }
+    });
+    return entry;
+}
+
+// ---------- wiring ----------
+
+$("room").value = roomFromPath();
+$("name").value = localStorage.getItem("tincan-name") || "";
+$("name").addEventListener("change", () => localStorage.setItem("tincan-name", $("name").value));
+$("join").addEventListener("click", () => join(false));
+$("create").addEventListener("click", () => join(true));
+$("camera").addEventListener("change", () => switchDevice("video"));
+$("microphone").addEventListener("change", () => switchDevice("audio"));
+$("speaker").addEventListener("change", () => {
+  for (const peer of call.peers.values()) {
+    peer.video.setSinkId?.($("speaker").value).catch(() => {});
+  }
+});
+$("mute").addEventListener("click", (e) => toggle("audio", e.currentTarget));
+$("camera-toggle").addEventListener("click", (e) => toggle("video", e.currentTarget));
+$("leave").addEventListener("click", leave);
+$("chat-form").addEventListener("submit", sendChat);
+$("copy").addEventListener("click", () => navigator.clipboard?.writeText($("share").value));
+document.addEventListener("keydown", (e) => {
+  if (call.state !== "in-call" || e.target.tagName === "INPUT") return;
+  if (e.key === "m") $("mute").click();
+  if (e.key === "v") $("camera-toggle").click();
+});
+if (navigator.mediaDevices) {
+  preview();
+} else {
+  showError("This page needs a secure address (https, or localhost) to use the camera and microphone.");
+}
