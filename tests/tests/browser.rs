@@ -13,6 +13,9 @@ use tincan_media::video::{PatternSource, VideoFormat, VideoSource, Y4mWriter};
 /// The tone Chromium's fake microphone plays.
 const BROWSER_HZ: f64 = 523.0;
 
+/// Browser calls share two cores with their native peers: one at a time.
+static ONE_CALL_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A stamped 640x360 clip (10 s, looped by Chromium) and a tone, written once per run.
 fn fake_devices(dir: &Path) -> (PathBuf, PathBuf) {
     let video = dir.join("camera.y4m");
@@ -28,9 +31,10 @@ fn fake_devices(dir: &Path) -> (PathBuf, PathBuf) {
         y4m.write(&pattern.read().unwrap()).unwrap();
     }
     drop(y4m);
+    // 30 s: Chromium plays the file from when the page opens the microphone, once.
     let mut tone = ToneSource::tone(BROWSER_HZ);
     let mut wav = WavSink::create(&audio).unwrap();
-    for _ in 0..500 {
+    for _ in 0..1500 {
         wav.write(&tone.read().unwrap().unwrap()).unwrap();
     }
     wav.finish().unwrap();
@@ -47,6 +51,7 @@ fn n(v: &Value, key: &str) -> f64 {
 /// both ways, and each side decodes the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_and_a_native_peer_see_and_hear_each_other() {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = std::env::temp_dir().join(format!("tincan-browser-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (video, audio) = fake_devices(&dir);
@@ -75,7 +80,8 @@ async fn chromium_and_a_native_peer_see_and_hear_each_other() {
         .await;
     browser
         .execute(
-            "document.getElementById('name').value = 'Chromium';
+            "await window.tincan.setAudioProcessing(false);
+             document.getElementById('name').value = 'Chromium';
              document.getElementById('join').click(); return true",
             json!([]),
         )
@@ -169,6 +175,88 @@ async fn chromium_and_a_native_peer_see_and_hear_each_other() {
             .is_some_and(|lines| lines.iter().any(|l| l["text"] == "hello from Ada")),
         "Chromium's chat: {chat}"
     );
+    server.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Two tincan-cli peers and a Chromium tab in one room: a full mesh in which everyone
+/// decodes both others' video and hears their audio.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mesh_of_two_native_peers_and_chromium() {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!("tincan-browser-mesh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (video, audio) = fake_devices(&dir);
+    let server = ServerProcess::start(&[]).await;
+    let everywhere = Place {
+        bind: Some("0.0.0.0:0"),
+        netns: None,
+    };
+    let ada = CliPeer::start_at(
+        &server,
+        &everywhere,
+        &dir,
+        "Ada",
+        None,
+        &["--duration", "16"],
+    )
+    .await;
+    let browser = Browser::start(&FakeDevices {
+        video: &video,
+        audio: &audio,
+    })
+    .await;
+    browser
+        .navigate(&format!("http://{}/r/{}", server.addr, ada.room))
+        .await;
+    browser
+        .execute(
+            "await window.tincan.setAudioProcessing(false);
+             document.getElementById('name').value = 'Chromium';
+             document.getElementById('join').click(); return true",
+            json!([]),
+        )
+        .await;
+    let me = browser
+        .wait_for(
+            "joining the room",
+            "return window.tincan.state === 'in-call' && window.tincan.me",
+            Duration::from_secs(15),
+        )
+        .await;
+    let me = me.as_str().unwrap().to_owned();
+    let bo = CliPeer::start_at(
+        &server,
+        &everywhere,
+        &dir,
+        "Bo",
+        Some(&ada.room),
+        &["--duration", "10", "--audio", "tone:660"],
+    )
+    .await;
+    let seen = browser
+        .wait_for(
+            "decoding both native peers",
+            "const s = Object.values(await window.tincan.stats());
+             return s.length === 2 && s.every((p) => p.framesDecoded > 100 && p.audioLevel > 0.01) && s",
+            Duration::from_secs(20),
+        )
+        .await;
+    let (ada_id, bo_id) = (ada.id.clone(), bo.id.clone());
+    let (ada, bo) = (ada.finish().await, bo.finish().await);
+    browser.quit().await;
+    eprintln!("Chromium saw: {seen:#}");
+    for (summary, others) in [(&ada, [&bo_id, &me]), (&bo, [&ada_id, &me])] {
+        for other in others {
+            let got = about(summary, other);
+            assert!(
+                n(got, "video_frames_decoded") > 100.0,
+                "{} decoded too little from {other}: {got}",
+                summary["peer_id"]
+            );
+            assert!(n(got, "audio_level") > 0.01, "silence from {other}: {got}");
+        }
+    }
     server.stop().await;
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -18,6 +18,9 @@ const call = {
   chat: [], // { from, text }
   errors: [],
   ended: {}, // peer id → its last stats, kept when it leaves
+  // Echo cancellation, noise suppression and gain control on the microphone: what a call
+  // needs, but they treat a steady test tone as noise, so tests turn them off.
+  audioProcessing: true,
   state: "idle", // idle → joining → in-call → left
 };
 window.tincan = call;
@@ -46,7 +49,12 @@ async function openStream() {
   const microphone = $("microphone").value;
   const constraints = {
     video: camera === "none" ? false : { deviceId: camera ? { exact: camera } : undefined, width: 640, height: 360 },
-    audio: microphone === "none" ? false : { deviceId: microphone ? { exact: microphone } : undefined },
+    audio: microphone === "none" ? false : {
+      deviceId: microphone ? { exact: microphone } : undefined,
+      echoCancellation: call.audioProcessing,
+      noiseSuppression: call.audioProcessing,
+      autoGainControl: call.audioProcessing,
+    },
   };
   if (!constraints.video && !constraints.audio) {
     return new MediaStream();
@@ -393,6 +401,12 @@ function sendChat(event) {
   addChat("you", text);
   $("chat-text").value = "";
 }
+
+/** Turns the microphone's processing on or off (before joining); reopens the preview. */
+call.setAudioProcessing = async (on) => {
+  call.audioProcessing = on;
+  await preview();
+};
 
 /** Per remote peer: what getStats says arrived and left, for tests and the stats view. */
 call.stats = async () => {
