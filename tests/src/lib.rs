@@ -36,3 +36,18 @@ pub fn binary(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Writes `frames` frames of the stamped test pattern to a y4m file (a fake camera's clip).
+pub fn write_stamped_clip(
+    path: &std::path::Path,
+    format: tincan_media::video::VideoFormat,
+    frames: usize,
+) {
+    use tincan_media::video::{PatternSource, VideoSource, Y4mWriter};
+    let mut pattern = PatternSource::new(format).expect("a pattern at this size");
+    let mut writer = Y4mWriter::create(path, format).expect("the clip can be written");
+    for _ in 0..frames {
+        let frame = pattern.read().expect("the pattern draws");
+        writer.write(&frame).expect("the clip can be written");
+    }
+}

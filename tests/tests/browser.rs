@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tincan_e2e::{about, Browser, CliPeer, FakeDevices, Place, ServerProcess};
 use tincan_media::audio::{AudioSink, AudioSource, ToneSource, WavSink};
-use tincan_media::video::{PatternSource, VideoFormat, VideoSource, Y4mWriter};
+use tincan_media::video::VideoFormat;
 
 /// The tone Chromium's fake microphone plays.
 const BROWSER_HZ: f64 = 523.0;
@@ -25,12 +25,7 @@ fn fake_devices(dir: &Path) -> (PathBuf, PathBuf) {
         height: 360,
         fps: 30,
     };
-    let mut pattern = PatternSource::new(format).unwrap();
-    let mut y4m = Y4mWriter::create(&video, format).unwrap();
-    for _ in 0..300 {
-        y4m.write(&pattern.read().unwrap()).unwrap();
-    }
-    drop(y4m);
+    tincan_e2e::write_stamped_clip(&video, format, 300);
     // 30 s: Chromium plays the file from when the page opens the microphone, once.
     let mut tone = ToneSource::tone(BROWSER_HZ);
     let mut wav = WavSink::create(&audio).unwrap();
@@ -39,6 +34,38 @@ fn fake_devices(dir: &Path) -> (PathBuf, PathBuf) {
     }
     wav.finish().unwrap();
     (video, audio)
+}
+
+/// Opens the share link of `room` in a new headless Chromium, joins as "Chromium" with the
+/// microphone's processing off (it would treat the test tone as noise), and returns the
+/// browser and its peer id once it is in the call.
+async fn join_from_chromium(
+    server: &ServerProcess,
+    room: &str,
+    video: &Path,
+    audio: &Path,
+) -> (Browser, String) {
+    let browser = Browser::start(&FakeDevices { video, audio }).await;
+    browser
+        .navigate(&format!("http://{}/r/{room}", server.addr))
+        .await;
+    browser
+        .execute(
+            "await window.tincan.setAudioProcessing(false);
+             document.getElementById('name').value = 'Chromium';
+             document.getElementById('join').click(); return true",
+            json!([]),
+        )
+        .await;
+    let me = browser
+        .wait_for(
+            "joining the room",
+            "return window.tincan.state === 'in-call' && window.tincan.me",
+            Duration::from_secs(15),
+        )
+        .await;
+    let me = me.as_str().unwrap_or_default().to_owned();
+    (browser, me)
 }
 
 fn n(v: &Value, key: &str) -> f64 {
@@ -70,30 +97,7 @@ async fn chromium_and_a_native_peer_see_and_hear_each_other() {
         &["--duration", "14", "--chat", "hello from Ada"],
     )
     .await;
-    let browser = Browser::start(&FakeDevices {
-        video: &video,
-        audio: &audio,
-    })
-    .await;
-    browser
-        .navigate(&format!("http://{}/r/{}", server.addr, ada.room))
-        .await;
-    browser
-        .execute(
-            "await window.tincan.setAudioProcessing(false);
-             document.getElementById('name').value = 'Chromium';
-             document.getElementById('join').click(); return true",
-            json!([]),
-        )
-        .await;
-    let me = browser
-        .wait_for(
-            "joining the room",
-            "return window.tincan.state === 'in-call' && window.tincan.me",
-            Duration::from_secs(15),
-        )
-        .await;
-    let me = me.as_str().unwrap().to_owned();
+    let (browser, me) = join_from_chromium(&server, &ada.room, &video, &audio).await;
     browser
         .wait_for(
             "decoding Ada's video",
@@ -201,30 +205,7 @@ async fn a_mesh_of_two_native_peers_and_chromium() {
         &["--duration", "16"],
     )
     .await;
-    let browser = Browser::start(&FakeDevices {
-        video: &video,
-        audio: &audio,
-    })
-    .await;
-    browser
-        .navigate(&format!("http://{}/r/{}", server.addr, ada.room))
-        .await;
-    browser
-        .execute(
-            "await window.tincan.setAudioProcessing(false);
-             document.getElementById('name').value = 'Chromium';
-             document.getElementById('join').click(); return true",
-            json!([]),
-        )
-        .await;
-    let me = browser
-        .wait_for(
-            "joining the room",
-            "return window.tincan.state === 'in-call' && window.tincan.me",
-            Duration::from_secs(15),
-        )
-        .await;
-    let me = me.as_str().unwrap().to_owned();
+    let (browser, me) = join_from_chromium(&server, &ada.room, &video, &audio).await;
     let bo = CliPeer::start_at(
         &server,
         &everywhere,

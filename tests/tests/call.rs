@@ -430,7 +430,7 @@ async fn the_speaker_plays_the_far_end_and_the_recording_keeps_it() {
 /// 660 Hz, with the video decoding throughout.
 #[tokio::test]
 async fn switching_sources_mid_call_keeps_the_call_going() {
-    use tincan_media::video::{PatternSource, VideoFormat, VideoSource, Y4mWriter};
+    use tincan_media::video::VideoFormat;
 
     let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = temp_dir("switch");
@@ -440,12 +440,7 @@ async fn switching_sources_mid_call_keeps_the_call_going() {
         height: 180,
         fps: 30,
     };
-    let mut pattern = PatternSource::new(format).unwrap();
-    let mut writer = Y4mWriter::create(&clip, format).unwrap();
-    for _ in 0..30 {
-        writer.write(&pattern.read().unwrap()).unwrap();
-    }
-    drop(writer);
+    tincan_e2e::write_stamped_clip(&clip, format, 30);
 
     let server = ServerProcess::start(&[]).await;
     let a = CliPeer::start(&server, &dir, "Ada", None, &["--duration", "8"]).await;
