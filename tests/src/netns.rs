@@ -11,6 +11,7 @@ static MADE: AtomicU32 = AtomicU32::new(0);
 pub struct Netns {
     name: String,
     host_if: String,
+    ns_if: String,
     /// This host's address on the link, and the namespace's.
     pub host_ip: String,
     pub ns_ip: String,
@@ -40,26 +41,48 @@ impl Netns {
     /// nftables rule inside it: this kernel has no netem).
     pub fn with_loss(permille: u32) -> Self {
         let netns = Self::with_qdisc(&["pfifo"]);
+        netns.drop_udp("input", permille);
+        netns
+    }
+
+    /// A namespace whose link is free both ways (until shaped).
+    pub fn plain() -> Self {
+        Self::with_qdisc(&["pfifo"])
+    }
+
+    /// Drops `permille` ‰ of the UDP packets the namespace sends, at random.
+    pub fn drop_outgoing(&self, permille: u32) {
+        self.drop_udp("output", permille);
+    }
+
+    /// Sends what leaves the namespace through `qdisc` (tc's words) too.
+    pub fn shape_outgoing(&self, qdisc: &[&str]) {
+        let mut tc = vec![
+            "ip", "netns", "exec", &self.name, "tc", "qdisc", "add", "dev",
+        ];
+        tc.extend_from_slice(&[&self.ns_if, "root"]);
+        tc.extend_from_slice(qdisc);
+        run(&tc);
+    }
+
+    fn drop_udp(&self, hook: &str, permille: u32) {
         let nft = |args: &[&str]| {
-            let mut all = vec!["ip", "netns", "exec", &netns.name, "nft"];
+            let mut all = vec!["ip", "netns", "exec", &self.name, "nft"];
             all.extend_from_slice(args);
             run(&all);
         };
-        nft(&["add", "table", "inet", "tincan"]);
-        nft(&[
-            "add",
-            "chain",
-            "inet",
-            "tincan",
-            "input",
-            "{ type filter hook input priority 0; }",
-        ]);
+        let _ = Command::new("ip")
+            .args([
+                "netns", "exec", &self.name, "nft", "add", "table", "inet", "tincan",
+            ])
+            .output();
+        let chain = format!("{{ type filter hook {hook} priority 0; }}");
+        nft(&["add", "chain", "inet", "tincan", hook, &chain]);
         let threshold = permille.to_string();
         nft(&[
-            "add", "rule", "inet", "tincan", "input", "meta", "l4proto", "udp", "numgen", "random",
+            "add", "rule", "inet", "tincan", hook, "meta", "l4proto", "udp", "numgen", "random",
             "mod", "1000", "<", &threshold, "drop",
         ]);
-        netns
     }
 
     /// A namespace behind a link whose host side sends through `qdisc` (tc's words).
@@ -79,6 +102,7 @@ impl Netns {
         let netns = Self {
             name: name.clone(),
             host_if: host_if.clone(),
+            ns_if: ns_if.clone(),
             host_ip: host_ip.clone(),
             ns_ip: ns_ip.clone(),
         };

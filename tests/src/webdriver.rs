@@ -40,7 +40,9 @@ fn free_port() -> u16 {
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium whose camera and microphone are the files.
-    pub async fn start(devices: &FakeDevices<'_>) -> Self {
+    /// `origin` (like `http://10.77.1.1:8080`) is trusted as if it were https: browsers give
+    /// the camera and microphone only to secure pages, and a test server has no certificate.
+    pub async fn start(devices: &FakeDevices<'_>, origin: &str) -> Self {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -83,6 +85,7 @@ impl Browser {
             // .local names on a machine without an mDNS responder.
             "--disable-features=WebRtcHideLocalIpsWithMdns".to_owned(),
             "--autoplay-policy=no-user-gesture-required".to_owned(),
+            format!("--unsafely-treat-insecure-origin-as-secure={origin}"),
         ];
         let capabilities = json!({
             "capabilities": {"alwaysMatch": {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tincan_e2e::{about, Browser, CliPeer, FakeDevices, Place, ServerProcess};
+use tincan_e2e::{about, Browser, CliPeer, FakeDevices, Netns, Place, ServerProcess};
 use tincan_media::audio::{AudioSink, AudioSource, ToneSource, WavSink};
 use tincan_media::video::VideoFormat;
 
@@ -45,10 +45,9 @@ async fn join_from_chromium(
     video: &Path,
     audio: &Path,
 ) -> (Browser, String) {
-    let browser = Browser::start(&FakeDevices { video, audio }).await;
-    browser
-        .navigate(&format!("http://{}/r/{room}", server.addr))
-        .await;
+    let origin = format!("http://{}", server.addr);
+    let browser = Browser::start(&FakeDevices { video, audio }, &origin).await;
+    browser.navigate(&format!("{origin}/r/{room}")).await;
     browser
         .execute(
             "await window.tincan.setAudioProcessing(false);
@@ -240,4 +239,128 @@ async fn a_mesh_of_two_native_peers_and_chromium() {
     }
     server.stop().await;
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A call between a tincan-cli peer behind `link` (in its network namespace) and Chromium on
+/// this host. Returns the native peer's summary, Chromium's last stats of it, and Chromium's
+/// peer id.
+async fn native_behind_link_with_chromium(
+    link: &Netns,
+    native_flags: &[&str],
+    wait_in_browser: Option<(&str, &str)>,
+) -> (Value, Value, String) {
+    let dir = std::env::temp_dir().join(format!("tincan-browser-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (video, audio) = fake_devices(&dir);
+    let server = ServerProcess::start_on(&format!("{}:0", link.host_ip), &[]).await;
+    let bind = format!("{}:0", link.ns_ip);
+    let ada = CliPeer::start_at(
+        &server,
+        &Place {
+            bind: Some(&bind),
+            netns: Some(link),
+        },
+        &dir,
+        "Ada",
+        None,
+        native_flags,
+    )
+    .await;
+    let (browser, me) = join_from_chromium(&server, &ada.room, &video, &audio).await;
+    if let Some((what, script)) = wait_in_browser {
+        browser
+            .wait_for(what, script, Duration::from_secs(20))
+            .await;
+    }
+    let ada_id = ada.id.clone();
+    let ada = ada.finish().await;
+    let seen = browser
+        .wait_for(
+            "Ada's last stats, kept when she left",
+            &format!("return window.tincan.ended[{ada_id:?}]"),
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.quit().await;
+    server.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+    (ada, seen, me)
+}
+
+/// 15 % of what the native peer sends Chromium is lost: Chromium asks for keyframes (PLI) when
+/// retransmission cannot repair a frame, the native peer is asked and sends them, and
+/// Chromium decodes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_asks_for_keyframes_and_gets_them() {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let link = Netns::plain();
+    link.drop_outgoing(150);
+    let (ada, seen, me) = native_behind_link_with_chromium(
+        &link,
+        &["--duration", "14"],
+        Some((
+            "a keyframe request from Chromium",
+            "const s = Object.values(await window.tincan.stats())[0];
+             return s && s.pliSent > 0 && s.keyFramesDecoded > 1",
+        )),
+    )
+    .await;
+    let to_browser = about(&ada, &me);
+    eprintln!("Ada about Chromium: {to_browser:#}\nChromium about Ada: {seen:#}");
+    let asked = n(to_browser, "keyframes_asked_of_us");
+    assert!(
+        asked >= 1.0,
+        "Ada was never asked for a keyframe: {to_browser}"
+    );
+    assert!(n(&seen, "pliSent") >= 1.0, "{seen}");
+    assert!(
+        n(&seen, "keyFramesDecoded") >= 2.0,
+        "no keyframe after Chromium's request: {seen}"
+    );
+}
+
+/// The native peer sends 720p at up to 1.5 Mbit/s to Chromium over a 600 kbit/s link: its
+/// estimate, fed by Chromium's transport-wide feedback, brings its bitrate under the link and
+/// its picture down, and Chromium keeps decoding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_native_sender_follows_chromiums_feedback_under_a_bandwidth_limit() {
+    const LINK_KBIT: f64 = 600.0;
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let link = Netns::plain();
+    link.shape_outgoing(&[
+        "tbf", "rate", "600kbit", "burst", "20kb", "latency", "200ms",
+    ]);
+    let (ada, seen, me) = native_behind_link_with_chromium(
+        &link,
+        &[
+            "--duration",
+            "25",
+            "--size",
+            "1280x720",
+            "--bitrate",
+            "1500",
+        ],
+        None,
+    )
+    .await;
+    let to_browser = about(&ada, &me);
+    eprintln!("Ada about Chromium: {to_browser:#}\nChromium about Ada: {seen:#}");
+    let estimate = n(to_browser, "available_send_kbps");
+    assert!(
+        (100.0..=1.5 * LINK_KBIT).contains(&estimate),
+        "Ada's estimate is {estimate} kbit/s for a {LINK_KBIT} kbit/s link"
+    );
+    let sending = n(to_browser, "kbps_out");
+    assert!(sending < LINK_KBIT, "Ada still sends {sending} kbit/s");
+    let width = to_browser["sent_size"][0].as_u64().unwrap_or(0);
+    assert!(width < 1280, "Ada still sends {width} pixels wide");
+    assert!(
+        n(&seen, "framesDecoded") > 200.0,
+        "Chromium decoded too little: {seen}"
+    );
+    assert_eq!(
+        seen["frameWidth"].as_u64(),
+        Some(width),
+        "Chromium shows what Ada sends"
+    );
 }

@@ -425,11 +425,11 @@ async function statsOf(peer) {
     const report = await peer.pc.getStats();
     report.forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "video") {
-        Object.assign(entry, { framesReceived: s.framesReceived, framesDecoded: s.framesDecoded, pliSent: s.pliCount, videoBytesReceived: s.bytesReceived, frameWidth: s.frameWidth });
+        Object.assign(entry, { framesReceived: s.framesReceived, framesDecoded: s.framesDecoded, keyFramesDecoded: s.keyFramesDecoded, pliSent: s.pliCount, nackSent: s.nackCount, videoBytesReceived: s.bytesReceived, frameWidth: s.frameWidth });
       } else if (s.type === "inbound-rtp" && s.kind === "audio") {
         Object.assign(entry, { audioPacketsReceived: s.packetsReceived, audioCodec: s.codecId, audioSamplesReceived: s.totalSamplesReceived, audioConcealed: s.concealedSamples, audioEnergy: s.totalAudioEnergy });
       } else if (s.type === "outbound-rtp" && s.kind === "video") {
-        Object.assign(entry, { framesSent: s.framesSent, videoBytesSent: s.bytesSent, pliReceived: s.pliCount, targetBitrate: s.targetBitrate, sentWidth: s.frameWidth });
+        Object.assign(entry, { framesSent: s.framesSent, videoBytesSent: s.bytesSent, pliReceived: s.pliCount, nackReceived: s.nackCount, targetBitrate: s.targetBitrate, sentWidth: s.frameWidth });
       } else if (s.type === "outbound-rtp" && s.kind === "audio") {
         Object.assign(entry, { audioPacketsSent: s.packetsSent });
       } else if (s.type === "candidate-pair" && s.nominated) {

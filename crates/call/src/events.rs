@@ -37,7 +37,9 @@ pub struct PeerStats {
     pub video_frames_sent: u64,
     pub video_frames_received: u64,
     pub video_frames_decoded: u64,
+    /// Keyframes we asked this peer for (PLI), and it asked us for (PLI or FIR).
     pub keyframes_requested: u64,
+    pub keyframes_asked_of_us: u64,
     pub audio_frames_sent: u64,
     pub audio_frames_received: u64,
     pub audio_frames_concealed: u64,

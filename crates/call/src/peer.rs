@@ -64,6 +64,8 @@ pub(crate) struct Counters {
     pub video_frames_received: AtomicU64,
     pub video_frames_decoded: AtomicU64,
     pub keyframes_requested: AtomicU64,
+    /// Keyframe requests (PLI, FIR) this peer sent us.
+    pub keyframes_asked_of_us: AtomicU64,
     pub audio_frames_sent: AtomicU64,
     pub audio_frames_received: AtomicU64,
     pub audio_frames_concealed: AtomicU64,
@@ -673,6 +675,7 @@ impl PeerSession {
             video_frames_received: load(&c.video_frames_received),
             video_frames_decoded: load(&c.video_frames_decoded),
             keyframes_requested: load(&c.keyframes_requested),
+            keyframes_asked_of_us: load(&c.keyframes_asked_of_us),
             audio_frames_sent: load(&c.audio_frames_sent),
             audio_frames_received: load(&c.audio_frames_received),
             audio_frames_concealed: load(&c.audio_frames_concealed),
@@ -768,6 +771,7 @@ async fn send_video(
                         || p.as_any().downcast_ref::<FullIntraRequest>().is_some()
                 });
                 if wants_keyframe {
+                    counters.keyframes_asked_of_us.fetch_add(1, Ordering::Relaxed);
                     controls.keyframe_wanted.store(true, Ordering::Relaxed);
                 }
                 continue;
