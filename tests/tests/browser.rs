@@ -93,7 +93,14 @@ async fn chromium_and_a_native_peer_see_and_hear_each_other() {
         &dir,
         "Ada",
         None,
-        &["--duration", "14", "--chat", "hello from Ada"],
+        &[
+            "--duration",
+            "14",
+            "--chat",
+            "hello from Ada",
+            "--refresh-video-at",
+            "7",
+        ],
     )
     .await;
     let (browser, me) = join_from_chromium(&server, &ada.room, &video, &audio).await;
@@ -171,6 +178,18 @@ async fn chromium_and_a_native_peer_see_and_hear_each_other() {
     );
     let hz = n(from_browser, "audio_hz");
     assert!((hz - BROWSER_HZ).abs() < 3.0, "Ada heard {hz} Hz");
+    // Ada asked Chromium for a keyframe (a PLI) halfway through; it came.
+    let waits = from_browser["keyframe_waits_ms"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        waits
+            .first()
+            .and_then(Value::as_f64)
+            .is_some_and(|ms| ms < 500.0),
+        "Chromium's keyframe after Ada's PLI: {waits:?} ms"
+    );
     // Chat both ways.
     assert_eq!(from_browser["chat"], json!(["hello from Chromium"]));
     assert!(
