@@ -55,6 +55,13 @@ impl Netns {
         self.drop_udp("output", permille);
     }
 
+    /// Stops dropping what the namespace sends (undoes [`Netns::drop_outgoing`]).
+    pub fn heal_outgoing(&self) {
+        run(&[
+            "ip", "netns", "exec", &self.name, "nft", "flush", "chain", "inet", "tincan", "output",
+        ]);
+    }
+
     /// Sends what leaves the namespace through `qdisc` (tc's words) too.
     pub fn shape_outgoing(&self, qdisc: &[&str]) {
         let mut tc = vec![
@@ -78,11 +85,15 @@ impl Netns {
             .output();
         let chain = format!("{{ type filter hook {hook} priority 0; }}");
         nft(&["add", "chain", "inet", "tincan", hook, &chain]);
-        let threshold = permille.to_string();
-        nft(&[
-            "add", "rule", "inet", "tincan", hook, "meta", "l4proto", "udp", "numgen", "random",
-            "mod", "1000", "<", &threshold, "drop",
-        ]);
+        let threshold = permille.min(999).to_string();
+        let mut rule = vec![
+            "add", "rule", "inet", "tincan", hook, "meta", "l4proto", "udp",
+        ];
+        if permille < 1000 {
+            rule.extend_from_slice(&["numgen", "random", "mod", "1000", "<", &threshold]);
+        }
+        rule.push("drop");
+        nft(&rule);
     }
 
     /// A namespace behind a link whose host side sends through `qdisc` (tc's words).

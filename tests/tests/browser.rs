@@ -306,24 +306,30 @@ async fn native_behind_link_with_chromium(
     (ada, seen, me)
 }
 
-/// 15 % of what the native peer sends Chromium is lost: Chromium asks for keyframes (PLI) when
-/// retransmission cannot repair a frame, the native peer is asked and sends them, and
-/// Chromium decodes them.
+/// The native peer's link to Chromium goes dead for four seconds mid-call: when it comes back,
+/// what arrives refers to pictures Chromium never got, so Chromium asks for a keyframe (PLI);
+/// the native peer is asked and sends one, and Chromium decodes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_asks_for_keyframes_and_gets_them() {
     let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let link = Netns::plain();
-    link.drop_outgoing(150);
-    let (ada, seen, me) = native_behind_link_with_chromium(
+    let outage = async {
+        // Well into the call: Chromium is decoding by then.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        link.drop_outgoing(1000);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        link.heal_outgoing();
+    };
+    let call = native_behind_link_with_chromium(
         &link,
-        &["--duration", "14"],
+        &["--duration", "18"],
         Some((
             "a keyframe request from Chromium",
             "const s = Object.values(await window.tincan.stats())[0];
              return s && s.pliSent > 0 && s.keyFramesDecoded > 1",
         )),
-    )
-    .await;
+    );
+    let ((ada, seen, me), ()) = tokio::join!(call, outage);
     let to_browser = about(&ada, &me);
     eprintln!("Ada about Chromium: {to_browser:#}\nChromium about Ada: {seen:#}");
     let asked = n(to_browser, "keyframes_asked_of_us");
