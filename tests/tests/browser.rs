@@ -67,6 +67,17 @@ async fn join_from_chromium(
     (browser, me)
 }
 
+/// What Chromium's getStats said of `peer` as it left (the page keeps it).
+async fn stats_when_left(browser: &Browser, peer: &str) -> Value {
+    browser
+        .wait_for(
+            "the last stats of a peer that left",
+            &format!("return window.tincan.ended[{peer:?}]"),
+            Duration::from_secs(10),
+        )
+        .await
+}
+
 fn n(v: &Value, key: &str) -> f64 {
     v[key]
         .as_f64()
@@ -130,13 +141,7 @@ async fn chromium_and_a_native_peer_see_and_hear_each_other() {
 
     let ada_id = ada.id.clone();
     let ada = ada.finish().await;
-    let seen = browser
-        .wait_for(
-            "Ada's last stats, kept when she left",
-            &format!("return window.tincan.ended[{ada_id:?}]"),
-            Duration::from_secs(10),
-        )
-        .await;
+    let seen = stats_when_left(&browser, &ada_id).await;
     let chat = browser
         .execute("return window.tincan.chat", json!([]))
         .await;
@@ -293,13 +298,7 @@ async fn native_behind_link_with_chromium(
     }
     let ada_id = ada.id.clone();
     let ada = ada.finish().await;
-    let seen = browser
-        .wait_for(
-            "Ada's last stats, kept when she left",
-            &format!("return window.tincan.ended[{ada_id:?}]"),
-            Duration::from_secs(10),
-        )
-        .await;
+    let seen = stats_when_left(&browser, &ada_id).await;
     browser.quit().await;
     server.stop().await;
     std::fs::remove_dir_all(&dir).ok();

@@ -60,6 +60,8 @@ pub struct AudioJitterBuffer {
     anchor: Option<(Instant, u64)>,
     /// How late each recent packet came relative to the anchor's schedule, in ms.
     lateness: std::collections::VecDeque<f64>,
+    /// Room to sort `lateness` in, kept so a packet costs no allocation.
+    sorted: Vec<f64>,
 }
 
 impl AudioJitterBuffer {
@@ -73,6 +75,7 @@ impl AudioJitterBuffer {
             dry: 0,
             anchor: None,
             lateness: std::collections::VecDeque::with_capacity(JITTER_WINDOW),
+            sorted: Vec::with_capacity(JITTER_WINDOW),
         })
     }
 
@@ -105,8 +108,10 @@ impl AudioJitterBuffer {
             self.lateness.pop_front();
         }
         self.lateness.push_back(late_ms);
-        let mut sorted: Vec<f64> = self.lateness.iter().copied().collect();
-        sorted.sort_by(f64::total_cmp);
+        self.sorted.clear();
+        self.sorted.extend(self.lateness.iter().copied());
+        self.sorted.sort_by(f64::total_cmp);
+        let sorted = &self.sorted;
         let spread = sorted[(sorted.len() - 1) * 95 / 100] - sorted[0];
         self.target = ((spread / FRAME_MS).ceil() as usize + 1).clamp(MIN_TARGET, MAX_TARGET);
     }

@@ -112,7 +112,8 @@ impl<T> Swap<T> {
         }
     }
 
-    fn take(&self) -> Option<Option<T>> {
+    /// What was put since the last take, if anything (`Some(None)`: switch to nothing).
+    pub fn take(&self) -> Option<Option<T>> {
         self.0.lock().ok()?.take()
     }
 }
@@ -311,7 +312,7 @@ fn encoder_for(
 fn scaled_size(width: u32, height: u32, scale: u32) -> (u32, u32) {
     let (mut w, mut h, mut s) = (width, height, scale);
     while s > 1 {
-        (w, h, s) = ((w / 2) & !1, (h / 2) & !1, s / 2);
+        ((w, h), s) = (scale::half_size(w, h), s / 2);
     }
     (w, h)
 }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::audio_jitter::{AudioJitterBuffer, Played};
 use crate::events::CallEvent;
-use crate::media::pace;
+use crate::media::{pace, Swap};
 use crate::peer::Counters;
 use crate::recording::AudioRecorder;
 use crate::CallError;
@@ -45,8 +45,8 @@ type Peers = Arc<Mutex<HashMap<PeerId, Arc<PeerAudio>>>>;
 /// What the session keeps of the playout thread.
 pub(crate) struct Playout {
     peers: Peers,
-    /// A speaker to switch to, picked up at the next tick.
-    next_output: Arc<Mutex<Option<AudioOutput>>>,
+    /// A speaker (already open) to switch to, picked up at the next tick.
+    next_speaker: Arc<Swap<SpeakerSink>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -59,17 +59,17 @@ impl Playout {
         let speaker = open(output)?;
         let peers: Peers = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let next_output = Arc::new(Mutex::new(None));
+        let next_speaker: Arc<Swap<SpeakerSink>> = Arc::default();
         let thread = {
-            let (peers, stop, next_output) = (peers.clone(), stop.clone(), next_output.clone());
+            let (peers, stop, next) = (peers.clone(), stop.clone(), next_speaker.clone());
             std::thread::Builder::new()
                 .name("audio-playout".into())
-                .spawn(move || run(peers, speaker, next_output, stop, events))
+                .spawn(move || run(peers, speaker, next, stop, events))
                 .map_err(|e| CallError::WebRtc(e.to_string()))?
         };
         Ok(Self {
             peers,
-            next_output,
+            next_speaker,
             stop,
             thread: Some(thread),
         })
@@ -87,12 +87,10 @@ impl Playout {
         }
     }
 
-    /// Plays on another speaker (or none) from the next tick; checks it opens first.
+    /// Plays on another speaker (or none) from the next tick. The new speaker is opened here,
+    /// so one that cannot be opened fails this call and the old one goes on playing.
     pub fn switch(&self, output: AudioOutput) -> Result<(), CallError> {
-        drop(open(&output)?);
-        if let Ok(mut next) = self.next_output.lock() {
-            *next = Some(output);
-        }
+        self.next_speaker.put(open(&output)?);
         Ok(())
     }
 
@@ -120,23 +118,14 @@ fn open(output: &AudioOutput) -> Result<Option<SpeakerSink>, CallError> {
 fn run(
     peers: Peers,
     mut speaker: Option<SpeakerSink>,
-    next_output: Arc<Mutex<Option<AudioOutput>>>,
+    next_speaker: Arc<Swap<SpeakerSink>>,
     stop: Arc<AtomicBool>,
     events: mpsc::Sender<CallEvent>,
 ) {
     let (mut start, mut n) = (Instant::now(), 0u64);
     while !stop.load(Ordering::Relaxed) {
-        if let Some(output) = next_output.lock().ok().and_then(|mut next| next.take()) {
-            // Close the old device before opening the new one: some hosts allow one stream.
-            speaker = None;
-            match open(&output) {
-                Ok(opened) => speaker = opened,
-                Err(e) => {
-                    let _ = events.try_send(CallEvent::Error {
-                        message: format!("cannot switch the speaker: {e}"),
-                    });
-                }
-            }
+        if let Some(next) = next_speaker.take() {
+            speaker = next;
             (start, n) = (Instant::now(), 0);
         }
         if speaker.is_none() {

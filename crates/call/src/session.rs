@@ -193,7 +193,7 @@ impl Call {
             .map_err(|_| CallError::Ended)
     }
 
-    /// Statistics for every peer now.
+    /// Statistics for every peer, as sampled at the last one-second tick.
     pub async fn stats(&self) -> Result<Vec<PeerStats>, CallError> {
         let (tx, rx) = oneshot::channel();
         self.commands
@@ -267,9 +267,8 @@ impl Session {
                         }
                     }
                     Some(Command::Stats(reply)) => {
-                        for peer in self.peers.values_mut() {
-                            peer.refresh_stats().await;
-                        }
+                        // As of the last tick: refreshing here would also cut the rates'
+                        // one-second window short.
                         let _ = reply.send(self.peers.values().map(PeerSession::stats).collect());
                     }
                     Some(Command::Leave(reply)) => {

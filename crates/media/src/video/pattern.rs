@@ -10,6 +10,11 @@ use crate::{now_us, MediaError, VideoFrame};
 pub struct PatternSource {
     format: VideoFormat,
     frame_number: u32,
+    /// The gradient laid out once, long enough that every luma row is a window onto it.
+    luma_strip: Vec<u8>,
+    /// The colour bars: every chroma row starts as these.
+    u_bars: Vec<u8>,
+    v_bars: Vec<u8>,
 }
 
 impl PatternSource {
@@ -21,18 +26,27 @@ impl PatternSource {
                 format.width, format.height, format.fps
             )));
         }
+        let (w, cw) = (format.width as usize, format.width as usize / 2);
+        let bars = |base: u8, step: i16| -> Vec<u8> {
+            (0..cw)
+                .map(|x| (base as i16 + step * (x * 8 / cw) as i16) as u8)
+                .collect()
+        };
         Ok(Self {
             format,
             frame_number: 0,
+            luma_strip: (0..WAVE + w).map(|i| gradient(i % WAVE)).collect(),
+            u_bars: bars(96, 8),
+            v_bars: bars(160, -8),
         })
     }
 
-    /// Draws frame `n` into `frame` (used by benchmarks that reuse one buffer).
+    /// Draws frame `n` into `frame`, a picture of this source's size.
     ///
     /// Every luma row is a window onto one repeating gradient, and every chroma row is the same
-    /// bars, so rows are copied from strips built once here and only the box is painted over.
-    /// (Computing each pixel cost a tenth of a 720p call's CPU.)
-    pub fn draw(&self, n: u32, frame: &mut VideoFrame) {
+    /// bars, so rows are copied from the strips [`PatternSource::new`] built and only the box is
+    /// painted over. (Computing each pixel cost a tenth of a 720p call's CPU.)
+    fn draw(&self, n: u32, frame: &mut VideoFrame) {
         let (w, h) = (frame.width() as usize, frame.height() as usize);
         let (y_plane, u_plane, v_plane) = frame.planes_mut();
         let shift = (n as usize * 2) % WAVE;
@@ -41,21 +55,14 @@ impl PatternSource {
         let t = n as usize * 6;
         let bx = bounce(t, w - side);
         let by = bounce(t / 2 + side, h - side);
-        let strip: Vec<u8> = (0..WAVE + w).map(|i| gradient(i % WAVE)).collect();
         for (y, row) in y_plane.chunks_exact_mut(w).take(h).enumerate() {
             let start = (y + shift) % WAVE;
-            row.copy_from_slice(&strip[start..start + w]);
+            row.copy_from_slice(&self.luma_strip[start..start + w]);
             if y >= by && y < by + side {
                 row[bx..bx + side].fill(BOX_Y);
             }
         }
         let cw = w / 2;
-        let bars = |base: u8, step: i16| -> Vec<u8> {
-            (0..cw)
-                .map(|x| (base as i16 + step * (x * 8 / cw) as i16) as u8)
-                .collect()
-        };
-        let (u_bars, v_bars) = (bars(96, 8), bars(160, -8));
         // Chroma samples whose luma position (twice theirs) is inside the box.
         let inside =
             |c: usize, from: usize| (from.div_ceil(2)..(from + side).div_ceil(2)).contains(&c);
@@ -65,8 +72,8 @@ impl PatternSource {
             .take(h / 2)
             .enumerate()
         {
-            u_row.copy_from_slice(&u_bars);
-            v_row.copy_from_slice(&v_bars);
+            u_row.copy_from_slice(&self.u_bars);
+            v_row.copy_from_slice(&self.v_bars);
             if inside(y, by) {
                 let xs = bx.div_ceil(2)..(bx + side).div_ceil(2);
                 u_row[xs.clone()].fill(BOX_U);

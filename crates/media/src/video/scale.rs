@@ -6,8 +6,9 @@ use crate::{MediaError, VideoFrame};
 /// The result keeps the capture time; its sizes are rounded down to even numbers, as I420
 /// needs.
 pub fn half(frame: &VideoFrame) -> Result<VideoFrame, MediaError> {
-    let (w, h) = (frame.width() as usize, frame.height() as usize);
-    let (ow, oh) = ((w / 2) & !1, (h / 2) & !1);
+    let w = frame.width() as usize;
+    let (ow, oh) = half_size(frame.width(), frame.height());
+    let (ow, oh) = (ow as usize, oh as usize);
     let mut out = VideoFrame::black(ow as u32, oh as u32)?;
     out.capture_us = frame.capture_us;
     let (y, u, v) = out.planes_mut();
@@ -15,6 +16,11 @@ pub fn half(frame: &VideoFrame) -> Result<VideoFrame, MediaError> {
     halve_plane(frame.u(), w / 2, u, ow / 2, oh / 2);
     halve_plane(frame.v(), w / 2, v, ow / 2, oh / 2);
     Ok(out)
+}
+
+/// The size [`half`] gives a `width`×`height` picture: halved, rounded down to even.
+pub fn half_size(width: u32, height: u32) -> (u32, u32) {
+    ((width / 2) & !1, (height / 2) & !1)
 }
 
 fn halve_plane(src: &[u8], stride: usize, dst: &mut [u8], width: usize, height: usize) {
