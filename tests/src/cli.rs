@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -18,6 +19,8 @@ pub struct CliPeer {
     pub room: String,
     /// Its peer id.
     pub id: String,
+    /// What it has printed since joining, a line each ("left PEER", "chat …").
+    printed: Arc<Mutex<Vec<String>>>,
 }
 
 /// Where a peer runs: which address its media binds to, and in which network namespace.
@@ -96,12 +99,39 @@ impl CliPeer {
                 id = peer.to_owned();
             }
         }
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let keep = printed.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                keep.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
         Self {
             child,
             stats,
             room,
             id,
+            printed,
+        }
+    }
+
+    /// Waits up to `within` for the peer to print `line`; false if it did not.
+    pub async fn printed(&self, line: &str, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let seen = self
+                .printed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|l| l == line);
+            if seen {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

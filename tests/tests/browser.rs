@@ -206,6 +206,160 @@ async fn chromium_and_a_native_peer_see_and_hear_each_other() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The guest page's controls in a call with a native peer: picking the camera and microphone
+/// again swaps the tracks without renegotiating and the media keeps flowing; mute and camera
+/// off reach the native peer as silence and black frames; leave reaches it as a departure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromiums_pickers_mute_camera_and_leave_reach_the_native_peer() {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!("tincan-browser-controls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (video, audio) = fake_devices(&dir);
+    let server = ServerProcess::start(&[]).await;
+    let everywhere = Place {
+        bind: Some("0.0.0.0:0"),
+        netns: None,
+    };
+    let ada = CliPeer::start_at(
+        &server,
+        &everywhere,
+        &dir,
+        "Ada",
+        None,
+        &["--duration", "18"],
+    )
+    .await;
+    let (browser, me) = join_from_chromium(&server, &ada.room, &video, &audio).await;
+    let sending = "const s = Object.values(await window.tincan.stats())[0];
+                   return s && s.framesSent > 30 && s.audioPacketsSent > 50 && s";
+    let before = browser
+        .wait_for("sending to Ada", sending, Duration::from_secs(15))
+        .await;
+
+    // Pick the camera and the microphone again: new tracks, the same senders.
+    let old_tracks = browser
+        .execute(
+            "const p = [...window.tincan.peers.values()][0];
+             return p.pc.getSenders().map((s) => s.track && s.track.id).sort().join(' ')",
+            json!([]),
+        )
+        .await;
+    browser
+        .execute(
+            "for (const id of ['camera', 'microphone']) {
+               document.getElementById(id).dispatchEvent(new Event('change'));
+             }
+             return true",
+            json!([]),
+        )
+        .await;
+    let new_tracks = browser
+        .wait_for(
+            "new tracks in the senders",
+            &format!(
+                "const p = [...window.tincan.peers.values()][0];
+                 const ids = p.pc.getSenders().map((s) => s.track && s.track.id).sort().join(' ');
+                 return ids !== {old_tracks} && !ids.includes('null') && ids"
+            ),
+            Duration::from_secs(10),
+        )
+        .await;
+    let after_switch = browser
+        .wait_for(
+            "sending after the switch",
+            &format!(
+                "const s = Object.values(await window.tincan.stats())[0];
+                 return s.framesSent > {} + 60 && s.audioPacketsSent > {} + 100 && s",
+                n(&before, "framesSent") + 30.0,
+                n(&before, "audioPacketsSent"),
+            ),
+            Duration::from_secs(10),
+        )
+        .await;
+    let transceivers = browser
+        .execute(
+            "const p = [...window.tincan.peers.values()][0];
+             return p.pc.getTransceivers().length",
+            json!([]),
+        )
+        .await;
+
+    // Mute and camera off, by keyboard shortcut as a person would, then leave by the button.
+    browser
+        .execute(
+            "for (const key of ['m', 'v']) {
+               document.body.dispatchEvent(new KeyboardEvent('keydown', { key, bubbles: true }));
+             }
+             return true",
+            json!([]),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let pressed = browser
+        .execute(
+            "return [document.getElementById('mute').getAttribute('aria-pressed'),
+                     document.getElementById('camera-toggle').getAttribute('aria-pressed')]",
+            json!([]),
+        )
+        .await;
+    browser
+        .execute(
+            "document.getElementById('leave').click(); return true",
+            json!([]),
+        )
+        .await;
+    let left_seen = ada
+        .printed(&format!("left {me}"), Duration::from_secs(5))
+        .await;
+    let state = browser
+        .execute("return window.tincan.state", json!([]))
+        .await;
+    browser.quit().await;
+    let ada = ada.finish().await;
+    server.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+
+    let from_browser = about(&ada, &me);
+    eprintln!(
+        "tracks {old_tracks} -> {new_tracks}; after the switch {after_switch:#}\n\
+         Ada about Chromium (last second before it left): {from_browser:#}"
+    );
+    assert_ne!(old_tracks, new_tracks);
+    assert_eq!(
+        transceivers,
+        json!(2),
+        "audio and video, no transceiver added"
+    );
+    assert_eq!(
+        pressed,
+        json!(["true", "true"]),
+        "mute and camera off show as pressed"
+    );
+    let level = n(from_browser, "audio_level");
+    assert!(
+        level < 0.001,
+        "Ada still heard Chromium at level {level} after it muted"
+    );
+    // A disabled camera track still sends frames, black ones (no stamp to read), at a few
+    // kbit/s.
+    let kbps = n(from_browser, "kbps_in");
+    assert!(
+        kbps < 60.0,
+        "Ada still got {kbps} kbit/s after Chromium's camera went off"
+    );
+    let black = n(from_browser, "stamps_unreadable");
+    assert!(
+        black >= 60.0,
+        "Ada got only {black} frames without a stamp after camera off"
+    );
+    assert!(
+        n(from_browser, "video_frames_decoded") > 150.0,
+        "Ada decoded too little of Chromium before the switch and mute: {from_browser}"
+    );
+    assert!(left_seen, "Ada never saw Chromium leave");
+    assert_eq!(state, json!("left"));
+}
+
 /// Two tincan-cli peers and a Chromium tab in one room: a full mesh in which everyone
 /// decodes both others' video and hears their audio.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,14 +419,24 @@ async fn a_mesh_of_two_native_peers_and_chromium() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// What [`native_behind_link_with_chromium`] brings back.
+struct LinkCall {
+    /// The native peer's summary.
+    native: Value,
+    /// Chromium's last stats of the native peer, and what `wait_in_browser` returned.
+    seen: Value,
+    seen_mid_call: Value,
+    /// Chromium's peer id.
+    chromium: String,
+}
+
 /// A call between a tincan-cli peer behind `link` (in its network namespace) and Chromium on
-/// this host. Returns the native peer's summary, Chromium's last stats of it, and Chromium's
-/// peer id.
+/// this host.
 async fn native_behind_link_with_chromium(
     link: &Netns,
     native_flags: &[&str],
     wait_in_browser: Option<(&str, &str)>,
-) -> (Value, Value, String) {
+) -> LinkCall {
     let dir = std::env::temp_dir().join(format!("tincan-browser-link-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (video, audio) = fake_devices(&dir);
@@ -291,18 +455,24 @@ async fn native_behind_link_with_chromium(
     )
     .await;
     let (browser, me) = join_from_chromium(&server, &ada.room, &video, &audio).await;
+    let mut seen_mid_call = Value::Null;
     if let Some((what, script)) = wait_in_browser {
-        browser
+        seen_mid_call = browser
             .wait_for(what, script, Duration::from_secs(20))
             .await;
     }
     let ada_id = ada.id.clone();
-    let ada = ada.finish().await;
+    let native = ada.finish().await;
     let seen = stats_when_left(&browser, &ada_id).await;
     browser.quit().await;
     server.stop().await;
     std::fs::remove_dir_all(&dir).ok();
-    (ada, seen, me)
+    LinkCall {
+        native,
+        seen,
+        seen_mid_call,
+        chromium: me,
+    }
 }
 
 /// The native peer's link to Chromium goes dead for four seconds mid-call: when it comes back,
@@ -328,7 +498,15 @@ async fn chromium_asks_for_keyframes_and_gets_them() {
              return s && s.pliSent > 0 && s.keyFramesDecoded > 1",
         )),
     );
-    let ((ada, seen, me), ()) = tokio::join!(call, outage);
+    let (
+        LinkCall {
+            native: ada,
+            seen,
+            chromium: me,
+            ..
+        },
+        (),
+    ) = tokio::join!(call, outage);
     let to_browser = about(&ada, &me);
     eprintln!("Ada about Chromium: {to_browser:#}\nChromium about Ada: {seen:#}");
     let asked = n(to_browser, "keyframes_asked_of_us");
@@ -343,18 +521,22 @@ async fn chromium_asks_for_keyframes_and_gets_them() {
     );
 }
 
-/// The native peer sends 720p at up to 1.5 Mbit/s to Chromium over a 600 kbit/s link: its
-/// estimate, fed by Chromium's transport-wide feedback, brings its bitrate under the link and
-/// its picture down, and Chromium keeps decoding.
+/// A 600 kbit/s link each way between the native peer and Chromium. The native peer sends 720p
+/// at up to 1.5 Mbit/s: its estimate, fed by Chromium's transport-wide feedback, brings its
+/// bitrate under the link and its picture down, and Chromium keeps decoding. Chromium's own
+/// estimate, fed by the native peer's feedback, keeps what it sends under the link too, and
+/// the native peer keeps receiving its frames.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_native_sender_follows_chromiums_feedback_under_a_bandwidth_limit() {
+async fn each_sender_follows_the_others_feedback_under_a_bandwidth_limit() {
     const LINK_KBIT: f64 = 600.0;
     let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let link = Netns::plain();
+    // Chromium to the native peer through the host side's token bucket, and back through one
+    // inside the namespace.
+    let link = Netns::with_uplink(LINK_KBIT as u32);
     link.shape_outgoing(&[
         "tbf", "rate", "600kbit", "burst", "20kb", "latency", "200ms",
     ]);
-    let (ada, seen, me) = native_behind_link_with_chromium(
+    let call = native_behind_link_with_chromium(
         &link,
         &[
             "--duration",
@@ -364,11 +546,21 @@ async fn the_native_sender_follows_chromiums_feedback_under_a_bandwidth_limit() 
             "--bitrate",
             "1500",
         ],
-        None,
+        Some((
+            "Chromium sending for 12 s",
+            "const s = Object.values(await window.tincan.stats())[0];
+             return s && s.framesSent > 360 && s",
+        )),
     )
     .await;
-    let to_browser = about(&ada, &me);
-    eprintln!("Ada about Chromium: {to_browser:#}\nChromium about Ada: {seen:#}");
+    let (ada, seen, me) = (&call.native, &call.seen, &call.chromium);
+    let to_browser = about(ada, me);
+    eprintln!(
+        "Ada about Chromium: {to_browser:#}\nChromium about Ada: {seen:#}\nmid-call: {:#}",
+        call.seen_mid_call
+    );
+
+    // The native sender.
     let estimate = n(to_browser, "available_send_kbps");
     assert!(
         (100.0..=1.5 * LINK_KBIT).contains(&estimate),
@@ -379,12 +571,31 @@ async fn the_native_sender_follows_chromiums_feedback_under_a_bandwidth_limit() 
     let width = to_browser["sent_size"][0].as_u64().unwrap_or(0);
     assert!(width < 1280, "Ada still sends {width} pixels wide");
     assert!(
-        n(&seen, "framesDecoded") > 200.0,
+        n(seen, "framesDecoded") > 200.0,
         "Chromium decoded too little: {seen}"
     );
     assert_eq!(
         seen["frameWidth"].as_u64(),
         Some(width),
         "Chromium shows what Ada sends"
+    );
+
+    // Chromium as the sender, over the second half of the call.
+    let chromium_estimate = n(seen, "availableOutgoingBitrate") / 1000.0;
+    assert!(
+        (100.0..=1.5 * LINK_KBIT).contains(&chromium_estimate),
+        "Chromium's estimate is {chromium_estimate} kbit/s for a {LINK_KBIT} kbit/s link"
+    );
+    let mid = &call.seen_mid_call;
+    let sent_bits = 8.0 * (n(seen, "videoBytesSent") - n(mid, "videoBytesSent"));
+    let chromium_kbps = sent_bits / (n(seen, "at") - n(mid, "at"));
+    assert!(
+        chromium_kbps < LINK_KBIT,
+        "Chromium sent video at {chromium_kbps} kbit/s into the {LINK_KBIT} kbit/s link"
+    );
+    let received = n(to_browser, "fps_received");
+    assert!(
+        received >= 20.0,
+        "Ada received Chromium's video at {received} fps"
     );
 }

@@ -418,7 +418,8 @@ call.stats = async () => {
 };
 
 async function statsOf(peer) {
-    const entry = { connection: peer.pc.connectionState };
+    // `at` (ms) lets a reader turn two snapshots' byte counts into a rate.
+    const entry = { connection: peer.pc.connectionState, at: Date.now() };
     if (peer.meter) {
       Object.assign(entry, { audioLevel: peer.meter.level(), audioPitch: peer.meter.pitch() });
     }
