@@ -53,6 +53,20 @@ impl CliPeer {
         room: Option<&str>,
         extra: &[&str],
     ) -> Self {
+        let server = server.addr.to_string();
+        Self::start_with_server(&server, place, dir, name, room, extra).await
+    }
+
+    /// [`CliPeer::start_at`] with a server this test did not start (the app's built-in one),
+    /// by its address.
+    pub async fn start_with_server(
+        server: &str,
+        place: &Place<'_>,
+        dir: &Path,
+        name: &str,
+        room: Option<&str>,
+        extra: &[&str],
+    ) -> Self {
         let stats = dir.join(format!("{name}.json"));
         let cli = crate::binary("tincan-cli");
         let mut command = match place.netns {
@@ -68,7 +82,7 @@ impl CliPeer {
             .args([
                 "call",
                 "--server",
-                &server.addr.to_string(),
+                server,
                 "--name",
                 name,
                 "--bind",

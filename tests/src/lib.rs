@@ -6,6 +6,7 @@
 
 pub mod cable;
 pub mod cli;
+pub mod desktop;
 pub mod netns;
 pub mod raw;
 pub mod server;
@@ -13,6 +14,7 @@ pub mod webdriver;
 
 pub use cable::Cable;
 pub use cli::{about, CliPeer, Place};
+pub use desktop::{start_app, Desktop};
 pub use netns::Netns;
 pub use raw::RawClient;
 pub use server::ServerProcess;

@@ -31,7 +31,7 @@ pub struct Browser {
     _profile: PathBuf,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -46,18 +46,12 @@ impl Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver runs (Debian package chromium-driver; scripts/install-deps installs it)");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        for _ in 0..100 {
-            if TcpStream::connect(addr).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let profile =
             std::env::temp_dir().join(format!("tincan-chromium-{}-{port}", std::process::id()));
         let args = vec![
@@ -93,15 +87,36 @@ impl Browser {
                 "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
             }}
         });
+        Self::session(driver, port, capabilities, profile).await
+    }
+
+    /// A session on a WebDriver server already started as `driver` on loopback `port`
+    /// (chromedriver, or tauri-driver for the desktop app), created with `capabilities`.
+    /// `scratch` is removed with the session's files when it ends.
+    pub async fn session(driver: Child, port: u16, capabilities: Value, scratch: PathBuf) -> Self {
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut browser = Self {
             driver,
             addr,
             session: String::new(),
-            _profile: profile,
+            _profile: scratch,
         };
-        let created = browser
-            .request("POST", "/session", Some(capabilities))
-            .await;
+        // Listening is not ready: tauri-driver listens before the driver behind it does,
+        // and drops the first requests until then.
+        let mut tries = 0;
+        let created = loop {
+            match browser
+                .try_request("POST", "/session", Some(capabilities.clone()))
+                .await
+            {
+                Ok(created) => break created,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("no WebDriver session after 10 s: {e}"),
+            }
+        };
         browser.session = created["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no browser session: {created}"))
@@ -150,10 +165,23 @@ impl Browser {
 
     /// One WebDriver command; returns its `value`, panicking on a WebDriver error.
     async fn request(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_request(method, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
+    }
+
+    /// One WebDriver command; its `value`, or why there is none (the connection closed, or
+    /// a WebDriver error).
+    async fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut stream = TcpStream::connect(self.addr)
             .await
-            .expect("chromedriver is listening");
+            .map_err(|e| format!("the driver is not listening: {e}"))?;
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n",
@@ -163,17 +191,17 @@ impl Browser {
         stream
             .write_all(format!("{head}{body}").as_bytes())
             .await
-            .expect("request written");
+            .map_err(|e| format!("cannot send: {e}"))?;
         // chromedriver keeps the connection open whatever the request says: read the head,
         // then exactly Content-Length bytes.
+        let closed = || "the driver closed the connection".to_owned();
         let mut response = Vec::new();
         let mut chunk = [0u8; 16 * 1024];
         let (head_len, body_len) = loop {
-            let n = stream.read(&mut chunk).await.expect("response read");
-            assert!(
-                n > 0,
-                "chromedriver closed the connection during {method} {path}"
-            );
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err(closed());
+            }
             response.extend_from_slice(&chunk[..n]);
             let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
                 continue;
@@ -183,32 +211,35 @@ impl Browser {
                 .lines()
                 .find_map(|l| l.strip_prefix("content-length:"))
                 .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or_else(|| panic!("no Content-Length from chromedriver: {head}"));
+                .ok_or_else(|| format!("no Content-Length in {head}"))?;
             break (end + 4, length);
         };
         while response.len() < head_len + body_len {
-            let n = stream.read(&mut chunk).await.expect("response read");
-            assert!(
-                n > 0,
-                "chromedriver closed the connection during {method} {path}"
-            );
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err(closed());
+            }
             response.extend_from_slice(&chunk[..n]);
         }
         let text = String::from_utf8_lossy(&response[head_len..head_len + body_len]);
-        let value: Value = serde_json::from_str(text.trim())
-            .unwrap_or_else(|e| panic!("chromedriver answered {method} {path} with {text}: {e}"));
+        let value: Value =
+            serde_json::from_str(text.trim()).map_err(|e| format!("answered {text}: {e}"))?;
         if let Some(error) = value["value"]["error"].as_str() {
-            panic!(
-                "WebDriver {method} {path} failed: {error}: {}",
-                value["value"]["message"]
-            );
+            return Err(format!("{error}: {}", value["value"]["message"]));
         }
-        value["value"].clone()
+        Ok(value["value"].clone())
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // The driver was started in a process group of its own: end the browser or app it
+        // started too, not only the driver.
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        }
         let _ = self.driver.start_kill();
     }
 }

@@ -52,6 +52,14 @@ pub struct PeerStats {
     pub security_code: Option<String>,
 }
 
+/// Which local input a [`CallEvent::InputLost`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LostInput {
+    Camera,
+    Microphone,
+}
+
 /// What happens in a call, in order.
 #[derive(Debug, Clone)]
 pub enum CallEvent {
@@ -85,6 +93,18 @@ pub enum CallEvent {
     Audio {
         peer: PeerId,
         frame: AudioFrame,
+    },
+    /// A picture from our own camera as it is sent (with `CallOptions::self_view`): the self
+    /// view. Dropped rather than queued when the app falls behind.
+    SelfVideo {
+        frame: VideoFrame,
+    },
+    /// A camera or microphone stopped working mid-call (unplugged, taken by another app): the
+    /// call goes on without it until the app switches to another with `set_video_input` or
+    /// `set_audio_input`.
+    InputLost {
+        input: LostInput,
+        reason: String,
     },
     Chat {
         peer: PeerId,

@@ -26,9 +26,14 @@ mod session;
 mod stats;
 
 pub use error::CallError;
-pub use events::{CallEvent, PeerStats};
+pub use events::{CallEvent, LostInput, PeerStats};
 pub use options::{AudioInput, CallOptions, RoomChoice, VideoInput};
 pub use peer::{live_peer_connections, peer_connection_handlers_alive};
 pub use playout::AudioOutput;
 pub use security::security_code;
 pub use session::Call;
+
+/// Opening the inputs a call would use, for an app's preview before joining.
+pub mod sources {
+    pub use crate::media::{open_audio, open_video, pace, Audio, Video};
+}

@@ -14,9 +14,10 @@ use tincan_media::video::{
     scale, stamp, CameraSource, PatternSource, VideoFormat, VideoSource, Y4mSource,
 };
 use tincan_media::{AudioFrame, MediaError, VideoFrame};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::adapt::{Adapter, Step};
+use crate::events::{CallEvent, LostInput};
 use crate::options::{AudioInput, CallOptions, VideoInput};
 use crate::CallError;
 
@@ -66,14 +67,11 @@ pub(crate) struct LocalMedia {
 
 /// A video source and whether the thread must pace it (files and patterns run as fast as
 /// they are read; a camera delivers at its own rate).
-pub(crate) type Video = (Box<dyn VideoSource>, bool);
-pub(crate) type Audio = (Box<dyn AudioSource>, bool);
+pub type Video = (Box<dyn VideoSource>, bool);
+pub type Audio = (Box<dyn AudioSource>, bool);
 
 /// Opens a video input at `format` (a file keeps its own).
-pub(crate) fn open_video(
-    input: &VideoInput,
-    format: VideoFormat,
-) -> Result<Option<Video>, CallError> {
+pub fn open_video(input: &VideoInput, format: VideoFormat) -> Result<Option<Video>, CallError> {
     Ok(match input {
         VideoInput::Pattern => Some((Box::new(PatternSource::new(format)?), true)),
         VideoInput::File(path) => Some((Box::new(Y4mSource::open(path)?), true)),
@@ -84,7 +82,7 @@ pub(crate) fn open_video(
     })
 }
 
-pub(crate) fn open_audio(input: &AudioInput) -> Result<Option<Audio>, CallError> {
+pub fn open_audio(input: &AudioInput) -> Result<Option<Audio>, CallError> {
     Ok(match input {
         AudioInput::Tone(hz) => Some((Box::new(ToneSource::tone(*hz)), true)),
         AudioInput::File(path) => Some((Box::new(WavSource::open(path, true)?), true)),
@@ -124,7 +122,12 @@ const IDLE: Duration = Duration::from_millis(20);
 impl LocalMedia {
     /// Opens the sources (so a missing camera or microphone fails the join, clearly) and
     /// starts the threads.
-    pub fn start(options: &CallOptions) -> Result<Self, CallError> {
+    /// `events` hears of a source that fails mid-call and, with `options.self_view`, gets
+    /// every captured picture.
+    pub fn start(
+        options: &CallOptions,
+        events: mpsc::Sender<CallEvent>,
+    ) -> Result<Self, CallError> {
         let controls = Arc::new(Controls::default());
         controls
             .video_kbps
@@ -144,11 +147,19 @@ impl LocalMedia {
             spawn("video-encode", {
                 let (controls, video, kbps) =
                     (Arc::clone(&controls), video.clone(), options.video_kbps);
-                Box::new(move || video_loop(video_source, kbps, controls, video))
+                let local = Local {
+                    events: events.clone(),
+                    self_view: options.self_view,
+                };
+                Box::new(move || video_loop(video_source, kbps, controls, video, local))
             })?,
             spawn("audio-encode", {
                 let (controls, audio) = (Arc::clone(&controls), audio.clone());
-                Box::new(move || audio_loop(audio_source, encoder, controls, audio))
+                let local = Local {
+                    events,
+                    self_view: false,
+                };
+                Box::new(move || audio_loop(audio_source, encoder, controls, audio, local))
             })?,
         ];
         Ok(Self {
@@ -174,7 +185,7 @@ impl Drop for LocalMedia {
 }
 
 /// Sleeps until `start + n × interval`; a thread that fell behind does not try to catch up.
-pub(crate) fn pace(start: &mut Instant, n: &mut u64, interval: Duration) {
+pub fn pace(start: &mut Instant, n: &mut u64, interval: Duration) {
     *n += 1;
     let due = *start + interval * (*n as u32);
     let now = Instant::now();
@@ -186,11 +197,36 @@ pub(crate) fn pace(start: &mut Instant, n: &mut u64, interval: Duration) {
     }
 }
 
+/// What a capture thread tells the app directly: its own pictures (self view) and a source
+/// that stopped working.
+struct Local {
+    events: mpsc::Sender<CallEvent>,
+    self_view: bool,
+}
+
+impl Local {
+    /// Never blocks capture: an app that falls behind misses pictures, not the call.
+    fn tell(&self, event: CallEvent) {
+        let _ = self.events.try_send(event);
+    }
+
+    fn lost(&self, input: LostInput, error: &MediaError) {
+        tracing::error!(%error, ?input, "source failed mid-call");
+        // Unlike a picture, this notice must not be dropped: the app falls back on it. The
+        // source is gone, so waiting for room in the queue costs nothing.
+        let reason = error.to_string();
+        let _ = self
+            .events
+            .blocking_send(CallEvent::InputLost { input, reason });
+    }
+}
+
 fn video_loop(
     mut source: Option<Video>,
     kbps: u32,
     controls: Arc<Controls>,
     out: broadcast::Sender<Arc<EncodedVideo>>,
+    local: Local,
 ) {
     let mut kbps_now = kbps;
     // What is being encoded now: the source's format, its ladder and encoder.
@@ -229,13 +265,18 @@ fn video_loop(
         let frame = match video.read() {
             Ok(frame) => frame,
             Err(e) => {
-                tracing::error!(error = %e, "video source failed; sending no video");
+                local.lost(LostInput::Camera, &e);
                 source = None;
                 continue;
             }
         };
         if controls.camera_off.load(Ordering::Relaxed) {
             continue;
+        }
+        if local.self_view {
+            local.tell(CallEvent::SelfVideo {
+                frame: frame.clone(),
+            });
         }
         let wanted = controls.video_kbps.load(Ordering::Relaxed);
         if let Some(next) = adapter.update(Instant::now(), wanted) {
@@ -342,6 +383,7 @@ fn audio_loop(
     mut encoder: OpusEncoder,
     controls: Arc<Controls>,
     out: broadcast::Sender<Arc<EncodedAudio>>,
+    local: Local,
 ) {
     let interval = Duration::from_millis(20);
     let (mut start, mut n) = (Instant::now(), 0u64);
@@ -375,7 +417,7 @@ fn audio_loop(
                 continue;
             }
             Err(e) => {
-                tracing::error!(error = %e, "audio source failed; sending no audio");
+                local.lost(LostInput::Microphone, &e);
                 source = None;
                 continue;
             }

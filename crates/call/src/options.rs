@@ -48,6 +48,8 @@ pub struct CallOptions {
     /// Where the others are heard. None by default: an app picks the speaker (a user's
     /// choice); a bot or a test wants none.
     pub output: AudioOutput,
+    /// Hand each captured picture back as [`crate::CallEvent::SelfVideo`].
+    pub self_view: bool,
     /// Record each remote peer's video (`<peer id>.ivf`) and audio (`<peer id>.wav`) here.
     pub record: Option<PathBuf>,
     /// Size and frame rate asked of the video source.
@@ -70,6 +72,7 @@ impl CallOptions {
             audio: AudioInput::Tone(440.0),
             output: AudioOutput::None,
             record: None,
+            self_view: false,
             format: VideoFormat {
                 width: 640,
                 height: 360,

@@ -74,8 +74,8 @@ impl Call {
                 })
             })?;
         }
-        let media = LocalMedia::start(&options)?;
         let (events_tx, events) = mpsc::channel(256);
+        let media = LocalMedia::start(&options, events_tx.clone())?;
         let playout = Playout::start(&options.output, events_tx.clone())?;
         let (signaling, signals) = connect(&options.server, options.signaling.clone()).await?;
         let room = match &options.room {
@@ -203,8 +203,9 @@ impl Call {
         rx.await.map_err(|_| CallError::Ended)
     }
 
-    /// Leaves the call; returns every peer's final statistics.
-    pub async fn leave(self) -> Result<Vec<PeerStats>, CallError> {
+    /// Leaves the call; returns every peer's final statistics. Every control fails with
+    /// [`CallError::Ended`] afterwards.
+    pub async fn leave(&self) -> Result<Vec<PeerStats>, CallError> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(Command::Leave(tx))

@@ -379,6 +379,10 @@ pub async fn run(args: CallArgs) -> ExitCode {
                         last_stats.insert(stats.peer_id.clone(), stats);
                     }
                     CallEvent::Error { message } => eprintln!("tincan-cli: {message}"),
+                    CallEvent::InputLost { input, reason } => {
+                        eprintln!("tincan-cli: the {input:?} stopped: {reason}; going on without it")
+                    }
+                    CallEvent::SelfVideo { .. } => {}
                     CallEvent::Ended { reason } => {
                         eprintln!("tincan-cli: the call ended: {reason}");
                         break;

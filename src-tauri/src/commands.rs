@@ -1,0 +1,338 @@
+//! What the page can ask of the app (`invoke`). Each returns a typed [`AppError`] the page
+//! shows with what to do next.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tauri::ipc::{Channel, InvokeResponseBody};
+use tauri::{AppHandle, State};
+use tincan_call::{Call, RoomChoice};
+use tincan_media::devices::DeviceList;
+use tincan_media::video::VideoFormat;
+
+use crate::devices::{self, Choices};
+use crate::error::AppError;
+use crate::preview::{self, Preview};
+use crate::session::{self, Joined, PeerView};
+use crate::settings::Settings;
+use crate::state::{lock, AppState};
+use crate::tiles::TileCounts;
+
+/// What the home screen shows besides the settings.
+#[derive(Serialize)]
+pub struct AppInfo {
+    version: &'static str,
+    settings: Settings,
+    /// Why saved settings were not used, once.
+    settings_problem: Option<String>,
+    /// A room from a `tincan://join/` link, once.
+    link_room: Option<String>,
+}
+
+#[tauri::command]
+pub fn app_info(state: State<'_, AppState>) -> AppInfo {
+    AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        settings: state.settings(),
+        settings_problem: lock(&state.settings_problem).take(),
+        link_room: lock(&state.pending_link).take(),
+    }
+}
+
+/// The server calls use, starting the built-in one if none is configured.
+#[tauri::command]
+pub async fn server_address(state: State<'_, AppState>) -> Result<String, AppError> {
+    state.server_address().await
+}
+
+#[tauri::command]
+pub fn save_settings(state: State<'_, AppState>, settings: Settings) -> Result<Settings, AppError> {
+    state.settings_file.save(&settings)?;
+    *lock(&state.settings) = settings.clone();
+    Ok(settings)
+}
+
+#[tauri::command]
+pub async fn list_devices() -> Choices {
+    let list = tokio::task::spawn_blocking(DeviceList::scan)
+        .await
+        .unwrap_or_default();
+    Choices::from_devices(&list)
+}
+
+fn video_format(settings: &Settings) -> VideoFormat {
+    let (width, height, _) = settings.quality.video();
+    VideoFormat {
+        width,
+        height,
+        fps: 30,
+    }
+}
+
+/// Shows `camera` in the self tile and reports `microphone`'s level ("preview:level").
+#[tauri::command]
+pub async fn start_preview(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    camera: String,
+    microphone: String,
+) -> Result<(), AppError> {
+    state.stop_preview();
+    let list = tokio::task::spawn_blocking(DeviceList::scan)
+        .await
+        .unwrap_or_default();
+    let video = devices::video_input(&camera, &list);
+    let audio = devices::audio_input(&microphone, &list);
+    let format = video_format(&state.settings());
+    let tiles = Arc::clone(&state.tiles);
+    let preview =
+        tokio::task::spawn_blocking(move || Preview::start(&app, tiles, &video, &audio, format))
+            .await
+            .map_err(|e| AppError::Call(e.to_string()))??;
+    *lock(&state.preview) = Some(preview);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn stop_preview(state: State<'_, AppState>) -> Result<(), AppError> {
+    let preview = lock(&state.preview).take();
+    if let Some(p) = preview {
+        let _ = tokio::task::spawn_blocking(move || p.stop()).await;
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn test_speaker(speaker: String) -> Result<(), AppError> {
+    let list = tokio::task::spawn_blocking(DeviceList::scan)
+        .await
+        .unwrap_or_default();
+    if list.speakers.is_empty() {
+        return Err(AppError::Speaker(
+            "no speaker or headphones found; plug some in and try again".into(),
+        ));
+    }
+    let id = (!speaker.is_empty() && speaker != devices::NONE).then_some(speaker);
+    tokio::task::spawn_blocking(move || preview::test_speaker(id.as_deref()))
+        .await
+        .map_err(|e| AppError::Speaker(e.to_string()))?
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JoinRequest {
+    /// None: create a room.
+    room: Option<String>,
+    name: String,
+    camera: String,
+    microphone: String,
+    speaker: String,
+    camera_on: bool,
+    mic_on: bool,
+}
+
+#[tauri::command]
+pub async fn join(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    request: JoinRequest,
+) -> Result<Joined, AppError> {
+    let mut current = state.call.lock().await;
+    if current.is_some() {
+        return Err(AppError::AlreadyInCall);
+    }
+    let preview = lock(&state.preview).take();
+    if let Some(p) = preview {
+        let _ = tokio::task::spawn_blocking(move || p.stop()).await;
+    }
+    let server = state.server_address().await?;
+    let list = tokio::task::spawn_blocking(DeviceList::scan)
+        .await
+        .unwrap_or_default();
+    let settings = state.settings();
+    let room_typed = request
+        .room
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    let choice = match room_typed {
+        Some(code) => RoomChoice::Join(code.to_owned()),
+        None => RoomChoice::Create,
+    };
+    let name = if request.name.trim().is_empty() {
+        "Tincan user".to_owned()
+    } else {
+        request.name.trim().to_owned()
+    };
+    let mut options = session::options(&server, choice, &name);
+    options.video = devices::video_input(&request.camera, &list);
+    options.audio = devices::audio_input(&request.microphone, &list);
+    options.output = devices::audio_output(&request.speaker, &list);
+    options.format = video_format(&settings);
+    options.video_kbps = settings.quality.video().2;
+    let (call, events) = Call::join(options)
+        .await
+        .map_err(|e| AppError::joining(e, room_typed))?;
+    call.set_camera_off(!request.camera_on);
+    call.set_mic_muted(!request.mic_on);
+    let call = Arc::new(call);
+    let room = call.room().to_string();
+    let me = call.peer_id().to_string();
+    // The Joined event came first: read it here for who is already in the room.
+    let mut events = events;
+    let mut peers = Vec::new();
+    if let Ok(tincan_call::CallEvent::Joined { peers: there, .. }) = events.try_recv() {
+        peers = there
+            .into_iter()
+            .map(|p| PeerView {
+                id: p.id.to_string(),
+                name: p.name,
+            })
+            .collect();
+    }
+    session::pump(app, Arc::clone(&state.tiles), Arc::clone(&call), events);
+    *current = Some(call);
+    {
+        let mut settings = lock(&state.settings);
+        settings.remember_room(&room);
+        settings.name = name;
+        let _ = state.settings_file.save(&settings);
+    }
+    Ok(Joined {
+        share_link: share_link(&server, &room),
+        room,
+        me,
+        peers,
+    })
+}
+
+/// The browser link for `room` on `server` (tincan-server serves the guest page at /r/CODE).
+fn share_link(server: &str, room: &str) -> String {
+    let base = server
+        .trim_end_matches('/')
+        .trim_end_matches("/ws")
+        .replacen("wss://", "https://", 1)
+        .replacen("ws://", "http://", 1);
+    let base = if base.contains("://") {
+        base
+    } else {
+        format!("http://{base}")
+    };
+    format!("{base}/r/{room}")
+}
+
+async fn current_call(state: &AppState) -> Result<Arc<Call>, AppError> {
+    state.call.lock().await.clone().ok_or(AppError::NotInCall)
+}
+
+#[tauri::command]
+pub async fn leave(state: State<'_, AppState>) -> Result<(), AppError> {
+    let call = state.call.lock().await.take().ok_or(AppError::NotInCall)?;
+    let _ = call.leave().await;
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn set_mic_muted(state: State<'_, AppState>, muted: bool) -> Result<(), AppError> {
+    current_call(&state).await?.set_mic_muted(muted);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn set_camera_off(state: State<'_, AppState>, off: bool) -> Result<(), AppError> {
+    current_call(&state).await?.set_camera_off(off);
+    Ok(())
+}
+
+/// Switches the camera, microphone or speaker mid-call (no renegotiation).
+#[tauri::command]
+pub async fn switch_device(
+    state: State<'_, AppState>,
+    kind: String,
+    id: String,
+) -> Result<(), AppError> {
+    let call = current_call(&state).await?;
+    let list = tokio::task::spawn_blocking(DeviceList::scan)
+        .await
+        .unwrap_or_default();
+    match kind.as_str() {
+        "camera" => {
+            let input = devices::video_input(&id, &list);
+            tokio::task::spawn_blocking(move || call.set_video_input(input))
+                .await
+                .map_err(|e| AppError::Camera(e.to_string()))?
+                .map_err(AppError::from)?;
+        }
+        "microphone" => {
+            let input = devices::audio_input(&id, &list);
+            tokio::task::spawn_blocking(move || call.set_audio_input(input))
+                .await
+                .map_err(|e| AppError::Microphone(e.to_string()))?
+                .map_err(AppError::from)?;
+        }
+        "speaker" => call
+            .set_speaker(devices::audio_output(&id, &list))
+            .await
+            .map_err(|e| AppError::Speaker(e.to_string()))?,
+        other => return Err(AppError::Call(format!("no device kind {other}"))),
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn send_chat(state: State<'_, AppState>, text: String) -> Result<(), AppError> {
+    current_call(&state)
+        .await?
+        .send_chat(&text)
+        .await
+        .map_err(AppError::from)
+}
+
+/// The page shows `tile` at `width`x`height` device pixels and wants its pictures.
+#[tauri::command]
+pub fn watch_tile(
+    state: State<'_, AppState>,
+    tile: String,
+    width: u32,
+    height: u32,
+    channel: Channel<InvokeResponseBody>,
+) {
+    state.tiles.watch(&tile, channel, width, height);
+}
+
+#[tauri::command]
+pub fn resize_tile(state: State<'_, AppState>, tile: String, width: u32, height: u32) {
+    state.tiles.resize(&tile, width, height);
+}
+
+/// The page drew `tile`'s last picture.
+#[tauri::command]
+pub fn frame_shown(state: State<'_, AppState>, tile: String) {
+    state.tiles.shown(&tile);
+}
+
+#[tauri::command]
+pub fn tile_counts(state: State<'_, AppState>) -> HashMap<String, TileCounts> {
+    state.tiles.counts()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_link;
+
+    #[test]
+    fn share_links_point_at_the_servers_guest_page() {
+        assert_eq!(
+            share_link("127.0.0.1:8787", "abc"),
+            "http://127.0.0.1:8787/r/abc"
+        );
+        assert_eq!(
+            share_link("wss://call.example.org/ws", "abc"),
+            "https://call.example.org/r/abc"
+        );
+        assert_eq!(
+            share_link("https://call.example.org/", "abc"),
+            "https://call.example.org/r/abc"
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! The call in progress: joins through the engine, turns its events into what the page shows
+//! (tauri events, tile pictures), and falls back when a camera or microphone goes away.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tauri::{AppHandle, Emitter};
+use tincan_call::{AudioInput, Call, CallEvent, CallOptions, LostInput, VideoInput};
+use tincan_media::devices::DeviceList;
+use tokio::sync::mpsc;
+
+use crate::devices;
+use crate::preview::SELF_TILE;
+use crate::tiles::Tiles;
+
+/// What the page learns once in the room.
+#[derive(Debug, Clone, Serialize)]
+pub struct Joined {
+    pub room: String,
+    pub me: String,
+    /// The browser link for people without the app (the server serves the guest page).
+    pub share_link: String,
+    pub peers: Vec<PeerView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerView {
+    pub id: String,
+    pub name: String,
+}
+
+/// A notice for the page when an input went away mid-call and what replaced it.
+#[derive(Debug, Clone, Serialize)]
+struct InputLostNotice {
+    input: LostInput,
+    reason: String,
+    /// The device now used instead, or None.
+    now: Option<String>,
+}
+
+/// Runs the call's events until it ends, then tells the page.
+pub fn pump(
+    app: AppHandle,
+    tiles: Arc<Tiles>,
+    call: Arc<Call>,
+    mut events: mpsc::Receiver<CallEvent>,
+) {
+    tauri::async_runtime::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                CallEvent::Video { peer, frame, .. } => tiles.offer(&peer.0, frame),
+                CallEvent::SelfVideo { frame } => tiles.offer(SELF_TILE, frame),
+                CallEvent::Audio { .. } | CallEvent::KeyframeArrived { .. } => {}
+                CallEvent::Joined { .. } => {}
+                CallEvent::PeerJoined(info) => {
+                    let _ = app.emit(
+                        "call:peer-joined",
+                        PeerView {
+                            id: info.id.to_string(),
+                            name: info.name,
+                        },
+                    );
+                }
+                CallEvent::PeerLeft { peer } => {
+                    tiles.forget(&peer.0);
+                    let _ = app.emit("call:peer-left", peer.to_string());
+                }
+                CallEvent::Connected {
+                    peer,
+                    security_code,
+                } => {
+                    let _ = app.emit(
+                        "call:connected",
+                        serde_json::json!({ "peer": peer.to_string(), "security_code": security_code }),
+                    );
+                }
+                CallEvent::Disconnected { peer, reason } => {
+                    let _ = app.emit(
+                        "call:disconnected",
+                        serde_json::json!({ "peer": peer.to_string(), "reason": reason }),
+                    );
+                }
+                CallEvent::Chat { peer, text } => {
+                    let _ = app.emit(
+                        "call:chat",
+                        serde_json::json!({ "peer": peer.to_string(), "text": text }),
+                    );
+                }
+                CallEvent::Stats(stats) => {
+                    let _ = app.emit("call:stats", stats);
+                }
+                CallEvent::Error { message } => {
+                    let _ = app.emit("call:error", message);
+                }
+                CallEvent::InputLost { input, reason } => {
+                    let now = fall_back(&call, input).await;
+                    let _ = app.emit("call:input-lost", InputLostNotice { input, reason, now });
+                }
+                CallEvent::Ended { reason } => {
+                    let _ = app.emit("call:ended", reason);
+                    break;
+                }
+            }
+        }
+    });
+}
+
+/// Switches a lost input to the default device, or to none when there is no other. Returns
+/// the name of what is used now.
+async fn fall_back(call: &Call, input: LostInput) -> Option<String> {
+    let list = tokio::task::spawn_blocking(DeviceList::scan)
+        .await
+        .unwrap_or_default();
+    match input {
+        LostInput::Camera => {
+            let next = devices::video_input("", &list);
+            let name = match &next {
+                VideoInput::Camera(_) => list.cameras.first().map(|c| c.name.clone()),
+                _ => None,
+            };
+            match call.set_video_input(next) {
+                Ok(()) => name,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no camera to fall back to");
+                    let _ = call.set_video_input(VideoInput::None);
+                    None
+                }
+            }
+        }
+        LostInput::Microphone => {
+            let next = devices::audio_input("", &list);
+            let name = match &next {
+                AudioInput::Microphone(_) => list
+                    .microphones
+                    .iter()
+                    .find(|m| m.is_default)
+                    .or(list.microphones.first())
+                    .map(|m| m.name.clone()),
+                _ => None,
+            };
+            match call.set_audio_input(next) {
+                Ok(()) => name,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no microphone to fall back to");
+                    let _ = call.set_audio_input(AudioInput::None);
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// The engine's options for this app's call.
+pub fn options(server: &str, room: tincan_call::RoomChoice, name: &str) -> CallOptions {
+    let mut options = CallOptions::new(server, room, name);
+    options.self_view = true;
+    options
+}

@@ -1,0 +1,173 @@
+//! What the person chose, kept in the OS config directory (`settings.json`): their name, the
+//! signaling server, video quality, default devices and recent rooms.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// How many recent rooms the home screen lists.
+const RECENT_ROOMS: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub name: String,
+    /// A signaling server's address (`wss://call.example.org`); empty: the built-in one.
+    pub server: String,
+    pub quality: Quality,
+    /// Device ids; empty: the system's default (or the first camera).
+    pub camera: String,
+    pub microphone: String,
+    pub speaker: String,
+    /// Newest first.
+    pub recent_rooms: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            server: String::new(),
+            quality: Quality::High,
+            camera: String::new(),
+            microphone: String::new(),
+            speaker: String::new(),
+            recent_rooms: Vec::new(),
+        }
+    }
+}
+
+/// Video sent: 720p30 by default; 360p for slow uplinks or old machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    High,
+    Low,
+}
+
+impl Quality {
+    /// Size and bitrate (kbit/s) asked of the camera and encoder.
+    pub fn video(self) -> (u32, u32, u32) {
+        match self {
+            Self::High => (1280, 720, 1500),
+            Self::Low => (640, 360, 600),
+        }
+    }
+}
+
+impl Settings {
+    /// Remembers `room` as the most recent one.
+    pub fn remember_room(&mut self, room: &str) {
+        self.recent_rooms.retain(|r| r != room);
+        self.recent_rooms.insert(0, room.to_owned());
+        self.recent_rooms.truncate(RECENT_ROOMS);
+    }
+}
+
+/// Where the settings live and how they are read and written.
+pub struct SettingsFile {
+    path: PathBuf,
+}
+
+impl SettingsFile {
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            path: dir.join("settings.json"),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved settings; defaults when there are none yet. A file that cannot be read is
+    /// an error (the caller starts from defaults and says so) and is left in place.
+    pub fn load(&self) -> Result<Settings, AppError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                AppError::Settings(format!(
+                    "{} is damaged ({e}); using defaults until you save new settings",
+                    self.path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(e) => Err(AppError::Settings(format!(
+                "cannot read {}: {e}",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Writes through a temporary file and a rename, so a crash never leaves half a file.
+    pub fn save(&self, settings: &Settings) -> Result<(), AppError> {
+        let fail = |e: std::io::Error| {
+            AppError::Settings(format!("cannot save to {}: {e}", self.path.display()))
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let text = serde_json::to_string_pretty(settings)
+            .map_err(|e| AppError::Settings(e.to_string()))?;
+        let temp = self.path.with_extension("json.new");
+        std::fs::write(&temp, text).map_err(fail)?;
+        std::fs::rename(&temp, &self.path).map_err(fail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tincan-settings-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn saved_settings_come_back_and_missing_ones_are_defaults() {
+        let dir = temp_dir("roundtrip");
+        let file = SettingsFile::in_dir(&dir);
+        assert_eq!(file.load().unwrap(), Settings::default());
+        let mut settings = Settings {
+            name: "Ada".into(),
+            server: "wss://call.example.org".into(),
+            quality: Quality::Low,
+            ..Settings::default()
+        };
+        settings.remember_room("k7wq-2m9x-d4tp");
+        file.save(&settings).unwrap();
+        assert_eq!(file.load().unwrap(), settings);
+        // A file from an older version, missing fields, still loads.
+        std::fs::write(file.path(), r#"{"name":"Bo"}"#).unwrap();
+        let old = file.load().unwrap();
+        assert_eq!((old.name.as_str(), old.quality), ("Bo", Quality::High));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_damaged_file_is_an_error_that_names_it_and_stays() {
+        let dir = temp_dir("damaged");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = SettingsFile::in_dir(&dir);
+        std::fs::write(file.path(), "{ not json").unwrap();
+        let e = file.load().unwrap_err();
+        assert_eq!(e.kind(), "settings");
+        assert!(e.to_string().contains("settings.json is damaged"), "{e}");
+        assert_eq!(std::fs::read_to_string(file.path()).unwrap(), "{ not json");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn recent_rooms_are_newest_first_without_repeats_and_few() {
+        let mut s = Settings::default();
+        for room in ["a", "b", "c", "a", "d", "e", "f"] {
+            s.remember_room(room);
+        }
+        assert_eq!(s.recent_rooms, ["f", "e", "d", "a", "c"]);
+    }
+}

@@ -1,0 +1,78 @@
+//! Everything the window's commands share.
+
+use std::sync::{Arc, Mutex};
+
+use tincan_call::Call;
+
+use crate::builtin_server::BuiltInServer;
+use crate::error::AppError;
+use crate::preview::Preview;
+use crate::settings::{Settings, SettingsFile};
+use crate::tiles::Tiles;
+
+pub struct AppState {
+    pub settings_file: SettingsFile,
+    pub settings: Mutex<Settings>,
+    /// Why the saved settings could not be read, shown once at start.
+    pub settings_problem: Mutex<Option<String>>,
+    /// Started on first use when no server is configured.
+    pub builtin: tokio::sync::Mutex<Option<BuiltInServer>>,
+    pub tiles: Arc<Tiles>,
+    pub preview: Mutex<Option<Preview>>,
+    pub call: tokio::sync::Mutex<Option<Arc<Call>>>,
+    /// A room from a `tincan://join/` link the page has not taken yet.
+    pub pending_link: Mutex<Option<String>>,
+}
+
+impl AppState {
+    pub fn new(settings_file: SettingsFile) -> Self {
+        let (settings, problem) = match settings_file.load() {
+            Ok(s) => (s, None),
+            Err(e) => (Settings::default(), Some(e.to_string())),
+        };
+        Self {
+            settings_file,
+            settings: Mutex::new(settings),
+            settings_problem: Mutex::new(problem),
+            builtin: tokio::sync::Mutex::new(None),
+            tiles: Arc::new(Tiles::default()),
+            preview: Mutex::new(None),
+            call: tokio::sync::Mutex::new(None),
+            pending_link: Mutex::new(None),
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        lock(&self.settings).clone()
+    }
+
+    /// The address calls use: the configured server, or the built-in one (started now if
+    /// it is not running yet).
+    pub async fn server_address(&self) -> Result<String, AppError> {
+        let configured = self.settings().server;
+        if !configured.trim().is_empty() {
+            return Ok(configured.trim().to_owned());
+        }
+        let mut builtin = self.builtin.lock().await;
+        if builtin.is_none() {
+            *builtin = Some(BuiltInServer::start().await?);
+        }
+        Ok(builtin
+            .as_ref()
+            .map(BuiltInServer::address)
+            .unwrap_or_default())
+    }
+
+    /// Stops the preview, if one runs, and waits until its devices are free.
+    pub fn stop_preview(&self) {
+        let preview = lock(&self.preview).take();
+        if let Some(p) = preview {
+            p.stop();
+        }
+    }
+}
+
+/// A poisoned lock still holds good data here (plain values): use it.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,198 @@
+//! Pictures to the page: one binary Tauri channel per tile (a remote peer, or "self").
+//!
+//! Tauri's channels have no backpressure (DESIGN.md: sending faster than the page draws grew
+//! the app to 3.4 GiB in 10 s), so each tile has at most one picture in flight: the page says
+//! when it has drawn it ([`Tiles::shown`]), and pictures arriving meanwhile replace each other
+//! — the page always gets the newest. Pictures are halved while they are at least twice the
+//! size the tile shows, so a small tile never costs a 720p copy.
+//!
+//! Wire format (little-endian): width u32, height u32, then the I420 planes.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use tauri::ipc::{Channel, InvokeResponseBody};
+use tincan_media::video::scale;
+use tincan_media::VideoFrame;
+
+/// Per tile, what went to the page: a benchmark reads these.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct TileCounts {
+    pub sent: u64,
+    /// Replaced by a newer picture before the page was ready for it.
+    pub skipped: u64,
+}
+
+struct Tile {
+    channel: Channel<InvokeResponseBody>,
+    /// The size the page shows this tile at, in device pixels.
+    shown_size: (u32, u32),
+    in_flight: bool,
+    waiting: Option<VideoFrame>,
+    counts: TileCounts,
+}
+
+#[derive(Default)]
+pub struct Tiles {
+    tiles: Mutex<HashMap<String, Tile>>,
+}
+
+impl Tiles {
+    /// The page wants `tile`'s pictures on `channel` (replacing an earlier one).
+    pub fn watch(&self, tile: &str, channel: Channel<InvokeResponseBody>, width: u32, height: u32) {
+        let mut tiles = self.lock();
+        tiles.insert(
+            tile.to_owned(),
+            Tile {
+                channel,
+                shown_size: (width.max(1), height.max(1)),
+                in_flight: false,
+                waiting: None,
+                counts: TileCounts::default(),
+            },
+        );
+    }
+
+    /// The tile is shown at a new size (the window or layout changed).
+    pub fn resize(&self, tile: &str, width: u32, height: u32) {
+        if let Some(t) = self.lock().get_mut(tile) {
+            t.shown_size = (width.max(1), height.max(1));
+        }
+    }
+
+    pub fn forget(&self, tile: &str) {
+        self.lock().remove(tile);
+    }
+
+    /// A new picture for `tile`: sent now if the page is ready, else kept as the next one.
+    /// Pictures for tiles the page does not show are dropped.
+    pub fn offer(&self, tile: &str, frame: VideoFrame) {
+        let mut tiles = self.lock();
+        let Some(t) = tiles.get_mut(tile) else {
+            return;
+        };
+        if t.in_flight {
+            if t.waiting.replace(frame).is_some() {
+                t.counts.skipped += 1;
+            }
+            return;
+        }
+        send(t, &frame);
+    }
+
+    /// The page drew `tile`'s last picture: send the one that waited, if any.
+    pub fn shown(&self, tile: &str) {
+        let mut tiles = self.lock();
+        let Some(t) = tiles.get_mut(tile) else {
+            return;
+        };
+        t.in_flight = false;
+        if let Some(frame) = t.waiting.take() {
+            send(t, &frame);
+        }
+    }
+
+    pub fn counts(&self) -> HashMap<String, TileCounts> {
+        self.lock()
+            .iter()
+            .map(|(id, t)| (id.clone(), t.counts))
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Tile>> {
+        self.tiles.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn send(t: &mut Tile, frame: &VideoFrame) {
+    let message = encode(frame, t.shown_size);
+    // A closed channel (the page reloaded) is not an error: the page asks again.
+    if t.channel.send(InvokeResponseBody::Raw(message)).is_ok() {
+        t.in_flight = true;
+        t.counts.sent += 1;
+    }
+}
+
+/// The wire form of `frame`, halved while it is at least twice `shown` in both directions.
+pub fn encode(frame: &VideoFrame, shown: (u32, u32)) -> Vec<u8> {
+    let mut smaller: Option<VideoFrame> = None;
+    loop {
+        let current = smaller.as_ref().unwrap_or(frame);
+        if current.width() < 2 * shown.0 || current.height() < 2 * shown.1 {
+            break;
+        }
+        match scale::half(current) {
+            Ok(half) => smaller = Some(half),
+            Err(_) => break,
+        }
+    }
+    let picture = smaller.as_ref().unwrap_or(frame);
+    let mut out = Vec::with_capacity(8 + picture.data().len());
+    out.extend_from_slice(&picture.width().to_le_bytes());
+    out.extend_from_slice(&picture.height().to_le_bytes());
+    out.extend_from_slice(picture.data());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(message: &[u8]) -> (u32, u32) {
+        let w = u32::from_le_bytes(message[0..4].try_into().unwrap());
+        let h = u32::from_le_bytes(message[4..8].try_into().unwrap());
+        (w, h)
+    }
+
+    #[test]
+    fn one_picture_in_flight_per_tile_and_the_newest_waits() {
+        use std::sync::{Arc, Mutex};
+        let delivered: Arc<Mutex<Vec<(u32, u32)>>> = Arc::default();
+        let seen = Arc::clone(&delivered);
+        let channel = Channel::new(move |body| {
+            if let InvokeResponseBody::Raw(bytes) = body {
+                seen.lock().unwrap().push(header(&bytes));
+            }
+            Ok(())
+        });
+        let tiles = Tiles::default();
+        tiles.watch("peer", channel, 1280, 720);
+        // Told apart by size: 64, 96 and 128 pixels wide.
+        for width in [64, 96, 128] {
+            tiles.offer("peer", VideoFrame::black(width, 32).unwrap());
+        }
+        tiles.offer("nobody", VideoFrame::black(16, 16).unwrap());
+        assert_eq!(*delivered.lock().unwrap(), [(64, 32)]);
+        tiles.shown("peer");
+        assert_eq!(*delivered.lock().unwrap(), [(64, 32), (128, 32)]);
+        tiles.shown("peer");
+        assert_eq!(delivered.lock().unwrap().len(), 2, "nothing more waited");
+        assert_eq!(
+            tiles.counts()["peer"],
+            TileCounts {
+                sent: 2,
+                skipped: 1
+            }
+        );
+        tiles.forget("peer");
+        tiles.offer("peer", VideoFrame::black(64, 32).unwrap());
+        assert_eq!(delivered.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn pictures_shrink_to_the_tile_but_never_below_it() {
+        let frame = VideoFrame::black(1280, 720).unwrap();
+        for (shown, expect) in [
+            ((1280, 720), (1280, 720)),
+            ((800, 450), (1280, 720)),
+            ((640, 360), (640, 360)),
+            ((400, 225), (640, 360)),
+            ((320, 180), (320, 180)),
+        ] {
+            let message = encode(&frame, shown);
+            assert_eq!(header(&message), expect, "shown at {shown:?}");
+            assert_eq!(message.len(), 8 + VideoFrame::i420_len(expect.0, expect.1));
+        }
+    }
+}

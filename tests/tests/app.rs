@@ -1,0 +1,272 @@
+//! The desktop app itself (the `tincan` binary from src-tauri) under Xvfb, driven over
+//! WebDriver like a person would use it, in a call with a tincan-cli peer through the app's
+//! built-in server. The microphone is the virtual one (scripts/virtual-audio.sh), fed a tone.
+//! Screenshots of each screen go to docs/screenshots/.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, Place};
+use tincan_media::audio::analysis::{dominant_frequency, rms};
+use tincan_media::audio::{AudioSource, WavSource};
+
+/// The tone played into the virtual microphone the app listens to.
+const MIC_HZ: f64 = 600.0;
+
+fn n(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v:#}"))
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Plays `MIC_HZ` into the virtual microphone for as long as the returned process lives
+/// (it is killed when dropped, also when the test fails).
+fn feed_microphone(dir: &Path) -> tokio::process::Child {
+    let raw = dir.join("microphone.raw");
+    let samples: Vec<u8> = (0..48_000 * 120)
+        .flat_map(|i| {
+            let t = f64::from(i) / 48_000.0;
+            let s = (0.5 * 32767.0 * (2.0 * std::f64::consts::PI * MIC_HZ * t).sin()) as i16;
+            s.to_le_bytes()
+        })
+        .collect();
+    std::fs::write(&raw, samples).unwrap();
+    tokio::process::Command::new("pacat")
+        .args([
+            "--playback",
+            "-d",
+            "tincan_micfeed",
+            "--format=s16le",
+            "--rate=48000",
+            "--channels=1",
+        ])
+        .arg(&raw)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("pacat runs (scripts/install-deps installs pulseaudio-utils)")
+}
+
+async fn click(app: &Browser, id: &str) {
+    app.execute(
+        &format!("document.getElementById({id:?}).click(); return true"),
+        json!([]),
+    )
+    .await;
+}
+
+/// Sets a form control's value as a person picking it would (input and change events).
+async fn set_value(app: &Browser, id: &str, value: &str) {
+    app.execute(
+        &format!(
+            "const e = document.getElementById({id:?}); e.value = {value:?};
+             e.dispatchEvent(new Event('input', {{ bubbles: true }}));
+             e.dispatchEvent(new Event('change', {{ bubbles: true }}));
+             return e.value"
+        ),
+        json!([]),
+    )
+    .await;
+}
+
+/// The frames drawn on `tile` and their fingerprint, sampled `apart` in time.
+async fn tile_twice(app: &Browser, tile: &str, apart: Duration) -> (Value, Value) {
+    let read = format!("return window.tincan.tiles[{tile:?}] && {{ drawn: window.tincan.tiles[{tile:?}].drawn, fingerprint: window.tincan.tiles[{tile:?}].fingerprint, width: window.tincan.tiles[{tile:?}].width }}");
+    let first = app.execute(&read, json!([])).await;
+    tokio::time::sleep(apart).await;
+    let second = app.execute(&read, json!([])).await;
+    (first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_calls_a_native_peer_through_its_built_in_server() {
+    let dir = std::env::temp_dir().join(format!("tincan-app-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    let shots = screenshots();
+    let _microphone = feed_microphone(&dir);
+    let desktop = Desktop::start().await;
+    let app = start_app(&desktop, &dir.join("config"), &[]).await;
+    app.wait_for(
+        "the home screen",
+        "return window.tincan && window.tincan.settings && window.tincan.screen === 'home'",
+        Duration::from_secs(30),
+    )
+    .await;
+    set_value(&app, "name", "Desk").await;
+    desktop.screenshot(&shots.join("home.png"));
+
+    // A wrong code: the pre-join screen, then the server's refusal with what to do.
+    set_value(&app, "room-code", "zzzz-zzzz-zzzz").await;
+    click(&app, "join-code").await;
+    app.wait_for(
+        "the pre-join screen",
+        "return window.tincan.screen === 'prejoin'",
+        Duration::from_secs(10),
+    )
+    .await;
+    click(&app, "join").await;
+    let error = app
+        .wait_for(
+            "the wrong code's error",
+            "const e = document.getElementById('error');
+             return !e.hidden && [e.dataset.kind, document.getElementById('error-title').textContent,
+                                  document.getElementById('error-advice').textContent,
+                                  document.getElementById('error-message').textContent]",
+            Duration::from_secs(15),
+        )
+        .await;
+    assert_eq!(error[0], json!("room-not-found"), "{error}");
+    assert_eq!(error[1], json!("No room with that code"), "{error}");
+
+    // A new room, from the test pattern (no camera here) and the virtual microphone.
+    click(&app, "error-close").await;
+    click(&app, "create").await;
+    app.wait_for(
+        "the pre-join screen",
+        "return window.tincan.screen === 'prejoin' && document.getElementById('camera').options.length > 0",
+        Duration::from_secs(10),
+    )
+    .await;
+    set_value(&app, "camera", "pattern").await;
+    app.wait_for(
+        "the camera preview",
+        "return window.tincan.tiles.self && window.tincan.tiles.self.drawn > 10",
+        Duration::from_secs(15),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    desktop.screenshot(&shots.join("prejoin.png"));
+    click(&app, "join").await;
+    let joined = app
+        .wait_for(
+            "joining the new room",
+            "return window.tincan.screen === 'call' && window.tincan.joined",
+            Duration::from_secs(20),
+        )
+        .await;
+    let room_shown = app
+        .execute(
+            "return document.getElementById('call-room').textContent",
+            json!([]),
+        )
+        .await;
+    let room = room_shown.as_str().unwrap_or_default().to_owned();
+    assert_eq!(joined["room"], json!(room), "the page shows the room code");
+    let me = joined["me"].as_str().unwrap_or_default().to_owned();
+    let server_addr = app
+        .execute(
+            "return await window.__TAURI__.core.invoke('server_address')",
+            json!([]),
+        )
+        .await;
+    let server = server_addr.as_str().unwrap_or_default().to_owned();
+
+    // A tincan-cli peer with the test pattern joins through the built-in server.
+    let record = dir.join("recorded");
+    let ada = CliPeer::start_with_server(
+        &server,
+        &Place {
+            bind: Some("0.0.0.0:0"),
+            netns: None,
+        },
+        &dir,
+        "Ada",
+        Some(&room),
+        &["--duration", "20", "--record", record.to_str().unwrap()],
+    )
+    .await;
+    app.wait_for(
+        "Ada's video in her tile",
+        &format!(
+            "const t = window.tincan.tiles[{:?}]; return t && t.drawn > 30 && t",
+            ada.id
+        ),
+        Duration::from_secs(20),
+    )
+    .await;
+    let (before, after) = tile_twice(&app, &ada.id, Duration::from_secs(1)).await;
+    app.execute(
+        "document.getElementById('stats-toggle').click(); return true",
+        json!([]),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    desktop.screenshot(&shots.join("call.png"));
+
+    // Mute; a few seconds later, leave.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    click(&app, "mute").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    click(&app, "leave").await;
+    let left_seen = ada
+        .printed(&format!("left {me}"), Duration::from_secs(5))
+        .await;
+    let screen = app
+        .wait_for(
+            "the after-call screen",
+            "return window.tincan.screen === 'ended' && window.tincan.screen",
+            Duration::from_secs(5),
+        )
+        .await;
+    let ada = ada.finish().await;
+    app.quit().await;
+    drop(desktop);
+
+    eprintln!("tile before {before} after {after}");
+    // The tile shows moving video: more frames drawn, and a different picture.
+    assert!(
+        n(&after, "drawn") > n(&before, "drawn") + 15.0,
+        "{before} → {after}"
+    );
+    assert_ne!(
+        before["fingerprint"], after["fingerprint"],
+        "the picture froze"
+    );
+    assert!(n(&after, "width") > 0.0);
+    assert_eq!(screen, json!("ended"));
+    assert!(left_seen, "Ada never saw the app leave");
+
+    // Ada's side: the app's video and audio arrived; the audio went silent when it muted.
+    let from_app = about(&ada, &me);
+    eprintln!("Ada about the app: {from_app:#}");
+    assert!(
+        n(from_app, "video_frames_decoded") > 100.0,
+        "Ada decoded too little of the app's video: {from_app}"
+    );
+    assert!(n(from_app, "stamps_read") > 50.0, "{from_app}");
+    let level = n(from_app, "audio_level");
+    assert!(
+        level < 0.001,
+        "Ada still heard the app at level {level} after it muted"
+    );
+    let mut wav = WavSource::open(record.join(format!("{me}.wav")), false).unwrap();
+    let mut heard = Vec::new();
+    while let Ok(Some(frame)) = wav.read() {
+        heard.extend_from_slice(&frame.samples);
+    }
+    let second = 48_000;
+    assert!(
+        heard.len() > 4 * second,
+        "only {} samples recorded",
+        heard.len()
+    );
+    // Before the mute (the app's first seconds in the call): the tone.
+    let early = &heard[second..3 * second];
+    let hz = dominant_frequency(early, 48_000).unwrap_or(0.0);
+    assert!(
+        (hz - MIC_HZ).abs() < 5.0 && rms(early) > 0.01,
+        "before muting Ada heard {hz} Hz at level {}",
+        rms(early)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,590 @@
+// The Tincan window: screens and controls. Media never passes through here except the
+// pictures the app sends each tile; everything else is an `invoke` to the Rust side
+// (src-tauri/src/commands.rs) and events from it.
+//
+// `window.tincan` exposes the state for tests and curious people.
+
+import { I420Canvas } from "./video.js";
+
+const { invoke, Channel } = window.__TAURI__.core;
+const { listen } = window.__TAURI__.event;
+
+const $ = (id) => document.getElementById(id);
+const MAX_REMOTE_TILES = 3;
+
+const app = {
+  screen: "home",
+  settings: null,
+  devices: { cameras: [], microphones: [], speakers: [] },
+  room: null, // the room to join (null: a new one)
+  joined: null, // { room, me, share_link }
+  peers: new Map(), // id → { name, tile, stats, security_code }
+  tiles: {}, // tile id → { drawn, fingerprint, width, height }
+  chat: [],
+  errors: [],
+  micOn: true,
+  cameraOn: true,
+  lastAction: null,
+  ended: null,
+};
+window.tincan = app;
+
+// ---------- errors ----------
+
+const ADVICE = {
+  "server-unreachable": "Check your internet connection and the server address in Settings, then try again.",
+  "room-not-found": "Check the code with the person who shared it; codes stop working a while after everyone leaves.",
+  "room-full": "This room has as many people as a call can hold. Ask someone to leave, or start a new call.",
+  camera: "Close other apps that use the camera, or pick another camera (or the test pattern), or join with the camera off.",
+  microphone: "Plug in a microphone or pick another one, or join with the microphone off.",
+  speaker: "Plug in speakers or headphones, or pick another output.",
+  settings: "Open Settings and save them again.",
+  call: "Try again; if it keeps failing, leave and rejoin.",
+};
+const TITLES = {
+  "server-unreachable": "Can't reach the server",
+  "room-not-found": "No room with that code",
+  "room-full": "The room is full",
+  camera: "Camera problem",
+  microphone: "Microphone problem",
+  speaker: "Speaker problem",
+  settings: "Settings problem",
+};
+
+function showError(e, retry) {
+  const kind = e?.kind || "call";
+  const message = e?.message || String(e);
+  app.errors.push({ kind, message });
+  $("error-title").textContent = TITLES[kind] || "Something went wrong";
+  $("error-message").textContent = message;
+  $("error-advice").textContent = ADVICE[kind] || "";
+  $("error").dataset.kind = kind;
+  $("error-retry").hidden = !retry;
+  app.lastAction = retry || null;
+  $("error").hidden = false;
+  (retry ? $("error-retry") : $("error-close")).focus();
+}
+
+function clearError() {
+  $("error").hidden = true;
+}
+
+function notice(text) {
+  $("notice").textContent = text;
+  $("notice").hidden = false;
+  clearTimeout(notice.timer);
+  notice.timer = setTimeout(() => ($("notice").hidden = true), 8000);
+}
+
+// ---------- screens ----------
+
+function show(screen) {
+  for (const s of ["home", "prejoin", "call", "ended", "settings"]) {
+    $(s).hidden = s !== screen;
+  }
+  app.screen = screen;
+  const first = $(screen).querySelector("input, select, button");
+  first?.focus();
+}
+
+function fillSelect(select, choices, chosen, extra = []) {
+  select.replaceChildren();
+  for (const c of [...extra, ...choices]) {
+    const option = new Option(c.name, c.id);
+    select.add(option);
+  }
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+}
+
+async function loadDevices() {
+  app.devices = await invoke("list_devices");
+  const s = app.settings;
+  const none = [{ id: "none", name: "None" }];
+  const def = [{ id: "", name: "System default" }];
+  fillSelect($("camera"), app.devices.cameras, s.camera, app.devices.cameras.length > 1 ? [] : none);
+  fillSelect($("microphone"), app.devices.microphones, s.microphone, app.devices.microphones.length ? def : none);
+  fillSelect($("speaker"), app.devices.speakers, s.speaker, app.devices.speakers.length ? def : none);
+  fillSelect($("call-camera"), app.devices.cameras, $("camera").value, none);
+  fillSelect($("call-microphone"), app.devices.microphones, $("microphone").value, [...def, ...none]);
+  fillSelect($("call-speaker"), app.devices.speakers, $("speaker").value, [...def, ...none]);
+  fillSelect($("default-camera"), app.devices.cameras, s.camera, [{ id: "", name: "First camera" }]);
+  fillSelect($("default-microphone"), app.devices.microphones, s.microphone, def);
+  fillSelect($("default-speaker"), app.devices.speakers, s.speaker, def);
+}
+
+function renderRecent() {
+  const list = $("recent");
+  list.replaceChildren();
+  for (const room of app.settings.recent_rooms) {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "ghost";
+    button.textContent = room;
+    button.setAttribute("aria-label", `Join room ${room}`);
+    button.addEventListener("click", () => toPrejoin(room));
+    li.append(button);
+    list.append(li);
+  }
+  $("recent-card").hidden = app.settings.recent_rooms.length === 0;
+}
+
+// ---------- tiles ----------
+
+/** Starts receiving pictures for `id` into `canvas`. */
+function watchTile(id, canvas) {
+  const renderer = new I420Canvas(canvas);
+  const entry = { drawn: 0, fingerprint: 0, width: 0, height: 0, renderer };
+  app.tiles[id] = entry;
+  const channel = new Channel();
+  channel.onmessage = (buffer) => {
+    if (renderer.draw(buffer)) {
+      Object.assign(entry, { drawn: renderer.drawn, fingerprint: renderer.fingerprint, width: renderer.width, height: renderer.height });
+      canvas.parentElement?.classList.add("live");
+    }
+    // Ready for the next one (the app sends one at a time).
+    invoke("frame_shown", { tile: id }).catch(() => {});
+  };
+  const [width, height] = shownSize(canvas);
+  invoke("watch_tile", { tile: id, width, height, channel });
+  return entry;
+}
+
+function shownSize(canvas) {
+  const r = canvas.getBoundingClientRect();
+  const scale = window.devicePixelRatio || 1;
+  return [Math.max(1, Math.round(r.width * scale)), Math.max(1, Math.round(r.height * scale))];
+}
+
+const tileResize = new ResizeObserver((entries) => {
+  for (const e of entries) {
+    const id = e.target.dataset.tile;
+    const [width, height] = shownSize(e.target);
+    invoke("resize_tile", { tile: id, width, height }).catch(() => {});
+  }
+});
+
+function initials(name) {
+  return (name || "?").split(/\s+/).map((w) => w[0]).join("").slice(0, 2).toUpperCase();
+}
+
+function addPeer(peer) {
+  if (app.peers.has(peer.id)) return;
+  const tile = document.createElement("div");
+  tile.className = "tile remote";
+  tile.id = `tile-${peer.id}`;
+  const canvas = document.createElement("canvas");
+  canvas.dataset.tile = peer.id;
+  canvas.setAttribute("aria-label", `${peer.name}'s video`);
+  const avatar = document.createElement("div");
+  avatar.className = "avatar";
+  avatar.textContent = initials(peer.name);
+  const label = document.createElement("span");
+  label.className = "label";
+  label.textContent = peer.name;
+  const quality = document.createElement("span");
+  quality.className = "quality";
+  quality.dataset.level = "unknown";
+  quality.setAttribute("role", "img");
+  quality.setAttribute("aria-label", "Connection: connecting");
+  const stats = document.createElement("pre");
+  stats.className = "stats";
+  stats.hidden = $("stats-toggle").getAttribute("aria-pressed") !== "true";
+  tile.append(canvas, avatar, label, quality, stats);
+  const count = $("tiles").querySelectorAll(".tile").length;
+  if (count >= MAX_REMOTE_TILES) tile.classList.add("overflow");
+  $("tiles").append(tile);
+  updateLayout();
+  app.peers.set(peer.id, { name: peer.name, tile, stats: null, security_code: null });
+  watchTile(peer.id, canvas);
+  tileResize.observe(canvas);
+  notice(`${peer.name} joined`);
+}
+
+function removePeer(id) {
+  const peer = app.peers.get(id);
+  if (!peer) return;
+  peer.tile.remove();
+  app.peers.delete(id);
+  delete app.tiles[id];
+  updateLayout();
+  notice(`${peer.name} left`);
+}
+
+function updateLayout() {
+  const count = $("tiles").querySelectorAll(".tile").length;
+  $("tiles").dataset.count = String(Math.min(count, MAX_REMOTE_TILES));
+  $("waiting").hidden = count > 0;
+}
+
+/** good / fair / poor from what arrives: round trip, frame rate, freezes, audio loss. */
+function quality(s) {
+  if (!s.connected) return "poor";
+  const rtt = s.rtt_ms ?? 0;
+  const fps = s.fps_received ?? 0;
+  if (rtt > 400 || (s.video_frames_received > 0 && fps < 10)) return "poor";
+  if (rtt > 150 || (s.video_frames_received > 0 && fps < 20) || (s.audio_loss_percent ?? 0) > 5) return "fair";
+  return "good";
+}
+
+function showStats(s) {
+  const peer = app.peers.get(s.peer_id);
+  if (!peer) return;
+  peer.stats = s;
+  const level = quality(s);
+  const q = peer.tile.querySelector(".quality");
+  q.dataset.level = level;
+  q.setAttribute("aria-label", `Connection: ${level}`);
+  const size = s.received_size ? `${s.received_size[0]}x${s.received_size[1]}` : "-";
+  const tile = app.tiles[s.peer_id];
+  peer.tile.querySelector(".stats").textContent = [
+    `in  ${size} ${fmt(s.fps_received)} fps ${fmt(s.kbps_in)} kbit/s`,
+    `out ${fmt(s.fps_sent)} fps ${fmt(s.kbps_out)} kbit/s (fits ${fmt(s.available_send_kbps)})`,
+    `rtt ${fmt(s.rtt_ms)} ms  ${s.local_candidate || "?"} → ${s.remote_candidate || "?"}`,
+    `jitter audio ${fmt(s.audio_jitter_ms)} ms video ${fmt(s.video_jitter_ms)} ms`,
+    `freezes ${s.freezes ?? 0} (${s.freeze_ms ?? 0} ms)  drawn ${tile?.drawn ?? 0}`,
+  ].join("\n");
+}
+
+const fmt = (v) => (typeof v === "number" ? Math.round(v) : "-");
+
+// ---------- pre-join ----------
+
+let previewTile = null;
+
+async function toPrejoin(room) {
+  clearError();
+  app.room = room || null;
+  $("prejoin-title").textContent = room ? `Join ${room}` : "Start a new call";
+  show("prejoin");
+  await loadDevices();
+  startPreview();
+}
+
+async function startPreview() {
+  if (!previewTile) {
+    $("preview-canvas").dataset.tile = "self";
+    previewTile = watchTile("self", $("preview-canvas"));
+  }
+  const camera = $("camera").value;
+  const noCamera = camera === "none";
+  $("preview-avatar").hidden = !noCamera;
+  $("preview-avatar").textContent = initials($("name").value);
+  try {
+    await invoke("start_preview", { camera, microphone: $("microphone").value });
+  } catch (e) {
+    showError(e, startPreview);
+  }
+}
+
+async function join() {
+  clearError();
+  const request = {
+    room: app.room,
+    name: $("name").value,
+    camera: $("camera").value,
+    microphone: $("microphone").value,
+    speaker: $("speaker").value,
+    camera_on: $("join-camera").checked,
+    mic_on: $("join-mic").checked,
+  };
+  $("join").disabled = true;
+  $("join").textContent = "Joining…";
+  try {
+    const joined = await invoke("join", { request });
+    app.joined = joined;
+    app.room = joined.room;
+    app.micOn = request.mic_on;
+    app.cameraOn = request.camera_on;
+    enterCall(joined);
+  } catch (e) {
+    showError(e, join);
+    if (e?.kind === "room-not-found" || e?.kind === "room-full") show("home");
+  } finally {
+    $("join").disabled = false;
+    $("join").textContent = "Join now";
+  }
+}
+
+// ---------- in call ----------
+
+let selfTile = null;
+
+function enterCall(joined) {
+  $("call-room").textContent = joined.room;
+  $("security").textContent = "";
+  show("call");
+  if (!selfTile) {
+    $("self-canvas").dataset.tile = "self";
+    selfTile = watchTile("self", $("self-canvas"));
+    tileResize.observe($("self-canvas"));
+  } else {
+    app.tiles.self = selfTile;
+    const [width, height] = shownSize($("self-canvas"));
+    invoke("resize_tile", { tile: "self", width, height }).catch(() => {});
+  }
+  setToggle("mute", !app.micOn, "Unmute", "Mute");
+  setToggle("camera-toggle", !app.cameraOn, "Camera on", "Camera off");
+  $("self-avatar").hidden = app.cameraOn && $("camera").value !== "none";
+  $("self-avatar").textContent = initials($("name").value);
+  for (const peer of joined.peers) addPeer(peer);
+  $("call-camera").value = $("camera").value;
+  $("call-microphone").value = $("microphone").value;
+  $("call-speaker").value = $("speaker").value;
+  $("mute").focus();
+}
+
+function setToggle(id, pressed, onText, offText) {
+  $(id).setAttribute("aria-pressed", String(pressed));
+  $(id).textContent = pressed ? onText : offText;
+}
+
+async function toggleMic() {
+  const muted = app.micOn;
+  try {
+    await invoke("set_mic_muted", { muted });
+    app.micOn = !muted;
+    setToggle("mute", muted, "Unmute", "Mute");
+  } catch (e) {
+    showError(e);
+  }
+}
+
+async function toggleCamera() {
+  const off = app.cameraOn;
+  try {
+    await invoke("set_camera_off", { off });
+    app.cameraOn = !off;
+    setToggle("camera-toggle", off, "Camera on", "Camera off");
+    $("self-avatar").hidden = !off;
+  } catch (e) {
+    showError(e);
+  }
+}
+
+async function leave(reason) {
+  try {
+    await invoke("leave");
+  } catch (e) {
+    if (e?.kind !== "not-in-call") showError(e);
+  }
+  endCall(reason || "");
+}
+
+function endCall(reason) {
+  for (const id of [...app.peers.keys()]) removePeer(id);
+  $("notice").hidden = true;
+  app.ended = reason;
+  $("ended-reason").textContent = reason;
+  show("ended");
+}
+
+async function switchDevice(kind, select) {
+  try {
+    await invoke("switch_device", { kind, id: select.value });
+    if (kind === "camera") $("self-avatar").hidden = select.value !== "none" && app.cameraOn;
+  } catch (e) {
+    showError(e, () => switchDevice(kind, select));
+  }
+}
+
+async function sendChat(event) {
+  event.preventDefault();
+  const text = $("chat-text").value.trim();
+  if (!text) return;
+  try {
+    await invoke("send_chat", { text });
+    addChat("You", text);
+    $("chat-text").value = "";
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function addChat(from, text) {
+  app.chat.push({ from, text });
+  const li = document.createElement("li");
+  const who = document.createElement("strong");
+  who.textContent = from;
+  li.append(who, document.createTextNode(` ${text}`));
+  $("chat-log").append(li);
+  li.scrollIntoView({ block: "end" });
+  if ($("chat").hidden) $("chat-toggle").classList.add("unread");
+}
+
+// ---------- settings ----------
+
+async function openSettings() {
+  clearError();
+  const s = app.settings;
+  const builtin = !s.server;
+  document.querySelector(`input[name=server-kind][value=${builtin ? "builtin" : "url"}]`).checked = true;
+  $("server-url").value = s.server;
+  $("quality").value = s.quality;
+  show("settings");
+  await loadDevices();
+  try {
+    const address = await invoke("server_address");
+    $("builtin-address").textContent = builtin ? `Running at ${address}: other windows and tincan-cli on this computer can join.` : "";
+  } catch (e) {
+    $("builtin-address").textContent = e.message || String(e);
+  }
+}
+
+async function saveSettings(event) {
+  event.preventDefault();
+  const url = document.querySelector("input[name=server-kind]:checked").value === "url";
+  const settings = {
+    ...app.settings,
+    server: url ? $("server-url").value.trim() : "",
+    quality: $("quality").value,
+    camera: $("default-camera").value,
+    microphone: $("default-microphone").value,
+    speaker: $("default-speaker").value,
+  };
+  try {
+    app.settings = await invoke("save_settings", { settings });
+    show("home");
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// ---------- events from the app ----------
+
+listen("preview:level", ({ payload }) => {
+  const percent = Math.min(100, Math.round(Math.sqrt(payload) * 180));
+  $("mic-level").style.width = `${percent}%`;
+  $("mic-meter").setAttribute("aria-valuenow", String(percent));
+});
+listen("call:peer-joined", ({ payload }) => addPeer(payload));
+listen("call:peer-left", ({ payload }) => removePeer(payload));
+listen("call:connected", ({ payload }) => {
+  const peer = app.peers.get(payload.peer);
+  if (peer) peer.security_code = payload.security_code;
+  $("security").textContent = `Security code ${payload.security_code}`;
+});
+listen("call:disconnected", ({ payload }) => {
+  const peer = app.peers.get(payload.peer);
+  notice(`Lost the connection to ${peer?.name || "a peer"}: ${payload.reason}`);
+});
+listen("call:chat", ({ payload }) => addChat(app.peers.get(payload.peer)?.name || "Someone", payload.text));
+listen("call:stats", ({ payload }) => showStats(payload));
+listen("call:error", ({ payload }) => notice(payload));
+listen("call:input-lost", ({ payload }) => {
+  const what = payload.input === "camera" ? "camera" : "microphone";
+  const now = payload.now ? `now using ${payload.now}` : `the call goes on without a ${what}`;
+  notice(`Your ${what} stopped (${payload.reason}); ${now}.`);
+  if (what === "camera" && !payload.now) $("self-avatar").hidden = false;
+  loadDevices().catch(() => {});
+});
+listen("call:ended", ({ payload }) => {
+  if (app.screen === "call") endCall(payload);
+});
+listen("link:join", ({ payload }) => {
+  if (app.screen !== "call") toPrejoin(payload);
+});
+
+// ---------- wiring ----------
+
+$("create").addEventListener("click", () => toPrejoin(null));
+$("join-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const code = $("room-code").value.trim();
+  if (!code) {
+    showError({ kind: "room-not-found", message: "Type the room code you were given." });
+    return;
+  }
+  toPrejoin(code);
+});
+$("name").addEventListener("change", () => {
+  app.settings.name = $("name").value;
+  invoke("save_settings", { settings: app.settings }).catch((e) => showError(e));
+});
+$("camera").addEventListener("change", startPreview);
+$("microphone").addEventListener("change", startPreview);
+$("test-speaker").addEventListener("click", async () => {
+  try {
+    await invoke("test_speaker", { speaker: $("speaker").value });
+  } catch (e) {
+    showError(e);
+  }
+});
+$("prejoin-back").addEventListener("click", async () => {
+  await invoke("stop_preview");
+  show("home");
+});
+$("join").addEventListener("click", join);
+$("mute").addEventListener("click", toggleMic);
+$("camera-toggle").addEventListener("click", toggleCamera);
+$("leave").addEventListener("click", () => leave("You left the call."));
+$("devices-toggle").addEventListener("click", (e) => {
+  const open = $("devices").hidden;
+  $("devices").hidden = !open;
+  e.currentTarget.setAttribute("aria-expanded", String(open));
+});
+$("chat-toggle").addEventListener("click", (e) => {
+  const open = $("chat").hidden;
+  $("chat").hidden = !open;
+  e.currentTarget.setAttribute("aria-expanded", String(open));
+  e.currentTarget.classList.remove("unread");
+  if (open) $("chat-text").focus();
+});
+$("stats-toggle").addEventListener("click", (e) => {
+  const on = e.currentTarget.getAttribute("aria-pressed") !== "true";
+  e.currentTarget.setAttribute("aria-pressed", String(on));
+  document.querySelectorAll(".tile .stats").forEach((s) => (s.hidden = !on));
+});
+$("call-camera").addEventListener("change", (e) => switchDevice("camera", e.currentTarget));
+$("call-microphone").addEventListener("change", (e) => switchDevice("microphone", e.currentTarget));
+$("call-speaker").addEventListener("change", (e) => switchDevice("speaker", e.currentTarget));
+$("chat-form").addEventListener("submit", sendChat);
+$("copy-link").addEventListener("click", async () => {
+  const text = app.joined?.share_link || app.joined?.room || "";
+  try {
+    await navigator.clipboard.writeText(text);
+    notice("Link copied");
+  } catch {
+    notice(`Share this link: ${text}`);
+  }
+});
+$("rejoin").addEventListener("click", () => toPrejoin(app.room));
+$("home-again").addEventListener("click", () => {
+  renderRecent();
+  show("home");
+});
+$("open-settings").addEventListener("click", openSettings);
+$("settings-cancel").addEventListener("click", () => show("home"));
+$("settings-form").addEventListener("submit", saveSettings);
+$("error-close").addEventListener("click", clearError);
+$("error-retry").addEventListener("click", () => {
+  clearError();
+  app.lastAction?.();
+});
+
+document.addEventListener("keydown", (e) => {
+  if (app.screen !== "call") return;
+  const ctrl = e.ctrlKey || e.metaKey;
+  const typing = e.target.tagName === "INPUT";
+  if ((ctrl && e.key.toLowerCase() === "d") || (!typing && !ctrl && e.key === "m")) {
+    e.preventDefault();
+    toggleMic();
+  } else if ((ctrl && !e.shiftKey && e.key.toLowerCase() === "e") || (!typing && !ctrl && e.key === "v")) {
+    e.preventDefault();
+    toggleCamera();
+  } else if (ctrl && e.shiftKey && e.key.toLowerCase() === "l") {
+    e.preventDefault();
+    leave("You left the call.");
+  }
+});
+
+async function start() {
+  const info = await invoke("app_info");
+  app.settings = info.settings;
+  $("name").value = info.settings.name;
+  renderRecent();
+  if (info.settings_problem) showError({ kind: "settings", message: info.settings_problem });
+  if (info.link_room) toPrejoin(info.link_room);
+}
+
+start().catch((e) => showError(e));
