@@ -190,6 +190,14 @@ pub async fn join(
             })
             .collect();
     }
+    session::watch_devices(
+        app.clone(),
+        Arc::downgrade(&call),
+        session::InUse {
+            camera: request.camera.clone(),
+            microphone: request.microphone.clone(),
+        },
+    );
     session::pump(app, Arc::clone(&state.tiles), Arc::clone(&call), events);
     *current = Some(call);
     {

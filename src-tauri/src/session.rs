@@ -1,12 +1,13 @@
 //! The call in progress: joins through the engine, turns its events into what the page shows
 //! (tauri events, tile pictures), and falls back when a camera or microphone goes away.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use serde::Serialize;
 use tauri::{AppHandle, Emitter};
 use tincan_call::{AudioInput, Call, CallEvent, CallOptions, LostInput, VideoInput};
-use tincan_media::devices::DeviceList;
+use tincan_media::devices::{DeviceChange, DeviceKind, DeviceList, DeviceWatcher};
 use tokio::sync::mpsc;
 
 use crate::devices;
@@ -93,8 +94,9 @@ pub fn pump(
                     let _ = app.emit("call:error", message);
                 }
                 CallEvent::InputLost { input, reason } => {
-                    let now = fall_back(&call, input).await;
-                    let _ = app.emit("call:input-lost", InputLostNotice { input, reason, now });
+                    let (app, call) = (app.clone(), Arc::clone(&call));
+                    let _ =
+                        tokio::task::spawn_blocking(move || lost(&app, &call, input, reason)).await;
                 }
                 CallEvent::Ended { reason } => {
                     let _ = app.emit("call:ended", reason);
@@ -106,11 +108,9 @@ pub fn pump(
 }
 
 /// Switches a lost input to the default device, or to none when there is no other. Returns
-/// the name of what is used now.
-async fn fall_back(call: &Call, input: LostInput) -> Option<String> {
-    let list = tokio::task::spawn_blocking(DeviceList::scan)
-        .await
-        .unwrap_or_default();
+/// the name of what is used now. Blocks (lists devices, opens one).
+fn fall_back(call: &Call, input: LostInput) -> Option<String> {
+    let list = DeviceList::scan();
     match input {
         LostInput::Camera => {
             let next = devices::video_input("", &list);
@@ -147,6 +147,54 @@ async fn fall_back(call: &Call, input: LostInput) -> Option<String> {
                 }
             }
         }
+    }
+}
+
+/// Falls back and tells the page.
+fn lost(app: &AppHandle, call: &Call, input: LostInput, reason: String) {
+    let now = fall_back(call, input);
+    let _ = app.emit("call:input-lost", InputLostNotice { input, reason, now });
+}
+
+/// The camera and microphone a call was started with ("" for the system's default).
+#[derive(Debug, Clone, Default)]
+pub struct InUse {
+    pub camera: String,
+    pub microphone: String,
+}
+
+/// Watches the devices while `call` lives. A sound server such as PulseAudio or PipeWire
+/// moves a recording to another source when its microphone is unplugged, so the engine never
+/// sees the microphone fail: the app notices the device going from the list instead, falls
+/// back to the default on purpose and says so. New devices refresh the pickers.
+pub fn watch_devices(app: AppHandle, call: Weak<Call>, in_use: InUse) {
+    let spawned = std::thread::Builder::new()
+        .name("device-watch".into())
+        .spawn(move || {
+            let watcher = DeviceWatcher::start(Duration::from_secs(1));
+            loop {
+                let change = watcher.next(Duration::from_millis(500));
+                let Some(call) = call.upgrade() else {
+                    return;
+                };
+                let Some(change) = change else {
+                    continue;
+                };
+                let _ = app.emit("devices:changed", &change);
+                if let DeviceChange::Removed { kind, id, name } = change {
+                    let (input, chosen) = match kind {
+                        DeviceKind::Camera => (LostInput::Camera, &in_use.camera),
+                        DeviceKind::Microphone => (LostInput::Microphone, &in_use.microphone),
+                        DeviceKind::Speaker => continue,
+                    };
+                    if chosen.is_empty() || *chosen == id {
+                        lost(&app, &call, input, format!("{name} was unplugged"));
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot watch devices; unplugged ones go unnoticed");
     }
 }
 

@@ -106,6 +106,9 @@ pub async fn start_app(desktop: &Desktop, config_home: &Path, env: &[(&str, &str
         // No GPU here: WebKit's compositing falls back to software, which is what a user
         // without GPU drivers gets too.
         .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+        // tauri-driver logs each refused connection while WebKitWebDriver starts, with a
+        // backtrace unless told not to; the session is retried (webdriver.rs).
+        .env("RUST_LIB_BACKTRACE", "0")
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

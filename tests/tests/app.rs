@@ -56,6 +56,39 @@ fn feed_microphone(dir: &Path) -> tokio::process::Child {
         .expect("pacat runs (scripts/install-deps installs pulseaudio-utils)")
 }
 
+/// Unplugs the virtual microphone (unloads its PulseAudio module) until dropped, when it is
+/// plugged back as scripts/virtual-audio.sh made it.
+struct UnpluggedMicrophone;
+
+impl UnpluggedMicrophone {
+    fn now() -> Self {
+        let status = std::process::Command::new("pactl")
+            .args(["unload-module", "module-remap-source"])
+            .status()
+            .expect("pactl runs");
+        assert!(status.success(), "cannot unplug the virtual microphone");
+        Self
+    }
+}
+
+impl Drop for UnpluggedMicrophone {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pactl")
+            .args([
+                "load-module",
+                "module-remap-source",
+                "source_name=tincan_mic",
+                "master=tincan_micfeed.monitor",
+                "channels=1",
+                "source_properties=device.description=TincanVirtualMic",
+            ])
+            .status();
+        let _ = std::process::Command::new("pactl")
+            .args(["set-default-source", "tincan_mic"])
+            .status();
+    }
+}
+
 async fn click(app: &Browser, id: &str) {
     app.execute(
         &format!("document.getElementById({id:?}).click(); return true"),
@@ -203,10 +236,22 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     desktop.screenshot(&shots.join("call.png"));
 
-    // Mute; a few seconds later, leave.
+    // Mute; a few seconds later, the microphone is unplugged: the app says so and the call
+    // goes on; then leave.
     tokio::time::sleep(Duration::from_secs(3)).await;
     click(&app, "mute").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let unplugged = UnpluggedMicrophone::now();
+    let told = app
+        .wait_for(
+            "the notice of a lost microphone",
+            "const n = document.getElementById('notice');
+             return !n.hidden && n.textContent.includes('microphone stopped') && n.textContent",
+            Duration::from_secs(10),
+        )
+        .await;
+    let (still_before, still_after) = tile_twice(&app, &ada.id, Duration::from_secs(1)).await;
+    drop(unplugged);
     click(&app, "leave").await;
     let left_seen = ada
         .printed(&format!("left {me}"), Duration::from_secs(5))
@@ -233,6 +278,11 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
         "the picture froze"
     );
     assert!(n(&after, "width") > 0.0);
+    eprintln!("after unplugging: {told}; tile {still_before} → {still_after}");
+    assert!(
+        n(&still_after, "drawn") > n(&still_before, "drawn") + 15.0,
+        "the call stopped when the microphone went: {still_before} → {still_after}"
+    );
     assert_eq!(screen, json!("ended"));
     assert!(left_seen, "Ada never saw the app leave");
 

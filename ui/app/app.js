@@ -139,7 +139,7 @@ function watchTile(id, canvas) {
   const channel = new Channel();
   channel.onmessage = (buffer) => {
     if (renderer.draw(buffer)) {
-      Object.assign(entry, { drawn: renderer.drawn, fingerprint: renderer.fingerprint, width: renderer.width, height: renderer.height });
+      Object.assign(entry, { drawn: renderer.drawn, fingerprint: renderer.fingerprint, width: renderer.width, height: renderer.height, at: performance.now() });
       canvas.parentElement?.classList.add("live");
     }
     // Ready for the next one (the app sends one at a time).
@@ -163,6 +163,17 @@ const tileResize = new ResizeObserver((entries) => {
     invoke("resize_tile", { tile: id, width, height }).catch(() => {});
   }
 });
+
+// A peer whose camera went off (or who has none) sends no pictures: after a moment without
+// one, their tile shows their avatar instead of a frozen picture.
+const STALE_MS = 1500;
+setInterval(() => {
+  const now = performance.now();
+  for (const [id, peer] of app.peers) {
+    const at = app.tiles[id]?.at ?? 0;
+    peer.tile.classList.toggle("live", now - at < STALE_MS);
+  }
+}, 500);
 
 function initials(name) {
   return (name || "?").split(/\s+/).map((w) => w[0]).join("").slice(0, 2).toUpperCase();
@@ -478,6 +489,7 @@ listen("call:input-lost", ({ payload }) => {
   if (what === "camera" && !payload.now) $("self-avatar").hidden = false;
   loadDevices().catch(() => {});
 });
+listen("devices:changed", () => loadDevices().catch(() => {}));
 listen("call:ended", ({ payload }) => {
   if (app.screen === "call") endCall(payload);
 });

@@ -1,0 +1,204 @@
+//! Desktop app benchmark (not a test): the release `tincan` app under Xvfb in a two-way 720p30
+//! call with a release tincan-cli peer (both send the test pattern), the remote tile shown at
+//! the window's size. Measures, over TINCAN_BENCH_SECONDS (20) once video flows:
+//!
+//! - the app's resident memory (largest sample, once a second);
+//! - CPU of the app process and of WebKit's web process, in cores;
+//! - frames the page actually drew per second, and pictures the app skipped because the
+//!   page was not ready for them.
+//!
+//! Run with `scripts/bench-app`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tincan_e2e::{start_app, CliPeer, Desktop, Place};
+
+/// Clock ticks of a process so far (user + system), from /proc.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    field(11) + field(12)
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Processes whose command line starts with `program`, and children of `parent` named `name`.
+fn pids(filter: impl Fn(u32, &str, &str) -> bool) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .unwrap_or("");
+        if filter(pid, &cmdline, ppid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds: f64 = std::env::var("TINCAN_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20.0);
+    let dir = std::env::temp_dir().join(format!("tincan-bench-app-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    let desktop = Desktop::start().await;
+    let app = start_app(&desktop, &dir.join("config"), &[]).await;
+    app.wait_for(
+        "the home screen",
+        "return window.tincan && window.tincan.settings && window.tincan.screen === 'home'",
+        Duration::from_secs(30),
+    )
+    .await;
+    app.execute(
+        "document.getElementById('create').click(); return true",
+        json!([]),
+    )
+    .await;
+    app.wait_for(
+        "the pre-join screen",
+        "return window.tincan.screen === 'prejoin' && document.getElementById('camera').options.length > 0",
+        Duration::from_secs(10),
+    )
+    .await;
+    app.execute(
+        "const c = document.getElementById('camera'); c.value = 'pattern';
+         c.dispatchEvent(new Event('change')); document.getElementById('join').click(); return true",
+        json!([]),
+    )
+    .await;
+    let joined = app
+        .wait_for(
+            "joining",
+            "return window.tincan.screen === 'call' && window.tincan.joined",
+            Duration::from_secs(20),
+        )
+        .await;
+    let room = joined["room"].as_str().unwrap_or_default().to_owned();
+    let server = app
+        .execute(
+            "return await window.__TAURI__.core.invoke('server_address')",
+            json!([]),
+        )
+        .await;
+    let ada = CliPeer::start_with_server(
+        server.as_str().unwrap_or_default(),
+        &Place {
+            bind: Some("0.0.0.0:0"),
+            netns: None,
+        },
+        &dir,
+        "Ada",
+        Some(&room),
+        &[
+            "--size",
+            "1280x720",
+            "--bitrate",
+            "1500",
+            "--duration",
+            &(seconds + 15.0).to_string(),
+        ],
+    )
+    .await;
+    let drawn = format!(
+        "const t = window.tincan.tiles[{:?}]; return t && t.drawn > 60 && t",
+        ada.id
+    );
+    app.wait_for("Ada's video drawn", &drawn, Duration::from_secs(30))
+        .await;
+
+    let app_pid = pids(|_, cmd, _| {
+        cmd.split('\0')
+            .next()
+            .is_some_and(|p| p.ends_with("/release/tincan"))
+    })
+    .first()
+    .copied()
+    .expect("the release app runs (scripts/bench-app builds it)");
+    let parent = app_pid.to_string();
+    let web_pids = pids(|_, cmd, ppid| ppid == parent && cmd.contains("WebKitWebProcess"));
+    let ticks = |pids: &[u32]| pids.iter().map(|&p| cpu_ticks(p)).sum::<u64>();
+    let read_tile = format!(
+        "const t = window.tincan.tiles[{:?}]; return [t.drawn, t.width, t.height]",
+        ada.id
+    );
+    let start_tile = app.execute(&read_tile, json!([])).await;
+    let start_counts = app
+        .execute(
+            "return await window.__TAURI__.core.invoke('tile_counts')",
+            json!([]),
+        )
+        .await;
+    let (app0, web0, t0) = (ticks(&[app_pid]), ticks(&web_pids), Instant::now());
+    let mut rss_max = 0.0f64;
+    while t0.elapsed().as_secs_f64() < seconds {
+        rss_max = rss_max.max(rss_mib(app_pid));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let (app1, web1) = (ticks(&[app_pid]), ticks(&web_pids));
+    let end_tile = app.execute(&read_tile, json!([])).await;
+    let end_counts = app
+        .execute(
+            "return await window.__TAURI__.core.invoke('tile_counts')",
+            json!([]),
+        )
+        .await;
+    let web_rss: f64 = web_pids.iter().map(|&p| rss_mib(p)).sum();
+    app.execute(
+        "document.getElementById('leave').click(); return true",
+        json!([]),
+    )
+    .await;
+    let _ = ada.finish().await;
+    app.quit().await;
+    drop(desktop);
+
+    // Linux reports CPU time in 100ths of a second.
+    let cores = |a: u64, b: u64| (b - a) as f64 / 100.0 / elapsed;
+    let fps =
+        (end_tile[0].as_f64().unwrap_or(0.0) - start_tile[0].as_f64().unwrap_or(0.0)) / elapsed;
+    let count = |v: &serde_json::Value, k: &str| v[&ada.id][k].as_f64().unwrap_or(0.0);
+    let skipped = count(&end_counts, "skipped") - count(&start_counts, "skipped");
+    let sent = count(&end_counts, "sent") - count(&start_counts, "sent");
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!("| remote picture drawn | {}x{} |", end_tile[1], end_tile[2]);
+    println!("| frames drawn per second | {fps:.1} |");
+    println!("| pictures sent to the page / skipped (page not ready) | {sent} / {skipped} |");
+    println!("| app RSS, largest sample | {rss_max:.0} MiB |");
+    println!("| WebKit web process RSS at the end | {web_rss:.0} MiB |");
+    println!("| app CPU | {:.2} cores |", cores(app0, app1));
+    println!(
+        "| WebKit web process CPU | {:.2} cores |",
+        cores(web0, web1)
+    );
+    println!("| seconds measured | {elapsed:.1} |");
+    std::fs::remove_dir_all(&dir).ok();
+}
