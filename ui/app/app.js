@@ -491,6 +491,9 @@ listen("call:input-lost", ({ payload }) => {
 });
 listen("devices:changed", () => loadDevices().catch(() => {}));
 listen("call:ended", ({ payload }) => {
+  // The engine ended the call (the server gave up): let the app drop it too, so a new join
+  // is not refused as "already in a call".
+  invoke("leave").catch(() => {});
   if (app.screen === "call") endCall(payload);
 });
 listen("link:join", ({ payload }) => {
