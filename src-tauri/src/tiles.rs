@@ -1,9 +1,9 @@
 //! Pictures to the page: one binary Tauri channel per tile (a remote peer, or "self").
 //!
 //! Tauri's channels have no backpressure (DESIGN.md: sending faster than the page draws grew
-//! the app to 3.4 GiB in 10 s), so each tile has at most one picture in flight: the page says
-//! when it has drawn it ([`Tiles::shown`]), and pictures arriving meanwhile replace each other
-//! — the page always gets the newest. Pictures are halved while they are at least twice the
+//! the app to 3.4 GiB in 10 s), so each tile has at most two pictures in flight: the page
+//! says when it has drawn one ([`Tiles::shown`]), and pictures arriving meanwhile replace each
+//! other — the page always gets the newest. Pictures are halved while they are at least twice the
 //! size the tile shows, so a small tile never costs a 720p copy.
 //!
 //! Wire format (little-endian): width u32, height u32, then the I420 planes.
@@ -28,10 +28,16 @@ struct Tile {
     channel: Channel<InvokeResponseBody>,
     /// The size the page shows this tile at, in device pixels.
     shown_size: (u32, u32),
-    in_flight: bool,
+    /// Sent and not yet drawn.
+    in_flight: u32,
     waiting: Option<VideoFrame>,
     counts: TileCounts,
 }
+
+/// Pictures a tile may have on their way to the page. One would leave the pipe empty while
+/// the page acknowledges (a round trip per picture held 720p to 15 drawn a second); two
+/// keep it full and still bound memory to two pictures per tile.
+const IN_FLIGHT: u32 = 2;
 
 #[derive(Default)]
 pub struct Tiles {
@@ -47,7 +53,7 @@ impl Tiles {
             Tile {
                 channel,
                 shown_size: (width.max(1), height.max(1)),
-                in_flight: false,
+                in_flight: 0,
                 waiting: None,
                 counts: TileCounts::default(),
             },
@@ -72,7 +78,7 @@ impl Tiles {
         let Some(t) = tiles.get_mut(tile) else {
             return;
         };
-        if t.in_flight {
+        if t.in_flight >= IN_FLIGHT {
             if t.waiting.replace(frame).is_some() {
                 t.counts.skipped += 1;
             }
@@ -87,7 +93,7 @@ impl Tiles {
         let Some(t) = tiles.get_mut(tile) else {
             return;
         };
-        t.in_flight = false;
+        t.in_flight = t.in_flight.saturating_sub(1);
         if let Some(frame) = t.waiting.take() {
             send(t, &frame);
         }
@@ -109,7 +115,7 @@ fn send(t: &mut Tile, frame: &VideoFrame) {
     let message = encode(frame, t.shown_size);
     // A closed channel (the page reloaded) is not an error: the page asks again.
     if t.channel.send(InvokeResponseBody::Raw(message)).is_ok() {
-        t.in_flight = true;
+        t.in_flight += 1;
         t.counts.sent += 1;
     }
 }
@@ -146,7 +152,7 @@ mod tests {
     }
 
     #[test]
-    fn one_picture_in_flight_per_tile_and_the_newest_waits() {
+    fn at_most_two_pictures_in_flight_per_tile_and_the_newest_waits() {
         use std::sync::{Arc, Mutex};
         let delivered: Arc<Mutex<Vec<(u32, u32)>>> = Arc::default();
         let seen = Arc::clone(&delivered);
@@ -158,26 +164,27 @@ mod tests {
         });
         let tiles = Tiles::default();
         tiles.watch("peer", channel, 1280, 720);
-        // Told apart by size: 64, 96 and 128 pixels wide.
-        for width in [64, 96, 128] {
+        // Told apart by size: 64, 80, 96 and 128 pixels wide.
+        for width in [64, 80, 96, 128] {
             tiles.offer("peer", VideoFrame::black(width, 32).unwrap());
         }
         tiles.offer("nobody", VideoFrame::black(16, 16).unwrap());
-        assert_eq!(*delivered.lock().unwrap(), [(64, 32)]);
+        assert_eq!(*delivered.lock().unwrap(), [(64, 32), (80, 32)]);
         tiles.shown("peer");
-        assert_eq!(*delivered.lock().unwrap(), [(64, 32), (128, 32)]);
+        assert_eq!(*delivered.lock().unwrap(), [(64, 32), (80, 32), (128, 32)]);
         tiles.shown("peer");
-        assert_eq!(delivered.lock().unwrap().len(), 2, "nothing more waited");
+        tiles.shown("peer");
+        assert_eq!(delivered.lock().unwrap().len(), 3, "nothing more waited");
         assert_eq!(
             tiles.counts()["peer"],
             TileCounts {
-                sent: 2,
+                sent: 3,
                 skipped: 1
             }
         );
         tiles.forget("peer");
         tiles.offer("peer", VideoFrame::black(64, 32).unwrap());
-        assert_eq!(delivered.lock().unwrap().len(), 2);
+        assert_eq!(delivered.lock().unwrap().len(), 3);
     }
 
     #[test]

@@ -69,7 +69,9 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("config")).unwrap();
     let desktop = Desktop::start().await;
-    let app = start_app(&desktop, &dir.join("config"), &[]).await;
+    let extra: Vec<(String, String)> = std::env::var("TINCAN_BENCH_APP_ENV").ok().and_then(|v| v.split_once("=").map(|(a, b)| vec![(a.to_owned(), b.to_owned())])).unwrap_or_default();
+    let extra: Vec<(&str, &str)> = extra.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let app = start_app(&desktop, &dir.join("config"), &extra).await;
     app.wait_for(
         "the home screen",
         "return window.tincan && window.tincan.settings && window.tincan.screen === 'home'",
@@ -126,6 +128,11 @@ async fn main() {
         ],
     )
     .await;
+    // The other person's computer, here on the same two cores: at the lowest priority, so
+    // the figures are the app's and not a fight over the CPU with the far end.
+    let _ = std::process::Command::new("sh")
+        .args(["-c", "renice -n 19 -p $(pgrep -f 'tincan-cli call') >/dev/null"])
+        .status();
     let drawn = format!(
         "const t = window.tincan.tiles[{:?}]; return t && t.drawn > 60 && t",
         ada.id
@@ -176,6 +183,7 @@ async fn main() {
         json!([]),
     )
     .await;
+    let ada_id = ada.id.clone();
     let _ = ada.finish().await;
     app.quit().await;
     drop(desktop);
@@ -184,7 +192,7 @@ async fn main() {
     let cores = |a: u64, b: u64| (b - a) as f64 / 100.0 / elapsed;
     let fps =
         (end_tile[0].as_f64().unwrap_or(0.0) - start_tile[0].as_f64().unwrap_or(0.0)) / elapsed;
-    let count = |v: &serde_json::Value, k: &str| v[&ada.id][k].as_f64().unwrap_or(0.0);
+    let count = |v: &serde_json::Value, k: &str| v[&ada_id][k].as_f64().unwrap_or(0.0);
     let skipped = count(&end_counts, "skipped") - count(&start_counts, "skipped");
     let sent = count(&end_counts, "sent") - count(&start_counts, "sent");
     println!("| figure | value |");
