@@ -14,7 +14,7 @@ use tincan_media::video::VideoFormat;
 use crate::devices::{self, Choices};
 use crate::error::AppError;
 use crate::preview::{self, Preview};
-use crate::session::{self, Joined, PeerView};
+use crate::session::{self, Joined};
 use crate::settings::Settings;
 use crate::state::{lock, AppState};
 use crate::tiles::TileCounts;
@@ -178,18 +178,6 @@ pub async fn join(
     let call = Arc::new(call);
     let room = call.room().to_string();
     let me = call.peer_id().to_string();
-    // The Joined event came first: read it here for who is already in the room.
-    let mut events = events;
-    let mut peers = Vec::new();
-    if let Ok(tincan_call::CallEvent::Joined { peers: there, .. }) = events.try_recv() {
-        peers = there
-            .into_iter()
-            .map(|p| PeerView {
-                id: p.id.to_string(),
-                name: p.name,
-            })
-            .collect();
-    }
     session::watch_devices(
         app.clone(),
         Arc::downgrade(&call),
@@ -210,7 +198,6 @@ pub async fn join(
         share_link: share_link(&server, &room),
         room,
         me,
-        peers,
     })
 }
 

@@ -14,14 +14,14 @@ use crate::devices;
 use crate::preview::SELF_TILE;
 use crate::tiles::Tiles;
 
-/// What the page learns once in the room.
+/// What the page learns once in the room; who is already there arrives as
+/// `call:peer-joined` events.
 #[derive(Debug, Clone, Serialize)]
 pub struct Joined {
     pub room: String,
     pub me: String,
     /// The browser link for people without the app (the server serves the guest page).
     pub share_link: String,
-    pub peers: Vec<PeerView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,7 +52,18 @@ pub fn pump(
                 CallEvent::Video { peer, frame, .. } => tiles.offer(&peer.0, frame),
                 CallEvent::SelfVideo { frame } => tiles.offer(SELF_TILE, frame),
                 CallEvent::Audio { .. } | CallEvent::KeyframeArrived { .. } => {}
-                CallEvent::Joined { .. } => {}
+                // Whoever was in the room already: a tile each, as for later arrivals.
+                CallEvent::Joined { peers, .. } => {
+                    for info in peers {
+                        let _ = app.emit(
+                            "call:peer-joined",
+                            PeerView {
+                                id: info.id.to_string(),
+                                name: info.name,
+                            },
+                        );
+                    }
+                }
                 CallEvent::PeerJoined(info) => {
                     let _ = app.emit(
                         "call:peer-joined",

@@ -7,7 +7,9 @@
 //! - frames the page actually drew per second, and pictures the app skipped because the
 //!   page was not ready for them.
 //!
-//! Run with `scripts/bench-app`.
+//! Run with `scripts/bench-app`. TINCAN_BENCH_APP_ENV=NAME=VALUE gives the app one more
+//! environment variable (for trying WebKit's settings, such as
+//! WEBKIT_DISABLE_COMPOSITING_MODE=1).
 
 use std::time::{Duration, Instant};
 
@@ -69,8 +71,17 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("config")).unwrap();
     let desktop = Desktop::start().await;
-    let extra: Vec<(String, String)> = std::env::var("TINCAN_BENCH_APP_ENV").ok().and_then(|v| v.split_once("=").map(|(a, b)| vec![(a.to_owned(), b.to_owned())])).unwrap_or_default();
-    let extra: Vec<(&str, &str)> = extra.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let extra: Vec<(String, String)> = std::env::var("TINCAN_BENCH_APP_ENV")
+        .ok()
+        .and_then(|v| {
+            v.split_once("=")
+                .map(|(a, b)| vec![(a.to_owned(), b.to_owned())])
+        })
+        .unwrap_or_default();
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let app = start_app(&desktop, &dir.join("config"), &extra).await;
     app.wait_for(
         "the home screen",
@@ -131,7 +142,10 @@ async fn main() {
     // The other person's computer, here on the same two cores: at the lowest priority, so
     // the figures are the app's and not a fight over the CPU with the far end.
     let _ = std::process::Command::new("sh")
-        .args(["-c", "renice -n 19 -p $(pgrep -f 'tincan-cli call') >/dev/null"])
+        .args([
+            "-c",
+            "renice -n 19 -p $(pgrep -f 'tincan-cli call') >/dev/null",
+        ])
         .status();
     let drawn = format!(
         "const t = window.tincan.tiles[{:?}]; return t && t.drawn > 60 && t",

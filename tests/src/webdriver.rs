@@ -23,6 +23,9 @@ pub struct FakeDevices<'a> {
     pub audio: &'a Path,
 }
 
+/// What [`Browser::try_request`] says when the driver closed the connection without a byte.
+const NOTHING_BACK: &str = "the driver closed the connection without answering";
+
 /// A chromedriver process and one browser session, both ended when dropped.
 pub struct Browser {
     driver: Child,
@@ -165,9 +168,21 @@ impl Browser {
 
     /// One WebDriver command; returns its `value`, panicking on a WebDriver error.
     async fn request(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        self.try_request(method, path, body)
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
+        let mut tries = 0;
+        loop {
+            match self.try_request(method, path, body.clone()).await {
+                Ok(value) => return value,
+                // tauri-driver forwards each request over a kept-alive connection to
+                // WebKitWebDriver, which closes idle ones: a request that meets a connection
+                // just closed is never delivered, and tauri-driver drops ours with no answer.
+                // Nothing was done, so sending it again is safe.
+                Err(e) if e == NOTHING_BACK && tries < 3 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("WebDriver {method} {path}: {e}"),
+            }
+        }
     }
 
     /// One WebDriver command; its `value`, or why there is none (the connection closed, or
@@ -195,10 +210,14 @@ impl Browser {
         // chromedriver keeps the connection open whatever the request says: read the head,
         // then exactly Content-Length bytes.
         let closed = || "the driver closed the connection".to_owned();
+        let nothing_back = || NOTHING_BACK.to_owned();
         let mut response = Vec::new();
         let mut chunk = [0u8; 16 * 1024];
         let (head_len, body_len) = loop {
             let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 && response.is_empty() {
+                return Err(nothing_back());
+            }
             if n == 0 {
                 return Err(closed());
             }

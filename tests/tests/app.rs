@@ -230,7 +230,7 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
         &dir,
         "Ada",
         Some(&room),
-        &["--duration", "20", "--record", record.to_str().unwrap()],
+        &["--duration", "28", "--record", record.to_str().unwrap()],
     )
     .await;
     app.wait_for(
@@ -278,6 +278,27 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
             Duration::from_secs(5),
         )
         .await;
+    // Rejoin: now the app joins a room someone is already in, and gets her tile from the
+    // room's list rather than from her arrival.
+    click(&app, "rejoin").await;
+    app.wait_for(
+        "the pre-join screen again",
+        "return window.tincan.screen === 'prejoin'",
+        Duration::from_secs(10),
+    )
+    .await;
+    click(&app, "join").await;
+    app.wait_for(
+        "Ada's video after rejoining",
+        &format!(
+            "const t = window.tincan.tiles[{:?}];
+             return window.tincan.screen === 'call' && t && t.drawn > 10 && t",
+            ada.id
+        ),
+        Duration::from_secs(20),
+    )
+    .await;
+    click(&app, "leave").await;
     let ada = ada.finish().await;
     app.quit().await;
     drop(desktop);

@@ -338,7 +338,6 @@ function enterCall(joined) {
   setToggle("camera-toggle", !app.cameraOn, "Camera on", "Camera off");
   $("self-avatar").hidden = app.cameraOn && $("camera").value !== "none";
   $("self-avatar").textContent = initials($("name").value);
-  for (const peer of joined.peers) addPeer(peer);
   $("call-camera").value = $("camera").value;
   $("call-microphone").value = $("microphone").value;
   $("call-speaker").value = $("speaker").value;
