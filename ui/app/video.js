@@ -29,7 +29,8 @@ void main() {
 export class I420Canvas {
   constructor(canvas) {
     this.canvas = canvas;
-    const gl = canvas.getContext("webgl", { preserveDrawingBuffer: true, antialias: false });
+    // No preserved drawing buffer: keeping it costs WebKit a copy of every picture.
+    const gl = canvas.getContext("webgl", { antialias: false, depth: false, stencil: false });
     if (!gl) throw new Error("WebGL is not available: video cannot be shown");
     this.gl = gl;
     const program = gl.createProgram();
@@ -92,10 +93,16 @@ export class I420Canvas {
       [new Uint8Array(buffer, 8 + ySize, cSize), cw, ch],
       [new Uint8Array(buffer, 8 + ySize + cSize, cSize), cw, ch],
     ];
+    // Textures are allocated when the size changes and only refilled otherwise.
+    const resized = this.width !== width || this.height !== height;
     planes.forEach(([data, w, h], i) => {
       gl.activeTexture(gl.TEXTURE0 + i);
       gl.bindTexture(gl.TEXTURE_2D, this.textures[i]);
-      gl.texImage2D(gl.TEXTURE_2D, 0, gl.LUMINANCE, w, h, 0, gl.LUMINANCE, gl.UNSIGNED_BYTE, data);
+      if (resized) {
+        gl.texImage2D(gl.TEXTURE_2D, 0, gl.LUMINANCE, w, h, 0, gl.LUMINANCE, gl.UNSIGNED_BYTE, data);
+      } else {
+        gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, w, h, gl.LUMINANCE, gl.UNSIGNED_BYTE, data);
+      }
     });
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
     const y = planes[0][0];
