@@ -98,3 +98,29 @@ impl Serialize for AppError {
         s.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_errors_keep_their_kind_and_words() {
+        let e = AppError::joining(CallError::Media(MediaError::NoCamera), Some("abc"));
+        assert_eq!(e.kind(), "camera");
+        assert!(e.to_string().contains("join with the camera off"), "{e}");
+        let e = AppError::from(MediaError::NoMicrophone);
+        assert_eq!(e.kind(), "microphone");
+        let e = AppError::joining(CallError::Ended, None);
+        assert_eq!(e.kind(), "call");
+    }
+
+    #[test]
+    fn the_page_gets_a_kind_and_a_message() {
+        let json = serde_json::to_value(AppError::RoomNotFound("k7wq-2m9x-d4tp".into())).unwrap();
+        assert_eq!(json["kind"], "room-not-found");
+        assert_eq!(
+            json["message"],
+            "no room has the code k7wq-2m9x-d4tp; check it with the person who shared it"
+        );
+    }
+}

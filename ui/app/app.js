@@ -579,7 +579,8 @@ $("error-retry").addEventListener("click", () => {
 document.addEventListener("keydown", (e) => {
   if (app.screen !== "call") return;
   const ctrl = e.ctrlKey || e.metaKey;
-  const typing = e.target.tagName === "INPUT";
+  // Letters typed into a field or a picker are not shortcuts.
+  const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(e.target.tagName);
   if ((ctrl && e.key.toLowerCase() === "d") || (!typing && !ctrl && e.key === "m")) {
     e.preventDefault();
     toggleMic();
