@@ -55,10 +55,24 @@ pub fn save_settings(state: State<'_, AppState>, settings: Settings) -> Result<S
 
 #[tauri::command]
 pub async fn list_devices() -> Choices {
-    let list = tokio::task::spawn_blocking(DeviceList::scan)
-        .await
-        .unwrap_or_default();
+    let list = scan_devices().await;
     Choices::from_devices(&list)
+}
+
+/// Every device there is, listed off the async threads (listing can take a while).
+async fn scan_devices() -> DeviceList {
+    tokio::task::spawn_blocking(DeviceList::scan)
+        .await
+        .unwrap_or_default()
+}
+
+/// Stops the preview, if one runs, and waits off the async threads until its devices are
+/// free (the call is about to open them, or a new preview is).
+async fn stop_preview_now(state: &AppState) {
+    let preview = lock(&state.preview).take();
+    if let Some(p) = preview {
+        let _ = tokio::task::spawn_blocking(move || p.stop()).await;
+    }
 }
 
 fn video_format(settings: &Settings) -> VideoFormat {
@@ -78,10 +92,8 @@ pub async fn start_preview(
     camera: String,
     microphone: String,
 ) -> Result<(), AppError> {
-    state.stop_preview();
-    let list = tokio::task::spawn_blocking(DeviceList::scan)
-        .await
-        .unwrap_or_default();
+    stop_preview_now(&state).await;
+    let list = scan_devices().await;
     let video = devices::video_input(&camera, &list);
     let audio = devices::audio_input(&microphone, &list);
     let format = video_format(&state.settings());
@@ -96,18 +108,13 @@ pub async fn start_preview(
 
 #[tauri::command]
 pub async fn stop_preview(state: State<'_, AppState>) -> Result<(), AppError> {
-    let preview = lock(&state.preview).take();
-    if let Some(p) = preview {
-        let _ = tokio::task::spawn_blocking(move || p.stop()).await;
-    }
+    stop_preview_now(&state).await;
     Ok(())
 }
 
 #[tauri::command]
 pub async fn test_speaker(speaker: String) -> Result<(), AppError> {
-    let list = tokio::task::spawn_blocking(DeviceList::scan)
-        .await
-        .unwrap_or_default();
+    let list = scan_devices().await;
     if list.speakers.is_empty() {
         return Err(AppError::Speaker(
             "no speaker or headphones found; plug some in and try again".into(),
@@ -141,14 +148,9 @@ pub async fn join(
     if current.is_some() {
         return Err(AppError::AlreadyInCall);
     }
-    let preview = lock(&state.preview).take();
-    if let Some(p) = preview {
-        let _ = tokio::task::spawn_blocking(move || p.stop()).await;
-    }
+    stop_preview_now(&state).await;
     let server = state.server_address().await?;
-    let list = tokio::task::spawn_blocking(DeviceList::scan)
-        .await
-        .unwrap_or_default();
+    let list = scan_devices().await;
     let settings = state.settings();
     let room_typed = request
         .room
@@ -247,9 +249,7 @@ pub async fn switch_device(
     id: String,
 ) -> Result<(), AppError> {
     let call = current_call(&state).await?;
-    let list = tokio::task::spawn_blocking(DeviceList::scan)
-        .await
-        .unwrap_or_default();
+    let list = scan_devices().await;
     match kind.as_str() {
         "camera" => {
             let input = devices::video_input(&id, &list);

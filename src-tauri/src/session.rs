@@ -8,6 +8,7 @@ use serde::Serialize;
 use tauri::{AppHandle, Emitter};
 use tincan_call::{AudioInput, Call, CallEvent, CallOptions, LostInput, VideoInput};
 use tincan_media::devices::{DeviceChange, DeviceKind, DeviceList, DeviceWatcher};
+use tincan_protocol::PeerInfo;
 use tokio::sync::mpsc;
 
 use crate::devices;
@@ -39,6 +40,15 @@ struct InputLostNotice {
     now: Option<String>,
 }
 
+/// A tile for `info` on the page.
+fn show_peer(app: &AppHandle, info: PeerInfo) {
+    let view = PeerView {
+        id: info.id.to_string(),
+        name: info.name,
+    };
+    let _ = app.emit("call:peer-joined", view);
+}
+
 /// Runs the call's events until it ends, then tells the page.
 pub fn pump(
     app: AppHandle,
@@ -54,25 +64,9 @@ pub fn pump(
                 CallEvent::Audio { .. } | CallEvent::KeyframeArrived { .. } => {}
                 // Whoever was in the room already: a tile each, as for later arrivals.
                 CallEvent::Joined { peers, .. } => {
-                    for info in peers {
-                        let _ = app.emit(
-                            "call:peer-joined",
-                            PeerView {
-                                id: info.id.to_string(),
-                                name: info.name,
-                            },
-                        );
-                    }
+                    peers.into_iter().for_each(|p| show_peer(&app, p))
                 }
-                CallEvent::PeerJoined(info) => {
-                    let _ = app.emit(
-                        "call:peer-joined",
-                        PeerView {
-                            id: info.id.to_string(),
-                            name: info.name,
-                        },
-                    );
-                }
+                CallEvent::PeerJoined(info) => show_peer(&app, info),
                 CallEvent::PeerLeft { peer } => {
                     tiles.forget(&peer.0);
                     let _ = app.emit("call:peer-left", peer.to_string());

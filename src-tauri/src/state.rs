@@ -62,14 +62,6 @@ impl AppState {
             .map(BuiltInServer::address)
             .unwrap_or_default())
     }
-
-    /// Stops the preview, if one runs, and waits until its devices are free.
-    pub fn stop_preview(&self) {
-        let preview = lock(&self.preview).take();
-        if let Some(p) = preview {
-            p.stop();
-        }
-    }
 }
 
 /// A poisoned lock still holds good data here (plain values): use it.

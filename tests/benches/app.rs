@@ -14,6 +14,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tincan_e2e::desktop::page::{click, server_address, set_value, wait_for_call, wait_for_home};
 use tincan_e2e::{start_app, CliPeer, Desktop, Place};
 
 /// Clock ticks of a process so far (user + system), from /proc.
@@ -83,45 +84,21 @@ async fn main() {
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
     let app = start_app(&desktop, &dir.join("config"), &extra).await;
-    app.wait_for(
-        "the home screen",
-        "return window.tincan && window.tincan.settings && window.tincan.screen === 'home'",
-        Duration::from_secs(30),
-    )
-    .await;
-    app.execute(
-        "document.getElementById('create').click(); return true",
-        json!([]),
-    )
-    .await;
+    wait_for_home(&app).await;
+    click(&app, "create").await;
     app.wait_for(
         "the pre-join screen",
         "return window.tincan.screen === 'prejoin' && document.getElementById('camera').options.length > 0",
         Duration::from_secs(10),
     )
     .await;
-    app.execute(
-        "const c = document.getElementById('camera'); c.value = 'pattern';
-         c.dispatchEvent(new Event('change')); document.getElementById('join').click(); return true",
-        json!([]),
-    )
-    .await;
-    let joined = app
-        .wait_for(
-            "joining",
-            "return window.tincan.screen === 'call' && window.tincan.joined",
-            Duration::from_secs(20),
-        )
-        .await;
+    set_value(&app, "camera", "pattern").await;
+    click(&app, "join").await;
+    let joined = wait_for_call(&app).await;
     let room = joined["room"].as_str().unwrap_or_default().to_owned();
-    let server = app
-        .execute(
-            "return await window.__TAURI__.core.invoke('server_address')",
-            json!([]),
-        )
-        .await;
+    let server = server_address(&app).await;
     let ada = CliPeer::start_with_server(
-        server.as_str().unwrap_or_default(),
+        &server,
         &Place {
             bind: Some("0.0.0.0:0"),
             netns: None,

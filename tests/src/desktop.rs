@@ -127,3 +127,67 @@ pub async fn start_app(desktop: &Desktop, config_home: &Path, env: &[(&str, &str
     });
     Browser::session(driver, port, capabilities, config_home.to_path_buf()).await
 }
+
+/// Steps on the app's page shared by its test and its benchmark.
+pub mod page {
+    use std::time::Duration;
+
+    use serde_json::{json, Value};
+
+    use crate::webdriver::Browser;
+
+    /// Clicks the element with `id`.
+    pub async fn click(app: &Browser, id: &str) {
+        app.execute(
+            &format!("document.getElementById({id:?}).click(); return true"),
+            json!([]),
+        )
+        .await;
+    }
+
+    /// Sets a form control's value as a person picking it would (input and change events).
+    pub async fn set_value(app: &Browser, id: &str, value: &str) {
+        app.execute(
+            &format!(
+                "const e = document.getElementById({id:?}); e.value = {value:?};
+                 e.dispatchEvent(new Event('input', {{ bubbles: true }}));
+                 e.dispatchEvent(new Event('change', {{ bubbles: true }}));
+                 return e.value"
+            ),
+            json!([]),
+        )
+        .await;
+    }
+
+    pub async fn wait_for_home(app: &Browser) {
+        app.wait_for(
+            "the home screen",
+            "return window.tincan && window.tincan.settings && window.tincan.screen === 'home'",
+            Duration::from_secs(30),
+        )
+        .await;
+    }
+
+    /// Waits until the page is in a call; returns what the app said on joining (room, me,
+    /// share_link).
+    pub async fn wait_for_call(app: &Browser) -> Value {
+        app.wait_for(
+            "joining the room",
+            "return window.tincan.screen === 'call' && window.tincan.joined",
+            Duration::from_secs(20),
+        )
+        .await
+    }
+
+    /// The signaling server the app calls through (its built-in one unless configured).
+    pub async fn server_address(app: &Browser) -> String {
+        app.execute(
+            "return await window.__TAURI__.core.invoke('server_address')",
+            json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+}

@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tincan_e2e::desktop::page::{click, server_address, set_value, wait_for_call, wait_for_home};
 use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, Place};
 use tincan_media::audio::analysis::{dominant_frequency, rms};
 use tincan_media::audio::{AudioSource, WavSource};
@@ -89,28 +90,6 @@ impl Drop for UnpluggedMicrophone {
     }
 }
 
-async fn click(app: &Browser, id: &str) {
-    app.execute(
-        &format!("document.getElementById({id:?}).click(); return true"),
-        json!([]),
-    )
-    .await;
-}
-
-/// Sets a form control's value as a person picking it would (input and change events).
-async fn set_value(app: &Browser, id: &str, value: &str) {
-    app.execute(
-        &format!(
-            "const e = document.getElementById({id:?}); e.value = {value:?};
-             e.dispatchEvent(new Event('input', {{ bubbles: true }}));
-             e.dispatchEvent(new Event('change', {{ bubbles: true }}));
-             return e.value"
-        ),
-        json!([]),
-    )
-    .await;
-}
-
 /// The frames drawn on `tile` and their fingerprint, sampled `apart` in time.
 async fn tile_twice(app: &Browser, tile: &str, apart: Duration) -> (Value, Value) {
     let read = format!("return window.tincan.tiles[{tile:?}] && {{ drawn: window.tincan.tiles[{tile:?}].drawn, fingerprint: window.tincan.tiles[{tile:?}].fingerprint, width: window.tincan.tiles[{tile:?}].width }}");
@@ -129,12 +108,7 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
     let _microphone = feed_microphone(&dir);
     let desktop = Desktop::start().await;
     let app = start_app(&desktop, &dir.join("config"), &[]).await;
-    app.wait_for(
-        "the home screen",
-        "return window.tincan && window.tincan.settings && window.tincan.screen === 'home'",
-        Duration::from_secs(30),
-    )
-    .await;
+    wait_for_home(&app).await;
     set_value(&app, "name", "Desk").await;
     desktop.screenshot(&shots.join("home.png"));
 
@@ -195,13 +169,7 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     desktop.screenshot(&shots.join("prejoin.png"));
     click(&app, "join").await;
-    let joined = app
-        .wait_for(
-            "joining the new room",
-            "return window.tincan.screen === 'call' && window.tincan.joined",
-            Duration::from_secs(20),
-        )
-        .await;
+    let joined = wait_for_call(&app).await;
     let room_shown = app
         .execute(
             "return document.getElementById('call-room').textContent",
@@ -211,13 +179,7 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
     let room = room_shown.as_str().unwrap_or_default().to_owned();
     assert_eq!(joined["room"], json!(room), "the page shows the room code");
     let me = joined["me"].as_str().unwrap_or_default().to_owned();
-    let server_addr = app
-        .execute(
-            "return await window.__TAURI__.core.invoke('server_address')",
-            json!([]),
-        )
-        .await;
-    let server = server_addr.as_str().unwrap_or_default().to_owned();
+    let server = server_address(&app).await;
 
     // A tincan-cli peer with the test pattern joins through the built-in server.
     let record = dir.join("recorded");

@@ -67,6 +67,27 @@ async fn join_from_chromium(
     (browser, me)
 }
 
+/// A tincan-cli peer ("Ada", with `flags`) creates a room on a new server and Chromium joins
+/// it through the share link. Ada binds every interface but loopback: Chromium gathers no
+/// loopback candidates. Returns the scratch dir, the server, Ada, the browser and Chromium's
+/// peer id.
+async fn chromium_joins_a_native_peer(
+    tag: &str,
+    flags: &[&str],
+) -> (PathBuf, ServerProcess, CliPeer, Browser, String) {
+    let dir = std::env::temp_dir().join(format!("tincan-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (video, audio) = fake_devices(&dir);
+    let server = ServerProcess::start(&[]).await;
+    let everywhere = Place {
+        bind: Some("0.0.0.0:0"),
+        netns: None,
+    };
+    let ada = CliPeer::start_at(&server, &everywhere, &dir, "Ada", None, flags).await;
+    let (browser, me) = join_from_chromium(&server, &ada.room, &video, &audio).await;
+    (dir, server, ada, browser, me)
+}
+
 /// What Chromium's getStats said of `peer` as it left (the page keeps it).
 async fn stats_when_left(browser: &Browser, peer: &str) -> Value {
     browser
@@ -89,21 +110,8 @@ fn n(v: &Value, key: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_and_a_native_peer_see_and_hear_each_other() {
     let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = std::env::temp_dir().join(format!("tincan-browser-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (video, audio) = fake_devices(&dir);
-    let server = ServerProcess::start(&[]).await;
-    // Chromium gathers no loopback candidates, so the native peer uses the other interfaces.
-    let everywhere = Place {
-        bind: Some("0.0.0.0:0"),
-        netns: None,
-    };
-    let ada = CliPeer::start_at(
-        &server,
-        &everywhere,
-        &dir,
-        "Ada",
-        None,
+    let (dir, server, ada, browser, me) = chromium_joins_a_native_peer(
+        "browser",
         &[
             "--duration",
             "14",
@@ -114,7 +122,6 @@ async fn chromium_and_a_native_peer_see_and_hear_each_other() {
         ],
     )
     .await;
-    let (browser, me) = join_from_chromium(&server, &ada.room, &video, &audio).await;
     browser
         .wait_for(
             "decoding Ada's video",
@@ -212,24 +219,8 @@ async fn chromium_and_a_native_peer_see_and_hear_each_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromiums_pickers_mute_camera_and_leave_reach_the_native_peer() {
     let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = std::env::temp_dir().join(format!("tincan-browser-controls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (video, audio) = fake_devices(&dir);
-    let server = ServerProcess::start(&[]).await;
-    let everywhere = Place {
-        bind: Some("0.0.0.0:0"),
-        netns: None,
-    };
-    let ada = CliPeer::start_at(
-        &server,
-        &everywhere,
-        &dir,
-        "Ada",
-        None,
-        &["--duration", "18"],
-    )
-    .await;
-    let (browser, me) = join_from_chromium(&server, &ada.room, &video, &audio).await;
+    let (dir, server, ada, browser, me) =
+        chromium_joins_a_native_peer("browser-controls", &["--duration", "18"]).await;
     let sending = "const s = Object.values(await window.tincan.stats())[0];
                    return s && s.framesSent > 30 && s.audioPacketsSent > 50 && s";
     let before = browser
