@@ -3,8 +3,9 @@
 //! Tauri's channels have no backpressure (DESIGN.md: sending faster than the page draws grew
 //! the app to 3.4 GiB in 10 s), so each tile has at most two pictures in flight: the page
 //! says when it has drawn one ([`Tiles::shown`]), and pictures arriving meanwhile replace each
-//! other — the page always gets the newest. Pictures are halved while they are at least twice the
-//! size the tile shows, so a small tile never costs a 720p copy.
+//! other — the page always gets the newest. Pictures larger than the tile are scaled down to
+//! fit it (the page shows them whole, `object-fit: contain`): fewer bytes through the webview
+//! and fewer pixels for its GL to upload, draw and composite (BENCHMARKS.md, "Desktop app").
 //!
 //! Wire format (little-endian): width u32, height u32, then the I420 planes.
 
@@ -13,7 +14,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 use tauri::ipc::{Channel, InvokeResponseBody};
-use tincan_media::video::scale;
+use tincan_media::video::scale::Scaler;
 use tincan_media::VideoFrame;
 
 /// Per tile, what went to the page: a benchmark reads these.
@@ -32,6 +33,7 @@ struct Tile {
     in_flight: u32,
     waiting: Option<VideoFrame>,
     counts: TileCounts,
+    scaler: Scaler,
 }
 
 /// Pictures a tile may have on their way to the page. One would leave the pipe empty while
@@ -56,6 +58,7 @@ impl Tiles {
                 in_flight: 0,
                 waiting: None,
                 counts: TileCounts::default(),
+                scaler: Scaler::default(),
             },
         );
     }
@@ -112,7 +115,7 @@ impl Tiles {
 }
 
 fn send(t: &mut Tile, frame: &VideoFrame) {
-    let message = encode(frame, t.shown_size);
+    let message = encode(&mut t.scaler, frame, t.shown_size);
     // A closed channel (the page reloaded) is not an error: the page asks again.
     if t.channel.send(InvokeResponseBody::Raw(message)).is_ok() {
         t.in_flight += 1;
@@ -120,25 +123,37 @@ fn send(t: &mut Tile, frame: &VideoFrame) {
     }
 }
 
-/// The wire form of `frame`, halved while it is at least twice `shown` in both directions.
-pub fn encode(frame: &VideoFrame, shown: (u32, u32)) -> Vec<u8> {
-    let mut smaller: Option<VideoFrame> = None;
-    loop {
-        let current = smaller.as_ref().unwrap_or(frame);
-        if current.width() < 2 * shown.0 || current.height() < 2 * shown.1 {
-            break;
+/// The wire form of `frame`, scaled down to fit inside `shown` if it is larger.
+pub fn encode(scaler: &mut Scaler, frame: &VideoFrame, shown: (u32, u32)) -> Vec<u8> {
+    let (width, height) = fitted_size((frame.width(), frame.height()), shown);
+    let mut out = Vec::with_capacity(8 + VideoFrame::i420_len(width, height));
+    if (width, height) != (frame.width(), frame.height()) {
+        out.extend_from_slice(&width.to_le_bytes());
+        out.extend_from_slice(&height.to_le_bytes());
+        out.resize(8 + VideoFrame::i420_len(width, height), 0);
+        match scaler.scale_into(frame, width, height, &mut out[8..]) {
+            Ok(()) => return out,
+            // Cannot happen for sizes fitted_size gives; the picture goes as it is.
+            Err(e) => tracing::warn!("tile picture not scaled: {e}"),
         }
-        match scale::half(current) {
-            Ok(half) => smaller = Some(half),
-            Err(_) => break,
-        }
+        out.clear();
     }
-    let picture = smaller.as_ref().unwrap_or(frame);
-    let mut out = Vec::with_capacity(8 + picture.data().len());
-    out.extend_from_slice(&picture.width().to_le_bytes());
-    out.extend_from_slice(&picture.height().to_le_bytes());
-    out.extend_from_slice(picture.data());
+    out.extend_from_slice(&frame.width().to_le_bytes());
+    out.extend_from_slice(&frame.height().to_le_bytes());
+    out.extend_from_slice(frame.data());
     out
+}
+
+/// The largest even size with `picture`'s shape that fits inside `shown`; `picture` itself
+/// when it already fits (pictures are never enlarged: the page's GL does that for free).
+fn fitted_size(picture: (u32, u32), shown: (u32, u32)) -> (u32, u32) {
+    let (w, h) = picture;
+    let ratio = (f64::from(shown.0) / f64::from(w)).min(f64::from(shown.1) / f64::from(h));
+    if ratio >= 1.0 {
+        return picture;
+    }
+    let even = |x: f64| ((x as u32) & !1).max(2);
+    (even(f64::from(w) * ratio), even(f64::from(h) * ratio))
 }
 
 #[cfg(test)]
@@ -188,16 +203,21 @@ mod tests {
     }
 
     #[test]
-    fn pictures_shrink_to_the_tile_but_never_below_it() {
+    fn pictures_shrink_to_fit_the_tile_and_are_never_enlarged() {
         let frame = VideoFrame::black(1280, 720).unwrap();
+        let mut scaler = Scaler::default();
         for (shown, expect) in [
             ((1280, 720), (1280, 720)),
-            ((800, 450), (1280, 720)),
+            ((1920, 1080), (1280, 720)),
+            ((1060, 596), (1058, 596)),
             ((640, 360), (640, 360)),
-            ((400, 225), (640, 360)),
-            ((320, 180), (320, 180)),
+            // A tall tile: the width decides.
+            ((320, 600), (320, 180)),
+            // A wide one: the height does.
+            ((1000, 90), (160, 90)),
+            ((1, 1), (2, 2)),
         ] {
-            let message = encode(&frame, shown);
+            let message = encode(&mut scaler, &frame, shown);
             assert_eq!(header(&message), expect, "shown at {shown:?}");
             assert_eq!(message.len(), 8 + VideoFrame::i420_len(expect.0, expect.1));
         }

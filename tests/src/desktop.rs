@@ -125,7 +125,8 @@ pub async fn start_app(desktop: &Desktop, config_home: &Path, env: &[(&str, &str
             "tauri:options": {"application": app},
         }}
     });
-    Browser::session(driver, port, capabilities, config_home.to_path_buf()).await
+    // The config directory is the test's: it reads the settings the app wrote.
+    Browser::session(driver, port, capabilities, None).await
 }
 
 /// Steps on the app's page shared by its test and its benchmark.

@@ -33,7 +33,7 @@ pub fn binary(name: &str) -> PathBuf {
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
-        "{} is missing: build it first with `cargo build --workspace --bins` (scripts/test does)",
+        "{} is missing: build it first with `cargo build --workspace --bins --tests` (scripts/test does)",
         path.display()
     );
     path

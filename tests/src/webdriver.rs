@@ -31,7 +31,8 @@ pub struct Browser {
     driver: Child,
     addr: SocketAddr,
     session: String,
-    _profile: PathBuf,
+    /// A scratch directory of the browser's own (Chromium's profile), removed with it.
+    scratch: Option<PathBuf>,
 }
 
 pub(crate) fn free_port() -> u16 {
@@ -90,19 +91,26 @@ impl Browser {
                 "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
             }}
         });
-        Self::session(driver, port, capabilities, profile).await
+        Self::session(driver, port, capabilities, Some(profile)).await
     }
 
     /// A session on a WebDriver server already started as `driver` on loopback `port`
     /// (chromedriver, or tauri-driver for the desktop app), created with `capabilities`.
     /// `scratch` is removed with the session's files when it ends.
-    pub async fn session(driver: Child, port: u16, capabilities: Value, scratch: PathBuf) -> Self {
+    /// A WebDriver session on the driver listening on `port`. `scratch`, when given, is
+    /// removed when the session ends.
+    pub async fn session(
+        driver: Child,
+        port: u16,
+        capabilities: Value,
+        scratch: Option<PathBuf>,
+    ) -> Self {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut browser = Self {
             driver,
             addr,
             session: String::new(),
-            _profile: scratch,
+            scratch,
         };
         // Listening is not ready: tauri-driver listens before the driver behind it does,
         // and drops the first requests until then.
@@ -260,5 +268,8 @@ impl Drop for Browser {
                 .status();
         }
         let _ = self.driver.start_kill();
+        if let Some(dir) = &self.scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
