@@ -13,11 +13,12 @@ use tincan_media::video::VideoFormat;
 
 use crate::devices::{self, Choices};
 use crate::error::AppError;
+use crate::frame_socket::FrameSocket;
 use crate::preview::{self, Preview};
 use crate::session::{self, Joined};
 use crate::settings::Settings;
 use crate::state::{lock, AppState};
-use crate::tiles::TileCounts;
+use crate::tiles::{Sink, TileCounts};
 
 /// What the home screen shows besides the settings.
 #[derive(Serialize)]
@@ -292,7 +293,27 @@ pub fn watch_tile(
     height: u32,
     channel: Channel<InvokeResponseBody>,
 ) {
-    state.tiles.watch(&tile, channel, width, height);
+    state
+        .tiles
+        .watch(&tile, Sink::Channel(channel), width, height);
+}
+
+/// Where the page may fetch tiles' pictures by WebSocket instead of a channel; None when
+/// the socket could not start (the page then uses channels).
+#[tauri::command]
+pub async fn frame_socket(state: State<'_, AppState>) -> Result<Option<FrameSocket>, AppError> {
+    // TINCAN_FRAME_PATH=channel keeps pictures on Tauri channels (to compare the two).
+    if std::env::var("TINCAN_FRAME_PATH").is_ok_and(|p| p == "channel") {
+        return Ok(None);
+    }
+    let mut socket = state.frame_socket.lock().await;
+    if socket.is_none() {
+        match FrameSocket::start(state.tiles.clone()).await {
+            Ok(s) => *socket = Some(s),
+            Err(e) => tracing::warn!("no frame socket, pictures go by channel: {e}"),
+        }
+    }
+    Ok(socket.clone())
 }
 
 #[tauri::command]

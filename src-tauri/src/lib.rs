@@ -7,6 +7,7 @@ mod builtin_server;
 mod commands;
 mod devices;
 mod error;
+mod frame_socket;
 mod links;
 mod preview;
 mod session;
@@ -67,6 +68,7 @@ pub fn run() -> Result<(), tauri::Error> {
             commands::switch_device,
             commands::send_chat,
             commands::watch_tile,
+            commands::frame_socket,
             commands::resize_tile,
             commands::frame_shown,
             commands::tile_counts,

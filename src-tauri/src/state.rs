@@ -6,6 +6,7 @@ use tincan_call::Call;
 
 use crate::builtin_server::BuiltInServer;
 use crate::error::AppError;
+use crate::frame_socket::FrameSocket;
 use crate::preview::Preview;
 use crate::settings::{Settings, SettingsFile};
 use crate::tiles::Tiles;
@@ -18,6 +19,8 @@ pub struct AppState {
     /// Started on first use when no server is configured.
     pub builtin: tokio::sync::Mutex<Option<BuiltInServer>>,
     pub tiles: Arc<Tiles>,
+    /// Started when the page first asks for it.
+    pub frame_socket: tokio::sync::Mutex<Option<FrameSocket>>,
     pub preview: Mutex<Option<Preview>>,
     pub call: tokio::sync::Mutex<Option<Arc<Call>>>,
     /// A room from a `tincan://join/` link the page has not taken yet.
@@ -36,6 +39,7 @@ impl AppState {
             settings_problem: Mutex::new(problem),
             builtin: tokio::sync::Mutex::new(None),
             tiles: Arc::new(Tiles::default()),
+            frame_socket: tokio::sync::Mutex::new(None),
             preview: Mutex::new(None),
             call: tokio::sync::Mutex::new(None),
             pending_link: Mutex::new(None),

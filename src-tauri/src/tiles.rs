@@ -1,6 +1,6 @@
-//! Pictures to the page: one binary Tauri channel per tile (a remote peer, or "self").
-//!
-//! Tauri's channels have no backpressure (DESIGN.md: sending faster than the page draws grew
+//! Pictures to the page, per tile (a remote peer, or "self"): by the frame socket
+//! ([`crate::frame_socket`], the default) or a binary Tauri channel (when the socket cannot be
+//! used). Neither has backpressure of its own: Tauri's channels (DESIGN.md: sending faster than the page draws grew
 //! the app to 3.4 GiB in 10 s), so each tile has at most two pictures in flight: the page
 //! says when it has drawn one ([`Tiles::shown`]), and pictures arriving meanwhile replace each
 //! other — the page always gets the newest. Pictures larger than the tile are scaled down to
@@ -25,8 +25,26 @@ pub struct TileCounts {
     pub skipped: u64,
 }
 
+/// How a tile's pictures reach the page.
+pub enum Sink {
+    /// A binary Tauri channel, through the webview's IPC.
+    Channel(Channel<InvokeResponseBody>),
+    /// A WebSocket on 127.0.0.1 ([`crate::frame_socket`]); its connection sends them.
+    Socket(tokio::sync::mpsc::UnboundedSender<Vec<u8>>),
+}
+
+impl Sink {
+    /// False when the page is gone (reloaded, or the tile was watched anew).
+    fn send(&self, message: Vec<u8>) -> bool {
+        match self {
+            Sink::Channel(c) => c.send(InvokeResponseBody::Raw(message)).is_ok(),
+            Sink::Socket(s) => s.send(message).is_ok(),
+        }
+    }
+}
+
 struct Tile {
-    channel: Channel<InvokeResponseBody>,
+    sink: Sink,
     /// The size the page shows this tile at, in device pixels.
     shown_size: (u32, u32),
     /// Sent and not yet drawn.
@@ -37,9 +55,9 @@ struct Tile {
 }
 
 /// Pictures a tile may have on their way to the page. One would leave the pipe empty while
-/// the page acknowledges (a round trip per picture held 720p to 15 drawn a second); two
-/// keep it full and still bound memory to two pictures per tile.
-const IN_FLIGHT: u32 = 2;
+/// the page acknowledges (a round trip per picture held 720p to 15 drawn a second); a few
+/// keep it full and still bound memory to a few pictures per tile.
+pub(crate) const IN_FLIGHT: u32 = 3;
 
 #[derive(Default)]
 pub struct Tiles {
@@ -47,13 +65,13 @@ pub struct Tiles {
 }
 
 impl Tiles {
-    /// The page wants `tile`'s pictures on `channel` (replacing an earlier one).
-    pub fn watch(&self, tile: &str, channel: Channel<InvokeResponseBody>, width: u32, height: u32) {
+    /// The page wants `tile`'s pictures through `sink` (replacing an earlier one).
+    pub fn watch(&self, tile: &str, sink: Sink, width: u32, height: u32) {
         let mut tiles = self.lock();
         tiles.insert(
             tile.to_owned(),
             Tile {
-                channel,
+                sink,
                 shown_size: (width.max(1), height.max(1)),
                 in_flight: 0,
                 waiting: None,
@@ -117,7 +135,7 @@ impl Tiles {
 fn send(t: &mut Tile, frame: &VideoFrame) {
     let message = encode(&mut t.scaler, frame, t.shown_size);
     // A closed channel (the page reloaded) is not an error: the page asks again.
-    if t.channel.send(InvokeResponseBody::Raw(message)).is_ok() {
+    if t.sink.send(message) {
         t.in_flight += 1;
         t.counts.sent += 1;
     }
@@ -167,39 +185,45 @@ mod tests {
     }
 
     #[test]
-    fn at_most_two_pictures_in_flight_per_tile_and_the_newest_waits() {
+    fn a_few_pictures_in_flight_per_tile_and_the_newest_waits() {
         use std::sync::{Arc, Mutex};
-        let delivered: Arc<Mutex<Vec<(u32, u32)>>> = Arc::default();
+        let delivered: Arc<Mutex<Vec<u32>>> = Arc::default();
         let seen = Arc::clone(&delivered);
         let channel = Channel::new(move |body| {
             if let InvokeResponseBody::Raw(bytes) = body {
-                seen.lock().unwrap().push(header(&bytes));
+                seen.lock().unwrap().push(header(&bytes).0);
             }
             Ok(())
         });
         let tiles = Tiles::default();
-        tiles.watch("peer", channel, 1280, 720);
-        // Told apart by size: 64, 80, 96 and 128 pixels wide.
-        for width in [64, 80, 96, 128] {
+        tiles.watch("peer", Sink::Channel(channel), 1280, 720);
+        // Told apart by width; two more than may be in flight.
+        let widths: Vec<u32> = (0..IN_FLIGHT + 2).map(|i| 64 + 16 * i).collect();
+        for &width in &widths {
             tiles.offer("peer", VideoFrame::black(width, 32).unwrap());
         }
         tiles.offer("nobody", VideoFrame::black(16, 16).unwrap());
-        assert_eq!(*delivered.lock().unwrap(), [(64, 32), (80, 32)]);
+        let in_flight = IN_FLIGHT as usize;
+        assert_eq!(*delivered.lock().unwrap(), widths[..in_flight]);
         tiles.shown("peer");
-        assert_eq!(*delivered.lock().unwrap(), [(64, 32), (80, 32), (128, 32)]);
-        tiles.shown("peer");
-        tiles.shown("peer");
-        assert_eq!(delivered.lock().unwrap().len(), 3, "nothing more waited");
+        // The newest went; the one before it was replaced while it waited.
+        let mut expect = widths[..in_flight].to_vec();
+        expect.push(widths[in_flight + 1]);
+        assert_eq!(*delivered.lock().unwrap(), expect);
+        for _ in 0..IN_FLIGHT {
+            tiles.shown("peer");
+        }
+        assert_eq!(*delivered.lock().unwrap(), expect, "nothing more waited");
         assert_eq!(
             tiles.counts()["peer"],
             TileCounts {
-                sent: 3,
+                sent: IN_FLIGHT as u64 + 1,
                 skipped: 1
             }
         );
         tiles.forget("peer");
         tiles.offer("peer", VideoFrame::black(64, 32).unwrap());
-        assert_eq!(delivered.lock().unwrap().len(), 3);
+        assert_eq!(delivered.lock().unwrap().len(), in_flight + 1);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! the window's size. Measures, over TINCAN_BENCH_SECONDS (20) once video flows:
 //!
 //! - the app's resident memory (largest sample, once a second);
-//! - CPU of the app process and of WebKit's web process, in cores;
+//! - CPU of the app process and of WebKit's web and network processes, in cores;
 //! - frames the page actually drew per second, and pictures the app skipped because the
 //!   page was not ready for them.
 //!
@@ -141,6 +141,8 @@ async fn main() {
     .expect("the release app runs (scripts/bench-app builds it)");
     let parent = app_pid.to_string();
     let web_pids = pids(|_, cmd, ppid| ppid == parent && cmd.contains("WebKitWebProcess"));
+    // WebSockets (the frame socket among them) go through WebKit's network process.
+    let net_pids = pids(|_, cmd, ppid| ppid == parent && cmd.contains("WebKitNetworkProcess"));
     let ticks = |pids: &[u32]| pids.iter().map(|&p| cpu_ticks(p)).sum::<u64>();
     let read_tile = format!(
         "const t = window.tincan.tiles[{:?}]; return [t.drawn, t.width, t.height]",
@@ -153,14 +155,19 @@ async fn main() {
             json!([]),
         )
         .await;
-    let (app0, web0, t0) = (ticks(&[app_pid]), ticks(&web_pids), Instant::now());
+    let (app0, web0, net0, t0) = (
+        ticks(&[app_pid]),
+        ticks(&web_pids),
+        ticks(&net_pids),
+        Instant::now(),
+    );
     let mut rss_max = 0.0f64;
     while t0.elapsed().as_secs_f64() < seconds {
         rss_max = rss_max.max(rss_mib(app_pid));
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let elapsed = t0.elapsed().as_secs_f64();
-    let (app1, web1) = (ticks(&[app_pid]), ticks(&web_pids));
+    let (app1, web1, net1) = (ticks(&[app_pid]), ticks(&web_pids), ticks(&net_pids));
     let end_tile = app.execute(&read_tile, json!([])).await;
     let end_counts = app
         .execute(
@@ -197,6 +204,10 @@ async fn main() {
     println!(
         "| WebKit web process CPU | {:.2} cores |",
         cores(web0, web1)
+    );
+    println!(
+        "| WebKit network process CPU | {:.2} cores |",
+        cores(net0, net1)
     );
     println!("| seconds measured | {elapsed:.1} |");
     std::fs::remove_dir_all(&dir).ok();

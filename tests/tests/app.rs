@@ -92,7 +92,7 @@ impl Drop for UnpluggedMicrophone {
 
 /// The frames drawn on `tile` and their fingerprint, sampled `apart` in time.
 async fn tile_twice(app: &Browser, tile: &str, apart: Duration) -> (Value, Value) {
-    let read = format!("return window.tincan.tiles[{tile:?}] && {{ drawn: window.tincan.tiles[{tile:?}].drawn, fingerprint: window.tincan.tiles[{tile:?}].fingerprint, width: window.tincan.tiles[{tile:?}].width }}");
+    let read = format!("return window.tincan.tiles[{tile:?}] && {{ drawn: window.tincan.tiles[{tile:?}].drawn, fingerprint: window.tincan.tiles[{tile:?}].fingerprint, width: window.tincan.tiles[{tile:?}].width, path: window.tincan.tiles[{tile:?}].path }}");
     let first = app.execute(&read, json!([])).await;
     tokio::time::sleep(apart).await;
     let second = app.execute(&read, json!([])).await;
@@ -277,6 +277,12 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
         "the picture froze"
     );
     assert!(n(&after, "width") > 0.0);
+    // The real app's page reached the frame socket (its CSP lets it; the token matched).
+    assert_eq!(
+        after["path"],
+        json!("socket"),
+        "pictures came by channel instead"
+    );
     eprintln!("after unplugging: {told}; tile {still_before} → {still_after}");
     assert!(
         n(&still_after, "drawn") >= n(&still_before, "drawn") + 10.0,

@@ -19,7 +19,7 @@ const app = {
   room: null, // the room to join (null: a new one)
   joined: null, // { room, me, share_link }
   peers: new Map(), // id → { name, tile, stats, security_code }
-  tiles: {}, // tile id → { drawn, fingerprint, width, height }
+  tiles: {}, // tile id → { drawn, fingerprint, width, height, path: "socket" | "channel" }
   chat: [],
   errors: [],
   micOn: true,
@@ -131,22 +131,54 @@ function renderRecent() {
 
 // ---------- tiles ----------
 
+/**
+ * Where tiles get their pictures: a WebSocket on 127.0.0.1 when the app has one (no Tauri
+ * IPC per picture; docs/desktop-app.md), else a Tauri channel per tile.
+ */
+const frameSocket = invoke("frame_socket").catch(() => null);
+
 /** Starts receiving pictures for `id` into `canvas`. */
 function watchTile(id, canvas) {
   const renderer = new I420Canvas(canvas);
   const entry = { drawn: 0, fingerprint: 0, width: 0, height: 0, renderer };
   app.tiles[id] = entry;
-  const channel = new Channel();
-  channel.onmessage = (buffer) => {
+  const show = (buffer) => {
     if (renderer.draw(buffer)) {
       Object.assign(entry, { drawn: renderer.drawn, fingerprint: renderer.fingerprint, width: renderer.width, height: renderer.height, at: performance.now() });
       canvas.parentElement?.classList.add("live");
     }
-    // Ready for the next one (the app sends one at a time).
-    invoke("frame_shown", { tile: id }).catch(() => {});
   };
-  const [width, height] = shownSize(canvas);
-  invoke("watch_tile", { tile: id, width, height, channel });
+  const byChannel = () => {
+    const [width, height] = shownSize(canvas);
+    const channel = new Channel();
+    channel.onmessage = (buffer) => {
+      show(buffer);
+      invoke("frame_shown", { tile: id }).catch(() => {});
+    };
+    invoke("watch_tile", { tile: id, width, height, channel });
+    entry.path = "channel";
+  };
+  frameSocket.then((socket) => {
+    if (app.tiles[id] !== entry) return; // watched anew meanwhile
+    if (!socket) return byChannel();
+    const [width, height] = shownSize(canvas);
+    const url = `ws://127.0.0.1:${socket.port}/tile/${encodeURIComponent(id)}?token=${socket.token}&w=${width}&h=${height}`;
+    const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    let opened = false;
+    ws.onopen = () => { opened = true; };
+    ws.onmessage = (event) => {
+      show(event.data);
+      // Drawn: ready for the next one (the app keeps a few in flight at most).
+      ws.send("");
+    };
+    // A socket that never opened (refused, blocked) leaves the tile to a channel.
+    ws.onclose = () => {
+      if (!opened && app.tiles[id] === entry) byChannel();
+    };
+    entry.close = () => ws.close();
+    entry.path = "socket";
+  });
   return entry;
 }
 
@@ -217,6 +249,7 @@ function removePeer(id) {
   if (!peer) return;
   peer.tile.remove();
   app.peers.delete(id);
+  app.tiles[id]?.close?.();
   delete app.tiles[id];
   updateLayout();
   notice(`${peer.name} left`);

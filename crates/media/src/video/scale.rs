@@ -24,7 +24,12 @@ impl Scaler {
         out: &mut [u8],
     ) -> Result<(), MediaError> {
         let want = VideoFrame::i420_len(width, height);
-        if width == 0 || height == 0 || width % 2 != 0 || height % 2 != 0 || out.len() != want {
+        if width == 0
+            || height == 0
+            || !width.is_multiple_of(2)
+            || !height.is_multiple_of(2)
+            || out.len() != want
+        {
             return Err(MediaError::Format(format!(
                 "cannot scale to {width}x{height} into {} bytes (I420 needs even sizes and {want} bytes)",
                 out.len()
@@ -44,9 +49,9 @@ impl Scaler {
                 .map_err(|e| MediaError::Format(format!("scaling from {sw}x{sh}: {e}")))?;
             let mut dst = Image::from_slice_u8(dw, dh, dst, PixelType::U8)
                 .map_err(|e| MediaError::Format(format!("scaling to {width}x{height}: {e}")))?;
-            self.resizer
-                .resize(&src, &mut dst, &options)
-                .map_err(|e| MediaError::Format(format!("scaling {sw}x{sh} to {width}x{height}: {e}")))?;
+            self.resizer.resize(&src, &mut dst, &options).map_err(|e| {
+                MediaError::Format(format!("scaling {sw}x{sh} to {width}x{height}: {e}"))
+            })?;
         }
         Ok(())
     }
@@ -104,14 +109,24 @@ mod tests {
             v.fill(200);
         }
         let mut out = vec![0u8; VideoFrame::i420_len(48, 24)];
-        Scaler::default().scale_into(&frame, 48, 24, &mut out).unwrap();
+        Scaler::default()
+            .scale_into(&frame, 48, 24, &mut out)
+            .unwrap();
         let (y, chroma) = out.split_at(48 * 24);
         let (u, v) = chroma.split_at(24 * 12);
         assert!(u.iter().all(|&p| p == 90), "U stays flat");
         assert!(v.iter().all(|&p| p == 200), "V stays flat");
         for row in y.chunks_exact(48) {
-            assert!(row.windows(2).all(|w| w[0] <= w[1]), "luma still rises: {row:?}");
-            assert!(row[0] < 10 && row[47] > 240, "ends kept: {} … {}", row[0], row[47]);
+            assert!(
+                row.windows(2).all(|w| w[0] <= w[1]),
+                "luma still rises: {row:?}"
+            );
+            assert!(
+                row[0] < 10 && row[47] > 240,
+                "ends kept: {} … {}",
+                row[0],
+                row[47]
+            );
         }
     }
 
