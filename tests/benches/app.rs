@@ -33,13 +33,41 @@ fn cpu_ticks(pid: u32) -> u64 {
     field(11) + field(12)
 }
 
-fn rss_mib(pid: u32) -> f64 {
+/// A `kB` figure of /proc/PID/status (VmRSS, RssAnon, RssFile, RssShmem), in MiB.
+fn status_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    status_mib(pid, "VmRSS")
+}
+
+/// Resident memory by what is mapped (a library's path, or `[anon]`, `[heap]`, `[stack]`),
+/// largest first: where the app's memory goes.
+fn rss_by_mapping(pid: u32) -> Vec<(String, f64)> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by_name: std::collections::HashMap<String, f64> = Default::default();
+    let mut name = String::new();
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else { continue };
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping's header: range perms offset dev inode [path].
+            let path = fields.nth(4).unwrap_or("[anon]");
+            name = path.rsplit('/').next().unwrap_or(path).to_owned();
+        } else if first == "Rss:" {
+            let kb: f64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            *by_name.entry(name.clone()).or_default() += kb / 1024.0;
+        }
+    }
+    let mut list: Vec<(String, f64)> = by_name.into_iter().collect();
+    list.sort_by(|a, b| b.1.total_cmp(&a.1));
+    list
 }
 
 /// Processes whose command line starts with `program`, and children of `parent` named `name`.
@@ -162,8 +190,17 @@ async fn main() {
         Instant::now(),
     );
     let mut rss_max = 0.0f64;
+    let mut at_max = (0.0, 0.0, Vec::new());
     while t0.elapsed().as_secs_f64() < seconds {
-        rss_max = rss_max.max(rss_mib(app_pid));
+        let rss = rss_mib(app_pid);
+        if rss > rss_max {
+            rss_max = rss;
+            at_max = (
+                status_mib(app_pid, "RssAnon"),
+                status_mib(app_pid, "RssFile") + status_mib(app_pid, "RssShmem"),
+                rss_by_mapping(app_pid),
+            );
+        }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let elapsed = t0.elapsed().as_secs_f64();
@@ -210,5 +247,12 @@ async fn main() {
         cores(net0, net1)
     );
     println!("| seconds measured | {elapsed:.1} |");
+    let (anon, file, mappings) = at_max;
+    println!("\nAt the largest RSS sample: {anon:.0} MiB anonymous, {file:.0} MiB of files and shared memory.");
+    println!("| mapping | RSS |");
+    println!("|---|---|");
+    for (name, mib) in mappings.iter().take(15) {
+        println!("| {name} | {mib:.1} MiB |");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -174,3 +174,35 @@ fn correlation(a: &[i16], b: &[i16]) -> f64 {
     }
     ab / (aa.sqrt() * bb.sqrt()).max(1.0)
 }
+
+/// Connections this process holds to the sound server, as the server counts them.
+fn our_connections_to_the_server() -> usize {
+    let out = Command::new("pactl")
+        .args(["list", "clients"])
+        .output()
+        .expect("pactl runs");
+    let me = format!("application.process.id = \"{}\"", std::process::id());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim() == me)
+        .count()
+}
+
+/// The app's device watcher lists microphones and speakers every second of a call. Each
+/// listing used to open a connection to PulseAudio (with a reader thread and a 1 MiB buffer)
+/// that nothing closed: ~2 MiB and two threads more every second.
+#[test]
+fn listing_devices_again_and_again_reuses_one_connection() {
+    require_virtual_audio();
+    assert!(!list_microphones().is_empty());
+    let before = our_connections_to_the_server();
+    for _ in 0..20 {
+        assert!(!list_microphones().is_empty());
+        assert!(!list_speakers().is_empty());
+    }
+    let after = our_connections_to_the_server();
+    assert!(
+        (1..=before.max(1)).contains(&after),
+        "connections to the sound server: {before} before 40 listings, {after} after"
+    );
+}

@@ -4,7 +4,7 @@
 //! The device callback only moves samples through a lock-free ring (rtrb); downmixing,
 //! resampling and framing happen on the caller's thread, never in the audio thread.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -55,65 +55,85 @@ fn describe(device: &cpal::Device, default_id: Option<&str>) -> Option<AudioDevi
     })
 }
 
+/// The sound system, connected once for the whole process. cpal's PulseAudio host is a
+/// connection to the server with a reader thread that lives until the server hangs up:
+/// dropping the host does not end it (pulseaudio 0.3.2). A host per listing leaked a thread,
+/// a 1 MiB read buffer and a server connection each time, and the device watcher lists twice
+/// a second in a call. Devices and streams borrow this connection; a host that fails (the
+/// server restarted) is replaced by a fresh one.
+static HOST: Mutex<Option<Arc<cpal::Host>>> = Mutex::new(None);
+
+/// Runs `job` against the shared host; if it fails, once more against a fresh connection.
+fn with_host<T>(job: impl Fn(&cpal::Host) -> Result<T, cpal::Error>) -> Result<T, cpal::Error> {
+    let shared = || {
+        let mut host = HOST.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(host.get_or_insert_with(|| Arc::new(cpal::default_host())))
+    };
+    let host = shared();
+    job(&host).or_else(|_| {
+        {
+            let mut cached = HOST.lock().unwrap_or_else(PoisonError::into_inner);
+            if cached.as_ref().is_some_and(|h| Arc::ptr_eq(h, &host)) {
+                *cached = None;
+            }
+        }
+        job(&shared())
+    })
+}
+
 /// Every microphone. No sound system, or none at all, is an empty list.
 pub fn list_microphones() -> Vec<AudioDeviceInfo> {
-    let host = cpal::default_host();
-    let default = host
-        .default_input_device()
-        .and_then(|d| d.id().ok())
-        .map(|id| id.to_string());
-    host.input_devices()
-        .map(|devices| {
-            devices
-                .filter_map(|d| describe(&d, default.as_deref()))
-                .collect()
-        })
-        .unwrap_or_default()
+    list_devices(true)
 }
 
 /// Every speaker (or headphones).
 pub fn list_speakers() -> Vec<AudioDeviceInfo> {
-    let host = cpal::default_host();
-    let default = host
-        .default_output_device()
-        .and_then(|d| d.id().ok())
-        .map(|id| id.to_string());
-    host.output_devices()
-        .map(|devices| {
-            devices
-                .filter_map(|d| describe(&d, default.as_deref()))
-                .collect()
-        })
-        .unwrap_or_default()
+    list_devices(false)
+}
+
+fn list_devices(input: bool) -> Vec<AudioDeviceInfo> {
+    with_host(|host| {
+        let default = if input {
+            host.default_input_device()
+        } else {
+            host.default_output_device()
+        };
+        let default = default.and_then(|d| d.id().ok()).map(|id| id.to_string());
+        let devices: Vec<cpal::Device> = if input {
+            host.input_devices()?.collect()
+        } else {
+            host.output_devices()?.collect()
+        };
+        Ok(devices
+            .iter()
+            .filter_map(|d| describe(d, default.as_deref()))
+            .collect())
+    })
+    .unwrap_or_default()
 }
 
 fn find_device(id: Option<&str>, input: bool) -> Result<cpal::Device, MediaError> {
-    let host = cpal::default_host();
-    match id {
-        None => {
-            let device = if input {
-                host.default_input_device()
-            } else {
-                host.default_output_device()
-            };
-            device.ok_or(if input {
-                MediaError::NoMicrophone
-            } else {
-                MediaError::NoSpeaker
-            })
-        }
-        Some(id) => {
-            let devices = if input {
-                host.input_devices()
-            } else {
-                host.output_devices()
-            };
-            devices
-                .map_err(|e| MediaError::AudioDevice(e.to_string()))?
-                .find(|d| d.id().map(|d_id| d_id.to_string() == id).unwrap_or(false))
-                .ok_or_else(|| MediaError::AudioDeviceNotFound(id.to_owned()))
-        }
-    }
+    let missing = || match (id, input) {
+        (Some(id), _) => MediaError::AudioDeviceNotFound(id.to_owned()),
+        (None, true) => MediaError::NoMicrophone,
+        (None, false) => MediaError::NoSpeaker,
+    };
+    let found = with_host(|host| {
+        Ok(match id {
+            None if input => host.default_input_device(),
+            None => host.default_output_device(),
+            Some(id) => {
+                let mut devices: Box<dyn Iterator<Item = cpal::Device>> = if input {
+                    Box::new(host.input_devices()?)
+                } else {
+                    Box::new(host.output_devices()?)
+                };
+                devices.find(|d| d.id().is_ok_and(|d_id| d_id.to_string() == id))
+            }
+        })
+    })
+    .map_err(|e| MediaError::AudioDevice(e.to_string()))?;
+    found.ok_or_else(missing)
 }
 
 /// A 48 kHz mono config if the device takes one (no resampling), else its default. The
