@@ -9,6 +9,7 @@ mod devices;
 mod error;
 mod frame_socket;
 mod links;
+mod no_gpu;
 mod preview;
 mod session;
 mod settings;
@@ -23,6 +24,8 @@ use crate::state::{lock, AppState};
 
 /// Opens the window and runs until it closes.
 pub fn run() -> Result<(), tauri::Error> {
+    // Before GTK starts and before any thread: it sets environment variables.
+    no_gpu::leave_opengl_to_the_web_process_without_a_gpu();
     tauri::Builder::default()
         // First: a second launch (or a tincan:// link opened while running) hands its
         // arguments to this instance and exits.

@@ -7,8 +7,8 @@
 //! - frames the page actually drew per second, and pictures the app skipped because the
 //!   page was not ready for them.
 //!
-//! Run with `scripts/bench-app`. TINCAN_BENCH_APP_ENV=NAME=VALUE gives the app one more
-//! environment variable (for trying WebKit's settings, such as
+//! Run with `scripts/bench-app`. TINCAN_BENCH_APP_ENV="NAME=VALUE ..." gives the app more
+//! environment variables (for trying WebKit's settings, such as
 //! WEBKIT_DISABLE_COMPOSITING_MODE=1).
 
 use std::time::{Duration, Instant};
@@ -101,12 +101,11 @@ async fn main() {
     std::fs::create_dir_all(dir.join("config")).unwrap();
     let desktop = Desktop::start().await;
     let extra: Vec<(String, String)> = std::env::var("TINCAN_BENCH_APP_ENV")
-        .ok()
-        .and_then(|v| {
-            v.split_once("=")
-                .map(|(a, b)| vec![(a.to_owned(), b.to_owned())])
-        })
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
     let extra: Vec<(&str, &str)> = extra
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))

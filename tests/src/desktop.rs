@@ -103,9 +103,8 @@ pub async fn start_app(desktop: &Desktop, config_home: &Path, env: &[(&str, &str
         .env("DISPLAY", &desktop.display)
         .env("DBUS_SESSION_BUS_ADDRESS", &desktop.dbus_address)
         .env("XDG_CONFIG_HOME", config_home)
-        // No GPU here: WebKit's compositing falls back to software, which is what a user
-        // without GPU drivers gets too.
-        .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+        // No GPU here: the app itself keeps OpenGL out of its process, as for any user
+        // without one (src-tauri/src/no_gpu.rs).
         // tauri-driver logs each refused connection while WebKitWebDriver starts, with a
         // backtrace unless told not to; the session is retried (webdriver.rs).
         .env("RUST_LIB_BACKTRACE", "0")
