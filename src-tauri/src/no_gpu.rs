@@ -5,7 +5,7 @@
 //! which GPU to hand the web process and when the page's pictures arrive as DMA-BUFs. Without
 //! a GPU none of that buys anything, so the app asks both to leave OpenGL to the web process
 //! (the page's pictures then come in shared memory). Measured in a 720p call: app RSS
-//! 227 → 173 MiB, frames drawn and CPU unchanged (BENCHMARKS.md).
+//! 232 → 180 MiB, frames drawn and CPU unchanged (BENCHMARKS.md).
 //!
 //! With a GPU nothing changes. Someone who sets any of these variables themselves is tuning
 //! WebKit by hand, and the app then sets none of them.
