@@ -42,6 +42,11 @@ pub(crate) fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// WebDriver's code for the Control key, for [`Browser::press`].
+pub const CONTROL: &str = "\u{E009}";
+/// WebDriver's code for the Shift key, for [`Browser::press`].
+pub const SHIFT: &str = "\u{E008}";
+
 impl Browser {
     /// Starts chromedriver and a headless Chromium whose camera and microphone are the files.
     /// `origin` (like `http://10.77.1.1:8080`) is trusted as if it were https: browsers give
@@ -167,6 +172,24 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Presses a chord on the keyboard as a person would (WebDriver actions): `keys` go down
+    /// in order and come up in reverse. Modifiers are WebDriver's key codes ([`CONTROL`],
+    /// [`SHIFT`]).
+    pub async fn press(&self, keys: &[&str]) {
+        let mut actions: Vec<Value> = keys
+            .iter()
+            .map(|k| json!({"type": "keyDown", "value": k}))
+            .collect();
+        actions.extend(
+            keys.iter()
+                .rev()
+                .map(|k| json!({"type": "keyUp", "value": k})),
+        );
+        let path = format!("/session/{}/actions", self.session);
+        let body = json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]});
+        self.request("POST", &path, Some(body)).await;
     }
 
     pub async fn quit(self) {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tincan_e2e::desktop::page::{click, server_address, set_value, wait_for_call, wait_for_home};
+use tincan_e2e::webdriver::{CONTROL, SHIFT};
 use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, Place};
 use tincan_media::audio::analysis::{dominant_frequency, rms};
 use tincan_media::audio::{AudioSource, WavSource};
@@ -112,6 +113,28 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
     set_value(&app, "name", "Desk").await;
     desktop.screenshot(&shots.join("home.png"));
 
+    // Every control of every screen (all are in the page, the others hidden) has a name a
+    // screen reader can say and is reachable with Tab.
+    let controls = app
+        .execute(
+            "const all = [...document.querySelectorAll('button, input, select, textarea')];
+             const bad = all.filter(e => {
+                 const named = e.getAttribute('aria-label') || e.labels?.length > 0
+                   || (e.tagName === 'BUTTON' && e.textContent.trim());
+                 return !named || e.tabIndex < 0;
+               })
+               .map(e => e.id || e.outerHTML.slice(0, 80));
+             return {count: all.length, bad}",
+            json!([]),
+        )
+        .await;
+    assert!(controls["count"].as_u64() > Some(30), "{controls}");
+    assert_eq!(
+        controls["bad"],
+        json!([]),
+        "controls without a name or out of the Tab order"
+    );
+
     // A wrong code, from a tincan:// link opened while the app runs: a second launch hands
     // the link to the running window and exits (one instance); the window shows the pre-join
     // screen for that room; joining gets the server's refusal with what to do.
@@ -213,10 +236,16 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     desktop.screenshot(&shots.join("call.png"));
 
-    // Mute; a few seconds later, the microphone is unplugged: the app says so and the call
-    // goes on; then leave.
+    // Mute (its shortcut, Ctrl+D); a few seconds later, the microphone is unplugged: the app
+    // says so and the call goes on; then leave (Ctrl+Shift+L).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    click(&app, "mute").await;
+    app.press(&[CONTROL, "d"]).await;
+    app.wait_for(
+        "the mute button pressed by Ctrl+D",
+        "return document.getElementById('mute').getAttribute('aria-pressed') === 'true'",
+        Duration::from_secs(2),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let unplugged = UnpluggedMicrophone::now();
     let told = app
@@ -229,7 +258,7 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
         .await;
     let (still_before, still_after) = tile_twice(&app, &ada.id, Duration::from_secs(2)).await;
     drop(unplugged);
-    click(&app, "leave").await;
+    app.press(&[CONTROL, SHIFT, "l"]).await;
     let left_seen = ada
         .printed(&format!("left {me}"), Duration::from_secs(5))
         .await;
