@@ -114,8 +114,9 @@ fn list_devices(input: bool) -> Vec<AudioDeviceInfo> {
 
 /// Streams get a connection of their own, not the listings' shared one: with the microphone,
 /// the speaker and the listings on one PulseAudio connection the captured audio came out
-/// ~3.5 % short (a 600 Hz tone heard at 620 Hz). Each open still leaves its connection
-/// behind when the stream ends (see [`HOST`]); that is a few per call, not two a second.
+/// ~3.5 % short (a 600 Hz tone heard at 620 Hz). An open sometimes leaves its connection
+/// behind when the stream ends (see [`HOST`]; 20 opens left 0 to 4); that is at most a few per
+/// call, not two a second.
 fn find_device(id: Option<&str>, input: bool) -> Result<cpal::Device, MediaError> {
     let host = cpal::default_host();
     match id {
