@@ -169,6 +169,7 @@ pub async fn join(
     };
     let mut options = session::options(&server, choice, &name);
     options.video = devices::video_input(&request.camera, &list);
+    options.camera_off = !request.camera_on;
     options.audio = devices::audio_input(&request.microphone, &list);
     options.output = devices::audio_output(&request.speaker, &list);
     options.format = video_format(&settings);
@@ -176,7 +177,6 @@ pub async fn join(
     let (call, events) = Call::join(options)
         .await
         .map_err(|e| AppError::joining(e, room_typed))?;
-    call.set_camera_off(!request.camera_on);
     call.set_mic_muted(!request.mic_on);
     let call = Arc::new(call);
     let room = call.room().to_string();
@@ -238,8 +238,12 @@ pub async fn set_mic_muted(state: State<'_, AppState>, muted: bool) -> Result<()
 
 #[tauri::command]
 pub async fn set_camera_off(state: State<'_, AppState>, off: bool) -> Result<(), AppError> {
-    current_call(&state).await?.set_camera_off(off);
-    Ok(())
+    let call = current_call(&state).await?;
+    // Turning on opens the camera, which can take a moment.
+    tokio::task::spawn_blocking(move || call.set_camera_off(off))
+        .await
+        .map_err(|e| AppError::Camera(e.to_string()))?
+        .map_err(AppError::from)
 }
 
 /// Switches the camera, microphone or speaker mid-call (no renegotiation).

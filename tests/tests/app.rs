@@ -215,7 +215,7 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
         &dir,
         "Ada",
         Some(&room),
-        &["--duration", "28", "--record", record.to_str().unwrap()],
+        &["--duration", "36", "--record", record.to_str().unwrap()],
     )
     .await;
     app.wait_for(
@@ -247,6 +247,36 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
     )
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // Camera off (Ctrl+E): the app stops sending video and shows its avatar; on again
+    // (Ctrl+E): it sends again. (That off closes the camera is tests/tests/camera_off.rs.)
+    let stats = format!("const p = window.tincan.peers.get({:?});", ada.id);
+    app.press(&[CONTROL, "e"]).await;
+    let camera_off = app
+        .wait_for(
+            "no video sent with the camera off",
+            &format!(
+                "{stats} const s = p && p.stats;
+                 return !document.getElementById('self-avatar').hidden && s && s.fps_sent === 0
+                     && {{ fps_sent: s.fps_sent, frames_sent: s.video_frames_sent }}"
+            ),
+            Duration::from_secs(5),
+        )
+        .await;
+    let sent_while_off = n(&camera_off, "frames_sent");
+    app.press(&[CONTROL, "e"]).await;
+    let camera_on = app
+        .wait_for(
+            "video sent again with the camera back on",
+            &format!(
+                "{stats} const s = p && p.stats;
+                 return document.getElementById('self-avatar').hidden
+                     && s && s.video_frames_sent > {sent_while_off} + 10
+                     && {{ fps_sent: s.fps_sent, frames_sent: s.video_frames_sent }}"
+            ),
+            Duration::from_secs(6),
+        )
+        .await;
+    eprintln!("camera off: {camera_off}; on again: {camera_on}");
     let unplugged = UnpluggedMicrophone::now();
     let told = app
         .wait_for(

@@ -134,7 +134,14 @@ impl LocalMedia {
             .store(options.video_kbps, Ordering::Relaxed);
         let (video, _) = broadcast::channel(8);
         let (audio, _) = broadcast::channel(32);
-        let video_source = open_video(&options.video, options.format)?;
+        controls
+            .camera_off
+            .store(options.camera_off, Ordering::Relaxed);
+        let video_source = if options.camera_off {
+            None
+        } else {
+            open_video(&options.video, options.format)?
+        };
         let audio_source = open_audio(&options.audio)?;
         let encoder = OpusEncoder::new(options.audio_bps)?;
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {

@@ -44,6 +44,9 @@ pub struct CallOptions {
     pub room: RoomChoice,
     pub name: String,
     pub video: VideoInput,
+    /// Join with the camera off: `video` is not opened (a camera's light stays off) until
+    /// [`crate::Call::set_camera_off`] turns it on.
+    pub camera_off: bool,
     pub audio: AudioInput,
     /// Where the others are heard. None by default: an app picks the speaker (a user's
     /// choice); a bot or a test wants none.
@@ -69,6 +72,7 @@ impl CallOptions {
             room,
             name: name.into(),
             video: VideoInput::Pattern,
+            camera_off: false,
             audio: AudioInput::Tone(440.0),
             output: AudioOutput::None,
             record: None,

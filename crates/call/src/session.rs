@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tincan_media::video::VideoFormat;
@@ -51,12 +51,20 @@ enum Command {
     Leave(oneshot::Sender<Vec<PeerStats>>),
 }
 
+/// The video input chosen and whether the camera is off. Off closes the input (a camera's
+/// light goes out, another app may take it); on opens it again.
+struct VideoState {
+    input: VideoInput,
+    off: bool,
+}
+
 /// A call in progress. Dropping it leaves the call.
 pub struct Call {
     room: RoomCode,
     peer_id: PeerId,
     /// The size and rate asked of video sources, for switching to another.
     format: VideoFormat,
+    video: Mutex<VideoState>,
     controls: Arc<Controls>,
     commands: mpsc::Sender<Command>,
 }
@@ -117,6 +125,10 @@ impl Call {
                 room: joined.room,
                 peer_id: joined.peer_id,
                 format: options.format,
+                video: Mutex::new(VideoState {
+                    input: options.video.clone(),
+                    off: options.camera_off,
+                }),
                 controls,
                 commands,
             },
@@ -137,22 +149,43 @@ impl Call {
         self.controls.mic_muted.store(muted, Ordering::Relaxed);
     }
 
-    /// Turns the camera off or back on (off sends no video; on starts with a keyframe).
-    pub fn set_camera_off(&self, off: bool) {
-        self.controls.camera_off.store(off, Ordering::Relaxed);
-        if !off {
-            self.controls.keyframe_wanted.store(true, Ordering::Relaxed);
+    /// Turns the camera off or back on. Off sends no video and closes the video input, so a
+    /// camera's light goes out; on opens it again and starts with a keyframe. Turning on
+    /// fails, and the camera stays off, when the input cannot be opened (unplugged, or taken
+    /// by another app meanwhile). Opening a camera can take a moment.
+    pub fn set_camera_off(&self, off: bool) -> Result<(), CallError> {
+        let mut video = self.video.lock().unwrap_or_else(PoisonError::into_inner);
+        if video.off == off {
+            return Ok(());
         }
+        if off {
+            // The flag stops sending at once; the capture thread drops the source at its
+            // next picture.
+            self.controls.camera_off.store(true, Ordering::Relaxed);
+            self.controls.next_video.put(None);
+        } else {
+            let source = open_video(&video.input, self.format)?;
+            self.controls.next_video.put(source);
+            self.controls.keyframe_wanted.store(true, Ordering::Relaxed);
+            self.controls.camera_off.store(false, Ordering::Relaxed);
+        }
+        video.off = off;
+        Ok(())
     }
 
     /// Sends video from another source (another camera, a file, the pattern, or none) on the
     /// same track: nothing is renegotiated, and the far end gets a keyframe at the new size.
     /// The new source is opened here, so a camera that is missing or busy fails this call and
-    /// the old one keeps sending. Opening a camera can take a moment.
+    /// the old one keeps sending. Opening a camera can take a moment. With the camera off the
+    /// choice is only remembered: it is opened when the camera is turned on.
     pub fn set_video_input(&self, input: VideoInput) -> Result<(), CallError> {
-        let source = open_video(&input, self.format)?;
-        self.controls.next_video.put(source);
-        self.controls.keyframe_wanted.store(true, Ordering::Relaxed);
+        let mut video = self.video.lock().unwrap_or_else(PoisonError::into_inner);
+        if !video.off {
+            let source = open_video(&input, self.format)?;
+            self.controls.next_video.put(source);
+            self.controls.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
+        video.input = input;
         Ok(())
     }
 
