@@ -114,9 +114,14 @@ async fn a_slow_uplink_brings_the_senders_bitrate_and_picture_down() {
         (100.0..=1.5 * LINK_KBIT).contains(&estimate),
         "a's estimate is {estimate} kbit/s for a {LINK_KBIT} kbit/s link"
     );
+    // kbps_out is one second's sample: that second may carry the link's rate plus the token
+    // bucket's 20 kB burst (160 kbit), and the CI run of 9aa0172 caught one at 600.8. Half the
+    // 1.5 Mbit/s asked for is the point; that the link's queue does not pile up is the latency
+    // check below.
+    const BURST_KBIT: f64 = 160.0;
     let sending = n(a_to_b, "kbps_out");
     assert!(
-        sending < LINK_KBIT,
+        sending < LINK_KBIT + BURST_KBIT,
         "a still sends {sending} kbit/s into a {LINK_KBIT} kbit/s link"
     );
     let sent = size(a_to_b, "sent_size");
