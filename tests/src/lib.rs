@@ -39,6 +39,12 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Drains an in-process call's events in the background, so the engine never blocks on a
+/// full queue while a test looks elsewhere.
+pub fn drain(mut events: tokio::sync::mpsc::Receiver<tincan_call::CallEvent>) {
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+}
+
 /// Writes `frames` frames of the stamped test pattern to a y4m file (a fake camera's clip).
 pub fn write_stamped_clip(
     path: &std::path::Path,

@@ -29,12 +29,17 @@ fn run(args: &[&str]) {
     );
 }
 
+/// What [`Netns::with_uplink`]'s token bucket lets through at once on top of its rate, in
+/// bytes: over one second the link may carry its rate plus this.
+pub const UPLINK_BURST_BYTES: u32 = 20 * 1024;
+
 impl Netns {
     /// A namespace whose link from this host carries at most `kbit` kbit/s, queueing up to
     /// 200 ms before dropping (a typical home uplink's buffer).
     pub fn with_uplink(kbit: u32) -> Self {
         let rate = format!("{kbit}kbit");
-        Self::with_qdisc(&["tbf", "rate", &rate, "burst", "20kb", "latency", "200ms"])
+        let burst = UPLINK_BURST_BYTES.to_string();
+        Self::with_qdisc(&["tbf", "rate", &rate, "burst", &burst, "latency", "200ms"])
     }
 
     /// A namespace that drops `permille` ‰ of the UDP packets reaching it, at random (an

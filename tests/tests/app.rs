@@ -249,16 +249,21 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Camera off (Ctrl+E): the app stops sending video and shows its avatar; on again
     // (Ctrl+E): it sends again. (That off closes the camera is tests/tests/camera_off.rs.)
-    let stats = format!("const p = window.tincan.peers.get({:?});", ada.id);
+    // What the page knows of the video sent to Ada, when `condition` holds (`avatar`: the
+    // self view shows the avatar; `s`: the last stats about Ada).
+    let sending_when = |condition: &str| {
+        format!(
+            "const p = window.tincan.peers.get({:?}); const s = p && p.stats;
+             const avatar = !document.getElementById('self-avatar').hidden;
+             return s && ({condition}) && {{ fps_sent: s.fps_sent, frames_sent: s.video_frames_sent }}",
+            ada.id
+        )
+    };
     app.press(&[CONTROL, "e"]).await;
     let camera_off = app
         .wait_for(
             "no video sent with the camera off",
-            &format!(
-                "{stats} const s = p && p.stats;
-                 return !document.getElementById('self-avatar').hidden && s && s.fps_sent === 0
-                     && {{ fps_sent: s.fps_sent, frames_sent: s.video_frames_sent }}"
-            ),
+            &sending_when("avatar && s.fps_sent === 0"),
             Duration::from_secs(5),
         )
         .await;
@@ -267,12 +272,9 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
     let camera_on = app
         .wait_for(
             "video sent again with the camera back on",
-            &format!(
-                "{stats} const s = p && p.stats;
-                 return document.getElementById('self-avatar').hidden
-                     && s && s.video_frames_sent > {sent_while_off} + 10
-                     && {{ fps_sent: s.fps_sent, frames_sent: s.video_frames_sent }}"
-            ),
+            &sending_when(&format!(
+                "!avatar && s.video_frames_sent > {sent_while_off} + 10"
+            )),
             Duration::from_secs(6),
         )
         .await;

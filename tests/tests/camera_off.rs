@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tincan_call::{Call, CallEvent, CallOptions, RoomChoice, VideoInput};
-use tincan_e2e::ServerProcess;
+use tincan_e2e::{drain, ServerProcess};
 use tincan_media::video::VideoFormat;
 use tokio::sync::mpsc::Receiver;
 
@@ -58,11 +58,6 @@ async fn pictures_within(events: &mut Receiver<CallEvent>, window: Duration) -> 
         }
     }
     pictures
-}
-
-/// Drains events in the background so the engine never blocks on a full queue.
-fn drain(mut events: Receiver<CallEvent>) {
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
 }
 
 fn clip(dir: &Path, name: &str) -> PathBuf {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tincan_call::{
     live_peer_connections, peer_connection_handlers_alive, Call, CallEvent, CallOptions, RoomChoice,
 };
-use tincan_e2e::ServerProcess;
+use tincan_e2e::{drain, ServerProcess};
 use tincan_media::video::VideoFormat;
 use tokio::sync::mpsc::Receiver;
 
@@ -34,11 +34,6 @@ async fn until_video(events: &mut Receiver<CallEvent>) {
             Ok(None) | Err(_) => panic!("no video within 10 s"),
         }
     }
-}
-
-/// Drains events in the background so the engine never blocks on a full queue.
-fn drain(mut events: Receiver<CallEvent>) {
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
 }
 
 async fn one_call(server: &ServerProcess) {

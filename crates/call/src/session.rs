@@ -51,20 +51,15 @@ enum Command {
     Leave(oneshot::Sender<Vec<PeerStats>>),
 }
 
-/// The video input chosen and whether the camera is off. Off closes the input (a camera's
-/// light goes out, another app may take it); on opens it again.
-struct VideoState {
-    input: VideoInput,
-    off: bool,
-}
-
 /// A call in progress. Dropping it leaves the call.
 pub struct Call {
     room: RoomCode,
     peer_id: PeerId,
     /// The size and rate asked of video sources, for switching to another.
     format: VideoFormat,
-    video: Mutex<VideoState>,
+    /// The video input chosen, kept while the camera is off (which closes it) to open again
+    /// when it comes on. Holding the lock also orders camera on/off against switches.
+    video_input: Mutex<VideoInput>,
     controls: Arc<Controls>,
     commands: mpsc::Sender<Command>,
 }
@@ -125,10 +120,7 @@ impl Call {
                 room: joined.room,
                 peer_id: joined.peer_id,
                 format: options.format,
-                video: Mutex::new(VideoState {
-                    input: options.video.clone(),
-                    off: options.camera_off,
-                }),
+                video_input: Mutex::new(options.video.clone()),
                 controls,
                 commands,
             },
@@ -154,8 +146,11 @@ impl Call {
     /// fails, and the camera stays off, when the input cannot be opened (unplugged, or taken
     /// by another app meanwhile). Opening a camera can take a moment.
     pub fn set_camera_off(&self, off: bool) -> Result<(), CallError> {
-        let mut video = self.video.lock().unwrap_or_else(PoisonError::into_inner);
-        if video.off == off {
+        let input = self
+            .video_input
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.controls.camera_off.load(Ordering::Relaxed) == off {
             return Ok(());
         }
         if off {
@@ -164,12 +159,11 @@ impl Call {
             self.controls.camera_off.store(true, Ordering::Relaxed);
             self.controls.next_video.put(None);
         } else {
-            let source = open_video(&video.input, self.format)?;
+            let source = open_video(&input, self.format)?;
             self.controls.next_video.put(source);
             self.controls.keyframe_wanted.store(true, Ordering::Relaxed);
             self.controls.camera_off.store(false, Ordering::Relaxed);
         }
-        video.off = off;
         Ok(())
     }
 
@@ -179,13 +173,16 @@ impl Call {
     /// the old one keeps sending. Opening a camera can take a moment. With the camera off the
     /// choice is only remembered: it is opened when the camera is turned on.
     pub fn set_video_input(&self, input: VideoInput) -> Result<(), CallError> {
-        let mut video = self.video.lock().unwrap_or_else(PoisonError::into_inner);
-        if !video.off {
+        let mut chosen = self
+            .video_input
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !self.controls.camera_off.load(Ordering::Relaxed) {
             let source = open_video(&input, self.format)?;
             self.controls.next_video.put(source);
             self.controls.keyframe_wanted.store(true, Ordering::Relaxed);
         }
-        video.input = input;
+        *chosen = input;
         Ok(())
     }
 
