@@ -7,7 +7,9 @@
 pub mod cable;
 pub mod cli;
 pub mod desktop;
+pub mod long_path;
 pub mod netns;
+pub mod plain_peer;
 pub mod raw;
 pub mod server;
 pub mod webdriver;
@@ -15,15 +17,23 @@ pub mod webdriver;
 pub use cable::Cable;
 pub use cli::{about, CliPeer, Place};
 pub use desktop::{start_app, Desktop};
+pub use long_path::{Impairment, LongPath};
 pub use netns::Netns;
+pub use plain_peer::PlainPeer;
 pub use raw::RawClient;
 pub use server::ServerProcess;
 pub use webdriver::{Browser, FakeDevices};
 
 use std::path::PathBuf;
 
-/// The path of a workspace binary built for the same profile as the running test.
+/// The path of a workspace binary built for the same profile as the running test, or in
+/// `TINCAN_BIN_DIR` when that is set (a benchmark comparing another build of the binaries).
 pub fn binary(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("TINCAN_BIN_DIR") {
+        let path = PathBuf::from(dir).join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        assert!(path.exists(), "TINCAN_BIN_DIR has no {}", path.display());
+        return path;
+    }
     let exe = std::env::current_exe().expect("the test knows its own path");
     // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
     let dir = exe

@@ -152,6 +152,11 @@ impl Netns {
         netns
     }
 
+    /// The namespace's name (as `ip netns` knows it).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The command prefix that runs a program inside the namespace.
     pub fn exec_prefix(&self) -> Vec<String> {
         ["ip", "netns", "exec", &self.name]

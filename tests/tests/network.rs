@@ -1,9 +1,20 @@
 //! Calls over a constrained link: one peer in a network namespace behind a veth pair whose
-//! other end sends through a token bucket (see `tincan_e2e::Netns`). Needs root and iproute2.
+//! other end sends through a token bucket (see `tincan_e2e::Netns`), and over a long lossy path
+//! ([`long_path`]). Needs root and iproute2.
 
 use serde_json::Value;
 use tincan_e2e::netns::UPLINK_BURST_BYTES;
 use tincan_e2e::{about, CliPeer, Netns, Place, ServerProcess};
+
+#[path = "network/long_path.rs"]
+mod long_path;
+
+/// The calls of this binary take a core or more each: run one at a time, so none is starved
+/// into failing by another.
+async fn one_call_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE.lock().await
+}
 
 fn n(v: &Value, key: &str) -> f64 {
     v[key]
@@ -64,6 +75,7 @@ async fn call_across(
 /// by the loss `b` reports) keeps the tone whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retransmissions_repair_a_lossy_link() {
+    let _one = one_call_at_a_time().await;
     let link = Netns::with_loss(30);
     let (a, b, a_id, b_id) = call_across(&link, &["--duration", "13"], &["--duration", "12"]).await;
     let (a_to_b, b_from_a) = (about(&a, &b_id), about(&b, &a_id));
@@ -94,6 +106,7 @@ async fn retransmissions_repair_a_lossy_link() {
 /// is not limited, stays at full size.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_uplink_brings_the_senders_bitrate_and_picture_down() {
+    let _one = one_call_at_a_time().await;
     const LINK_KBIT: f64 = 600.0;
     let link = Netns::with_uplink(LINK_KBIT as u32);
     let call = ["--size", "1280x720", "--bitrate", "1500"];

@@ -1,6 +1,6 @@
 //! The WebRTC configuration every peer connection shares: codecs, feedback, interceptors.
 
-use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
+use rtc::interceptor::{NackResponderBuilder, Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_twcc_receiver_only,
 };
@@ -22,13 +22,18 @@ use std::sync::Arc;
 use crate::congestion::{self, Estimate};
 use crate::error::{webrtc, CallError};
 use crate::keyframe_requests::{self, KeyframeRequests};
+use crate::reception_reports::{self, ReceptionReports};
+use crate::retransmit_budget::{self, RetransmitBudget, RetransmitStats};
 
-/// How many times a missing packet is asked for again (NACK), 100 ms apart. webrtc-rs asks
-/// without limit: on a congested link every lost packet was asked for until it left the
-/// receive log, and the retransmissions (the VP8 `nack` feedback below) filled the link —
-/// a 600 kbit/s path carried 520 kbit/s of mostly repeats while the video got 80. A packet
-/// still missing after three asks is given up; the receiver asks for a keyframe instead.
-const MAX_NACKS_PER_PACKET: u16 = 3;
+/// What a peer connection's own interceptors measure, shared with the call.
+pub struct Measured {
+    /// The bandwidth estimate for what we send.
+    pub estimate: Arc<Estimate>,
+    /// What leaves (media and retransmissions); the round trip goes in here.
+    pub sent: Arc<RetransmitStats>,
+    /// The far end's reception reports about our streams.
+    pub reports: Arc<ReceptionReports>,
+}
 
 pub const VP8_PAYLOAD_TYPE: u8 = 96;
 pub const RTX_PAYLOAD_TYPE: u8 = 97;
@@ -64,11 +69,11 @@ pub fn opus_codec() -> RTCRtpCodec {
 
 /// Only VP8 (with RTX) and Opus: what the media engine can encode and decode. Offering more
 /// would let a browser pick a codec we cannot decode. The bandwidth estimate starts at
-/// `start_bps` and stays under `max_bps`; the returned [`Estimate`] follows it.
+/// `start_bps` and stays under `max_bps`; [`Measured`] shares what the interceptors measure.
 pub fn media_engine_and_interceptors(
     start_bps: f64,
     max_bps: f64,
-) -> Result<(MediaEngine, Registry, Arc<Estimate>), CallError> {
+) -> Result<(MediaEngine, Registry, Measured), CallError> {
     let mut engine = MediaEngine::default();
     engine
         .register_codec(
@@ -106,24 +111,38 @@ pub fn media_engine_and_interceptors(
             RtpCodecKind::Audio,
         )
         .map_err(webrtc)?;
-    // NACK (and RTX), RTCP reports, TWCC feedback for the far end, our own bandwidth estimate
-    // and pacer, and the far end's keyframe requests.
-    let registry = Registry::new()
-        .with(Slot::NackResponder, NackResponderBuilder::new().build())
-        .with(
-            Slot::NackGenerator,
-            NackGeneratorBuilder::new()
-                .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
-                .build(),
-        );
+    // Answering the far end's NACKs (RTX) within a budget, RTCP reports, TWCC feedback for
+    // the far end, our own bandwidth estimate, and the far end's keyframe requests. Our own
+    // NACKs are not webrtc-rs's generator's (a fixed 100 ms tick, no idea of the round trip):
+    // the video receiver sends them (crate::receive).
+    let registry = Registry::new().with(Slot::NackResponder, NackResponderBuilder::new().build());
     let registry = configure_rtcp_reports(registry);
     let registry = configure_twcc_receiver_only(registry, &mut engine).map_err(webrtc)?;
     let (registry, estimate) = congestion::configure(registry, start_bps, max_bps);
+    let rtx_stats = Arc::new(RetransmitStats::default());
+    let registry = registry
+        .with(
+            Slot::from(retransmit_budget::SLOT),
+            RetransmitBudget::new(Arc::clone(&estimate), start_bps, Arc::clone(&rtx_stats)),
+        )
+        .with(
+            Slot::from(keyframe_requests::SLOT),
+            KeyframeRequests::default(),
+        );
+    let reports = Arc::new(ReceptionReports::default());
     let registry = registry.with(
-        Slot::from(keyframe_requests::SLOT),
-        KeyframeRequests::default(),
+        Slot::from(reception_reports::SLOT),
+        reception_reports::Collector::new(Arc::clone(&reports)),
     );
-    Ok((engine, registry, estimate))
+    Ok((
+        engine,
+        registry,
+        Measured {
+            estimate,
+            sent: rtx_stats,
+            reports,
+        },
+    ))
 }
 
 /// The signaling server's ICE servers, as webrtc-rs takes them.

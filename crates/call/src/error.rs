@@ -12,6 +12,10 @@ pub enum CallError {
     WebRtc(String),
     #[error("the call has ended")]
     Ended,
+    #[error(
+        "too many chat messages are waiting for the connection to {to}; try again when it is up"
+    )]
+    ChatQueueFull { to: String },
 }
 
 impl CallError {

@@ -47,6 +47,16 @@ pub struct PeerStats {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub chat_received: u64,
+    /// How long video from this peer is held before decoding, so repaired frames are on
+    /// time (the playout delay), in ms.
+    pub video_delay_ms: u64,
+    /// Video packets we asked this peer to resend (NACK), each ask counted.
+    pub nacks_sent: u64,
+    /// Retransmissions we sent this peer (packets and bytes; `kbps_out` includes them), and
+    /// packets it asked for that the retransmission budget did not resend.
+    pub rtx_packets_sent: u64,
+    pub rtx_bytes_sent: u64,
+    pub rtx_refused: u64,
     /// How long each keyframe asked for with `refresh_video` took to arrive, in ms.
     pub keyframe_waits_ms: Vec<u64>,
     pub security_code: Option<String>,

@@ -7,11 +7,11 @@
 
 mod adapt;
 mod audio_jitter;
+mod chat;
 mod congestion;
 mod engine;
 mod error;
 mod events;
-mod jitter;
 mod keyframe_requests;
 mod media;
 mod options;
@@ -19,7 +19,9 @@ mod peer;
 mod playout;
 mod queue_guard;
 mod receive;
+mod reception_reports;
 mod recording;
+mod retransmit_budget;
 mod security;
 mod sequence;
 mod session;

@@ -15,10 +15,10 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use tincan_protocol::{IceServer, PeerId};
 use tokio::sync::{broadcast, mpsc};
-use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
@@ -28,15 +28,17 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::RtpSender;
 
 use crate::audio_jitter::AudioJitterBuffer;
-use crate::congestion::Estimate;
+use crate::chat::{read_chat, Chat, CHAT_LABEL};
+use crate::congestion::{Estimate, LossBased};
 use crate::engine;
 use crate::error::{webrtc, CallError};
 use crate::events::{CallEvent, PeerStats};
-use crate::jitter::VideoJitterBuffer;
 use crate::media::{Controls, EncodedAudio, EncodedVideo};
 use crate::playout::PeerAudio;
-use crate::receive::spawn_video_decoder;
-use crate::recording::{AudioRecorder, VideoRecorder};
+use crate::receive::{receive_audio, receive_video};
+use crate::reception_reports::ReceptionReports;
+use crate::recording::AudioRecorder;
+use crate::retransmit_budget::RetransmitStats;
 use crate::stats::{path_stats, PathStats, RateWindow, Totals};
 
 /// Every peer connection this process made, weakly: a leak check can count the ones still
@@ -49,12 +51,6 @@ pub fn live_peer_connections() -> usize {
     made.retain(|weak| weak.strong_count() > 0);
     made.len()
 }
-
-/// How long the receiver waits for a keyframe it asked for before asking again.
-const PLI_REPEAT_AFTER: Duration = Duration::from_millis(250);
-
-/// The data channel that carries chat: reliable and ordered (the default).
-pub(crate) const CHAT_LABEL: &str = "chat";
 
 /// Counters for one peer, shared by the tasks that serve it.
 #[derive(Debug, Default)]
@@ -79,6 +75,12 @@ pub(crate) struct Counters {
     /// How long this peer's audio waits between arriving and being heard, in µs (set by the
     /// playout thread): its video is shown that long after arriving too.
     pub audio_delay_us: AtomicU64,
+    /// Round trip to this peer in µs (0 until measured), from the once-a-second statistics.
+    pub rtt_us: AtomicU64,
+    /// How long its video is held before decoding (the playout delay), in ms.
+    pub video_delay_ms: AtomicU64,
+    /// Video packets we asked it to send again (each ask counted).
+    pub nacks_sent: AtomicU64,
     /// Size of the last picture decoded.
     pub received_width: AtomicU32,
     pub received_height: AtomicU32,
@@ -107,6 +109,14 @@ impl Counters {
             .and_then(|s| *s)
             .map(|s| s.elapsed().as_millis() as u64)
             .unwrap_or(0)
+    }
+
+    /// The round trip to this peer, once measured.
+    pub fn rtt(&self) -> Option<Duration> {
+        match self.rtt_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
     }
 
     pub fn setup_ms(&self) -> Option<u64> {
@@ -161,14 +171,14 @@ struct Wiring {
     events: mpsc::Sender<CallEvent>,
     counters: Arc<Counters>,
     audio: Arc<PeerAudio>,
-    chat: Arc<Mutex<Option<Arc<dyn DataChannel>>>>,
+    chat: Arc<Chat>,
     /// Where to record what this peer sends, if anywhere.
     record: Option<PathBuf>,
     decoder_thread: DecoderThread,
 }
 
 /// The video decoder's thread, joined when the peer closes so its recording is complete.
-type DecoderThread = Arc<Mutex<Option<std::thread::JoinHandle<()>>>>;
+pub(crate) type DecoderThread = Arc<Mutex<Option<std::thread::JoinHandle<()>>>>;
 
 /// Event handlers not yet freed: a diagnostic for reference cycles through webrtc-rs (see
 /// [`Wiring`]); after a call ends it should return to zero.
@@ -266,161 +276,13 @@ impl PeerConnectionEventHandler for Handler {
             .map(|l| l == CHAT_LABEL)
             .unwrap_or(false)
         {
-            if let Ok(mut chat) = w.chat.lock() {
-                *chat = Some(Arc::clone(&channel));
-            }
             w.tasks.spawn(read_chat(
                 w.peer.clone(),
                 channel,
+                Arc::clone(&w.chat),
                 Arc::clone(&w.counters),
                 w.events.clone(),
             ));
-        }
-    }
-}
-
-async fn receive_video(
-    peer: PeerId,
-    track: Arc<dyn TrackRemote>,
-    counters: Arc<Counters>,
-    events: mpsc::Sender<CallEvent>,
-    refresh: Option<mpsc::UnboundedReceiver<()>>,
-    record: Option<PathBuf>,
-    decoder_thread: DecoderThread,
-) {
-    let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
-    let (pli_tx, mut pli_rx) = mpsc::unbounded_channel();
-    let recorder = record.as_deref().map(|dir| VideoRecorder::new(dir, &peer));
-    let (decoder, thread) = spawn_video_decoder(
-        peer.clone(),
-        Arc::clone(&counters),
-        events.clone(),
-        pli_tx,
-        recorder,
-    );
-    if let (Some(thread), Ok(mut slot)) = (thread, decoder_thread.lock()) {
-        *slot = Some(thread);
-    }
-    let mut jitter = VideoJitterBuffer::default();
-    // A frame the decoder had no room for leaves the next ones without their reference.
-    let mut dropped_one = false;
-    let mut last_pli: Option<Instant> = None;
-    // While set, frames are thrown away until a keyframe, whose wait is measured from here.
-    let mut refreshing: Option<Instant> = None;
-    let (_keep_open, mut refresh) = match refresh {
-        Some(rx) => (None, rx),
-        None => {
-            let (tx, rx) = mpsc::unbounded_channel();
-            (Some(tx), rx)
-        }
-    };
-    let send_pli = |track: Arc<dyn TrackRemote>, counters: Arc<Counters>| async move {
-        counters.keyframes_requested.fetch_add(1, Ordering::Relaxed);
-        let pli = PictureLossIndication {
-            sender_ssrc: 0,
-            media_ssrc,
-        };
-        if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
-            tracing::debug!(error = %e, "cannot send a PLI");
-        }
-    };
-    loop {
-        tokio::select! {
-            event = track.poll() => {
-                let Some(event) = event else { return };
-                let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
-                counters.bytes_received.fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
-                let mut lost = 0;
-                let frames = jitter.push(&packet, Instant::now(), &mut lost);
-                if lost > 0 {
-                    counters.packets_lost.fetch_add(lost, Ordering::Relaxed);
-                }
-                for mut frame in frames {
-                    if counters.video_frames_received.fetch_add(1, Ordering::Relaxed) == 0 {
-                        tracing::debug!(%peer, at_ms = counters.since_start_ms(), keyframe = crate::receive::is_keyframe(&frame.data), "first remote frame assembled");
-                    }
-                    if let Some(asked) = refreshing {
-                        if frame.damaged || !crate::receive::is_keyframe(&frame.data) {
-                            continue;
-                        }
-                        refreshing = None;
-                        let waited = asked.elapsed().as_millis() as u64;
-                        if let Ok(mut waits) = counters.keyframe_waits_ms.lock() {
-                            waits.push(waited);
-                        }
-                        let _ = events.send(CallEvent::KeyframeArrived { peer: peer.clone(), after_ms: waited }).await;
-                    }
-                    frame.damaged |= std::mem::take(&mut dropped_one);
-                    if decoder.try_send(frame).is_err() {
-                        tracing::debug!("video decoder behind; frame dropped");
-                        dropped_one = true;
-                    }
-                }
-            }
-            Some(()) = refresh.recv() => {
-                refreshing = Some(Instant::now());
-                last_pli = Some(Instant::now());
-                send_pli(Arc::clone(&track), Arc::clone(&counters)).await;
-            }
-            Some(()) = pli_rx.recv() => {
-                // One PLI, then time for the keyframe to come before asking again: on a slow
-                // link a keyframe every 100 ms was itself what kept the link lossy.
-                if last_pli.is_some_and(|at| at.elapsed() < PLI_REPEAT_AFTER) {
-                    continue;
-                }
-                last_pli = Some(Instant::now());
-                send_pli(Arc::clone(&track), Arc::clone(&counters)).await;
-            }
-        }
-    }
-}
-
-/// Moves a peer's audio packets into its jitter buffer; the playout thread decodes them.
-async fn receive_audio(track: Arc<dyn TrackRemote>, audio: Arc<PeerAudio>) {
-    while let Some(event) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-            continue;
-        };
-        let counters = &audio.counters;
-        counters
-            .bytes_received
-            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
-        counters
-            .audio_frames_received
-            .fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut buffer) = audio.buffer.lock() {
-            buffer.push(
-                packet.header.sequence_number,
-                packet.payload.clone(),
-                Instant::now(),
-            );
-        }
-    }
-}
-
-async fn read_chat(
-    peer: PeerId,
-    channel: Arc<dyn DataChannel>,
-    counters: Arc<Counters>,
-    events: mpsc::Sender<CallEvent>,
-) {
-    while let Some(event) = channel.poll().await {
-        if let DataChannelEvent::OnMessage(message) = event {
-            if !message.is_string {
-                continue;
-            }
-            let text = String::from_utf8_lossy(&message.data).into_owned();
-            counters.chat_received.fetch_add(1, Ordering::Relaxed);
-            if events
-                .send(CallEvent::Chat {
-                    peer: peer.clone(),
-                    text,
-                })
-                .await
-                .is_err()
-            {
-                return;
-            }
         }
     }
 }
@@ -436,12 +298,23 @@ pub(crate) struct PeerSession {
     pub making_offer: bool,
     /// Candidates that came before the remote description.
     pub pending_candidates: Vec<RTCIceCandidateInit>,
-    pub chat: Arc<Mutex<Option<Arc<dyn DataChannel>>>>,
+    pub chat: Arc<Chat>,
     pub security_code: Option<String>,
     /// Asks the video receive task to throw frames away until a fresh keyframe.
     pub refresh: mpsc::UnboundedSender<()>,
     /// The bandwidth estimate for what we send this peer.
     pub estimate: Arc<Estimate>,
+    /// What leaves for this peer (media and retransmissions), counted on the wire.
+    rtx: Arc<RetransmitStats>,
+    /// Retransmissions sent in the last second, kbit/s, and the count it was taken from.
+    rtx_kbps: f64,
+    rtx_counted: Option<(Instant, u64)>,
+    /// The loss-based part of the estimate, from the far end's reception reports.
+    loss_based: LossBased,
+    reports: Arc<ReceptionReports>,
+    /// Our video and audio SSRCs toward this peer: what its reports are about.
+    video_ssrc: u32,
+    audio_ssrc: u32,
     /// This peer's incoming audio, for the playout thread.
     pub audio: Arc<PeerAudio>,
     /// What webrtc-rs's statistics said at the last refresh.
@@ -477,13 +350,18 @@ pub(crate) struct NewPeer<'a> {
 impl PeerSession {
     pub async fn new(new: NewPeer<'_>) -> Result<Self, CallError> {
         let start_bps = f64::from(new.send_kbps) * 1000.0;
-        let (media_engine, registry, estimate) =
+        let (media_engine, registry, measured) =
             engine::media_engine_and_interceptors(start_bps, start_bps * ESTIMATE_HEADROOM)?;
+        let engine::Measured {
+            estimate,
+            sent: rtx,
+            reports,
+        } = measured;
         let counters = Arc::new(Counters::default());
         if let Ok(mut started) = counters.started.lock() {
             *started = Some(Instant::now());
         }
-        let chat: Arc<Mutex<Option<Arc<dyn DataChannel>>>> = Arc::default();
+        let chat: Arc<Chat> = Arc::default();
         let (refresh, refresh_rx) = mpsc::unbounded_channel();
         let audio = Arc::new(PeerAudio {
             buffer: Mutex::new(AudioJitterBuffer::new()?),
@@ -523,6 +401,7 @@ impl PeerSession {
         // (the msid in the SDP), and tracks of different streams independently.
         let stream = format!("tincan-{:08x}", random_u32());
         let video_track = local_track(&stream, RtpCodecKind::Video, engine::vp8_codec())?;
+        let video_ssrc = video_track.ssrcs().await.first().copied().unwrap_or(0);
         let video_sender = pc
             .add_track(Arc::clone(&video_track) as Arc<dyn TrackLocal>)
             .await
@@ -535,6 +414,7 @@ impl PeerSession {
             Arc::clone(&counters),
         ));
         let audio_track = local_track(&stream, RtpCodecKind::Audio, engine::opus_codec())?;
+        let audio_ssrc = audio_track.ssrcs().await.first().copied().unwrap_or(0);
         let audio_sender = pc
             .add_track(Arc::clone(&audio_track) as Arc<dyn TrackLocal>)
             .await
@@ -558,6 +438,13 @@ impl PeerSession {
             security_code: None,
             refresh,
             estimate,
+            rtx,
+            rtx_kbps: 0.0,
+            rtx_counted: None,
+            loss_based: LossBased::new(start_bps, start_bps * ESTIMATE_HEADROOM),
+            reports,
+            video_ssrc,
+            audio_ssrc,
             audio,
             path: PathStats::default(),
             rates: RateWindow::default(),
@@ -592,43 +479,72 @@ impl PeerSession {
             .create_data_channel(CHAT_LABEL, None)
             .await
             .map_err(webrtc)?;
-        if let Ok(mut chat) = self.chat.lock() {
-            *chat = Some(Arc::clone(&channel));
-        }
         self.tasks.spawn(read_chat(
             self.id.clone(),
             channel,
+            Arc::clone(&self.chat),
             Arc::clone(&self.counters),
             events,
         ));
         Ok(())
     }
 
+    /// Sends a chat message, or queues it until the chat channel opens.
     pub async fn send_chat(&self, text: &str) -> Result<(), CallError> {
-        let channel = self.chat.lock().ok().and_then(|c| c.clone());
-        match channel {
-            Some(channel) => channel.send_text(text).await.map_err(webrtc),
-            None => Err(CallError::WebRtc(format!(
-                "no chat channel to {} yet",
-                self.name
-            ))),
-        }
+        self.chat.send(&self.name, text).await
     }
 
     /// Reads webrtc-rs's statistics and turns the counters into rates: once a second.
     pub async fn refresh_stats(&mut self) {
         self.path = path_stats(self.pc.as_ref()).await;
+        if let Some(rtt_ms) = self.path.rtt_ms {
+            let us = (rtt_ms * 1000.0) as u64;
+            self.counters.rtt_us.store(us, Ordering::Relaxed);
+            self.rtx.rtt_us.store(us, Ordering::Relaxed);
+        }
+        self.follow_reported_loss();
+        let now = Instant::now();
+        let rtx_bytes = self.rtx.rtx_bytes.load(Ordering::Relaxed);
+        if let Some((at, bytes)) = self.rtx_counted.replace((now, rtx_bytes)) {
+            let secs = now.saturating_duration_since(at).as_secs_f64();
+            if secs > 0.0 {
+                self.rtx_kbps = rtx_bytes.saturating_sub(bytes) as f64 * 8.0 / 1000.0 / secs;
+            }
+        }
         let c = &self.counters;
         let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
         self.rates.sample(
             Instant::now(),
             Totals {
-                bytes_sent: load(&c.bytes_sent),
+                // Everything that left as RTP, retransmissions included.
+                bytes_sent: load(&self.rtx.media_bytes) + load(&self.rtx.rtx_bytes),
                 bytes_received: load(&c.bytes_received),
                 frames_sent: load(&c.video_frames_sent),
                 frames_decoded: load(&c.video_frames_decoded),
             },
         );
+    }
+
+    /// The loss-based part of the estimate follows the far end's receiver reports (the only
+    /// part a far end without transport-wide feedback gives).
+    fn follow_reported_loss(&mut self) {
+        if let Some(reported) = self.reports.get(self.video_ssrc) {
+            if let Some(bps) = self.loss_based.on_counts(reported.highest, reported.lost) {
+                self.estimate.set_loss_bps(bps);
+            }
+        }
+    }
+
+    /// Retransmissions sent this peer over the last second, kbit/s.
+    pub fn rtx_kbps(&self) -> f64 {
+        self.rtx_kbps
+    }
+
+    /// Share of our audio the far end's last report says it lost, in percent.
+    pub fn audio_loss_percent(&self) -> Option<f64> {
+        self.reports
+            .get(self.audio_ssrc)
+            .map(|r| f64::from(r.fraction_lost) * 100.0 / 256.0)
     }
 
     pub fn stats(&self) -> PeerStats {
@@ -683,6 +599,11 @@ impl PeerSession {
             bytes_sent: load(&c.bytes_sent),
             bytes_received: load(&c.bytes_received),
             chat_received: load(&c.chat_received),
+            video_delay_ms: load(&c.video_delay_ms),
+            nacks_sent: load(&c.nacks_sent),
+            rtx_packets_sent: load(&self.rtx.rtx_packets),
+            rtx_bytes_sent: load(&self.rtx.rtx_bytes),
+            rtx_refused: load(&self.rtx.refused),
             keyframe_waits_ms: c
                 .keyframe_waits_ms
                 .lock()
@@ -694,6 +615,7 @@ impl PeerSession {
 
     pub async fn close(self) {
         self.handler.detach();
+        self.chat.detach().await;
         self.tasks.abort_all();
         if let Err(e) = self.pc.close().await {
             tracing::debug!(error = %e, "closing a peer connection");

@@ -8,7 +8,11 @@
 //! not bounded by the rate that got through, as libwebrtc's is. This guard adds both from the
 //! same TWCC reports GCC reads:
 //!
-//! - never more than 1.5 × the acknowledged rate (libwebrtc's bound on an increase);
+//! - never more than 1.5 × the acknowledged rate (libwebrtc's bound on an increase), that rate
+//!   being what the far end received per second by its own clock — so feedback that comes
+//!   late, or many reports at once, changes nothing (timed by when the feedback reached us, a
+//!   first report held back for 1.1 s made the rate look like nothing and floored the
+//!   estimate for ~25 s);
 //! - when the one-way delay rises more than [`QUEUE_LIMIT`] above the lowest seen lately, a
 //!   queue is building: cut to 0.85 × the acknowledged rate (GCC's own decrease), then grow
 //!   back slowly while the queue stays short.
@@ -20,8 +24,10 @@ use rtc::interceptor::PacketReport;
 
 /// Queueing delay (one-way delay above the recent minimum) taken as congestion.
 pub const QUEUE_LIMIT: Duration = Duration::from_millis(50);
-/// The window the acknowledged rate is measured over.
+/// The window the acknowledged rate is measured over (by the far end's arrival times).
 const ACKED_WINDOW: Duration = Duration::from_secs(1);
+/// The acknowledged rate means something only once the reports cover this much time.
+const MIN_ACKED_SPAN: Duration = Duration::from_millis(500);
 /// The window the base (uncongested) one-way delay is the minimum of.
 const BASE_WINDOW: Duration = Duration::from_secs(10);
 /// After a cut, the next waits at least this long: the queue needs a moment to drain.
@@ -38,8 +44,9 @@ pub struct QueueGuard {
     /// Departure instant the one-way delays are measured from (any fixed point will do: only
     /// their differences matter, so the two clocks' offset cancels).
     epoch: Option<Instant>,
-    /// (when, bytes) of packets that arrived, over the last [`ACKED_WINDOW`].
-    acked: VecDeque<(Instant, usize)>,
+    /// (arrival at the far end, bytes) of packets acknowledged, over the last
+    /// [`ACKED_WINDOW`] of the far end's clock.
+    acked: VecDeque<(Duration, usize)>,
     /// Per-second minima of the one-way delay (ms) over the last [`BASE_WINDOW`].
     base: VecDeque<(Instant, f64)>,
     queue_ms: f64,
@@ -63,28 +70,29 @@ impl QueueGuard {
                 .as_secs_f64()
                 * 1000.0;
             self.delay_sample(now, arrival.as_secs_f64() * 1000.0 - sent_ms);
-            self.acked.push_back((now, report.size));
+            self.acked.push_back((arrival, report.size));
         }
-        while self
-            .acked
-            .front()
-            .is_some_and(|(at, _)| now.saturating_duration_since(*at) >= ACKED_WINDOW)
-        {
-            self.acked.pop_front();
+        let newest = self.acked.iter().map(|(at, _)| *at).max();
+        if let Some(newest) = newest {
+            self.acked
+                .retain(|(at, _)| newest.saturating_sub(*at) < ACKED_WINDOW);
         }
         let elapsed = self
             .last_update
             .replace(now)
             .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
-        // Until a full window has been seen the acknowledged rate means nothing.
-        let window_full = self
-            .epoch
-            .is_some_and(|e| now.saturating_duration_since(e) >= ACKED_WINDOW);
-        if !window_full {
+        // Until the reports cover enough of the far end's time the rate means nothing (the
+        // first feedback may acknowledge only the last few packets).
+        let oldest = self.acked.iter().map(|(at, _)| *at).min();
+        let span = match (oldest, newest) {
+            (Some(oldest), Some(newest)) => newest.saturating_sub(oldest),
+            _ => Duration::ZERO,
+        };
+        if span < MIN_ACKED_SPAN {
             return self.limit;
         }
         let acked_bps = self.acked.iter().map(|(_, size)| *size).sum::<usize>() as f64 * 8.0
-            / ACKED_WINDOW.as_secs_f64();
+            / span.max(ACKED_WINDOW / 2).as_secs_f64();
         let congested = self.queue_ms > QUEUE_LIMIT.as_secs_f64() * 1000.0;
         let may_cut = self
             .last_cut
@@ -180,6 +188,50 @@ mod tests {
         let limit = run(&mut guard, Instant::now(), (0, 5000), 10, |_| 20.0).unwrap();
         assert!((limit - 1.5 * 800_000.0).abs() < 60_000.0, "{limit}");
         assert!(guard.queue_ms() < 1.0);
+    }
+
+    /// 1000 bytes every 10 ms (800 kbit/s) on a clean path, but the far end's feedback comes
+    /// as `feedback(t)` decides: at `Some(when)` (local ms), or at once.
+    fn held_back(hold_ms: u64, first_covers_ms: u64) -> Vec<f64> {
+        let mut guard = QueueGuard::default();
+        let start = Instant::now();
+        let mut limits = Vec::new();
+        let report = |i: u64| PacketReport {
+            ssrc: 1,
+            id: i,
+            rtp_sequence_number: i as u16,
+            is_twcc: true,
+            twcc_sequence_number: i as u16,
+            size: 1000,
+            arrived: true,
+            departure: start + Duration::from_millis(i * 10),
+            arrival: Some(Duration::from_millis(i * 10 + 520)),
+            ecn: Default::default(),
+        };
+        // The first feedback, hold_ms in, acknowledges only the last `first_covers_ms`.
+        let first: Vec<PacketReport> = ((hold_ms - first_covers_ms) / 10..hold_ms / 10)
+            .map(report)
+            .collect();
+        limits.extend(guard.update(start + Duration::from_millis(hold_ms), &first));
+        // Then feedback every 100 ms as usual.
+        for batch in (hold_ms / 100 + 1)..60 {
+            let reports: Vec<PacketReport> = ((batch - 1) * 10..batch * 10).map(report).collect();
+            let now = start + Duration::from_millis(batch * 100 + 30);
+            limits.extend(guard.update(now, &reports));
+        }
+        limits
+    }
+
+    #[test]
+    fn feedback_that_comes_late_and_at_once_does_not_cut_the_limit() {
+        for (hold, covers) in [(1200, 1200), (1200, 100), (500, 500), (1100, 30)] {
+            let limits = held_back(hold, covers);
+            let lowest = limits.iter().copied().fold(f64::INFINITY, f64::min);
+            assert!(
+                lowest >= 0.8 * 800_000.0,
+                "first feedback after {hold} ms covering {covers} ms: the limit fell to {lowest}"
+            );
+        }
     }
 
     #[test]

@@ -31,12 +31,12 @@ const MEDIA_SHARE: f64 = 0.85;
 /// is 100 kbps anyway.
 const MIN_VIDEO_KBPS: u32 = 50;
 
-/// The video bitrate for an estimate of `bps`: the media share less the audio, between the
-/// floor and what the user asked for.
-fn video_share_kbps(bps: u64, audio_kbps: u32, asked_kbps: u32) -> u32 {
+/// The video bitrate for an estimate of `bps`: the media share less the audio (and whatever
+/// else shares it: retransmissions), between the floor and what the user asked for.
+fn video_share_kbps(bps: u64, others_kbps: u32, asked_kbps: u32) -> u32 {
     let media_kbps = (bps as f64 * MEDIA_SHARE / 1000.0) as u32;
     media_kbps
-        .saturating_sub(audio_kbps)
+        .saturating_sub(others_kbps)
         .clamp(MIN_VIDEO_KBPS.min(asked_kbps), asked_kbps)
 }
 
@@ -336,17 +336,19 @@ impl Session {
     /// Aims the video encoder at what the tightest connection allows: one encoding goes to
     /// every peer, so the slowest path sets the pace (a mesh without simulcast).
     fn follow_estimates(&self) {
-        let tightest = self
+        // Retransmissions come out of the same estimate: what a peer's repairs took in the
+        // last second is left for them (libwebrtc's "protection bitrate").
+        let kbps = self
             .peers
             .values()
             .filter(|p| p.counters.connected.load(Ordering::Relaxed))
-            .map(|p| p.estimate.bps())
-            .filter(|&bps| bps > 0)
-            .min();
-        let kbps = match tightest {
-            Some(bps) => video_share_kbps(bps, self.audio_kbps, self.video_kbps),
-            None => self.video_kbps,
-        };
+            .filter(|p| p.estimate.bps() > 0)
+            .map(|p| {
+                let others = self.audio_kbps.saturating_add(p.rtx_kbps() as u32);
+                video_share_kbps(p.estimate.bps(), others, self.video_kbps)
+            })
+            .min()
+            .unwrap_or(self.video_kbps);
         self.media
             .controls
             .video_kbps
@@ -358,7 +360,7 @@ impl Session {
         let worst = self
             .peers
             .values()
-            .filter_map(|p| p.path.audio_loss_percent)
+            .filter_map(PeerSession::audio_loss_percent)
             .fold(0.0f64, f64::max);
         self.media
             .controls

@@ -103,8 +103,6 @@ pub struct PathStats {
     /// Types of the selected pair's candidates: host, srflx, prflx or relay.
     pub local_candidate: Option<String>,
     pub remote_candidate: Option<String>,
-    /// Share of our audio packets the far end says it lost (its receiver reports), in percent.
-    pub audio_loss_percent: Option<f64>,
 }
 
 pub async fn path_stats(pc: &dyn PeerConnection) -> PathStats {
@@ -120,11 +118,6 @@ pub async fn path_stats(pc: &dyn PeerConnection) -> PathStats {
                         out.rtt_ms = Some(pair.current_round_trip_time * 1000.0);
                     }
                 }
-            }
-            RTCStatsReportEntry::RemoteInboundRtp(s)
-                if s.received_rtp_stream_stats.rtp_stream_stats.kind == RtpCodecKind::Audio =>
-            {
-                out.audio_loss_percent = Some(s.fraction_lost * 100.0);
             }
             RTCStatsReportEntry::InboundRtp(s) => {
                 let received = &s.received_rtp_stream_stats;

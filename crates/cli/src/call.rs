@@ -154,9 +154,31 @@ struct Received {
     /// The last [`AUDIO_KEPT`] samples heard: a ring, so keeping it costs nothing per frame.
     audio: VecDeque<i16>,
     chat: Vec<String>,
+    /// When each video frame of the last [`FPS_WINDOW`] was decoded.
+    decoded_at: VecDeque<Instant>,
+    /// The once-a-second statistics, the last [`SERIES_KEPT`] of them.
+    series: VecDeque<Sample>,
 }
 
 const AUDIO_KEPT: usize = SAMPLE_RATE as usize * 2;
+/// The frame rate at the end is measured over this long.
+const FPS_WINDOW: Duration = Duration::from_secs(10);
+/// Seconds of statistics kept for the summary's series (an hour).
+const SERIES_KEPT: usize = 3600;
+
+/// One second's statistics about a peer, in the summary's `series`.
+#[derive(Serialize)]
+struct Sample {
+    /// Seconds since this peer started.
+    t: f64,
+    kbps_out: f64,
+    kbps_in: f64,
+    available_send_kbps: Option<u64>,
+    fps_received: f64,
+    sent_size: Option<(u32, u32)>,
+    video_delay_ms: u64,
+    rtt_ms: Option<f64>,
+}
 
 #[derive(Serialize)]
 struct PeerSummary {
@@ -168,11 +190,14 @@ struct PeerSummary {
     latency_p50_ms: Option<f64>,
     latency_p95_ms: Option<f64>,
     shown_latency_p50_ms: Option<f64>,
+    /// Frames decoded a second over the last 10 s of the call.
+    fps_last_10s: f64,
     audio_hz: Option<f64>,
     audio_level: f64,
     bitrate_in_kbps: f64,
     bitrate_out_kbps: f64,
     chat: Vec<String>,
+    series: Vec<Sample>,
 }
 
 #[derive(Serialize)]
@@ -193,6 +218,15 @@ fn measure(received: &mut HashMap<String, Received>, event: CallEvent) {
             show_at,
         } => {
             let r = received.entry(peer.0).or_default();
+            let decoded = Instant::now();
+            while r
+                .decoded_at
+                .front()
+                .is_some_and(|at| decoded.duration_since(*at) > FPS_WINDOW)
+            {
+                r.decoded_at.pop_front();
+            }
+            r.decoded_at.push_back(decoded);
             if let Some(s) = stamp::read(&frame) {
                 r.stamps_read += 1;
                 let now = now_us();
@@ -361,11 +395,9 @@ pub async fn run(args: CallArgs) -> ExitCode {
                     CallEvent::Connected { peer, security_code } => {
                         println!("connected {peer} security-code {security_code}");
                         if let Some(text) = &args.chat {
+                            // Queued by the engine until the chat channel opens.
                             if chatted.insert(peer.0.clone()) {
-                                let call_chat = text.clone();
-                                // The data channel opens a moment after the connection.
-                                tokio::time::sleep(Duration::from_millis(300)).await;
-                                if let Err(e) = call.send_chat(&call_chat).await {
+                                if let Err(e) = call.send_chat(text).await {
                                     eprintln!("tincan-cli: chat: {e}");
                                 }
                             }
@@ -376,6 +408,20 @@ pub async fn run(args: CallArgs) -> ExitCode {
                     CallEvent::PeerLeft { peer } => println!("left {peer}"),
                     CallEvent::Disconnected { peer, reason } => eprintln!("tincan-cli: {peer}: {reason}"),
                     CallEvent::Stats(stats) => {
+                        let series = &mut received.entry(stats.peer_id.clone()).or_default().series;
+                        if series.len() == SERIES_KEPT {
+                            series.pop_front();
+                        }
+                        series.push_back(Sample {
+                            t: started.elapsed().as_secs_f64(),
+                            kbps_out: stats.kbps_out,
+                            kbps_in: stats.kbps_in,
+                            available_send_kbps: stats.available_send_kbps,
+                            fps_received: stats.fps_received,
+                            sent_size: stats.sent_size,
+                            video_delay_ms: stats.video_delay_ms,
+                            rtt_ms: stats.rtt_ms,
+                        });
                         last_stats.insert(stats.peer_id.clone(), stats);
                     }
                     CallEvent::Error { message } => eprintln!("tincan-cli: {message}"),
@@ -393,6 +439,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let ended = Instant::now();
     let room = call.room().to_string();
     let me = call.peer_id().to_string();
     let final_stats = call.leave().await.unwrap_or_default();
@@ -416,6 +463,12 @@ pub async fn run(args: CallArgs) -> ExitCode {
                 sorted.sort_unstable();
                 let mut shown = r.shown_latencies_us.clone();
                 shown.sort_unstable();
+                let window = FPS_WINDOW.as_secs_f64().min(seconds);
+                let recent = r
+                    .decoded_at
+                    .iter()
+                    .filter(|at| ended.duration_since(**at) <= FPS_WINDOW)
+                    .count();
                 let heard = r.audio.make_contiguous();
                 let tail = &heard[heard.len().saturating_sub(SAMPLE_RATE as usize)..];
                 PeerSummary {
@@ -425,11 +478,13 @@ pub async fn run(args: CallArgs) -> ExitCode {
                     latency_p50_ms: percentile_ms(&sorted, 0.5),
                     latency_p95_ms: percentile_ms(&sorted, 0.95),
                     shown_latency_p50_ms: percentile_ms(&shown, 0.5),
+                    fps_last_10s: recent as f64 / window,
                     audio_hz: dominant_frequency(tail, SAMPLE_RATE),
                     audio_level: rms(tail),
                     bitrate_in_kbps: stats.bytes_received as f64 * 8.0 / 1000.0 / seconds,
                     bitrate_out_kbps: stats.bytes_sent as f64 * 8.0 / 1000.0 / seconds,
                     chat: r.chat,
+                    series: r.series.into(),
                     stats,
                 }
             })

@@ -1,10 +1,11 @@
 //! The video jitter buffer: VP8 frames put back together from RTP packets that may arrive out
 //! of order or, after a NACK, late as retransmissions.
 //!
-//! A frame is handed on as soon as all its packets are in (it ends at the marker bit, so no
+//! A frame is complete as soon as all its packets are in (it ends at the marker bit, so no
 //! frame interval is spent waiting for the next one — DESIGN.md trap 8). A frame with a hole
-//! waits up to [`RETRANSMISSION_WAIT`] for the hole to be filled; then it is given up, reported
-//! as damaged so the decoder asks for a keyframe, and the frames after it go on.
+//! waits up to the hold the caller passes (long enough for the rounds of NACK the round trip
+//! allows, [`super::VideoReceiver`]); then it is given up, reported as damaged so the decoder
+//! asks for a keyframe, and the frames after it go on.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,12 +13,6 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use rtc::rtp::codec::vp8::Vp8Packet;
 use rtc::rtp::packetizer::Depacketizer;
-
-use crate::sequence::SequenceExtender;
-
-/// How long a frame with a missing packet waits for its retransmission: the NACK goes out on
-/// the receiver's next 100 ms tick, and the repair needs a round trip after that.
-pub(crate) const RETRANSMISSION_WAIT: Duration = Duration::from_millis(200);
 
 /// Packets held at most: past this the oldest hole is given up whatever its age (a sender
 /// that keeps going during a long outage must not grow the buffer without bound).
@@ -29,6 +24,10 @@ const MAX_HELD: usize = 2048;
 pub(crate) struct Assembled {
     pub data: Bytes,
     pub damaged: bool,
+    /// Whether any packet of it came by retransmission.
+    pub repaired: bool,
+    /// Its RTP timestamp.
+    pub timestamp: u32,
     /// When the frame's first packet arrived: the base its presentation time is counted from.
     pub arrived: Instant,
 }
@@ -36,6 +35,7 @@ pub(crate) struct Assembled {
 struct Held {
     timestamp: u32,
     marker: bool,
+    repaired: bool,
     payload: Bytes,
     arrived: Instant,
 }
@@ -47,42 +47,53 @@ pub(crate) struct VideoJitterBuffer {
     held: BTreeMap<u64, Held>,
     /// Extended sequence number of the next frame's first packet.
     next: Option<u64>,
-    sequence: SequenceExtender,
+    highest: Option<u64>,
 }
 
 impl VideoJitterBuffer {
-    /// Adds a packet that arrived at `now`; returns the frames it completes (or that waited
-    /// too long), in order. `lost` counts packets given up for good.
-    pub fn push(
-        &mut self,
-        packet: &rtc::rtp::Packet,
-        now: Instant,
-        lost: &mut u64,
-    ) -> Vec<Assembled> {
-        let seq = self.sequence.extend(packet.header.sequence_number);
+    /// Adds a packet (by its extended sequence number) that arrived at `now`; `repaired` says
+    /// it came by retransmission. Frames come out of [`VideoJitterBuffer::pop`].
+    pub fn push(&mut self, seq: u64, packet: &rtc::rtp::Packet, now: Instant, repaired: bool) {
         let next = *self.next.get_or_insert(seq);
         if seq < next || self.held.contains_key(&seq) {
-            return Vec::new(); // too late, or a duplicate
+            return; // too late, or a duplicate
         }
+        self.highest = Some(self.highest.map_or(seq, |h| h.max(seq)));
         self.held.insert(
             seq,
             Held {
                 timestamp: packet.header.timestamp,
                 marker: packet.header.marker,
+                repaired,
                 payload: packet.payload.clone(),
                 arrived: now,
             },
         );
-        let mut frames = Vec::new();
-        loop {
-            if let Some(frame) = self.take_complete() {
-                frames.push(frame);
-            } else if self.overdue(now) {
-                frames.push(self.give_up(lost));
-            } else {
-                return frames;
-            }
+    }
+
+    /// The next frame: complete, or given up because its hole has waited `hold`. `lost`
+    /// counts packets given up for good.
+    pub fn pop(&mut self, now: Instant, hold: Duration, lost: &mut u64) -> Option<Assembled> {
+        if let Some(frame) = self.take_complete() {
+            return Some(frame);
         }
+        if self.overdue(now, hold) {
+            return Some(self.give_up(now, lost));
+        }
+        None
+    }
+
+    /// Extended sequence number of the first packet still waited for.
+    pub fn next(&self) -> Option<u64> {
+        self.next
+    }
+
+    /// When the frame at the head will have waited `hold` for what it lacks.
+    pub fn deadline(&self, hold: Duration) -> Option<Instant> {
+        self.held
+            .values()
+            .next()
+            .map(|oldest| oldest.arrived + hold)
     }
 
     /// The next frame, if every packet of it is in.
@@ -102,12 +113,14 @@ impl VideoJitterBuffer {
         }
         let mut data = BytesMut::new();
         let mut damaged = false;
+        let mut repaired = false;
         let mut arrived: Option<Instant> = None;
         for seq in next..=last {
             let Some(packet) = self.held.remove(&seq) else {
                 damaged = true;
                 continue;
             };
+            repaired |= packet.repaired;
             arrived = Some(arrived.map_or(packet.arrived, |a| a.min(packet.arrived)));
             if seq == next && !self.depacketizer.is_partition_head(&packet.payload) {
                 damaged = true; // joined mid-frame
@@ -121,30 +134,31 @@ impl VideoJitterBuffer {
         Some(Assembled {
             data: data.freeze(),
             damaged,
+            repaired,
+            timestamp,
             arrived: arrived.unwrap_or_else(Instant::now),
         })
     }
 
     /// Whether the frame at the head has waited long enough for what it lacks.
-    fn overdue(&self, now: Instant) -> bool {
-        self.held.len() > MAX_HELD
-            || self.held.values().next().is_some_and(|oldest| {
-                now.saturating_duration_since(oldest.arrived) >= RETRANSMISSION_WAIT
-            })
+    fn overdue(&self, now: Instant, hold: Duration) -> bool {
+        self.held.len() > MAX_HELD || self.deadline(hold).is_some_and(|deadline| now >= deadline)
     }
 
     /// Drops the incomplete frame at the head (every held packet of its timestamp) and moves
     /// on to the first packet of a later frame.
-    fn give_up(&mut self, lost: &mut u64) -> Assembled {
+    fn give_up(&mut self, now: Instant, lost: &mut u64) -> Assembled {
+        let stuck = self.held.values().next().map(|p| p.timestamp);
         let given_up = Assembled {
             data: Bytes::new(),
             damaged: true,
-            arrived: Instant::now(),
+            repaired: false,
+            timestamp: stuck.unwrap_or(0),
+            arrived: now,
         };
         let Some(next) = self.next else {
             return given_up;
         };
-        let stuck = self.held.values().next().map(|p| p.timestamp);
         let mut dropped = 0u64;
         while let Some(entry) = self.held.first_entry() {
             if Some(entry.get().timestamp) != stuck {
@@ -158,7 +172,7 @@ impl VideoJitterBuffer {
             .keys()
             .next()
             .copied()
-            .unwrap_or_else(|| self.sequence.highest().map_or(next, |h| h + 1));
+            .unwrap_or_else(|| self.highest.map_or(next, |h| h + 1));
         *lost += resume.saturating_sub(next).saturating_sub(dropped);
         self.next = Some(resume);
         given_up
@@ -186,8 +200,12 @@ mod tests {
     const START: u8 = 0x10;
     const MIDDLE: u8 = 0x00;
 
+    /// The hold the tests give a hole.
+    const HOLD: Duration = Duration::from_millis(200);
+
     struct Feed {
         buffer: VideoJitterBuffer,
+        sequence: crate::sequence::SequenceExtender,
         lost: u64,
         t: Instant,
     }
@@ -196,13 +214,16 @@ mod tests {
         fn new() -> Self {
             Self {
                 buffer: VideoJitterBuffer::default(),
+                sequence: Default::default(),
                 lost: 0,
                 t: Instant::now(),
             }
         }
         fn at(&mut self, ms: u64, p: rtc::rtp::Packet) -> Vec<Assembled> {
             let now = self.t + Duration::from_millis(ms);
-            self.buffer.push(&p, now, &mut self.lost)
+            let seq = self.sequence.extend(p.header.sequence_number);
+            self.buffer.push(seq, &p, now, false);
+            std::iter::from_fn(|| self.buffer.pop(now, HOLD, &mut self.lost)).collect()
         }
     }
 
@@ -255,7 +276,7 @@ mod tests {
         f.at(1, packet(3, 90, true, &[MIDDLE, 3, 3, 3]));
         assert!(f.at(33, packet(4, 180, true, &[START, 4, 4, 4])).is_empty());
         let frames = f.at(
-            66 + RETRANSMISSION_WAIT.as_millis() as u64,
+            66 + HOLD.as_millis() as u64,
             packet(5, 270, true, &[START, 5, 5, 5]),
         );
         assert_eq!(frames.len(), 3, "{frames:?}");

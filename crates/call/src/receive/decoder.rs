@@ -1,5 +1,5 @@
-//! Remote video: VP8 frames (put back together by [`crate::jitter`]) decoded on a thread of
-//! their own. (Remote audio is decoded at playout: [`crate::audio_jitter`].)
+//! Remote video: VP8 frames (put back together by [`super::jitter`], released at their playout
+//! time by [`super::timing`]) decoded on a thread of their own.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use tincan_media::now_us;
 use tincan_protocol::PeerId;
 use tokio::sync::mpsc;
 
+use super::jitter::Assembled;
 use crate::events::CallEvent;
-use crate::jitter::Assembled;
 use crate::peer::Counters;
 use crate::recording::VideoRecorder;
 use crate::stats::FreezeDetector;
