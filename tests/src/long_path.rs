@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::netns::run;
 use crate::{CliPeer, Netns, Place, ServerProcess};
 
 /// What one direction of the path does to the packets that cross it.
@@ -93,18 +94,6 @@ pub struct LongPath {
     host_tun: String,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
-}
-
-fn run(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {args:?} (is iproute2 installed?): {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed (the long-path tests need root): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 impl LongPath {

@@ -17,14 +17,15 @@ pub struct Netns {
     pub ns_ip: String,
 }
 
-fn run(args: &[&str]) {
+/// Runs a command the link setup needs; panics with its output when it fails.
+pub(crate) fn run(args: &[&str]) {
     let out = Command::new(args[0])
         .args(&args[1..])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {args:?} (is iproute2 installed?): {e}"));
     assert!(
         out.status.success(),
-        "{args:?} failed (the link tests need root): {}",
+        "{args:?} failed (the network tests need root): {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

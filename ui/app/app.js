@@ -286,6 +286,7 @@ function showStats(s) {
     `out ${fmt(s.fps_sent)} fps ${fmt(s.kbps_out)} kbit/s (fits ${fmt(s.available_send_kbps)})`,
     `rtt ${fmt(s.rtt_ms)} ms  ${s.local_candidate || "?"} → ${s.remote_candidate || "?"}`,
     `jitter audio ${fmt(s.audio_jitter_ms)} ms video ${fmt(s.video_jitter_ms)} ms`,
+    `video held ${fmt(s.video_delay_ms)} ms  resent ${s.rtx_packets_sent ?? 0} asked ${s.nacks_sent ?? 0}`,
     `freezes ${s.freezes ?? 0} (${s.freeze_ms ?? 0} ms)  drawn ${tile?.drawn ?? 0}`,
   ].join("\n");
 }

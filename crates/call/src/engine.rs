@@ -21,8 +21,7 @@ use std::sync::Arc;
 
 use crate::congestion::{self, Estimate};
 use crate::error::{webrtc, CallError};
-use crate::keyframe_requests::{self, KeyframeRequests};
-use crate::reception_reports::{self, ReceptionReports};
+use crate::inbound_rtcp::{self, InboundRtcp, ReceptionReports};
 use crate::retransmit_budget::{self, RetransmitBudget, RetransmitStats};
 
 /// What a peer connection's own interceptors measure, shared with the call.
@@ -120,20 +119,16 @@ pub fn media_engine_and_interceptors(
     let registry = configure_twcc_receiver_only(registry, &mut engine).map_err(webrtc)?;
     let (registry, estimate) = congestion::configure(registry, start_bps, max_bps);
     let rtx_stats = Arc::new(RetransmitStats::default());
+    let reports = Arc::new(ReceptionReports::default());
     let registry = registry
         .with(
             Slot::from(retransmit_budget::SLOT),
             RetransmitBudget::new(Arc::clone(&estimate), start_bps, Arc::clone(&rtx_stats)),
         )
         .with(
-            Slot::from(keyframe_requests::SLOT),
-            KeyframeRequests::default(),
+            Slot::from(inbound_rtcp::SLOT),
+            InboundRtcp::new(Arc::clone(&reports)),
         );
-    let reports = Arc::new(ReceptionReports::default());
-    let registry = registry.with(
-        Slot::from(reception_reports::SLOT),
-        reception_reports::Collector::new(Arc::clone(&reports)),
-    );
     Ok((
         engine,
         registry,

@@ -144,6 +144,23 @@ mod tests {
     use super::*;
     use rtc::interceptor::PacketReport;
 
+    /// Packet `i`, 1000 bytes, sent at `departure`, arrived at `arrival_ms` on the far end's
+    /// clock.
+    fn report(i: u64, departure: Instant, arrival_ms: f64) -> PacketReport {
+        PacketReport {
+            ssrc: 1,
+            id: i,
+            rtp_sequence_number: i as u16,
+            is_twcc: true,
+            twcc_sequence_number: i as u16,
+            size: 1000,
+            arrived: true,
+            departure,
+            arrival: Some(Duration::from_secs_f64(arrival_ms / 1000.0)),
+            ecn: Default::default(),
+        }
+    }
+
     /// Packets of 1000 bytes sent every `gap` ms for `ms` ms, each arriving after a delay that
     /// `delay(i)` gives; fed in batches of 10 like TWCC feedback.
     fn run(
@@ -160,18 +177,7 @@ mod tests {
             let departure = start + Duration::from_millis(t);
             // The far end's clock is 500 ms off ours: only differences may matter.
             let arrival_ms = t as f64 + 500.0 + delay(t);
-            batch.push(PacketReport {
-                ssrc: 1,
-                id: i,
-                rtp_sequence_number: i as u16,
-                is_twcc: true,
-                twcc_sequence_number: i as u16,
-                size: 1000,
-                arrived: true,
-                departure,
-                arrival: Some(Duration::from_secs_f64(arrival_ms / 1000.0)),
-                ecn: Default::default(),
-            });
+            batch.push(report(i, departure, arrival_ms));
             if batch.len() == 10 {
                 let now = departure + Duration::from_millis(delay(t) as u64 + 10);
                 limit = guard.update(now, &batch);
@@ -190,23 +196,18 @@ mod tests {
         assert!(guard.queue_ms() < 1.0);
     }
 
-    /// 1000 bytes every 10 ms (800 kbit/s) on a clean path, but the far end's feedback comes
-    /// as `feedback(t)` decides: at `Some(when)` (local ms), or at once.
+    /// 1000 bytes every 10 ms (800 kbit/s) on a clean path, but the far end's first feedback
+    /// comes `hold_ms` in, acknowledging only the last `first_covers_ms`; then every 100 ms.
     fn held_back(hold_ms: u64, first_covers_ms: u64) -> Vec<f64> {
         let mut guard = QueueGuard::default();
         let start = Instant::now();
         let mut limits = Vec::new();
-        let report = |i: u64| PacketReport {
-            ssrc: 1,
-            id: i,
-            rtp_sequence_number: i as u16,
-            is_twcc: true,
-            twcc_sequence_number: i as u16,
-            size: 1000,
-            arrived: true,
-            departure: start + Duration::from_millis(i * 10),
-            arrival: Some(Duration::from_millis(i * 10 + 520)),
-            ecn: Default::default(),
+        let report = |i: u64| {
+            report(
+                i,
+                start + Duration::from_millis(i * 10),
+                (i * 10 + 520) as f64,
+            )
         };
         // The first feedback, hold_ms in, acknowledges only the last `first_covers_ms`.
         let first: Vec<PacketReport> = ((hold_ms - first_covers_ms) / 10..hold_ms / 10)
