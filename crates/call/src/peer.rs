@@ -494,14 +494,21 @@ impl PeerSession {
         self.chat.send(&self.name, text).await
     }
 
-    /// Reads webrtc-rs's statistics and turns the counters into rates: once a second.
-    pub async fn refresh_stats(&mut self) {
+    /// Reads webrtc-rs's statistics about the path (the round trip, for the receiver's
+    /// repairs and the retransmission budget); also done as soon as the peer connects, so
+    /// the first frames know the round trip.
+    pub async fn refresh_path(&mut self) {
         self.path = path_stats(self.pc.as_ref()).await;
         if let Some(rtt_ms) = self.path.rtt_ms {
             let us = (rtt_ms * 1000.0) as u64;
             self.counters.rtt_us.store(us, Ordering::Relaxed);
             self.rtx.rtt_us.store(us, Ordering::Relaxed);
         }
+    }
+
+    /// Reads webrtc-rs's statistics and turns the counters into rates: once a second.
+    pub async fn refresh_stats(&mut self) {
+        self.refresh_path().await;
         self.follow_reported_loss();
         let now = Instant::now();
         let rtx_bytes = self.rtx.rtx_bytes.load(Ordering::Relaxed);

@@ -578,6 +578,7 @@ impl Session {
                 match state {
                     RTCPeerConnectionState::Connected => {
                         peer.counters.connected.store(true, Ordering::Relaxed);
+                        peer.refresh_path().await;
                         // The new peer's stream must start on a keyframe: ask now rather than
                         // when the next frame reaches the sender, which costs a frame interval.
                         self.media

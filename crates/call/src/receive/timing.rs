@@ -5,14 +5,14 @@
 //! arrivals seen lately (the fastest the path has carried a frame). It is released
 //! [`PlayoutTiming::target`] after that. The target is the larger of
 //! - the path's jitter: the 95th percentile of how late unrepaired frames complete, and
-//! - while packets are being lost (or in the first seconds, before the path is known): time
-//!   for [`REPAIR_ROUNDS`] rounds of NACK and retransmission, or the latest a repaired frame
-//!   was seen to complete, whichever is more;
+//! - while packets are being lost (or in the first seconds of a call over a long round trip,
+//!   before loss has had a chance to show): time for [`REPAIR_ROUNDS`] rounds of NACK and
+//!   retransmission, or the latest a repaired frame was seen to complete, whichever is more;
 //!
 //! capped at [`MAX_DELAY`]. Without the repair term a frame that waited a 200 ms round trip for
 //! its retransmission held every frame behind it, and the picture stopped for that long at
-//! each lost packet. The target moves at most [`MAX_CHANGE_PER_SECOND`], so playback slows or
-//! speeds up a little instead of jumping. On a clean path it comes down to the jitter alone
+//! each lost packet. The target grows at most [`MAX_GROWTH_PER_SECOND`] and shrinks at most
+//! [`MAX_SHRINK_PER_SECOND`], so playback slows or speeds up a little instead of jumping. On a clean path it comes down to the jitter alone
 //! once no packet has been lost for [`LOSS_MEMORY`].
 //!
 //! Time is passed in; nothing here reads a clock.
@@ -20,20 +20,25 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::nack::retry_after;
+use super::nack::{retry_after, DEFAULT_RTT};
 
 /// The most video is held back for repairs and jitter.
 pub(crate) const MAX_DELAY: Duration = Duration::from_millis(700);
 /// Rounds of NACK and retransmission the delay covers while packets are being lost: one lost
 /// repair (its request or the retransmission) is about as likely as the loss itself.
 pub(crate) const REPAIR_ROUNDS: u32 = 2;
-/// How long after the last lost packet the delay still covers repairs; also how long a new
-/// call assumes loss before it has seen the path.
+/// How long after the last lost packet the delay still covers repairs.
 pub(crate) const LOSS_MEMORY: Duration = Duration::from_secs(10);
-/// A new call's first seconds, before loss has had a chance to show.
+/// A new call's first seconds, before loss has had a chance to show: over a round trip of at
+/// least [`STARTUP_RTT`] the delay covers repairs from the first frame, or the first lost
+/// packet would freeze the picture while the delay grows. Over a shorter one a repair comes
+/// within a frame or two, and the first frame is not held for it.
 const STARTUP: Duration = Duration::from_secs(2);
-/// How fast the target may move, in seconds of delay per second.
-const MAX_CHANGE_PER_SECOND: f64 = 0.1;
+const STARTUP_RTT: Duration = Duration::from_millis(60);
+/// How fast the target may grow and shrink, in seconds of delay per second: growing, the
+/// picture plays up to 10 % slow; shrinking (once the path is clean), up to 25 % fast.
+const MAX_GROWTH_PER_SECOND: f64 = 0.1;
+const MAX_SHRINK_PER_SECOND: f64 = 0.25;
 /// The window of the earliest-arrival clock and of the lateness samples.
 const WINDOW: Duration = Duration::from_secs(10);
 /// A frame this much later than the earliest-arrival clock, or any earlier, starts a new
@@ -102,15 +107,16 @@ impl PlayoutTiming {
     }
 
     /// A frame with RTP timestamp `ts` completed at `now`; its first packet arrived at
-    /// `arrived`, and `repaired` says whether any of it came by retransmission. Returns when
-    /// it should go to the decoder (possibly already past).
+    /// `arrived`, and `repaired` says whether any of it came by retransmission; `rtt` is the
+    /// round trip, if measured yet. Returns when it should go to the decoder (possibly
+    /// already past).
     pub fn frame(
         &mut self,
         ts: u32,
         arrived: Instant,
         repaired: bool,
         now: Instant,
-        rtt: Duration,
+        rtt: Option<Duration>,
     ) -> Instant {
         let origin = *self.origin.get_or_insert(arrived);
         let started = *self.started.get_or_insert(now);
@@ -165,13 +171,15 @@ impl PlayoutTiming {
         self.offsets.iter().map(|(_, o)| *o).reduce(f64::min)
     }
 
-    fn aim(&mut self, now: Instant, started: Instant, rtt: Duration) {
+    fn aim(&mut self, now: Instant, started: Instant, rtt: Option<Duration>) {
         let jitter = percentile(self.jitter.iter().map(|(_, l)| *l), 0.95).unwrap_or(0.0);
-        let losing = now.saturating_duration_since(started) < STARTUP
-            || self
-                .last_loss
-                .is_some_and(|at| now.saturating_duration_since(at) < LOSS_MEMORY);
-        let repair = if losing {
+        let starting = now.saturating_duration_since(started) < STARTUP
+            && rtt.is_some_and(|rtt| rtt >= STARTUP_RTT);
+        let losing = self
+            .last_loss
+            .is_some_and(|at| now.saturating_duration_since(at) < LOSS_MEMORY);
+        let repair = if starting || losing {
+            let rtt = rtt.unwrap_or(DEFAULT_RTT);
             let rounds = f64::from(REPAIR_ROUNDS) * secs(retry_after(rtt)) + self.frame_interval;
             let seen = self.repairs.iter().map(|(_, l)| *l).fold(0.0, f64::max);
             rounds.max(seen)
@@ -183,8 +191,11 @@ impl PlayoutTiming {
             // The first frame starts at the target it needs.
             None => self.target = wanted,
             Some(last) => {
-                let step = MAX_CHANGE_PER_SECOND * secs(now.saturating_duration_since(last));
-                self.target += (wanted - self.target).clamp(-step, step);
+                let elapsed = secs(now.saturating_duration_since(last));
+                self.target += (wanted - self.target).clamp(
+                    -MAX_SHRINK_PER_SECOND * elapsed,
+                    MAX_GROWTH_PER_SECOND * elapsed,
+                );
             }
         }
     }
@@ -194,7 +205,7 @@ impl PlayoutTiming {
 mod tests {
     use super::*;
 
-    const RTT: Duration = Duration::from_millis(200);
+    const RTT: Option<Duration> = Some(Duration::from_millis(200));
 
     /// Feeds 30 fps frames from `from` to `to` seconds; `late(i)` is how long after its
     /// expected arrival frame i completes and whether it was repaired. Returns each frame's
@@ -254,13 +265,23 @@ mod tests {
     }
 
     #[test]
+    fn over_a_short_round_trip_the_first_frame_is_not_held_for_repairs() {
+        for rtt in [None, Some(Duration::from_millis(5))] {
+            let mut timing = PlayoutTiming::default();
+            let t0 = Instant::now();
+            let release = timing.frame(0, t0, false, t0, rtt);
+            assert_eq!(release, t0, "{rtt:?}");
+        }
+    }
+
+    #[test]
     fn the_target_moves_gradually() {
         let mut timing = PlayoutTiming::default();
         let t0 = Instant::now();
         let delays = run(&mut timing, t0, 0..300, |_| (0, false));
         let steps: Vec<i64> = delays.windows(2).map(|w| w[0] - w[1]).collect();
-        // 33 ms per frame at 0.1 s/s: at most ~3.4 ms from one frame to the next.
-        assert!(steps.iter().all(|s| s.abs() <= 4), "{steps:?}");
+        // 33 ms per frame at 0.25 s/s: at most ~8.4 ms from one frame to the next.
+        assert!(steps.iter().all(|s| s.abs() <= 9), "{steps:?}");
     }
 
     #[test]

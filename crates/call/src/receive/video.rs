@@ -110,7 +110,7 @@ impl VideoReceiver {
                     frame.arrived,
                     frame.repaired,
                     now,
-                    self.rtt(),
+                    self.rtt,
                 )
             };
             self.waiting.push_back((release, frame));
