@@ -196,8 +196,10 @@ mod tests {
         assert!(guard.queue_ms() < 1.0);
     }
 
-    /// 1000 bytes every 10 ms (800 kbit/s) on a clean path, but the far end's first feedback
-    /// comes `hold_ms` in, acknowledging only the last `first_covers_ms`; then every 100 ms.
+    /// 1000 bytes every 10 ms (800 kbit/s) on a clean path. The far end sends feedback every
+    /// 100 ms, but everything it sent in the first `hold_ms` reaches us at once, `hold_ms` in
+    /// (as when a forwarder holds it back), starting with the batch covering the last
+    /// `first_covers_ms` only when that is less. Returns every limit the guard gave.
     fn held_back(hold_ms: u64, first_covers_ms: u64) -> Vec<f64> {
         let mut guard = QueueGuard::default();
         let start = Instant::now();
@@ -209,15 +211,16 @@ mod tests {
                 (i * 10 + 520) as f64,
             )
         };
-        // The first feedback, hold_ms in, acknowledges only the last `first_covers_ms`.
-        let first: Vec<PacketReport> = ((hold_ms - first_covers_ms) / 10..hold_ms / 10)
-            .map(report)
-            .collect();
-        limits.extend(guard.update(start + Duration::from_millis(hold_ms), &first));
+        let burst_at = start + Duration::from_millis(hold_ms);
+        let first = (hold_ms - first_covers_ms) / 100;
+        for batch in first..hold_ms / 100 {
+            let reports: Vec<PacketReport> = (batch * 10..(batch + 1) * 10).map(report).collect();
+            limits.extend(guard.update(burst_at, &reports));
+        }
         // Then feedback every 100 ms as usual.
-        for batch in (hold_ms / 100 + 1)..60 {
-            let reports: Vec<PacketReport> = ((batch - 1) * 10..batch * 10).map(report).collect();
-            let now = start + Duration::from_millis(batch * 100 + 30);
+        for batch in hold_ms / 100..60 {
+            let reports: Vec<PacketReport> = (batch * 10..(batch + 1) * 10).map(report).collect();
+            let now = start + Duration::from_millis((batch + 1) * 100 + 30);
             limits.extend(guard.update(now, &reports));
         }
         limits
@@ -225,12 +228,19 @@ mod tests {
 
     #[test]
     fn feedback_that_comes_late_and_at_once_does_not_cut_the_limit() {
-        for (hold, covers) in [(1200, 1200), (1200, 100), (500, 500), (1100, 30)] {
+        for (hold, covers) in [
+            (1200, 1200),
+            (1200, 100),
+            (500, 500),
+            (1100, 1100),
+            (800, 300),
+        ] {
             let limits = held_back(hold, covers);
+            assert!(limits.len() > 40, "{limits:?}");
             let lowest = limits.iter().copied().fold(f64::INFINITY, f64::min);
             assert!(
                 lowest >= 0.8 * 800_000.0,
-                "first feedback after {hold} ms covering {covers} ms: the limit fell to {lowest}"
+                "feedback held {hold} ms (the first covering {covers} ms): the limit fell to {lowest}"
             );
         }
     }
