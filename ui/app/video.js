@@ -1,6 +1,6 @@
 // Draws I420 pictures from the app on a canvas: three single-channel textures and a shader
 // that turns YUV into RGB on the GPU (drawing the planes in JavaScript cost WebKit a core
-// and more at 720p, DESIGN.md).
+// and more at 720p, docs/traps.md).
 //
 // A picture arrives as an ArrayBuffer: width (u32 LE), height (u32 LE), then Y, U, V.
 

@@ -2,7 +2,7 @@
 //!
 //! - **Keyframe requests** (PLI, FIR) are marked for the application. webrtc-rs 0.21's chain
 //!   ends in a terminus that drops inbound RTCP unless an interceptor marks a packet
-//!   `DeliverToApplication` (DESIGN.md trap 1). None of the default interceptors marks PLI or
+//!   `DeliverToApplication` (docs/traps.md, trap 1). None of the default interceptors marks PLI or
 //!   FIR, so without this a receiver's keyframe requests vanish and its video stays frozen
 //!   after any loss. Measured: with it, the keyframe asked for arrives in about one frame
 //!   interval (see BENCHMARKS.md / the keyframe test).

@@ -26,7 +26,7 @@ use crate::CallError;
 pub(crate) struct EncodedVideo {
     pub data: Bytes,
     pub keyframe: bool,
-    /// Real frame duration: RTP timestamps are derived from it (DESIGN.md trap 2).
+    /// Real frame duration: RTP timestamps are derived from it (docs/traps.md, trap 2).
     pub duration: Duration,
 }
 

@@ -247,7 +247,7 @@ impl PeerConnectionEventHandler for Handler {
         let kind = track.kind().await;
         tracing::debug!(peer = %w.peer, at_ms = w.counters.since_start_ms(), %kind, "track");
         let (peer, counters, events) = (w.peer.clone(), Arc::clone(&w.counters), w.events.clone());
-        // The read loop runs in its own task, never inline in the callback (DESIGN.md trap 11).
+        // The read loop runs in its own task, never inline in the callback (docs/traps.md, trap 11).
         match kind {
             RtpCodecKind::Video => {
                 let refresh = w.refresh.lock().ok().and_then(|mut r| r.take());

@@ -2,7 +2,7 @@
 //! of order or, after a NACK, late as retransmissions.
 //!
 //! A frame is complete as soon as all its packets are in (it ends at the marker bit, so no
-//! frame interval is spent waiting for the next one — DESIGN.md trap 8). A frame with a hole
+//! frame interval is spent waiting for the next one — docs/traps.md, trap 8). A frame with a hole
 //! waits up to the hold the caller passes (long enough for the rounds of NACK the round trip
 //! allows, [`super::VideoReceiver`]); then it is given up, reported as damaged so the decoder
 //! asks for a keyframe, and the frames after it go on.

@@ -148,7 +148,7 @@ fn find_device(id: Option<&str>, input: bool) -> Result<cpal::Device, MediaError
 
 /// A 48 kHz mono config if the device takes one (no resampling), else its default. The
 /// buffer is fixed at 10 ms where the device allows: PulseAudio's default first buffer was
-/// two seconds long (DESIGN.md trap 10).
+/// two seconds long (docs/traps.md, trap 10).
 fn choose_config(
     device: &cpal::Device,
     input: bool,
@@ -285,7 +285,7 @@ where
 
 impl AudioSource for MicrophoneSource {
     fn read(&mut self) -> Result<Option<AudioFrame>, MediaError> {
-        // A cold virtual microphone took up to 2 s for its first samples (DESIGN.md trap 10).
+        // A cold virtual microphone took up to 2 s for its first samples (docs/traps.md, trap 10).
         let patience = if self.first_wait {
             Duration::from_secs(5)
         } else {
@@ -440,7 +440,7 @@ impl AudioSink for SpeakerSink {
             self.started = true;
         }
         let mut rest = &converted[..];
-        // A cold device can take seconds to start pulling audio (DESIGN.md trap 10), so the
+        // A cold device can take seconds to start pulling audio (docs/traps.md, trap 10), so the
         // first write waits longer before calling the speaker stuck.
         let patience = if self.started {
             Duration::from_secs(1)

@@ -44,7 +44,7 @@ impl Vp8Config {
 
 /// Encoder threads for a picture size and core count, as libwebrtc chooses them. On two cores
 /// this is always one: a second thread cost 1.7 times the CPU here and collapsed under load
-/// (DESIGN.md trap 9).
+/// (docs/traps.md, trap 9).
 pub fn threads_for(width: u32, height: u32, cores: usize) -> u32 {
     let pixels = width * height;
     if pixels >= 1920 * 1080 && cores > 8 {
