@@ -138,6 +138,44 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// A peer connection with webrtc-rs's receive-side defaults (see the module's documentation)
+/// that has answered `offer`; returns it and the answer's SDP.
+async fn answer(
+    offer: &str,
+    bind: &str,
+    twcc: bool,
+    handler: Arc<Handler>,
+) -> (Arc<dyn PeerConnection>, String) {
+    let mut engine = MediaEngine::default();
+    codecs(&mut engine);
+    let registry = Registry::new()
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+        .with(Slot::NackResponder, NackResponderBuilder::new().build());
+    let registry = configure_rtcp_reports(registry);
+    let registry = if twcc {
+        configure_twcc_receiver_only(registry, &mut engine).expect("twcc")
+    } else {
+        registry
+    };
+    let built = PeerConnectionBuilder::new()
+        .with_media_engine(engine)
+        .with_interceptor_registry(registry)
+        .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
+        .with_udp_addrs(vec![bind.to_owned()])
+        .build()
+        .await
+        .expect("a peer connection");
+    let conn: Arc<dyn PeerConnection> = Arc::new(built);
+    conn.set_remote_description(RTCSessionDescription::offer(offer.to_owned()).expect("an offer"))
+        .await
+        .expect("the offer applies");
+    let answer = conn.create_answer(None).await.expect("an answer");
+    conn.set_local_description(answer.clone())
+        .await
+        .expect("set local");
+    (conn, answer.sdp)
+}
+
 impl PlainPeer {
     /// Creates a room on `server` (host:port) and waits there; media binds to `bind`.
     pub async fn create(server: &str, bind: &str, twcc: bool) -> Self {
@@ -176,36 +214,12 @@ impl PlainPeer {
                         };
                         match signal {
                             Signal::Offer { sdp } => {
-                                let mut engine = MediaEngine::default();
-                                codecs(&mut engine);
-                                let registry = Registry::new()
-                                    .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
-                                    .with(Slot::NackResponder, NackResponderBuilder::new().build());
-                                let registry = configure_rtcp_reports(registry);
-                                let registry = if twcc {
-                                    configure_twcc_receiver_only(registry, &mut engine).expect("twcc")
-                                } else {
-                                    registry
-                                };
                                 let handler = Arc::new(Handler {
                                     candidates: cand_tx.clone(),
                                     received: Arc::clone(&counts),
                                 });
-                                let built = PeerConnectionBuilder::new()
-                                    .with_media_engine(engine)
-                                    .with_interceptor_registry(registry)
-                                    .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
-                                    .with_udp_addrs(vec![bind.clone()])
-                                    .build()
-                                    .await
-                                    .expect("a peer connection");
-                                let conn: Arc<dyn PeerConnection> = Arc::new(built);
-                                conn.set_remote_description(RTCSessionDescription::offer(sdp).expect("an offer"))
-                                    .await
-                                    .expect("the offer applies");
-                                let answer = conn.create_answer(None).await.expect("an answer");
-                                conn.set_local_description(answer.clone()).await.expect("set local");
-                                let _ = signaling.send_signal(from.clone(), Signal::Answer { sdp: answer.sdp }).await;
+                                let (conn, answer) = answer(&sdp, &bind, twcc, handler).await;
+                                let _ = signaling.send_signal(from.clone(), Signal::Answer { sdp: answer }).await;
                                 pc = Some((conn, from));
                             }
                             Signal::Candidate { candidate } => {
