@@ -14,7 +14,8 @@ use std::time::Duration;
 use tincan_protocol::IceServer;
 
 use webrtc::peer_connection::{
-    RTCConfiguration, RTCConfigurationBuilder, RTCIceServer, SettingEngine, SettingEngineBuilder,
+    RTCConfiguration, RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy, SettingEngine,
+    SettingEngineBuilder,
 };
 
 use std::sync::Arc;
@@ -140,8 +141,9 @@ pub fn media_engine_and_interceptors(
     ))
 }
 
-/// The signaling server's ICE servers, as webrtc-rs takes them.
-pub fn configuration(ice: &[IceServer]) -> RTCConfiguration {
+/// The signaling server's ICE servers, as webrtc-rs takes them; with `relay_only`, only
+/// relay candidates are gathered (no host or server-reflexive address is ever revealed).
+pub fn configuration(ice: &[IceServer], relay_only: bool) -> RTCConfiguration {
     let servers = ice
         .iter()
         .map(|s| RTCIceServer {
@@ -151,8 +153,14 @@ pub fn configuration(ice: &[IceServer]) -> RTCConfiguration {
             ..Default::default()
         })
         .collect();
+    let policy = if relay_only {
+        RTCIceTransportPolicy::Relay
+    } else {
+        RTCIceTransportPolicy::All
+    };
     RTCConfigurationBuilder::new()
         .with_ice_servers(servers)
+        .with_ice_transport_policy(policy)
         .build()
 }
 

@@ -13,6 +13,10 @@ pub enum CallError {
     #[error("the call has ended")]
     Ended,
     #[error(
+        "\"hide my IP address\" needs a TURN relay, and the server at {server} offers none: turn it off, or use a server set up with TURN (docs/deploy.md)"
+    )]
+    NoRelay { server: String },
+    #[error(
         "too many chat messages are waiting for the connection to {to}; try again when it is up"
     )]
     ChatQueueFull { to: String },

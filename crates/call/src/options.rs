@@ -62,6 +62,11 @@ pub struct CallOptions {
     /// Local addresses for media (`0.0.0.0:0`: every interface but loopback; tests use
     /// `127.0.0.1:0`).
     pub bind: Vec<String>,
+    /// Hide this machine's addresses: gather and send only TURN relay candidates, so the
+    /// others (and anyone with the room code) never learn a local or public IP address. Needs
+    /// a signaling server that hands out TURN (`tincan-server --turn`); joining fails with
+    /// [`crate::CallError::NoRelay`] otherwise.
+    pub relay_only: bool,
     pub signaling: tincan_signaling::ClientOptions,
 }
 
@@ -85,6 +90,7 @@ impl CallOptions {
             video_kbps: 800,
             audio_bps: 32_000,
             bind: vec!["0.0.0.0:0".to_owned()],
+            relay_only: false,
             signaling: tincan_signaling::ClientOptions::default(),
         }
     }

@@ -40,6 +40,16 @@ fn video_share_kbps(bps: u64, others_kbps: u32, asked_kbps: u32) -> u32 {
         .clamp(MIN_VIDEO_KBPS.min(asked_kbps), asked_kbps)
 }
 
+/// Whether any of the ICE servers is a TURN relay (with credentials).
+fn offers_turn(servers: &[IceServer]) -> bool {
+    servers.iter().any(|s| {
+        s.credential.is_some()
+            && s.urls
+                .iter()
+                .any(|u| u.starts_with("turn:") || u.starts_with("turns:"))
+    })
+}
+
 /// How long a leaving peer keeps receiving after announcing it: media already in flight.
 const LEAVE_DRAIN: Duration = Duration::from_millis(250);
 
@@ -86,6 +96,15 @@ impl Call {
             RoomChoice::Join(code) => code.clone(),
         };
         let joined = signaling.join(&room, &options.name).await?;
+        if options.relay_only && !offers_turn(&joined.ice_servers) {
+            if let Err(e) = signaling.leave().await {
+                tracing::debug!(error = %e, "leave not acknowledged");
+            }
+            signaling.close().await;
+            return Err(CallError::NoRelay {
+                server: options.server.clone(),
+            });
+        }
         let (commands, commands_rx) = mpsc::channel(16);
         let controls = Arc::clone(&media.controls);
         let _ = events_tx
@@ -100,6 +119,7 @@ impl Call {
             me: joined.peer_id.clone(),
             ice: joined.ice_servers.clone(),
             bind: options.bind.clone(),
+            relay_only: options.relay_only,
             video_kbps: options.video_kbps,
             record: options.record.clone(),
             audio_kbps: (options.audio_bps / 1000).max(0) as u32,
@@ -249,6 +269,8 @@ struct Session {
     me: PeerId,
     ice: Vec<IceServer>,
     bind: Vec<String>,
+    /// Only relay candidates ([`CallOptions::relay_only`]).
+    relay_only: bool,
     /// What the user asked the video encoder for; the network may allow less.
     video_kbps: u32,
     record: Option<PathBuf>,
@@ -391,6 +413,7 @@ impl Session {
             me: &self.me,
             ice: &self.ice,
             bind: &self.bind,
+            relay_only: self.relay_only,
             controls: Arc::clone(&self.media.controls),
             send_kbps: self.video_kbps + self.audio_kbps,
             record: self.record.as_deref(),

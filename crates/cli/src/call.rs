@@ -87,6 +87,10 @@ pub struct CallArgs {
     /// Local address for media (repeatable): 0.0.0.0:0 uses every interface but loopback.
     #[arg(long = "bind", default_value = "0.0.0.0:0")]
     bind: Vec<String>,
+    /// Hide this machine's addresses: send only TURN relay candidates (the server must hand
+    /// out TURN; exit 4 otherwise).
+    #[arg(long)]
+    relay_only: bool,
 }
 
 fn parse_video(v: &str) -> VideoInput {
@@ -326,6 +330,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
     options.format = format;
     options.video_kbps = args.bitrate;
     options.bind = args.bind.clone();
+    options.relay_only = args.relay_only;
     options.output = match args.speaker.as_str() {
         "none" => AudioOutput::None,
         "default" => AudioOutput::Speaker(None),
