@@ -174,6 +174,7 @@ pub async fn join(
     options.output = devices::audio_output(&request.speaker, &list);
     options.format = video_format(&settings);
     options.video_kbps = settings.quality.video().2;
+    options.relay_only = settings.hide_ip;
     let (call, events) = Call::join(options)
         .await
         .map_err(|e| AppError::joining(e, room_typed))?;

@@ -1,5 +1,6 @@
 //! What the person chose, kept in the OS config directory (`settings.json`): their name, the
-//! signaling server, video quality, default devices and recent rooms.
+//! signaling server, video quality, default devices, whether to hide their IP address, and
+//! recent rooms.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,9 @@ pub struct Settings {
     pub camera: String,
     pub microphone: String,
     pub speaker: String,
+    /// "Hide my IP address": calls send only TURN relay candidates
+    /// (`CallOptions::relay_only`); needs a server that hands out TURN.
+    pub hide_ip: bool,
     /// Newest first.
     pub recent_rooms: Vec<String>,
 }
@@ -34,6 +38,7 @@ impl Default for Settings {
             camera: String::new(),
             microphone: String::new(),
             speaker: String::new(),
+            hide_ip: false,
             recent_rooms: Vec::new(),
         }
     }
@@ -137,6 +142,7 @@ mod tests {
             name: "Ada".into(),
             server: "wss://call.example.org".into(),
             quality: Quality::Low,
+            hide_ip: true,
             ..Settings::default()
         };
         settings.remember_room("k7wq-2m9x-d4tp");
@@ -145,7 +151,10 @@ mod tests {
         // A file from an older version, missing fields, still loads.
         std::fs::write(file.path(), r#"{"name":"Bo"}"#).unwrap();
         let old = file.load().unwrap();
-        assert_eq!((old.name.as_str(), old.quality), ("Bo", Quality::High));
+        assert_eq!(
+            (old.name.as_str(), old.quality, old.hide_ip),
+            ("Bo", Quality::High, false)
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -135,6 +135,55 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
         "controls without a name or out of the Tab order"
     );
 
+    // "Hide my IP address" needs a TURN relay, which the built-in server does not hand out:
+    // joining is refused with the reason (the relay itself: tests/tests/network/relay.rs).
+    // Then the setting goes off again.
+    let hide_ip = |on: bool| {
+        let app = &app;
+        async move {
+            click(app, "open-settings").await;
+            app.wait_for(
+                "the settings",
+                "return window.tincan.screen === 'settings'",
+                Duration::from_secs(10),
+            )
+            .await;
+            app.execute(
+                &format!("document.getElementById('hide-ip').checked = {on}; return true"),
+                json!([]),
+            )
+            .await;
+            click(app, "settings-save").await;
+            wait_for_home(app).await;
+        }
+    };
+    hide_ip(true).await;
+    click(&app, "create").await;
+    app.wait_for(
+        "the pre-join screen",
+        "return window.tincan.screen === 'prejoin'",
+        Duration::from_secs(10),
+    )
+    .await;
+    set_value(&app, "camera", "pattern").await;
+    click(&app, "join").await;
+    let refusal = app
+        .wait_for(
+            "the refusal to hide the IP address without a relay",
+            "const e = document.getElementById('error');
+             return !e.hidden && document.getElementById('error-message').textContent",
+            Duration::from_secs(15),
+        )
+        .await;
+    assert!(
+        refusal
+            .as_str()
+            .is_some_and(|m| m.contains("needs a TURN relay")),
+        "{refusal}"
+    );
+    click(&app, "error-close").await;
+    hide_ip(false).await;
+
     // A wrong code, from a tincan:// link opened while the app runs: a second launch hands
     // the link to the running window and exits (one instance); the window shows the pre-join
     // screen for that room; joining gets the server's refusal with what to do.

@@ -465,6 +465,7 @@ async function openSettings() {
   document.querySelector(`input[name=server-kind][value=${builtin ? "builtin" : "url"}]`).checked = true;
   $("server-url").value = s.server;
   $("quality").value = s.quality;
+  $("hide-ip").checked = !!s.hide_ip;
   show("settings");
   await loadDevices();
   try {
@@ -482,6 +483,7 @@ async function saveSettings(event) {
     ...app.settings,
     server: url ? $("server-url").value.trim() : "",
     quality: $("quality").value,
+    hide_ip: $("hide-ip").checked,
     camera: $("default-camera").value,
     microphone: $("default-microphone").value,
     speaker: $("default-speaker").value,

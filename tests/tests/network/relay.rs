@@ -54,7 +54,10 @@ impl Coturn {
             let got =
                 tokio::time::timeout(Duration::from_millis(100), socket.recv(&mut answer)).await;
             if matches!(got, Ok(Ok(n)) if n >= 20 && answer[0] == 0x01 && answer[1] == 0x01) {
-                return Self { _child: child, port };
+                return Self {
+                    _child: child,
+                    port,
+                };
             }
         }
         panic!("turnserver did not answer on {ip}:{port} within 5 s");
