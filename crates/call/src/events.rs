@@ -60,6 +60,9 @@ pub struct PeerStats {
     /// How long each keyframe asked for with `refresh_video` took to arrive, in ms.
     pub keyframe_waits_ms: Vec<u64>,
     pub security_code: Option<String>,
+    /// The kinds of ICE candidate this peer sent us (host, srflx, prflx, relay), sorted: only
+    /// `relay` when it hides its addresses.
+    pub remote_candidate_types: Vec<String>,
 }
 
 /// Which local input a [`CallEvent::InputLost`] is about.

@@ -307,6 +307,8 @@ pub(crate) struct PeerSession {
     pub pending_candidates: Vec<RTCIceCandidateInit>,
     pub chat: Arc<Chat>,
     pub security_code: Option<String>,
+    /// The kinds of candidate this peer sent us (host, srflx, prflx, relay), each once.
+    remote_candidate_types: Vec<String>,
     /// Asks the video receive task to throw frames away until a fresh keyframe.
     pub refresh: mpsc::UnboundedSender<()>,
     /// The bandwidth estimate for what we send this peer.
@@ -446,6 +448,7 @@ impl PeerSession {
             pending_candidates: Vec::new(),
             chat,
             security_code: None,
+            remote_candidate_types: Vec::new(),
             refresh,
             estimate,
             rtx,
@@ -552,6 +555,18 @@ impl PeerSession {
         }
     }
 
+    /// Notes the kind of a candidate this peer sent (`typ` in its SDP line).
+    pub fn note_remote_candidate(&mut self, candidate: &str) {
+        let typ = candidate_type(candidate).unwrap_or("unknown");
+        // Bounded by the four kinds ICE has (and "unknown").
+        if !self.remote_candidate_types.iter().any(|t| t == typ)
+            && self.remote_candidate_types.len() < 5
+        {
+            self.remote_candidate_types.push(typ.to_owned());
+            self.remote_candidate_types.sort();
+        }
+    }
+
     /// Retransmissions sent this peer over the last second, kbit/s.
     pub fn rtx_kbps(&self) -> f64 {
         self.rtx_kbps
@@ -627,6 +642,7 @@ impl PeerSession {
                 .map(|w| w.clone())
                 .unwrap_or_default(),
             security_code: self.security_code.clone(),
+            remote_candidate_types: self.remote_candidate_types.clone(),
         }
     }
 
@@ -677,6 +693,16 @@ fn local_track(
     Ok(Arc::new(
         TrackLocalStaticSample::new(Instant::now(), track).map_err(webrtc)?,
     ))
+}
+
+/// The `typ` of an ICE candidate line (RFC 8839: `… typ host …`), if it is one ICE knows.
+fn candidate_type(candidate: &str) -> Option<&'static str> {
+    let mut words = candidate.split_whitespace();
+    words.find(|w| *w == "typ")?;
+    let typ = words.next()?;
+    ["host", "srflx", "prflx", "relay"]
+        .into_iter()
+        .find(|known| *known == typ)
 }
 
 /// A random 32-bit value (SSRCs, track ids): RandomState is seeded from the OS per instance.
@@ -793,5 +819,21 @@ async fn send_audio(
             }
             Err(e) => tracing::debug!(error = %e, "audio sample not sent"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::candidate_type;
+
+    #[test]
+    fn a_candidates_type_is_read_from_its_line() {
+        let relay = "candidate:1 1 udp 16777215 10.0.0.1 40000 typ relay raddr 0.0.0.0 rport 0";
+        assert_eq!(candidate_type(relay), Some("relay"));
+        let host = "candidate:2 1 udp 2130706431 192.168.1.2 5000 typ host";
+        assert_eq!(candidate_type(host), Some("host"));
+        assert_eq!(candidate_type("candidate:3 1 udp 1 x 1 typ"), None);
+        assert_eq!(candidate_type("candidate:4 1 udp 1 x 1 typ weird"), None);
+        assert_eq!(candidate_type("garbage"), None);
     }
 }

@@ -559,6 +559,7 @@ impl Session {
                 let Some(peer) = self.peers.get_mut(&from) else {
                     return Ok(());
                 };
+                peer.note_remote_candidate(&candidate.candidate);
                 let init = RTCIceCandidateInit {
                     candidate: candidate.candidate,
                     sdp_mid: candidate.sdp_mid,

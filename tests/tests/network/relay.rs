@@ -122,6 +122,12 @@ async fn two_peers_that_hide_their_addresses_call_through_a_turn_relay() {
         eprintln!("{me} about {other}: {s:#}");
         assert_eq!(s["local_candidate"], "relay", "{me}: {s:#}");
         assert_eq!(s["remote_candidate"], "relay", "{me}: {s:#}");
+        // Every candidate that reached this end was a relay's.
+        assert_eq!(
+            s["remote_candidate_types"],
+            serde_json::json!(["relay"]),
+            "{me}"
+        );
         let decoded = n(s, "video_frames_decoded");
         assert!(
             decoded > 120.0,
