@@ -13,9 +13,9 @@ use tincan_protocol::PeerId;
 use tokio::sync::{mpsc, Mutex};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
 
+use crate::counters::Counters;
 use crate::error::{webrtc, CallError};
 use crate::events::CallEvent;
-use crate::peer::Counters;
 
 /// The data channel that carries chat: reliable and ordered (the default).
 pub(crate) const CHAT_LABEL: &str = "chat";

@@ -1,23 +1,17 @@
-//! One remote peer: its RTCPeerConnection, the tracks we send it, what we receive from it,
-//! and its counters.
+//! One remote peer: its RTCPeerConnection and the event handler webrtc-rs calls, wired to
+//! what we send it ([`crate::send`]), what we receive from it ([`crate::receive`]), chat
+//! ([`crate::chat`]) and its counters ([`crate::counters`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rtc::media::Sample;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tincan_protocol::{IceServer, PeerId};
 use tokio::sync::{broadcast, mpsc};
 use webrtc::data_channel::DataChannel;
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
@@ -25,11 +19,11 @@ use webrtc::peer_connection::{
     RTCIceCandidateType, RTCIceConnectionState, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
     RTCSessionDescription,
 };
-use webrtc::rtp_transceiver::RtpSender;
 
 use crate::audio_jitter::AudioJitterBuffer;
 use crate::chat::{read_chat, Chat, CHAT_LABEL};
 use crate::congestion::{Estimate, LossBased};
+use crate::counters::Counters;
 use crate::engine;
 use crate::error::{webrtc, CallError};
 use crate::events::{CallEvent, PeerStats};
@@ -39,6 +33,7 @@ use crate::playout::PeerAudio;
 use crate::receive::{receive_audio, receive_video};
 use crate::recording::AudioRecorder;
 use crate::retransmit_budget::RetransmitStats;
+use crate::send::{local_track, random_u32, send_audio, send_video};
 use crate::stats::{path_stats, PathStats, RateWindow, Totals};
 
 /// Every peer connection this process made, weakly: a leak check can count the ones still
@@ -50,80 +45,6 @@ pub fn live_peer_connections() -> usize {
     let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
     made.retain(|weak| weak.strong_count() > 0);
     made.len()
-}
-
-/// Counters for one peer, shared by the tasks that serve it.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub connected: AtomicBool,
-    pub video_frames_sent: AtomicU64,
-    pub video_frames_received: AtomicU64,
-    pub video_frames_decoded: AtomicU64,
-    pub keyframes_requested: AtomicU64,
-    /// Keyframe requests (PLI, FIR) this peer sent us.
-    pub keyframes_asked_of_us: AtomicU64,
-    pub audio_frames_sent: AtomicU64,
-    pub audio_frames_received: AtomicU64,
-    pub audio_frames_concealed: AtomicU64,
-    pub packets_lost: AtomicU64,
-    pub bytes_sent: AtomicU64,
-    pub bytes_received: AtomicU64,
-    pub chat_received: AtomicU64,
-    /// Video freezes (W3C definition, see [`crate::stats::FreezeDetector`]) and their length.
-    pub freezes: AtomicU64,
-    pub freeze_ms: AtomicU64,
-    /// How long this peer's audio waits between arriving and being heard, in µs (set by the
-    /// playout thread): its video is shown that long after arriving too.
-    pub audio_delay_us: AtomicU64,
-    /// Round trip to this peer in µs (0 until measured), from the once-a-second statistics.
-    pub rtt_us: AtomicU64,
-    /// How long its video is held before decoding (the playout delay), in ms.
-    pub video_delay_ms: AtomicU64,
-    /// Video packets we asked it to send again (each ask counted).
-    pub nacks_sent: AtomicU64,
-    /// Size of the last picture decoded.
-    pub received_width: AtomicU32,
-    pub received_height: AtomicU32,
-    /// How long each keyframe asked for with `refresh_video` took to arrive, in ms.
-    pub keyframe_waits_ms: Mutex<Vec<u64>>,
-    /// When both peers were in the room, and when the first remote frame decoded.
-    pub started: Mutex<Option<Instant>>,
-    pub first_frame: Mutex<Option<Instant>>,
-}
-
-impl Counters {
-    pub fn mark_first_frame(&self) {
-        if let Ok(mut first) = self.first_frame.lock() {
-            if first.is_none() {
-                *first = Some(Instant::now());
-                tracing::debug!(at_ms = self.since_start_ms(), "first remote frame decoded");
-            }
-        }
-    }
-
-    /// Milliseconds since this peer's connection was created: the setup timeline in logs.
-    pub fn since_start_ms(&self) -> u64 {
-        self.started
-            .lock()
-            .ok()
-            .and_then(|s| *s)
-            .map(|s| s.elapsed().as_millis() as u64)
-            .unwrap_or(0)
-    }
-
-    /// The round trip to this peer, once measured.
-    pub fn rtt(&self) -> Option<Duration> {
-        match self.rtt_us.load(Ordering::Relaxed) {
-            0 => None,
-            us => Some(Duration::from_micros(us)),
-        }
-    }
-
-    pub fn setup_ms(&self) -> Option<u64> {
-        let started = (*self.started.lock().ok()?)?;
-        let first = (*self.first_frame.lock().ok()?)?;
-        Some(first.saturating_duration_since(started).as_millis() as u64)
-    }
 }
 
 /// What a peer connection's handler reports to the session.
@@ -666,35 +587,6 @@ impl PeerSession {
     }
 }
 
-fn local_track(
-    stream: &str,
-    kind: RtpCodecKind,
-    codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
-) -> Result<Arc<TrackLocalStaticSample>, CallError> {
-    let ssrc = random_u32();
-    // Track ids must differ from every track the far end sends: webrtc-rs routes inbound
-    // RTCP by track id and looks at received tracks first, so a shared id ("video") sends the
-    // far end's keyframe requests to the wrong track.
-    let id = format!("tincan-{kind}-{:08x}", random_u32());
-    let track = MediaStreamTrack::new(
-        stream.to_owned(),
-        id.clone(),
-        id,
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec,
-            ..Default::default()
-        }],
-    );
-    Ok(Arc::new(
-        TrackLocalStaticSample::new(Instant::now(), track).map_err(webrtc)?,
-    ))
-}
-
 /// The `typ` of an ICE candidate line (RFC 8839: `… typ host …`), if it is one ICE knows.
 fn candidate_type(candidate: &str) -> Option<&'static str> {
     let mut words = candidate.split_whitespace();
@@ -703,123 +595,6 @@ fn candidate_type(candidate: &str) -> Option<&'static str> {
     ["host", "srflx", "prflx", "relay"]
         .into_iter()
         .find(|known| *known == typ)
-}
-
-/// A random 32-bit value (SSRCs, track ids): RandomState is seeded from the OS per instance.
-fn random_u32() -> u32 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(Instant::now()) as u32
-}
-
-async fn payload_type(sender: &Arc<dyn RtpSender>) -> Option<u8> {
-    let params = sender.get_parameters().await.ok()?;
-    params.rtp_parameters.codecs.first().map(|c| c.payload_type)
-}
-
-async fn send_video(
-    track: Arc<TrackLocalStaticSample>,
-    sender: Arc<dyn RtpSender>,
-    mut frames: broadcast::Receiver<Arc<EncodedVideo>>,
-    controls: Arc<Controls>,
-    counters: Arc<Counters>,
-) {
-    let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
-    let mut pt = None;
-    let mut was_connected = false;
-    loop {
-        let frame = tokio::select! {
-            // The far end's keyframe requests (PLI, FIR) arrive as RTCP on our track.
-            event = track.poll() => {
-                let Some(TrackLocalEvent::OnRtcpPacket(packets)) = event else { break };
-                let wants_keyframe = packets.iter().any(|p| {
-                    p.as_any().downcast_ref::<PictureLossIndication>().is_some()
-                        || p.as_any().downcast_ref::<FullIntraRequest>().is_some()
-                });
-                if wants_keyframe {
-                    counters.keyframes_asked_of_us.fetch_add(1, Ordering::Relaxed);
-                    controls.keyframe_wanted.store(true, Ordering::Relaxed);
-                }
-                continue;
-            }
-            frame = frames.recv() => match frame {
-                Ok(frame) => frame,
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    controls.keyframe_wanted.store(true, Ordering::Relaxed);
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => break,
-            },
-        };
-        let connected = counters.connected.load(Ordering::Relaxed);
-        if !connected {
-            was_connected = false;
-            continue;
-        }
-        if !was_connected {
-            // Start the stream on a keyframe, or the far end can decode nothing until one.
-            was_connected = true;
-            controls.keyframe_wanted.store(true, Ordering::Relaxed);
-            if !frame.keyframe {
-                continue;
-            }
-        }
-        if pt.is_none() {
-            pt = payload_type(&sender).await;
-        }
-        let Some(pt) = pt else { continue };
-        let sample = Sample {
-            data: frame.data.clone(),
-            duration: frame.duration,
-            ..Sample::new(Instant::now())
-        };
-        match track.sample_writer(ssrc, pt).write_sample(&sample).await {
-            Ok(()) => {
-                counters.video_frames_sent.fetch_add(1, Ordering::Relaxed);
-                counters
-                    .bytes_sent
-                    .fetch_add(frame.data.len() as u64, Ordering::Relaxed);
-            }
-            Err(e) => tracing::debug!(error = %e, "video sample not sent"),
-        }
-    }
-}
-
-async fn send_audio(
-    track: Arc<TrackLocalStaticSample>,
-    sender: Arc<dyn RtpSender>,
-    mut packets: broadcast::Receiver<Arc<EncodedAudio>>,
-    counters: Arc<Counters>,
-) {
-    let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
-    let mut pt = None;
-    loop {
-        let packet = match packets.recv().await {
-            Ok(packet) => packet,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => break,
-        };
-        if !counters.connected.load(Ordering::Relaxed) {
-            continue;
-        }
-        if pt.is_none() {
-            pt = payload_type(&sender).await;
-        }
-        let Some(pt) = pt else { continue };
-        let sample = Sample {
-            data: packet.data.clone(),
-            duration: Duration::from_millis(20),
-            ..Sample::new(Instant::now())
-        };
-        match track.sample_writer(ssrc, pt).write_sample(&sample).await {
-            Ok(()) => {
-                counters.audio_frames_sent.fetch_add(1, Ordering::Relaxed);
-                counters
-                    .bytes_sent
-                    .fetch_add(packet.data.len() as u64, Ordering::Relaxed);
-            }
-            Err(e) => tracing::debug!(error = %e, "audio sample not sent"),
-        }
-    }
 }
 
 #[cfg(test)]

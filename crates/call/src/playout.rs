@@ -16,9 +16,9 @@ use tincan_protocol::PeerId;
 use tokio::sync::mpsc;
 
 use crate::audio_jitter::{AudioJitterBuffer, Played};
+use crate::counters::Counters;
 use crate::events::CallEvent;
 use crate::media::{pace, Swap};
-use crate::peer::Counters;
 use crate::recording::AudioRecorder;
 use crate::CallError;
 

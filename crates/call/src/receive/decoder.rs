@@ -11,8 +11,8 @@ use tincan_protocol::PeerId;
 use tokio::sync::mpsc;
 
 use super::jitter::Assembled;
+use crate::counters::Counters;
 use crate::events::CallEvent;
-use crate::peer::Counters;
 use crate::recording::VideoRecorder;
 use crate::stats::FreezeDetector;
 

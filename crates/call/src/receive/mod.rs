@@ -27,8 +27,9 @@ use tincan_protocol::PeerId;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use crate::counters::Counters;
 use crate::events::CallEvent;
-use crate::peer::{Counters, DecoderThread};
+use crate::peer::DecoderThread;
 use crate::playout::PeerAudio;
 use crate::recording::VideoRecorder;
 use decoder::{is_keyframe, spawn_video_decoder};
