@@ -424,6 +424,12 @@ async function statsOf(peer) {
       Object.assign(entry, { audioLevel: peer.meter.level(), audioPitch: peer.meter.pitch() });
     }
     const report = await peer.pc.getStats();
+    // The estimate is on the pair in use: the transport names it (several pairs may be
+    // nominated, and the others carry no estimate).
+    let selected = null;
+    report.forEach((s) => {
+      if (s.type === "transport" && s.selectedCandidatePairId) selected = s.selectedCandidatePairId;
+    });
     report.forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "video") {
         Object.assign(entry, { framesReceived: s.framesReceived, framesDecoded: s.framesDecoded, keyFramesDecoded: s.keyFramesDecoded, pliSent: s.pliCount, nackSent: s.nackCount, videoBytesReceived: s.bytesReceived, frameWidth: s.frameWidth });
@@ -433,7 +439,7 @@ async function statsOf(peer) {
         Object.assign(entry, { framesSent: s.framesSent, videoBytesSent: s.bytesSent, pliReceived: s.pliCount, nackReceived: s.nackCount, targetBitrate: s.targetBitrate, sentWidth: s.frameWidth });
       } else if (s.type === "outbound-rtp" && s.kind === "audio") {
         Object.assign(entry, { audioPacketsSent: s.packetsSent });
-      } else if (s.type === "candidate-pair" && s.nominated) {
+      } else if (s.type === "candidate-pair" && (selected ? s.id === selected : s.nominated)) {
         Object.assign(entry, { availableOutgoingBitrate: s.availableOutgoingBitrate, rtt: s.currentRoundTripTime });
       }
     });

@@ -41,9 +41,11 @@ fn holds_up(label: &str, sender: &Value, receiver: &Value, seconds: u32) {
     );
 }
 
+/// 30 s: long enough that the share of time frozen means something (one 210 ms freeze is
+/// 1 % of 21 s; CI caught one in 20 s).
 async fn long_distance_call(delay_ms: u64, loss_percent: f64) {
     let _one = one_call_at_a_time().await;
-    const SECONDS: u32 = 20;
+    const SECONDS: u32 = 30;
     let path = LongPath::new(
         Impairment::delay_loss(delay_ms, loss_percent),
         Impairment::delay_loss(delay_ms, loss_percent),
