@@ -98,6 +98,15 @@ pub fn pump(
                 CallEvent::Error { message } => {
                     let _ = app.emit("call:error", message);
                 }
+                CallEvent::ServerLost { reason } => {
+                    let _ = app.emit(
+                        "call:server",
+                        serde_json::json!({ "connected": false, "reason": reason }),
+                    );
+                }
+                CallEvent::ServerBack => {
+                    let _ = app.emit("call:server", serde_json::json!({ "connected": true }));
+                }
                 CallEvent::InputLost { input, reason } => {
                     let (app, call) = (app.clone(), Arc::clone(&call));
                     let _ =

@@ -129,7 +129,8 @@ impl CliPeer {
         }
     }
 
-    /// Waits up to `within` for the peer to print `line`; false if it did not.
+    /// Waits up to `within` for the peer to print `line` (alone, or followed by a space and
+    /// more words); false if it did not.
     pub async fn printed(&self, line: &str, within: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         loop {
@@ -138,7 +139,10 @@ impl CliPeer {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .iter()
-                .any(|l| l == line);
+                .any(|l| {
+                    l.strip_prefix(line)
+                        .is_some_and(|r| r.is_empty() || r.starts_with(' '))
+                });
             if seen {
                 return true;
             }
@@ -147,6 +151,11 @@ impl CliPeer {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Kills it with SIGKILL, as in a crash: it says goodbye to nobody.
+    pub fn kill(&mut self) {
+        let _ = self.child.start_kill();
     }
 
     /// Waits for the peer to end (successfully) and returns its summary.

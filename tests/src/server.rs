@@ -21,9 +21,18 @@ impl ServerProcess {
 
     /// Starts the server listening on `listen` with extra flags, and waits until it listens.
     pub async fn start_on(listen: &str, flags: &[&str]) -> Self {
+        // Its room key in a scratch file of this test process, not in the user's state
+        // directory; a test that restarts a server passes the same one itself.
+        let key = std::env::temp_dir().join(format!("tincan-test-key-{}", std::process::id()));
+        let key_flag: Vec<String> = if flags.contains(&"--key-file") {
+            Vec::new()
+        } else {
+            vec!["--key-file".into(), key.display().to_string()]
+        };
         let mut child = Command::new(crate::binary("tincan-server"))
             .args(["--listen", listen])
             .args(flags)
+            .args(key_flag)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -64,7 +73,7 @@ impl ServerProcess {
         self.child.id().unwrap_or(0)
     }
 
-    /// Stops it with SIGTERM-like kill and waits.
+    /// Kills it (SIGKILL: no goodbyes, as in a crash) and waits.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }

@@ -8,6 +8,9 @@ use serde_json::Value;
 use tincan_e2e::{about, CliPeer, ServerProcess};
 use tokio::process::Command;
 
+#[path = "call/resilience.rs"]
+mod resilience;
+
 /// Calls share two cores: one at a time, so a slow machine cannot fail them.
 static ONE_CALL_AT_A_TIME: Mutex<()> = Mutex::new(());
 

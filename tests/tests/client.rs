@@ -42,13 +42,17 @@ async fn no_event(events: &mut Receiver<Event>, wait: Duration) {
     }
 }
 
+/// The next signal, past the news of peers going away and coming back that a reconnect brings.
 async fn expect_signal(events: &mut Receiver<Event>, from: &PeerId) -> Signal {
-    match next_event(events).await {
-        Event::Signal { from: got, signal } => {
-            assert_eq!(&got, from);
-            signal
+    loop {
+        match next_event(events).await {
+            Event::Signal { from: got, signal } => {
+                assert_eq!(&got, from);
+                return signal;
+            }
+            Event::PeerAway { .. } | Event::PeerJoined(_) => continue,
+            other => panic!("expected a signal, got {other:?}"),
         }
-        other => panic!("expected a signal, got {other:?}"),
     }
 }
 
@@ -276,6 +280,52 @@ async fn a_long_outage_rejoins_as_a_new_peer() {
     assert!(!joined.resumed, "the place was given up");
     assert_ne!(joined.peer_id, a_id, "a new peer id");
     no_event(&mut a_events, Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_restarted_server_gives_the_room_back_to_its_members() {
+    let key = std::env::temp_dir().join(format!("tincan-restart-key-{}", std::process::id()));
+    let key = key.display().to_string();
+    let server = ServerProcess::start(&["--key-file", &key]).await;
+    let addr = server.addr.to_string();
+    let (mut a, mut b, room) = two_peers(&server.ws_url(), quick_reconnect()).await;
+
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let server = ServerProcess::start_on(&addr, &["--key-file", &key]).await;
+    // Both take their places back, with their ids, in the room re-created under its code.
+    let joined = reconnected(&mut a.events)
+        .await
+        .expect("a is back in the room");
+    assert!(joined.resumed);
+    assert_eq!(joined.peer_id, a.id);
+    assert_eq!(joined.room.to_string(), room);
+    let joined = reconnected(&mut b.events)
+        .await
+        .expect("b is back in the room");
+    assert!(joined.resumed);
+    assert_eq!(joined.peer_id, b.id);
+    // Signals flow as before.
+    let offer = Signal::Offer {
+        sdp: "after the restart".into(),
+    };
+    a.client
+        .send_signal(b.id.clone(), offer.clone())
+        .await
+        .unwrap();
+    assert_eq!(expect_signal(&mut b.events, &a.id).await, offer);
+    // And someone new finds them both there.
+    let (c, _c_events) = connect(&server.ws_url(), quick_reconnect()).await.unwrap();
+    let joined = c
+        .join(&room, "Cy")
+        .await
+        .expect("c joins the re-created room");
+    let mut there: Vec<PeerId> = joined.peers.into_iter().map(|p| p.id).collect();
+    there.sort();
+    let mut expected = vec![a.id.clone(), b.id.clone()];
+    expected.sort();
+    assert_eq!(there, expected);
+    let _ = std::fs::remove_file(&key);
 }
 
 #[tokio::test]

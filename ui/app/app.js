@@ -514,6 +514,14 @@ listen("call:disconnected", ({ payload }) => {
   const peer = app.peers.get(payload.peer);
   notice(`Lost the connection to ${peer?.name || "a peer"}: ${payload.reason}`);
 });
+listen("call:server", ({ payload }) => {
+  // Media goes peer to peer, so losing the server ends nothing; say so until it is back.
+  notice(
+    payload.connected
+      ? "Back in touch with the server."
+      : `Connection to the server lost (${payload.reason}); the call goes on. Reconnecting…`,
+  );
+});
 listen("call:chat", ({ payload }) => addChat(app.peers.get(payload.peer)?.name || "Someone", payload.text));
 listen("call:stats", ({ payload }) => showStats(payload));
 listen("call:error", ({ payload }) => notice(payload));

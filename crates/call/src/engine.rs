@@ -179,10 +179,22 @@ const ICE_MAX_BINDING_REQUESTS: u16 = 40;
 /// 1 s made every such call wait a second; the path works, so take it at once.
 const PRFLX_ACCEPTANCE_MIN_WAIT: Duration = Duration::ZERO;
 
+/// ICE consent: a path silent this long is disconnected (RFC 7675 checks every keepalive, so
+/// a crashed peer is noticed in about this time; webrtc-rs's default is 5 s), and failed
+/// this long after that. Media and keepalives keep a working path far from it.
+const ICE_DISCONNECTED_AFTER: Duration = Duration::from_millis(2500);
+const ICE_FAILED_AFTER: Duration = Duration::from_secs(10);
+const ICE_KEEPALIVE: Duration = Duration::from_secs(1);
+
 /// Timing settings every peer connection shares.
 pub fn settings() -> SettingEngine {
     SettingEngineBuilder::new()
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
         .with_prflx_acceptance_min_wait(Some(PRFLX_ACCEPTANCE_MIN_WAIT))
+        .with_ice_timeouts(
+            Some(ICE_DISCONNECTED_AFTER),
+            Some(ICE_FAILED_AFTER),
+            Some(ICE_KEEPALIVE),
+        )
         .build()
 }

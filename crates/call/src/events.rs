@@ -76,7 +76,9 @@ pub enum LostInput {
 /// What happens in a call, in order.
 #[derive(Debug, Clone)]
 pub enum CallEvent {
-    /// In the room (after a create, the code to share is `room`).
+    /// In the room (after a create, the code to share is `room`). Sent again, with a new
+    /// `peer_id`, if the call had to rejoin as a new peer after a long outage (everyone had a
+    /// [`CallEvent::PeerLeft`] first).
     Joined {
         room: RoomCode,
         peer_id: PeerId,
@@ -129,6 +131,13 @@ pub enum CallEvent {
         after_ms: u64,
     },
     Stats(PeerStats),
+    /// The connection to the signaling server dropped: calls already connected go on (media
+    /// does not pass through it), and it is being retried. Nobody new can join meanwhile.
+    ServerLost {
+        reason: String,
+    },
+    /// Back in the room on the server after [`CallEvent::ServerLost`].
+    ServerBack,
     /// Something went wrong that the user should know about; the call goes on.
     Error {
         message: String,

@@ -7,6 +7,7 @@
 
 mod adapt;
 mod audio_jitter;
+mod call;
 mod chat;
 mod congestion;
 mod counters;
@@ -22,19 +23,20 @@ mod queue_guard;
 mod receive;
 mod recording;
 mod retransmit_budget;
+mod roster;
 mod security;
 mod send;
 mod sequence;
 mod session;
 mod stats;
 
+pub use call::Call;
 pub use error::CallError;
 pub use events::{CallEvent, LostInput, PeerStats};
 pub use options::{AudioInput, CallOptions, RoomChoice, VideoInput};
 pub use peer::{live_peer_connections, peer_connection_handlers_alive};
 pub use playout::AudioOutput;
 pub use security::security_code;
-pub use session::Call;
 
 /// Opening the inputs a call would use, for an app's preview before joining.
 pub mod sources {

@@ -160,6 +160,8 @@ struct Received {
     chat: Vec<String>,
     /// When each video frame of the last [`FPS_WINDOW`] was decoded.
     decoded_at: VecDeque<Instant>,
+    /// The longest wait between two decoded video frames (after the first).
+    max_gap: Duration,
     /// The once-a-second statistics, the last [`SERIES_KEPT`] of them.
     series: VecDeque<Sample>,
 }
@@ -196,6 +198,9 @@ struct PeerSummary {
     shown_latency_p50_ms: Option<f64>,
     /// Frames decoded a second over the last 10 s of the call.
     fps_last_10s: f64,
+    /// The longest wait between two decoded frames from this peer, ms: how long the worst
+    /// outage (a freeze, a network change) left the picture still.
+    max_frame_gap_ms: u64,
     audio_hz: Option<f64>,
     audio_level: f64,
     bitrate_in_kbps: f64,
@@ -223,6 +228,9 @@ fn measure(received: &mut HashMap<String, Received>, event: CallEvent) {
         } => {
             let r = received.entry(peer.0).or_default();
             let decoded = Instant::now();
+            if let Some(last) = r.decoded_at.back() {
+                r.max_gap = r.max_gap.max(decoded.duration_since(*last));
+            }
             while r
                 .decoded_at
                 .front()
@@ -430,6 +438,10 @@ pub async fn run(args: CallArgs) -> ExitCode {
                         last_stats.insert(stats.peer_id.clone(), stats);
                     }
                     CallEvent::Error { message } => eprintln!("tincan-cli: {message}"),
+                    CallEvent::ServerLost { reason } => {
+                        println!("server lost: {reason}; the call goes on");
+                    }
+                    CallEvent::ServerBack => println!("server back"),
                     CallEvent::InputLost { input, reason } => {
                         eprintln!("tincan-cli: the {input:?} stopped: {reason}; going on without it")
                     }
@@ -484,6 +496,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
                     latency_p95_ms: percentile_ms(&sorted, 0.95),
                     shown_latency_p50_ms: percentile_ms(&shown, 0.5),
                     fps_last_10s: recent as f64 / window,
+                    max_frame_gap_ms: r.max_gap.as_millis() as u64,
                     audio_hz: dominant_frequency(tail, SAMPLE_RATE),
                     audio_level: rms(tail),
                     bitrate_in_kbps: stats.bytes_received as f64 * 8.0 / 1000.0 / seconds,

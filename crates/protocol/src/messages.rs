@@ -111,7 +111,8 @@ pub enum ClientMessage {
         room: String,
         name: String,
         /// The `resume_token` of an earlier `joined`, to take back the same place (same peer
-        /// id, no `peer_left`/`peer_joined` for the others) after a dropped connection.
+        /// id, no `peer_left` for the others) after a dropped connection, or, when the server
+        /// restarted and forgot the room, to re-create it under the same code with the same id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
     },
@@ -171,9 +172,10 @@ pub enum ServerMessage {
         /// Everyone already in the room.
         peers: Vec<PeerInfo>,
         ice_servers: Vec<IceServer>,
-        /// Secret for taking back this place after a dropped connection.
+        /// Secret for taking back this place after a dropped connection or a server restart.
         resume_token: String,
-        /// True when `resume` was honoured and this is the same place as before.
+        /// True when `resume` was honoured and this is the same place (the same peer id) as
+        /// before; the room may have been re-created after a server restart.
         resumed: bool,
         /// Most peers the room holds.
         capacity: usize,
@@ -184,6 +186,13 @@ pub enum ServerMessage {
     PeerLeft {
         peer_id: PeerId,
         reason: LeaveReason,
+    },
+    /// A peer's connection to the server dropped without `leave`: it keeps its place for
+    /// the reconnect grace, and signals to it are held. If its media has stopped too, it has
+    /// most likely crashed or lost its network; `peer_left` follows when the grace ends, and
+    /// `peer_joined` (with the same id) if it comes back.
+    PeerAway {
+        peer_id: PeerId,
     },
     /// A signal relayed from another peer in the room.
     Signal {
@@ -217,12 +226,13 @@ impl ServerMessage {
     }
 
     /// Every type name a v1 server may send.
-    pub const TYPE_NAMES: [&'static str; 9] = [
+    pub const TYPE_NAMES: [&'static str; 10] = [
         "welcome",
         "room_created",
         "joined",
         "peer_joined",
         "peer_left",
+        "peer_away",
         "signal",
         "left",
         "pong",

@@ -108,6 +108,7 @@ fn message_shaped() -> impl Strategy<Value = String> {
             "joined",
             "error",
             "peer_left",
+            "peer_away",
             "welcome",
         ]),
         json_value(),
@@ -187,6 +188,9 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
                 peer_id: PeerId(id),
                 reason
             }),
+        "[0-9a-f]{1,16}".prop_map(|id| ServerMessage::PeerAway {
+            peer_id: PeerId(id)
+        }),
         ("[0-9a-f]{1,16}", signal()).prop_map(|(from, signal)| ServerMessage::Signal {
             from: PeerId(from),
             signal

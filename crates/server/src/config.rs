@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::room_key::RoomKey;
+
 /// Everything the server needs to run; `tincan-server --help` sets these from flags.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub limits: Limits,
     /// STUN server URLs handed to every peer (`stun:stun.example.org:3478`).
@@ -13,6 +15,9 @@ pub struct Config {
     pub turn: Option<TurnConfig>,
     /// PEM certificate chain and key; without them the server speaks plain HTTP/WS.
     pub tls: Option<TlsFiles>,
+    /// The key resume tokens are made with. Kept across restarts (`--key-file`), it lets
+    /// rooms outlive one; without it a random key is made at start.
+    pub room_key: Option<RoomKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,17 +77,6 @@ impl Default for Limits {
             room_grace: Duration::from_secs(60),
             reconnect_grace: Duration::from_secs(20),
             held_messages: 64,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            limits: Limits::default(),
-            stun_urls: Vec::new(),
-            turn: None,
-            tls: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use tincan_protocol::{ErrorCode, IceServer, LeaveReason, PeerId, RoomCode, Serve
 use crate::config::{Config, Limits, TurnConfig};
 use crate::limits::JoinLimiter;
 use crate::metrics::Metrics;
+use crate::room_key::RoomKey;
 use crate::rooms::{ConnId, Outbox, Registry, RoomRules, Timer};
 use crate::turn;
 
@@ -55,7 +56,7 @@ impl Drop for ConnectionSlot {
 }
 
 impl Hub {
-    pub fn new(config: &Config) -> Arc<Self> {
+    pub fn new(config: &Config, key: RoomKey) -> Arc<Self> {
         let limits = config.limits.clone();
         let rules = RoomRules {
             capacity: limits.room_capacity,
@@ -64,7 +65,7 @@ impl Hub {
             held_messages: limits.held_messages,
         };
         Arc::new(Self {
-            registry: Mutex::new(Registry::new(rules)),
+            registry: Mutex::new(Registry::new(rules, key)),
             joins: Mutex::new(JoinLimiter::new(limits.joins_per_minute, Instant::now())),
             limits,
             metrics: Metrics::new(),

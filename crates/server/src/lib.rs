@@ -11,6 +11,7 @@ mod http;
 mod hub;
 mod limits;
 mod metrics;
+pub mod room_key;
 mod rooms;
 pub mod turn;
 mod web;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{Config, Limits, TlsFiles, TurnConfig};
+pub use room_key::{KeyError, RoomKey};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,8 @@ pub enum ServerError {
         key: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("server stopped with an error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -82,7 +86,11 @@ pub async fn start(
     let _ = rustls::crypto::ring::default_provider().install_default();
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let hub = hub::Hub::new(&config);
+    let key = match &config.room_key {
+        Some(key) => key.clone(),
+        None => RoomKey::generate()?,
+    };
+    let hub = hub::Hub::new(&config, key);
     let app = http::router(Arc::clone(&hub)).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let task = match &config.tls {

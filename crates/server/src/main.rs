@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use tincan_server::{Config, Limits, TlsFiles, TurnConfig};
+use tincan_server::{Config, KeyError, Limits, RoomKey, TlsFiles, TurnConfig};
 
 /// Tincan's signaling server: rooms by code, SDP and ICE relay, TURN credentials.
 #[derive(Debug, Parser)]
@@ -64,14 +64,20 @@ struct Args {
     /// A dropped peer keeps its place this long.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     reconnect_grace: Duration,
+    /// Where the room key is kept (made on first start). Calls outlive a restart of the
+    /// server when it finds the same key again. Default: $STATE_DIRECTORY/room-key, else
+    /// $XDG_STATE_HOME/tincan-server/room-key, else ~/.local/state/tincan-server/room-key.
+    #[arg(long, env = "TINCAN_KEY_FILE")]
+    key_file: Option<PathBuf>,
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
 }
 
 impl Args {
-    fn config(&self) -> Config {
-        Config {
+    fn config(&self) -> Result<Config, KeyError> {
+        Ok(Config {
+            room_key: self.room_key()?,
             limits: Limits {
                 room_capacity: self.room_capacity,
                 max_message_bytes: self.max_message_bytes,
@@ -101,6 +107,26 @@ impl Args {
                 }),
                 _ => None,
             },
+        })
+    }
+
+    /// The key from --key-file or the default place; a random one (rooms then do not outlive
+    /// this run, and the log says so) when neither can be used.
+    fn room_key(&self) -> Result<Option<RoomKey>, KeyError> {
+        let Some(path) = self.key_file.clone().or_else(RoomKey::default_path) else {
+            return Ok(None);
+        };
+        match RoomKey::load_or_create(&path) {
+            Ok(key) => Ok(Some(key)),
+            Err(e) if self.key_file.is_some() => Err(e),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "rooms will not outlive a restart of this server; set --key-file to a \
+                     writable place"
+                );
+                Ok(None)
+            }
         }
     }
 }
@@ -120,7 +146,14 @@ fn init_logs(format: &str) {
 async fn main() -> ExitCode {
     let args = Args::parse();
     init_logs(&args.log_format);
-    let server = match tincan_server::bind_and_start(args.config(), &args.listen).await {
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("tincan-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = match tincan_server::bind_and_start(config, &args.listen).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("tincan-server: {e}");

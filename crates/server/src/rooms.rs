@@ -13,6 +13,8 @@ use tincan_protocol::{
 };
 use tokio::sync::mpsc;
 
+use crate::room_key::RoomKey;
+
 /// Room traffic for one connection: pre-serialised JSON text frames.
 pub type Outbox = mpsc::Sender<String>;
 
@@ -49,18 +51,25 @@ struct Member {
     /// None while the peer is disconnected (waiting to resume) or was dropped for falling behind.
     outbox: Option<Outbox>,
     conn: Option<ConnId>,
-    resume_token: String,
     /// Set when the connection dropped; the place is kept until `reconnect_grace` after it.
     dropped_at: Option<Instant>,
     /// Messages for the peer while it is reconnecting; delivered when it resumes.
     held: VecDeque<String>,
 }
 
+#[derive(Default)]
 struct Room {
     members: Vec<Member>,
     /// Set while the room is empty; the room ends `room_grace` after it.
     empty_since: Option<Instant>,
+    /// Peers that left on this run (newest last, at most [`DEPARTED_KEPT`]): their tokens
+    /// no longer give their place back, since the others were told they left.
+    departed: VecDeque<PeerId>,
 }
+
+/// Departed peers a room remembers; older ones fall off (a room holds a few people, so
+/// these are the ones a token could still name).
+const DEPARTED_KEPT: usize = 64;
 
 /// Settings the registry enforces.
 #[derive(Debug, Clone)]
@@ -74,15 +83,17 @@ pub struct RoomRules {
 /// Every room on the server.
 pub struct Registry {
     rules: RoomRules,
+    key: RoomKey,
     rooms: HashMap<RoomCode, Room>,
     /// Which room each peer is in.
     peer_rooms: HashMap<PeerId, RoomCode>,
 }
 
 impl Registry {
-    pub fn new(rules: RoomRules) -> Self {
+    pub fn new(rules: RoomRules, key: RoomKey) -> Self {
         Self {
             rules,
+            key,
             rooms: HashMap::new(),
             peer_rooms: HashMap::new(),
         }
@@ -108,16 +119,20 @@ impl Registry {
         self.rooms.insert(
             code.clone(),
             Room {
-                members: Vec::new(),
                 empty_since: Some(now),
+                ..Room::default()
             },
         );
         let at = now + self.rules.room_grace;
         Ok((code.clone(), Timer::Room { code, at }))
     }
 
-    /// Puts a peer in a room, or gives it back its place when `resume` matches a peer that is
-    /// reconnecting.
+    /// Puts a peer in a room, or gives it back its place when `resume` is its token.
+    ///
+    /// A token names its peer id and is checked with the room key, not looked up, so it also
+    /// works on a server that restarted and forgot the room: the room is re-created under the
+    /// same code, and the peer keeps its id (`resumed`), so the others' connections to it go
+    /// on. A token whose peer left the room (or ran out its grace) on this run joins afresh.
     pub fn join(
         &mut self,
         code: &RoomCode,
@@ -126,67 +141,105 @@ impl Registry {
         outbox: Outbox,
         conn: ConnId,
     ) -> Result<Joined, ErrorCode> {
+        let returning = resume.and_then(|token| self.key.verify(code, token));
+        if !self.rooms.contains_key(code) {
+            // Only a former member can bring a room back: its token proves it.
+            let Some(peer) = &returning else {
+                return Err(ErrorCode::RoomNotFound);
+            };
+            if self.peer_rooms.contains_key(peer) {
+                return Err(ErrorCode::RoomNotFound);
+            }
+            tracing::info!(room = %code, peer = %peer, "room re-created by a former member");
+            self.rooms.insert(code.clone(), Room::default());
+        }
         let room = self.rooms.get_mut(code).ok_or(ErrorCode::RoomNotFound)?;
 
-        if let Some(token) = resume {
-            if let Some(member) = room
-                .members
-                .iter_mut()
-                .find(|m| !token.is_empty() && m.resume_token == token)
-            {
+        if let Some(peer_id) = returning {
+            if let Some(member) = room.members.iter_mut().find(|m| m.info.id == peer_id) {
                 for text in member.held.drain(..) {
                     // A fresh channel has room for `held_messages` (the caller sizes it so).
                     let _ = outbox.try_send(text);
                 }
+                let was_away = member.dropped_at.is_some() || member.outbox.is_none();
                 member.outbox = Some(outbox);
                 member.conn = Some(conn);
                 member.dropped_at = None;
                 member.info.name = name.to_owned();
-                let peer_id = member.info.id.clone();
-                let peers = others(&room.members, &peer_id);
+                let info = member.info.clone();
+                if was_away {
+                    // The others were told it went away; now it is back.
+                    announce(
+                        &mut room.members,
+                        &peer_id,
+                        &ServerMessage::PeerJoined { peer: info },
+                        self.rules.held_messages,
+                    );
+                }
                 return Ok(Joined {
                     room: code.clone(),
+                    peers: others(&room.members, &peer_id),
+                    resume_token: self.key.resume_token(code, &peer_id),
                     peer_id,
-                    peers,
-                    resume_token: token.to_owned(),
                     resumed: true,
                 });
             }
-            // An expired or unknown token: join afresh, as a new peer.
+            let restorable = !room.departed.contains(&peer_id)
+                && !self.peer_rooms.contains_key(&peer_id)
+                && room.members.len() < self.rules.capacity;
+            if restorable {
+                // The server forgot the room (a restart): the peer takes its old id back.
+                return Ok(self.admit(code, peer_id, name, outbox, conn, true));
+            }
+            // Its place is gone on this run: join afresh, as a new peer.
         }
 
         if room.members.len() >= self.rules.capacity {
             return Err(ErrorCode::RoomFull);
         }
         let peer_id = PeerId(random_hex(8).map_err(|_| ErrorCode::Internal)?);
-        let resume_token = random_hex(16).map_err(|_| ErrorCode::Internal)?;
+        Ok(self.admit(code, peer_id, name, outbox, conn, false))
+    }
+
+    /// Adds a member to an existing room and tells the others.
+    fn admit(
+        &mut self,
+        code: &RoomCode,
+        peer_id: PeerId,
+        name: &str,
+        outbox: Outbox,
+        conn: ConnId,
+        resumed: bool,
+    ) -> Joined {
         let info = PeerInfo {
             id: peer_id.clone(),
             name: name.to_owned(),
         };
-        let peers = others(&room.members, &peer_id);
-        broadcast(
-            &mut room.members,
-            &ServerMessage::PeerJoined { peer: info.clone() },
-            self.rules.held_messages,
-        );
-        room.members.push(Member {
-            info,
-            outbox: Some(outbox),
-            conn: Some(conn),
-            resume_token: resume_token.clone(),
-            dropped_at: None,
-            held: VecDeque::new(),
-        });
-        room.empty_since = None;
+        let mut peers = Vec::new();
+        if let Some(room) = self.rooms.get_mut(code) {
+            peers = others(&room.members, &peer_id);
+            broadcast(
+                &mut room.members,
+                &ServerMessage::PeerJoined { peer: info.clone() },
+                self.rules.held_messages,
+            );
+            room.members.push(Member {
+                info,
+                outbox: Some(outbox),
+                conn: Some(conn),
+                dropped_at: None,
+                held: VecDeque::new(),
+            });
+            room.empty_since = None;
+        }
         self.peer_rooms.insert(peer_id.clone(), code.clone());
-        Ok(Joined {
+        Joined {
             room: code.clone(),
+            resume_token: self.key.resume_token(code, &peer_id),
             peer_id,
             peers,
-            resume_token,
-            resumed: false,
-        })
+            resumed,
+        }
     }
 
     /// Relays a signal from one peer to another in the same room.
@@ -227,6 +280,10 @@ impl Registry {
         }
         room.members.remove(index);
         self.peer_rooms.remove(peer);
+        if room.departed.len() >= DEPARTED_KEPT {
+            room.departed.pop_front();
+        }
+        room.departed.push_back(peer.clone());
         broadcast(
             &mut room.members,
             &ServerMessage::PeerLeft {
@@ -256,6 +313,10 @@ impl Registry {
         member.outbox = None;
         member.conn = None;
         member.dropped_at = Some(now);
+        let away = ServerMessage::PeerAway {
+            peer_id: peer.clone(),
+        };
+        announce(&mut room.members, peer, &away, self.rules.held_messages);
         Some(Timer::Peer {
             id: peer.clone(),
             since: now,
@@ -307,6 +368,14 @@ fn others(members: &[Member], except: &PeerId) -> Vec<PeerInfo> {
         .filter(|m| &m.info.id != except)
         .map(|m| m.info.clone())
         .collect()
+}
+
+/// Sends to everyone but `about`.
+fn announce(members: &mut [Member], about: &PeerId, message: &ServerMessage, held: usize) {
+    let text = message.to_json();
+    for member in members.iter_mut().filter(|m| &m.info.id != about) {
+        deliver(member, text.clone(), held);
+    }
 }
 
 fn broadcast(members: &mut [Member], message: &ServerMessage, held: usize) {
@@ -363,6 +432,10 @@ mod tests {
         }
     }
 
+    fn key() -> RoomKey {
+        RoomKey::generate().unwrap()
+    }
+
     fn outbox() -> (Outbox, mpsc::Receiver<String>) {
         mpsc::channel(8)
     }
@@ -374,7 +447,7 @@ mod tests {
     #[test]
     fn join_tells_the_others_and_lists_them() {
         let t = Instant::now();
-        let mut reg = Registry::new(rules());
+        let mut reg = Registry::new(rules(), key());
         let (code, _) = reg.create_room(t).unwrap();
         let (tx_a, mut rx_a) = outbox();
         let a = reg.join(&code, "Ada", None, tx_a, 1).unwrap();
@@ -396,7 +469,7 @@ mod tests {
     #[test]
     fn capacity_is_enforced() {
         let t = Instant::now();
-        let mut reg = Registry::new(rules());
+        let mut reg = Registry::new(rules(), key());
         let (code, _) = reg.create_room(t).unwrap();
         reg.join(&code, "a", None, outbox().0, 1).unwrap();
         reg.join(&code, "b", None, outbox().0, 2).unwrap();
@@ -407,7 +480,7 @@ mod tests {
     #[test]
     fn relay_only_within_a_room() {
         let t = Instant::now();
-        let mut reg = Registry::new(rules());
+        let mut reg = Registry::new(rules(), key());
         let (one, _) = reg.create_room(t).unwrap();
         let (two, _) = reg.create_room(t).unwrap();
         let a = reg.join(&one, "a", None, outbox().0, 1).unwrap();
@@ -436,7 +509,7 @@ mod tests {
     #[test]
     fn a_dropped_peer_keeps_its_place_and_gets_held_messages() {
         let t = Instant::now();
-        let mut reg = Registry::new(rules());
+        let mut reg = Registry::new(rules(), key());
         let (code, _) = reg.create_room(t).unwrap();
         let (tx_a, _rx_a) = outbox();
         let a = reg.join(&code, "a", None, tx_a, 1).unwrap();
@@ -461,10 +534,17 @@ mod tests {
                 signal: offer
             }
         );
-        assert!(
-            rx_b.try_recv().is_err(),
-            "b is not told anything about a's reconnect"
+        // b hears that a went away, then that it is back, with the same id.
+        assert_eq!(
+            next(&mut rx_b),
+            ServerMessage::PeerAway {
+                peer_id: a.peer_id.clone()
+            }
         );
+        assert!(
+            matches!(next(&mut rx_b), ServerMessage::PeerJoined { peer } if peer.id == a.peer_id)
+        );
+        assert!(rx_b.try_recv().is_err());
 
         // The old timer finds the peer back and does nothing.
         let Timer::Peer { id, since, at } = timer else {
@@ -484,7 +564,7 @@ mod tests {
     #[test]
     fn a_dropped_peer_that_does_not_return_has_left() {
         let t = Instant::now();
-        let mut reg = Registry::new(rules());
+        let mut reg = Registry::new(rules(), key());
         let (code, _) = reg.create_room(t).unwrap();
         let a = reg.join(&code, "a", None, outbox().0, 1).unwrap();
         let (tx_b, mut rx_b) = outbox();
@@ -493,6 +573,12 @@ mod tests {
             panic!()
         };
         assert_eq!(at, t + Duration::from_secs(20));
+        assert_eq!(
+            next(&mut rx_b),
+            ServerMessage::PeerAway {
+                peer_id: a.peer_id.clone()
+            }
+        );
         assert_eq!(
             reg.expire_peer(&id, since, LeaveReason::Disconnected, at),
             None
@@ -509,7 +595,7 @@ mod tests {
     #[test]
     fn an_empty_room_lives_for_its_grace_then_ends() {
         let t = Instant::now();
-        let mut reg = Registry::new(rules());
+        let mut reg = Registry::new(rules(), key());
         let (code, _) = reg.create_room(t).unwrap();
         let a = reg.join(&code, "a", None, outbox().0, 1).unwrap();
         let Some(Timer::Room { at, .. }) = reg.leave(
@@ -539,7 +625,7 @@ mod tests {
     #[test]
     fn a_peer_that_stops_reading_is_cut_off_not_waited_for() {
         let t = Instant::now();
-        let mut reg = Registry::new(rules());
+        let mut reg = Registry::new(rules(), key());
         let (code, _) = reg.create_room(t).unwrap();
         let (tx_a, mut rx_a) = mpsc::channel(1);
         let a = reg.join(&code, "a", None, tx_a, 1).unwrap();
@@ -563,5 +649,66 @@ mod tests {
                 signal: offer
             }
         );
+    }
+
+    #[test]
+    fn after_a_restart_former_members_re_create_the_room_with_their_ids() {
+        let t = Instant::now();
+        let key = key();
+        let mut before = Registry::new(rules(), key.clone());
+        let (code, _) = before.create_room(t).unwrap();
+        let a = before.join(&code, "a", None, outbox().0, 1).unwrap();
+        let b = before.join(&code, "b", None, outbox().0, 2).unwrap();
+        drop(before);
+
+        // The server restarts with the same key and no rooms.
+        let mut after = Registry::new(rules(), key);
+        // Someone who only knows the code cannot take it.
+        assert_eq!(
+            after.join(&code, "eve", None, outbox().0, 3).unwrap_err(),
+            ErrorCode::RoomNotFound
+        );
+        let forged = format!("{}.{}", a.peer_id, "0".repeat(32));
+        assert_eq!(
+            after
+                .join(&code, "eve", Some(&forged), outbox().0, 3)
+                .unwrap_err(),
+            ErrorCode::RoomNotFound
+        );
+        // A former member re-creates it and keeps its id.
+        let (tx_a, mut rx_a) = outbox();
+        let a2 = after
+            .join(&code, "a", Some(&a.resume_token), tx_a, 4)
+            .unwrap();
+        assert!(a2.resumed);
+        assert_eq!(a2.peer_id, a.peer_id);
+        assert!(a2.peers.is_empty());
+        // The next one finds it there, and the first hears it come back.
+        let b2 = after
+            .join(&code, "b", Some(&b.resume_token), outbox().0, 5)
+            .unwrap();
+        assert!(b2.resumed);
+        assert_eq!(b2.peer_id, b.peer_id);
+        assert_eq!(b2.peers.len(), 1);
+        assert!(
+            matches!(next(&mut rx_a), ServerMessage::PeerJoined { peer } if peer.id == b.peer_id)
+        );
+        // A token does not re-create a room in someone else's name, or twice.
+        assert_eq!(after.peer_count(), 2);
+    }
+
+    #[test]
+    fn a_token_of_a_peer_that_left_on_this_run_joins_afresh() {
+        let t = Instant::now();
+        let mut reg = Registry::new(rules(), key());
+        let (code, _) = reg.create_room(t).unwrap();
+        let a = reg.join(&code, "a", None, outbox().0, 1).unwrap();
+        let _b = reg.join(&code, "b", None, outbox().0, 2).unwrap();
+        reg.leave(&a.peer_id, Some(1), LeaveReason::Left, t);
+        let again = reg
+            .join(&code, "a", Some(&a.resume_token), outbox().0, 3)
+            .unwrap();
+        assert!(!again.resumed);
+        assert_ne!(again.peer_id, a.peer_id);
     }
 }

@@ -27,7 +27,9 @@ pub struct ReconnectPolicy {
     pub first_delay: Duration,
     /// The wait doubles up to this.
     pub max_delay: Duration,
-    /// Stop trying after this long and report [`Event::Disconnected`].
+    /// Stop trying after this long and report [`Event::Disconnected`] — unless the client
+    /// is in a room: then it keeps trying (at `max_delay`) until the handle closes, since a
+    /// call's media does not need the server and the room should come back when it does.
     pub give_up_after: Duration,
 }
 
@@ -113,6 +115,11 @@ pub enum Event {
     PeerLeft {
         peer_id: PeerId,
         reason: LeaveReason,
+    },
+    /// A peer's connection to the server dropped; it may come back (a `PeerJoined` with the
+    /// same id) or leave when its grace ends.
+    PeerAway {
+        peer_id: PeerId,
     },
     Signal {
         from: PeerId,
@@ -508,6 +515,7 @@ impl Task {
         let event = match message {
             ServerMessage::PeerJoined { peer } => Event::PeerJoined(peer),
             ServerMessage::PeerLeft { peer_id, reason } => Event::PeerLeft { peer_id, reason },
+            ServerMessage::PeerAway { peer_id } => Event::PeerAway { peer_id },
             ServerMessage::Signal { from, signal } => Event::Signal { from, signal },
             ServerMessage::Welcome { .. } | ServerMessage::Pong { .. } => return,
             ServerMessage::RoomCreated { .. } => return self.answer("create_room", Ok(message)),
@@ -577,7 +585,7 @@ impl Task {
         let policy = self.options.reconnect.clone();
         let mut last_error = reason.clone();
         for attempt in 1.. {
-            if started.elapsed() > policy.give_up_after {
+            if started.elapsed() > policy.give_up_after && self.room.is_none() {
                 break;
             }
             tracing::info!(attempt, reason = %last_error, "signaling connection lost; reconnecting");

@@ -1,0 +1,236 @@
+//! The handle to a call: what the app and `tincan-cli` hold. It joins, then sends the
+//! session ([`crate::session`]) its commands.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tincan_media::video::VideoFormat;
+use tincan_protocol::{IceServer, PeerId, RoomCode};
+use tincan_signaling::connect;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::CallError;
+use crate::events::{CallEvent, PeerStats};
+use crate::media::{open_audio, open_video, Controls, LocalMedia};
+use crate::options::{AudioInput, CallOptions, RoomChoice, VideoInput};
+use crate::playout::{AudioOutput, Playout};
+use crate::session::Session;
+
+/// Whether any of the ICE servers is a TURN relay (with credentials).
+fn offers_turn(servers: &[IceServer]) -> bool {
+    servers.iter().any(|s| {
+        s.credential.is_some()
+            && s.urls
+                .iter()
+                .any(|u| u.starts_with("turn:") || u.starts_with("turns:"))
+    })
+}
+
+pub(crate) enum Command {
+    Chat(String),
+    Speaker(AudioOutput, oneshot::Sender<Result<(), CallError>>),
+    RefreshVideo,
+    Stats(oneshot::Sender<Vec<PeerStats>>),
+    Leave(oneshot::Sender<Vec<PeerStats>>),
+}
+
+/// A call in progress. Dropping it leaves the call.
+pub struct Call {
+    room: RoomCode,
+    /// Ours in the room; a new one if the call had to rejoin as a new peer.
+    peer_id: Arc<Mutex<PeerId>>,
+    /// The size and rate asked of video sources, for switching to another.
+    format: VideoFormat,
+    /// The video input chosen, kept while the camera is off (which closes it) to open again
+    /// when it comes on. Holding the lock also orders camera on/off against switches.
+    video_input: Mutex<VideoInput>,
+    controls: Arc<Controls>,
+    commands: mpsc::Sender<Command>,
+}
+
+impl Call {
+    /// Connects, creates or joins the room, starts the local media and calls everyone there.
+    pub async fn join(
+        options: CallOptions,
+    ) -> Result<(Call, mpsc::Receiver<CallEvent>), CallError> {
+        if let Some(dir) = &options.record {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CallError::Media(tincan_media::MediaError::File {
+                    path: dir.display().to_string(),
+                    reason: format!("cannot record there: {e}"),
+                })
+            })?;
+        }
+        let (events_tx, events) = mpsc::channel(256);
+        let media = LocalMedia::start(&options, events_tx.clone())?;
+        let playout = Playout::start(&options.output, events_tx.clone())?;
+        let (signaling, signals) = connect(&options.server, options.signaling.clone()).await?;
+        let room = match &options.room {
+            RoomChoice::Create => signaling.create_room().await?.to_string(),
+            RoomChoice::Join(code) => code.clone(),
+        };
+        let joined = signaling.join(&room, &options.name).await?;
+        if options.relay_only && !offers_turn(&joined.ice_servers) {
+            if let Err(e) = signaling.leave().await {
+                tracing::debug!(error = %e, "leave not acknowledged");
+            }
+            signaling.close().await;
+            return Err(CallError::NoRelay {
+                server: options.server.clone(),
+            });
+        }
+        let (commands, commands_rx) = mpsc::channel(16);
+        let controls = Arc::clone(&media.controls);
+        let _ = events_tx
+            .send(CallEvent::Joined {
+                room: joined.room.clone(),
+                peer_id: joined.peer_id.clone(),
+                peers: joined.peers.clone(),
+            })
+            .await;
+        let me = Arc::new(Mutex::new(joined.peer_id.clone()));
+        Session::start(
+            &options,
+            joined.clone(),
+            Arc::clone(&me),
+            media,
+            playout,
+            signaling,
+            signals,
+            events_tx,
+            commands_rx,
+        )
+        .await;
+        Ok((
+            Call {
+                room: joined.room,
+                peer_id: me,
+                format: options.format,
+                video_input: Mutex::new(options.video.clone()),
+                controls,
+                commands,
+            },
+            events,
+        ))
+    }
+
+    pub fn room(&self) -> &RoomCode {
+        &self.room
+    }
+
+    /// Our id in the room now (it changes if the call had to rejoin as a new peer).
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Mutes or unmutes the microphone (muted sends silence).
+    pub fn set_mic_muted(&self, muted: bool) {
+        self.controls.mic_muted.store(muted, Ordering::Relaxed);
+    }
+
+    /// Turns the camera off or back on. Off sends no video and closes the video input, so a
+    /// camera's light goes out; on opens it again and starts with a keyframe. Turning on
+    /// fails, and the camera stays off, when the input cannot be opened (unplugged, or taken
+    /// by another app meanwhile). Opening a camera can take a moment.
+    pub fn set_camera_off(&self, off: bool) -> Result<(), CallError> {
+        let input = self
+            .video_input
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.controls.camera_off.load(Ordering::Relaxed) == off {
+            return Ok(());
+        }
+        if off {
+            // The flag stops sending at once; the capture thread drops the source at its
+            // next picture.
+            self.controls.camera_off.store(true, Ordering::Relaxed);
+            self.controls.next_video.put(None);
+        } else {
+            let source = open_video(&input, self.format)?;
+            self.controls.next_video.put(source);
+            self.controls.keyframe_wanted.store(true, Ordering::Relaxed);
+            self.controls.camera_off.store(false, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Sends video from another source (another camera, a file, the pattern, or none) on the
+    /// same track: nothing is renegotiated, and the far end gets a keyframe at the new size.
+    /// The new source is opened here, so a camera that is missing or busy fails this call and
+    /// the old one keeps sending. Opening a camera can take a moment. With the camera off the
+    /// choice is only remembered: it is opened when the camera is turned on.
+    pub fn set_video_input(&self, input: VideoInput) -> Result<(), CallError> {
+        let mut chosen = self
+            .video_input
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !self.controls.camera_off.load(Ordering::Relaxed) {
+            let source = open_video(&input, self.format)?;
+            self.controls.next_video.put(source);
+            self.controls.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
+        *chosen = input;
+        Ok(())
+    }
+
+    /// Sends audio from another source (another microphone, a file, a tone, or none) on the
+    /// same track. A microphone that cannot be opened fails this call; the old one goes on.
+    pub fn set_audio_input(&self, input: AudioInput) -> Result<(), CallError> {
+        let source = open_audio(&input)?;
+        self.controls.next_audio.put(source);
+        Ok(())
+    }
+
+    /// Plays the others on another speaker, or on none, from now on. Fails (and changes
+    /// nothing) when that speaker cannot be opened.
+    pub async fn set_speaker(&self, output: AudioOutput) -> Result<(), CallError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Speaker(output, tx))
+            .await
+            .map_err(|_| CallError::Ended)?;
+        rx.await.map_err(|_| CallError::Ended)?
+    }
+
+    /// Sends a chat message to everyone.
+    pub async fn send_chat(&self, text: &str) -> Result<(), CallError> {
+        self.commands
+            .send(Command::Chat(text.to_owned()))
+            .await
+            .map_err(|_| CallError::Ended)
+    }
+
+    /// Throws away the video arriving from every peer until each sends a fresh keyframe,
+    /// which is asked for at once (a PLI): what a "refresh video" button does. Each arrival
+    /// is reported as [`CallEvent::KeyframeArrived`] with how long it took.
+    pub async fn refresh_video(&self) -> Result<(), CallError> {
+        self.commands
+            .send(Command::RefreshVideo)
+            .await
+            .map_err(|_| CallError::Ended)
+    }
+
+    /// Statistics for every peer, as sampled at the last one-second tick.
+    pub async fn stats(&self) -> Result<Vec<PeerStats>, CallError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Stats(tx))
+            .await
+            .map_err(|_| CallError::Ended)?;
+        rx.await.map_err(|_| CallError::Ended)
+    }
+
+    /// Leaves the call; returns every peer's final statistics. Every control fails with
+    /// [`CallError::Ended`] afterwards.
+    pub async fn leave(&self) -> Result<Vec<PeerStats>, CallError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Leave(tx))
+            .await
+            .map_err(|_| CallError::Ended)?;
+        rx.await.map_err(|_| CallError::Ended)
+    }
+}
