@@ -153,6 +153,40 @@ impl Netns {
         netns
     }
 
+    /// Moves the namespace's end of the link to another address on the same network (as when
+    /// a laptop changes networks): the new one comes, then the old one goes. Returns the new
+    /// address; [`Netns::ns_ip`] keeps the old one.
+    pub fn move_address(&self) -> String {
+        let (prefix, _) = self.ns_ip.rsplit_once('.').expect("an IPv4 address");
+        let new_ip = format!("{prefix}.3");
+        let inside = |args: &[&str]| {
+            let mut all = vec!["ip", "netns", "exec", &self.name];
+            all.extend_from_slice(args);
+            run(&all);
+        };
+        // Without this, deleting the first address of a subnet deletes the others with it.
+        let promote = format!("net.ipv4.conf.{}.promote_secondaries=1", self.ns_if);
+        inside(&["sysctl", "-qw", &promote]);
+        inside(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{new_ip}/24"),
+            "dev",
+            &self.ns_if,
+        ]);
+        inside(&[
+            "ip",
+            "addr",
+            "del",
+            &format!("{}/24", self.ns_ip),
+            "dev",
+            &self.ns_if,
+        ]);
+        inside(&["ip", "route", "replace", "default", "via", &self.host_ip]);
+        new_ip
+    }
+
     /// The namespace's name (as `ip netns` knows it).
     pub fn name(&self) -> &str {
         &self.name

@@ -1,6 +1,7 @@
 //! Calls over a constrained link: one peer in a network namespace behind a veth pair whose
 //! other end sends through a token bucket (see `tincan_e2e::Netns`), and over a long lossy path
-//! ([`long_path`]), and through a TURN relay ([`relay`], coturn). Needs root and iproute2.
+//! ([`long_path`]), through a TURN relay ([`relay`], coturn), and with a peer whose address
+//! changes mid-call ([`moves`]). Needs root and iproute2.
 
 use serde_json::Value;
 use tincan_e2e::netns::UPLINK_BURST_BYTES;
@@ -8,6 +9,8 @@ use tincan_e2e::{about, CliPeer, Netns, Place, ServerProcess};
 
 #[path = "network/long_path.rs"]
 mod long_path;
+#[path = "network/moves.rs"]
+mod moves;
 #[path = "network/relay.rs"]
 mod relay;
 

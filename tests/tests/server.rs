@@ -308,7 +308,14 @@ async fn leaving_and_dropping_the_socket_tell_the_others() {
     let b_id = peer_id(&b.join(&code, "Bo").await);
     assert!(matches!(a.recv().await, ServerMessage::PeerJoined { .. }));
     b.drop_connection();
-    // Its place is kept for the reconnect grace (300 ms), then the others are told.
+    // The others hear at once that it went away; its place is kept for the reconnect grace
+    // (300 ms), then they are told it left.
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::PeerAway {
+            peer_id: b_id.clone()
+        }
+    );
     assert!(
         a.try_recv(Duration::from_millis(150)).await.is_none(),
         "told too early"
@@ -365,9 +372,20 @@ async fn a_dropped_peer_resumes_its_place_with_its_token() {
         expect_signal(&mut a2, &b_id).await,
         Signal::Offer { sdp: "held".into() }
     );
+    // b heard that a went away and came back, never that it left.
+    assert_eq!(
+        b.recv().await,
+        ServerMessage::PeerAway {
+            peer_id: a_id.clone()
+        }
+    );
+    assert!(
+        matches!(b.recv().await, ServerMessage::PeerJoined { peer } if peer.id == a_id),
+        "b is told a is back"
+    );
     assert!(
         b.try_recv(Duration::from_millis(200)).await.is_none(),
-        "b saw no leave or join"
+        "b saw no leave"
     );
 }
 

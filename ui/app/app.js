@@ -507,12 +507,21 @@ listen("call:peer-joined", ({ payload }) => addPeer(payload));
 listen("call:peer-left", ({ payload }) => removePeer(payload));
 listen("call:connected", ({ payload }) => {
   const peer = app.peers.get(payload.peer);
-  if (peer) peer.security_code = payload.security_code;
+  if (peer) {
+    peer.security_code = payload.security_code;
+    peer.tile.querySelector(".label").textContent = peer.name;
+    peer.tile.classList.remove("reconnecting");
+  }
   $("security").textContent = `Security code ${payload.security_code}`;
 });
 listen("call:disconnected", ({ payload }) => {
   const peer = app.peers.get(payload.peer);
-  notice(`Lost the connection to ${peer?.name || "a peer"}: ${payload.reason}`);
+  notice(`Lost the connection to ${peer?.name || "a peer"}: ${payload.reason}; reconnecting…`);
+  if (peer) {
+    // The engine restarts the connection; the tile says so until it is back.
+    peer.tile.querySelector(".label").textContent = `${peer.name} · reconnecting…`;
+    peer.tile.classList.add("reconnecting");
+  }
 });
 listen("call:server", ({ payload }) => {
   // Media goes peer to peer, so losing the server ends nothing; say so until it is back.

@@ -196,5 +196,8 @@ pub fn settings() -> SettingEngine {
             Some(ICE_FAILED_AFTER),
             Some(ICE_KEEPALIVE),
         )
+        // An ICE restart binds its sockets again and gathers afresh, so an address that went
+        // away is dropped and a new one is used (webrtc-rs re-reads the interfaces then).
+        .with_discard_local_candidates_during_ice_restart(true)
         .build()
 }

@@ -63,6 +63,8 @@ pub struct PeerStats {
     /// The kinds of ICE candidate this peer sent us (host, srflx, prflx, relay), sorted: only
     /// `relay` when it hides its addresses.
     pub remote_candidate_types: Vec<String>,
+    /// ICE restarts we started toward this peer (its path went down, or our network changed).
+    pub ice_restarts: u64,
 }
 
 /// Which local input a [`CallEvent::InputLost`] is about.

@@ -224,6 +224,8 @@ pub(crate) struct PeerSession {
     /// Perfect negotiation: the polite peer yields when both offer at once.
     pub polite: bool,
     pub making_offer: bool,
+    /// ICE restarts we started toward this peer.
+    pub ice_restarts: u64,
     /// Candidates that came before the remote description.
     pub pending_candidates: Vec<RTCIceCandidateInit>,
     pub chat: Arc<Chat>,
@@ -366,6 +368,7 @@ impl PeerSession {
             pc,
             counters,
             making_offer: false,
+            ice_restarts: 0,
             pending_candidates: Vec::new(),
             chat,
             security_code: None,
@@ -564,6 +567,7 @@ impl PeerSession {
                 .unwrap_or_default(),
             security_code: self.security_code.clone(),
             remote_candidate_types: self.remote_candidate_types.clone(),
+            ice_restarts: self.ice_restarts,
         }
     }
 

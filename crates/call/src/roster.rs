@@ -12,9 +12,13 @@
 //! - Coming back as a new peer (the place was given up): every connection ends and starts again.
 //! - A peer is gone when the server says so (`peer_left`), or as soon as both its connection to
 //!   the server (`peer_away`) and its media are down: a crashed app, noticed in seconds.
+//! - A media path that goes down is restarted (an ICE restart: new credentials, candidates
+//!   gathered again) by the impolite side of the pair at once and every few seconds while it
+//!   stays down; the polite side waits, and only joins in if it stays down long. When this
+//!   machine's network changes, every path is restarted at once by us, whatever our side.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tincan_protocol::{PeerId, PeerInfo};
 
@@ -43,7 +47,16 @@ pub(crate) enum Step {
     /// Close the connection and set it up again with an offer: the far end may have lost its
     /// side of it.
     Redo { peer: PeerId },
+    /// Restart ICE on the connection: a new offer with new credentials.
+    RestartIce { peer: PeerId },
 }
+
+/// While a path stays down, the impolite side restarts it again this often.
+const RESTART_EVERY: Duration = Duration::from_secs(4);
+
+/// A path down this long gets restarts from the polite side too (the impolite one may have
+/// lost its way to the server).
+const POLITE_JOINS_AFTER: Duration = Duration::from_secs(6);
 
 #[derive(Debug)]
 struct Entry {
@@ -51,15 +64,26 @@ struct Entry {
     media: Media,
     /// The server said its connection dropped, and it has not come back since.
     away: bool,
+    /// When we last restarted its path, while it is down.
+    restarted: Option<Instant>,
 }
 
 /// Everyone we have (or are setting up) a connection with.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Roster {
+    /// Our id: of a pair, the peer with the smaller id is the polite one.
+    me: PeerId,
     peers: BTreeMap<PeerId, Entry>,
 }
 
 impl Roster {
+    pub fn new(me: PeerId) -> Self {
+        Self {
+            me,
+            peers: BTreeMap::new(),
+        }
+    }
+
     /// In the room for the first time: offer to everyone already there (the `Joined` event
     /// lists them, so no announcements).
     pub fn joined(&mut self, peers: Vec<PeerInfo>) -> Vec<Step> {
@@ -107,15 +131,60 @@ impl Roster {
         let Some(entry) = self.peers.get_mut(peer) else {
             return Vec::new();
         };
+        let was_down = matches!(entry.media, Media::Down { .. });
         entry.media = match (up, entry.media) {
             (true, _) => Media::Connected,
             (false, Media::Down { since }) => Media::Down { since },
             (false, _) => Media::Down { since: now },
         };
-        if !up && entry.away {
+        if up {
+            entry.restarted = None;
+            return Vec::new();
+        }
+        if entry.away {
             return self.remove(peer);
         }
+        if !was_down && self.me > *peer {
+            // Impolite: restart at once.
+            if let Some(entry) = self.peers.get_mut(peer) {
+                entry.restarted = Some(now);
+            }
+            return vec![Step::RestartIce { peer: peer.clone() }];
+        }
         Vec::new()
+    }
+
+    /// Once a second: restarts again the paths that stay down.
+    pub fn tick(&mut self, now: Instant) -> Vec<Step> {
+        let me = &self.me;
+        let mut steps = Vec::new();
+        for (id, entry) in &mut self.peers {
+            let Media::Down { since } = entry.media else {
+                continue;
+            };
+            let ours = me > id || now.saturating_duration_since(since) >= POLITE_JOINS_AFTER;
+            let due = entry
+                .restarted
+                .is_none_or(|at| now.saturating_duration_since(at) >= RESTART_EVERY);
+            if ours && due {
+                entry.restarted = Some(now);
+                steps.push(Step::RestartIce { peer: id.clone() });
+            }
+        }
+        steps
+    }
+
+    /// This machine's network interfaces changed: every path may be broken, so restart each
+    /// now, whichever side we are.
+    pub fn network_changed(&mut self, now: Instant) -> Vec<Step> {
+        self.peers
+            .iter_mut()
+            .filter(|(_, e)| e.media != Media::Connecting)
+            .map(|(id, entry)| {
+                entry.restarted = Some(now);
+                Step::RestartIce { peer: id.clone() }
+            })
+            .collect()
     }
 
     /// Back in the room with the same place (after a dropped connection, or a server
@@ -140,9 +209,10 @@ impl Roster {
         steps
     }
 
-    /// Back in the room as a new peer: everyone we had is gone for the app, and everyone there
-    /// now is offered to (the new `Joined` event lists them).
-    pub fn rejoined_as_new(&mut self, peers: Vec<PeerInfo>) -> Vec<Step> {
+    /// Back in the room as `me`, a new peer: everyone we had is gone for the app, and everyone
+    /// there now is offered to (the new `Joined` event lists them).
+    pub fn rejoined_as_new(&mut self, me: PeerId, peers: Vec<PeerInfo>) -> Vec<Step> {
+        self.me = me;
         let ids: Vec<PeerId> = self.peers.keys().cloned().collect();
         let mut steps: Vec<Step> = ids.iter().flat_map(|id| self.remove(id)).collect();
         steps.extend(self.joined(peers));
@@ -173,6 +243,7 @@ impl Roster {
                 info: peer.clone(),
                 media: Media::Connecting,
                 away: false,
+                restarted: None,
             },
         );
         Some(if offer {
@@ -208,7 +279,7 @@ mod tests {
 
     #[test]
     fn the_newcomer_offers_and_later_arrivals_offer_to_us() {
-        let mut roster = Roster::default();
+        let mut roster = Roster::new(id("m"));
         assert_eq!(
             roster.joined(vec![info("a")]),
             vec![Step::Offer {
@@ -231,7 +302,8 @@ mod tests {
     #[test]
     fn a_crashed_peer_goes_when_both_its_server_connection_and_media_are_down() {
         let t = Instant::now();
-        let mut roster = Roster::default();
+        // Polite toward both (the smaller id), so a path going down asks nothing of us.
+        let mut roster = Roster::new(id("0"));
         roster.joined(vec![info("a"), info("b")]);
         roster.media(&id("a"), true, t);
         roster.media(&id("b"), true, t);
@@ -260,7 +332,7 @@ mod tests {
     #[test]
     fn a_removed_peer_that_comes_back_is_expected_again() {
         let t = Instant::now();
-        let mut roster = Roster::default();
+        let mut roster = Roster::new(id("m"));
         roster.joined(vec![info("a")]);
         roster.media(&id("a"), false, t);
         roster.peer_away(&id("a"));
@@ -276,7 +348,7 @@ mod tests {
     #[test]
     fn after_a_server_restart_new_people_are_offered_to_and_broken_links_redone() {
         let t = Instant::now();
-        let mut roster = Roster::default();
+        let mut roster = Roster::new(id("m"));
         roster.joined(vec![info("a"), info("b")]);
         roster.media(&id("a"), true, t);
         roster.media(&id("b"), true, t);
@@ -303,9 +375,9 @@ mod tests {
 
     #[test]
     fn coming_back_as_a_new_peer_removes_everyone_and_offers_to_whoever_is_there() {
-        let mut roster = Roster::default();
+        let mut roster = Roster::new(id("m"));
         roster.joined(vec![info("a"), info("b")]);
-        let steps = roster.rejoined_as_new(vec![info("b"), info("c")]);
+        let steps = roster.rejoined_as_new(id("n"), vec![info("b"), info("c")]);
         assert_eq!(
             steps,
             vec![
@@ -319,6 +391,45 @@ mod tests {
                     peer: info("c"),
                     announce: false
                 },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_impolite_side_restarts_a_path_that_goes_down_and_retries_while_it_stays_down() {
+        let t = Instant::now();
+        let s = Duration::from_secs;
+        // We are "m": impolite toward "a" (a < m), polite toward "z".
+        let mut roster = Roster::new(id("m"));
+        roster.joined(vec![info("a"), info("z")]);
+        roster.media(&id("a"), true, t);
+        roster.media(&id("z"), true, t);
+        assert_eq!(
+            roster.media(&id("a"), false, t),
+            vec![Step::RestartIce { peer: id("a") }]
+        );
+        assert_eq!(roster.media(&id("z"), false, t), vec![]);
+        // Still down: the impolite side retries every few seconds; the polite joins in late.
+        assert_eq!(roster.tick(t + s(1)), vec![]);
+        assert_eq!(
+            roster.tick(t + RESTART_EVERY),
+            vec![Step::RestartIce { peer: id("a") }]
+        );
+        assert_eq!(
+            roster.tick(t + POLITE_JOINS_AFTER),
+            vec![Step::RestartIce { peer: id("z") }]
+        );
+        // Back up: nothing more.
+        roster.media(&id("a"), true, t + s(7));
+        roster.media(&id("z"), true, t + s(7));
+        assert_eq!(roster.tick(t + s(20)), vec![]);
+        // A network change restarts every path that was set up, whichever side we are.
+        roster.peer_joined(info("b"));
+        assert_eq!(
+            roster.network_changed(t + s(21)),
+            vec![
+                Step::RestartIce { peer: id("a") },
+                Step::RestartIce { peer: id("z") }
             ]
         );
     }

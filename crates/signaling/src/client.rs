@@ -154,6 +154,8 @@ enum Command {
         reply: oneshot::Sender<Result<ServerMessage, SignalingError>>,
     },
     Send(ClientMessage),
+    /// Drop the connection and make a new one now (the network changed under it).
+    Reconnect,
     Close,
 }
 
@@ -192,6 +194,7 @@ pub async fn connect(
         joining_as: None,
         welcome,
         queued: VecDeque::new(),
+        hurry: false,
     };
     tokio::spawn(task.run(socket));
     Ok((
@@ -242,6 +245,13 @@ impl Signaling {
             ServerMessage::Left => Ok(()),
             other => Err(unexpected("left", &other)),
         }
+    }
+
+    /// Drops the connection and makes a new one at once, taking back the same place: for when
+    /// the network changed and the old connection may be bound to an address that is gone (it
+    /// would only be noticed at the idle timeout). Signals sent meanwhile wait for the new one.
+    pub async fn reconnect(&self) {
+        let _ = self.commands.send(Command::Reconnect).await;
     }
 
     /// Leaves the room (if in one) and closes the connection.
@@ -404,6 +414,8 @@ struct Task {
     welcome: Welcome,
     /// Signals sent while reconnecting.
     queued: VecDeque<ClientMessage>,
+    /// The next reconnect tries at once (asked for, not a failure).
+    hurry: bool,
 }
 
 /// Most signals kept while reconnecting; older ones are dropped first.
@@ -475,6 +487,10 @@ impl Task {
                                 self.queue(message);
                                 return Ended::Lost("send failed".into());
                             }
+                        }
+                        Command::Reconnect => {
+                            self.hurry = true;
+                            return Ended::Lost("the network changed".into());
                         }
                         Command::Close => {
                             self.say_goodbye(socket).await;
@@ -596,7 +612,12 @@ impl Task {
                     reason: last_error.clone(),
                 })
                 .await;
-            if !self.wait(policy.delay(attempt)).await {
+            let delay = if std::mem::take(&mut self.hurry) {
+                Duration::ZERO
+            } else {
+                policy.delay(attempt)
+            };
+            if !self.wait(delay).await {
                 return None; // closed while waiting
             }
             match self.try_rejoin().await {
@@ -631,6 +652,7 @@ impl Task {
                 command = self.commands.recv() => match command {
                     None | Some(Command::Close) => return false,
                     Some(Command::Send(message)) => self.queue(message),
+                    Some(Command::Reconnect) => return true,
                     Some(Command::Request { reply, .. }) => {
                         let _ = reply.send(Err(SignalingError::ConnectionLost));
                     }

@@ -3,6 +3,7 @@
 //! decided by the [`Roster`]; negotiating with one peer is in [`negotiate`].
 
 mod negotiate;
+mod network;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -98,7 +99,7 @@ impl Session {
             media,
             playout,
             signaling,
-            roster: Roster::default(),
+            roster: Roster::new(joined.peer_id.clone()),
             peers: HashMap::new(),
             server_lost: None,
             events,
@@ -106,7 +107,8 @@ impl Session {
         };
         let steps = session.roster.joined(joined.peers);
         session.apply(steps).await;
-        tokio::spawn(session.run(signals, inputs, commands));
+        let network = network::watch();
+        tokio::spawn(session.run(signals, inputs, commands, network));
     }
 
     async fn run(
@@ -114,6 +116,7 @@ impl Session {
         mut signals: mpsc::Receiver<Event>,
         mut inputs: mpsc::UnboundedReceiver<PeerInput>,
         mut commands: mpsc::Receiver<Command>,
+        mut network: mpsc::Receiver<()>,
     ) {
         let mut ticks = tokio::time::interval(Duration::from_secs(1));
         let mut bitrate_ticks = tokio::time::interval(FOLLOW_ESTIMATE_EVERY);
@@ -128,6 +131,14 @@ impl Session {
                     None => break "the signaling connection closed".to_owned(),
                 },
                 Some(input) = inputs.recv() => self.on_peer_input(input).await,
+                Some(()) = network.recv() => {
+                    tracing::info!("the network changed: reconnecting and restarting every path");
+                    // The server connection may be bound to an address that is gone: make a
+                    // new one first, so the restart offers go out on it.
+                    self.signaling.reconnect().await;
+                    let steps = self.roster.network_changed(Instant::now());
+                    self.apply(steps).await;
+                }
                 command = commands.recv() => match command {
                     Some(Command::Chat(text)) => {
                         for peer in self.peers.values() {
@@ -167,6 +178,8 @@ impl Session {
                     if let Some(reason) = self.server_gone_for_good() {
                         break reason;
                     }
+                    let steps = self.roster.tick(Instant::now());
+                    self.apply(steps).await;
                     for peer in self.peers.values_mut() {
                         peer.refresh_stats().await;
                     }
@@ -258,6 +271,11 @@ impl Session {
                     self.close_peer(&peer).await;
                     self.emit(CallEvent::PeerLeft { peer }).await;
                 }
+                Step::RestartIce { peer } => {
+                    if let Err(e) = self.restart_ice(&peer).await {
+                        tracing::info!(%peer, error = %e, "ICE restart failed");
+                    }
+                }
                 Step::Redo { peer } => {
                     let Some(info) = self.peers.get(&peer).map(|p| PeerInfo {
                         id: p.id.clone(),
@@ -323,7 +341,9 @@ impl Session {
                         // The place was given up: a new id, and every connection starts again.
                         self.emit(CallEvent::ServerBack).await;
                         self.ice = joined.ice_servers;
-                        let steps = self.roster.rejoined_as_new(joined.peers.clone());
+                        let steps = self
+                            .roster
+                            .rejoined_as_new(joined.peer_id.clone(), joined.peers.clone());
                         let (removals, offers): (Vec<Step>, Vec<Step>) = steps
                             .into_iter()
                             .partition(|s| matches!(s, Step::Remove { .. }));

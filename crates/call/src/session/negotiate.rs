@@ -236,6 +236,37 @@ impl Session {
         }
     }
 
+    /// Restarts ICE with `peer`: a new offer with new credentials, over candidates gathered
+    /// again (on sockets bound again, so a changed address is picked up).
+    pub(super) async fn restart_ice(&mut self, id: &PeerId) -> Result<(), CallError> {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return Ok(());
+        };
+        if peer.making_offer {
+            return Ok(());
+        }
+        tracing::info!(peer = %id, at_ms = peer.counters.since_start_ms(), "restarting ICE");
+        peer.ice_restarts += 1;
+        peer.pc.restart_ice().await.map_err(webrtc)?;
+        peer.making_offer = true;
+        let offer = peer.pc.create_offer(None).await.map_err(webrtc);
+        let result = match offer {
+            Ok(offer) => peer
+                .pc
+                .set_local_description(offer.clone())
+                .await
+                .map_err(webrtc)
+                .map(|_| offer),
+            Err(e) => Err(e),
+        };
+        peer.making_offer = false;
+        let offer = result?;
+        self.signaling
+            .send_signal(id.clone(), Signal::Offer { sdp: offer.sdp })
+            .await?;
+        Ok(())
+    }
+
     /// Whether an offer comes from a new connection at the far end: its DTLS certificate is
     /// not the one our connection to that peer negotiated.
     async fn started_over(&self, from: &PeerId, sdp: &str) -> bool {
