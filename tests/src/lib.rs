@@ -11,7 +11,9 @@ pub mod long_path;
 pub mod netns;
 pub mod plain_peer;
 pub mod raw;
+pub mod resilience;
 pub mod server;
+pub mod turn;
 pub mod webdriver;
 
 pub use cable::Cable;
