@@ -161,3 +161,42 @@ async fn a_slow_uplink_brings_the_senders_bitrate_and_picture_down() {
     // b → a is not limited: full size, full rate.
     assert_eq!(size(b_to_a, "sent_size"), (1280, 720));
 }
+
+/// A machine with no default route (a LAN with no internet) calls all the same: both peers sit
+/// in a namespace that has none, where the mDNS socket cannot be opened (ENODEV), which used
+/// to fail every peer connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_peers_with_no_default_route_call_each_other() {
+    let _one = one_call_at_a_time().await;
+    let link = Netns::plain();
+    let server = ServerProcess::start_on(&format!("{}:0", link.host_ip), &[]).await;
+    let dir = std::env::temp_dir().join(format!("tincan-no-route-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bind = format!("{}:0", link.ns_ip);
+    let place = Place {
+        bind: Some(&bind),
+        netns: Some(&link),
+    };
+    let a = CliPeer::start_at(&server, &place, &dir, "a", None, &["--duration", "6"]).await;
+    let b = CliPeer::start_at(
+        &server,
+        &place,
+        &dir,
+        "b",
+        Some(&a.room),
+        &["--duration", "5"],
+    )
+    .await;
+    let (a_id, b_id) = (a.id.clone(), b.id.clone());
+    // `finish` also checks both exited 0: a call that did not happen exits 4.
+    let (a, b) = tokio::join!(a.finish(), b.finish());
+    server.stop().await;
+    for (me, other, summary) in [(&a_id, &b_id, &a), (&b_id, &a_id, &b)] {
+        let decoded = n(about(summary, other), "video_frames_decoded");
+        assert!(
+            decoded > 60.0,
+            "{me} decoded only {decoded} frames from {other}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

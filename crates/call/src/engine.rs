@@ -1,5 +1,6 @@
 //! The WebRTC configuration every peer connection shares: codecs, feedback, interceptors.
 
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackResponderBuilder, Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_twcc_receiver_only,
@@ -186,9 +187,33 @@ const ICE_DISCONNECTED_AFTER: Duration = Duration::from_millis(2500);
 const ICE_FAILED_AFTER: Duration = Duration::from_secs(10);
 const ICE_KEEPALIVE: Duration = Duration::from_secs(1);
 
+/// Whether the mDNS socket (port 5353, joined to 224.0.0.251) can be opened here. It cannot
+/// on a machine with no route for multicast (a LAN with no internet and no default route:
+/// ENODEV), and webrtc-rs then fails the whole connection rather than go without it.
+fn mdns_usable() -> bool {
+    match rtc::mdns::MulticastSocket::new().into_std() {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::info!(
+                error = %e,
+                "no mDNS here (no route for multicast?): calling without it; \
+                 browsers' .local candidates cannot be resolved"
+            );
+            false
+        }
+    }
+}
+
 /// Timing settings every peer connection shares.
 pub fn settings() -> SettingEngine {
+    // webrtc-rs's default: resolve peers' `.local` host candidates, offer our own as they are.
+    let mdns = if mdns_usable() {
+        MulticastDnsMode::QueryOnly
+    } else {
+        MulticastDnsMode::Disabled
+    };
     SettingEngineBuilder::new()
+        .with_multicast_dns_mode(mdns)
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
         .with_prflx_acceptance_min_wait(Some(PRFLX_ACCEPTANCE_MIN_WAIT))
         .with_ice_timeouts(

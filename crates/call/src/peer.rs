@@ -16,8 +16,8 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
-    RTCIceCandidateType, RTCIceConnectionState, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription,
+    RTCIceCandidateType, RTCIceConnectionState, RTCIceGatheringState, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSessionDescription,
 };
 
 use crate::audio_jitter::AudioJitterBuffer;
@@ -51,6 +51,8 @@ pub fn live_peer_connections() -> usize {
 #[derive(Debug)]
 pub(crate) enum PeerInput {
     Candidate(PeerId, RTCIceCandidateInit),
+    /// Every local candidate of this ICE generation has been given.
+    GatheringDone(PeerId),
     State(PeerId, RTCPeerConnectionState),
 }
 
@@ -156,6 +158,13 @@ impl PeerConnectionEventHandler for Handler {
                 let _ = w.inputs.send(PeerInput::Candidate(w.peer.clone(), init));
             }
             Err(e) => tracing::debug!(error = %e, "unusable local candidate"),
+        }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        let Some(w) = self.wiring() else { return };
+        if state == RTCIceGatheringState::Complete {
+            let _ = w.inputs.send(PeerInput::GatheringDone(w.peer.clone()));
         }
     }
 

@@ -364,6 +364,10 @@ pub async fn run(args: CallArgs) -> ExitCode {
     let mut received: HashMap<String, Received> = HashMap::new();
     let mut chatted: std::collections::HashSet<String> = Default::default();
     let mut last_stats: HashMap<String, PeerStats> = HashMap::new();
+    // Who was in the room with us, and whether any connection ever carried media: a call
+    // with people to call and no connection did not happen (exit 4).
+    let mut met: std::collections::HashSet<String> = Default::default();
+    let mut connected_any = false;
     loop {
         let wake = deadline
             .map(|d| tokio::time::Instant::from_std(d))
@@ -406,6 +410,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
                         received.entry(peer.0).or_default().chat.push(text);
                     }
                     CallEvent::Connected { peer, security_code } => {
+                        connected_any = true;
                         println!("connected {peer} security-code {security_code}");
                         if let Some(text) = &args.chat {
                             // Queued by the engine until the chat channel opens.
@@ -417,7 +422,10 @@ pub async fn run(args: CallArgs) -> ExitCode {
                         }
                     }
                     CallEvent::KeyframeArrived { peer, after_ms } => println!("keyframe {peer} after {after_ms} ms"),
-                    CallEvent::PeerJoined(info) => println!("joined {} {}", info.id, info.name),
+                    CallEvent::PeerJoined(info) => {
+                        met.insert(info.id.to_string());
+                        println!("joined {} {}", info.id, info.name);
+                    }
                     CallEvent::PeerLeft { peer } => println!("left {peer}"),
                     CallEvent::Disconnected { peer, reason } => eprintln!("tincan-cli: {peer}: {reason}"),
                     CallEvent::Stats(stats) => {
@@ -450,7 +458,9 @@ pub async fn run(args: CallArgs) -> ExitCode {
                         eprintln!("tincan-cli: the call ended: {reason}");
                         break;
                     }
-                    CallEvent::Joined { .. } => {}
+                    CallEvent::Joined { peers, .. } => {
+                        met.extend(peers.into_iter().map(|p| p.id.to_string()));
+                    }
                 }
             }
         }
@@ -516,6 +526,14 @@ pub async fn run(args: CallArgs) -> ExitCode {
             eprintln!("tincan-cli: cannot write {}: {e}", path.display());
             return ExitCode::from(exit::FAILED);
         }
+    }
+    if !met.is_empty() && !connected_any {
+        eprintln!(
+            "tincan-cli: the call failed: {} other(s) in the room, and no connection to any of \
+             them carried media (a firewall, or no path between you: try a TURN server)",
+            met.len()
+        );
+        return ExitCode::from(exit::FAILED);
     }
     ExitCode::SUCCESS
 }

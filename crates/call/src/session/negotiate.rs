@@ -152,7 +152,19 @@ impl Session {
                     tracing::debug!(error = %e, "remote candidate refused");
                 }
             }
-            Signal::EndOfCandidates => {}
+            Signal::EndOfCandidates => {
+                // The W3C form of "no more candidates" is an empty one. webrtc-rs accepts it
+                // but its ICE agent has no use for it (it never concludes from it).
+                let Some(peer) = self.peers.get_mut(&from) else {
+                    return Ok(());
+                };
+                let end = RTCIceCandidateInit::default();
+                if peer.pc.remote_description().await.is_none() {
+                    peer.pending_candidates.push(end);
+                } else if let Err(e) = peer.pc.add_ice_candidate(end).await {
+                    tracing::debug!(error = %e, "end of candidates refused");
+                }
+            }
         }
         Ok(())
     }
@@ -160,11 +172,24 @@ impl Session {
     pub(super) async fn on_peer_input(&mut self, input: PeerInput) {
         match input {
             PeerInput::Candidate(peer, init) => {
+                // webrtc-rs leaves the mid empty and the ufrag out; the W3C rules reject a mid
+                // that names no media section, so say which one (we bundle everything on the
+                // first) and which ICE generation the candidate belongs to.
+                let (mid, ufrag) = match self.peers.get(&peer) {
+                    Some(p) => match p.pc.pending_local_description().await {
+                        Some(d) => bundle_mid_and_ufrag(&d.sdp),
+                        None => match p.pc.local_description().await {
+                            Some(d) => bundle_mid_and_ufrag(&d.sdp),
+                            None => (None, None),
+                        },
+                    },
+                    None => return,
+                };
                 let candidate = IceCandidate {
                     candidate: init.candidate,
-                    sdp_mid: init.sdp_mid,
-                    sdp_mline_index: init.sdp_mline_index,
-                    username_fragment: init.username_fragment,
+                    sdp_mid: init.sdp_mid.filter(|m| !m.is_empty()).or(mid),
+                    sdp_mline_index: init.sdp_mline_index.or(Some(0)),
+                    username_fragment: init.username_fragment.or(ufrag),
                 };
                 if let Err(e) = self
                     .signaling
@@ -172,6 +197,15 @@ impl Session {
                     .await
                 {
                     tracing::debug!(error = %e, "cannot send a candidate");
+                }
+            }
+            PeerInput::GatheringDone(peer) => {
+                if let Err(e) = self
+                    .signaling
+                    .send_signal(peer, Signal::EndOfCandidates)
+                    .await
+                {
+                    tracing::debug!(error = %e, "cannot send end of candidates");
                 }
             }
             PeerInput::State(id, state) => {
@@ -278,5 +312,32 @@ impl Session {
         };
         let (now, offered) = (fingerprints(&current.sdp), fingerprints(sdp));
         !offered.is_empty() && !now.is_empty() && now != offered
+    }
+}
+
+/// The first media section's mid (everything is bundled on it) and the ICE ufrag of an SDP.
+fn bundle_mid_and_ufrag(sdp: &str) -> (Option<String>, Option<String>) {
+    let value = |prefix: &str| {
+        sdp.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .map(|v| v.trim().to_owned())
+    };
+    (value("a=mid:"), value("a=ice-ufrag:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bundle_mid_and_ufrag;
+
+    #[test]
+    fn candidates_name_the_bundled_section_and_the_ice_generation() {
+        let sdp = "v=0\r\na=group:BUNDLE 0 1 2\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
+                   a=ice-ufrag:AbCd\r\na=mid:0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+                   a=ice-ufrag:AbCd\r\na=mid:1\r\n";
+        assert_eq!(
+            bundle_mid_and_ufrag(sdp),
+            (Some("0".into()), Some("AbCd".into()))
+        );
+        assert_eq!(bundle_mid_and_ufrag("v=0\r\n"), (None, None));
     }
 }
