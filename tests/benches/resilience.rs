@@ -8,7 +8,8 @@
 //! - setup through a TURN relay (coturn, both ends relay-only) against a direct path
 //!   (3 runs each): `setup_ms`, both peers in the room → first remote frame decoded.
 //!
-//! Run as root with `scripts/bench-network resilience`.
+//! Run as root with `scripts/bench-network resilience`; `TINCAN_BENCH_ONLY=moves|restart|crash|
+//! turn` runs one part.
 
 use std::time::Duration;
 
@@ -41,9 +42,26 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    let only = std::env::var("TINCAN_BENCH_ONLY").ok();
+    let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
     println!("| what | runs | p50 | p95 | worst |");
     println!("|---|---|---|---|---|");
 
+    if run("moves") {
+        moves(runs).await;
+    }
+    if run("restart") {
+        restart().await;
+    }
+    if run("crash") {
+        crash().await;
+    }
+    if run("turn") {
+        turn().await;
+    }
+}
+
+async fn moves(runs: usize) {
     let mut gaps = Vec::new();
     for _ in 0..runs {
         let call = address_moves(10, Duration::from_secs(3)).await;
@@ -51,7 +69,9 @@ async fn main() {
     }
     let (p50, p95, worst) = spread(&mut gaps);
     println!("| video gap after an address change (both ways) | {runs} | {p50:.0} ms | {p95:.0} ms | {worst:.0} ms |");
+}
 
+async fn restart() {
     let (mut gaps, mut back) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         let Restart {
@@ -64,7 +84,9 @@ async fn main() {
     println!("| video gap while the server restarts (both ways) | 3 | {p50:.0} ms | {p95:.0} ms | {worst:.0} ms |");
     let (p50, p95, worst) = spread(&mut back);
     println!("| back in the room after the server returns | 3 | {p50:.0} ms | {p95:.0} ms | {worst:.0} ms |");
+}
 
+async fn crash() {
     let mut noticed = Vec::new();
     for _ in 0..5 {
         let Crash { noticed_after, .. } = peer_crashes(9, Duration::from_secs(2), 2).await;
@@ -72,11 +94,14 @@ async fn main() {
     }
     let (p50, p95, worst) = spread(&mut noticed);
     println!("| a killed peer's `PeerLeft` | 5 | {p50:.0} ms | {p95:.0} ms | {worst:.0} ms |");
+}
 
+/// Setup through the relay has taken seconds: calls long enough to see it.
+async fn turn() {
     for relay in [false, true] {
         let mut setup = Vec::new();
         for _ in 0..3 {
-            let call = across_a_link(5, relay, &[]).await;
+            let call = across_a_link(10, relay, &[]).await;
             setup.push(num(about(&call.a, &call.b_id), "setup_ms"));
             setup.push(num(about(&call.b, &call.a_id), "setup_ms"));
         }

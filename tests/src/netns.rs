@@ -61,6 +61,37 @@ impl Netns {
         self.drop_udp("output", permille);
     }
 
+    /// Blocks every UDP packet between the namespace and this host except those to and from
+    /// `port` on the host (a TURN server's): no direct media path is left, only the relay.
+    pub fn block_udp_except(&self, port: u16) {
+        let nft = |args: &[&str]| {
+            let mut all = vec!["ip", "netns", "exec", &self.name, "nft"];
+            all.extend_from_slice(args);
+            run(&all);
+        };
+        let port = port.to_string();
+        nft(&["add", "table", "inet", "tincan_block"]);
+        for (hook, addr, dir) in [("output", "daddr", "dport"), ("input", "saddr", "sport")] {
+            let chain = format!("{{ type filter hook {hook} priority 0; }}");
+            nft(&["add", "chain", "inet", "tincan_block", hook, &chain]);
+            nft(&[
+                "add",
+                "rule",
+                "inet",
+                "tincan_block",
+                hook,
+                "ip",
+                addr,
+                &self.host_ip,
+                "udp",
+                dir,
+                "!=",
+                &port,
+                "drop",
+            ]);
+        }
+    }
+
     /// Stops dropping what the namespace sends (undoes [`Netns::drop_outgoing`]).
     pub fn heal_outgoing(&self) {
         run(&[

@@ -52,6 +52,17 @@ impl Browser {
     /// `origin` (like `http://10.77.1.1:8080`) is trusted as if it were https: browsers give
     /// the camera and microphone only to secure pages, and a test server has no certificate.
     pub async fn start(devices: &FakeDevices<'_>, origin: &str) -> Self {
+        Self::start_with(devices, origin, false).await
+    }
+
+    /// [`Browser::start`], with Chromium's default of hiding host addresses behind mDNS names
+    /// (`….local`) when `hide_host_addresses` (the tests otherwise turn it off, to control
+    /// what they measure).
+    pub async fn start_with(
+        devices: &FakeDevices<'_>,
+        origin: &str,
+        hide_host_addresses: bool,
+    ) -> Self {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -63,7 +74,7 @@ impl Browser {
             .expect("chromedriver runs (Debian package chromium-driver; scripts/install-deps installs it)");
         let profile =
             std::env::temp_dir().join(format!("tincan-chromium-{}-{port}", std::process::id()));
-        let args = vec![
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -84,12 +95,13 @@ impl Browser {
                 "--use-file-for-fake-audio-capture={}",
                 devices.audio.display()
             ),
-            // Host candidates as addresses, not mDNS names: the native peer cannot resolve
-            // .local names on a machine without an mDNS responder.
-            "--disable-features=WebRtcHideLocalIpsWithMdns".to_owned(),
             "--autoplay-policy=no-user-gesture-required".to_owned(),
             format!("--unsafely-treat-insecure-origin-as-secure={origin}"),
         ];
+        if !hide_host_addresses {
+            // Host candidates as addresses, not mDNS names.
+            args.push("--disable-features=WebRtcHideLocalIpsWithMdns".to_owned());
+        }
         let capabilities = json!({
             "capabilities": {"alwaysMatch": {
                 "browserName": "chrome",

@@ -10,6 +10,9 @@ use tincan_e2e::{about, Browser, CliPeer, FakeDevices, Netns, Place, ServerProce
 use tincan_media::audio::{AudioSink, AudioSource, ToneSource, WavSink};
 use tincan_media::video::VideoFormat;
 
+#[path = "browser/networks.rs"]
+mod networks;
+
 /// The tone Chromium's fake microphone plays.
 const BROWSER_HZ: f64 = 523.0;
 
@@ -45,8 +48,21 @@ async fn join_from_chromium(
     video: &Path,
     audio: &Path,
 ) -> (Browser, String) {
+    join_from_chromium_with(server, room, video, audio, false).await
+}
+
+/// [`join_from_chromium`], with Chromium hiding its host addresses behind mDNS names (its
+/// default) when `hide_host_addresses`.
+async fn join_from_chromium_with(
+    server: &ServerProcess,
+    room: &str,
+    video: &Path,
+    audio: &Path,
+    hide_host_addresses: bool,
+) -> (Browser, String) {
     let origin = format!("http://{}", server.addr);
-    let browser = Browser::start(&FakeDevices { video, audio }, &origin).await;
+    let devices = FakeDevices { video, audio };
+    let browser = Browser::start_with(&devices, &origin, hide_host_addresses).await;
     browser.navigate(&format!("{origin}/r/{room}")).await;
     browser
         .execute(

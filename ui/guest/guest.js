@@ -18,6 +18,7 @@ const call = {
   chat: [], // { from, text }
   errors: [],
   ended: {}, // peer id → its last stats, kept when it leaves
+  serverConnected: false, // false while the server connection is down (the call goes on)
   // Echo cancellation, noise suppression and gain control on the microphone: what a call
   // needs, but they treat a steady test tone as noise, so tests turn them off.
   audioProcessing: true,
@@ -189,6 +190,14 @@ class Peer {
       }
     };
     this.pc.onconnectionstatechange = () => this.render();
+    // A path that fails is restarted by the impolite side (docs/calls.md, "When things break");
+    // the native engine does the same, so one of the two always does.
+    this.pc.oniceconnectionstatechange = () => {
+      if (this.pc.iceConnectionState === "failed" && !this.polite) {
+        this.pc.restartIce();
+        this.offer();
+      }
+    };
     this.tile = this.makeTile();
     if (offering) {
       this.useChannel(this.pc.createDataChannel("chat"));
@@ -291,19 +300,31 @@ function addPeer(info, offering) {
   return call.peers.get(info.id);
 }
 
+/** Closes the connection to a peer that is gone, keeping its last stats. */
+function dropPeer(id) {
+  const peer = call.peers.get(id);
+  call.peers.delete(id);
+  if (peer) {
+    statsOf(peer).then((stats) => {
+      call.ended[peer.id] = stats;
+      peer.close();
+    });
+  }
+}
+
 function onEvent(event) {
   switch (event.type) {
     case "peer_joined":
-      addPeer(event.peer, false); // the newcomer offers
+      addPeer(event.peer, false); // the newcomer offers (a peer coming back keeps its connection)
       break;
-    case "peer_left": {
+    case "peer_left":
+      dropPeer(event.peer_id);
+      break;
+    case "peer_away": {
+      // Its server connection dropped. With its media down too, it is gone (crashed).
       const peer = call.peers.get(event.peer_id);
-      call.peers.delete(event.peer_id);
-      if (peer) {
-        statsOf(peer).then((stats) => {
-          call.ended[peer.id] = stats;
-          peer.close();
-        });
+      if (peer && ["disconnected", "failed", "closed"].includes(peer.pc.connectionState)) {
+        dropPeer(event.peer_id);
       }
       break;
     }
@@ -317,9 +338,45 @@ function onEvent(event) {
       break;
     case "closed":
       if (call.state === "in-call") {
-        showError("The connection to the server was lost; calls already connected go on. Reload to rejoin.");
+        call.serverConnected = false;
+        showError("The connection to the server was lost; the call goes on. Reconnecting…");
+        reconnect(1);
       }
       break;
+  }
+}
+
+/**
+ * Back to the server after the connection dropped (or the server restarted): the same place
+ * with the resume token (a restarted server re-creates the room around it, docs/protocol.md),
+ * keeping every connection; anyone new is offered to. Retries with backoff while in the call.
+ */
+async function reconnect(attempt) {
+  const delay = Math.min(5000, 250 * 2 ** (attempt - 1)) * (1 + Math.random() / 4);
+  await new Promise((resolve) => setTimeout(resolve, delay));
+  if (call.state !== "in-call") return;
+  try {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    call.signaling = await Signaling.connect(`${scheme}://${location.host}/ws`, onEvent);
+    const joined = await call.signaling.join(call.room, call.name, call.resumeToken);
+    call.resumeToken = joined.resume_token;
+    call.iceServers = joined.ice_servers;
+    if (joined.peer_id !== call.me) {
+      // The place was given up: everyone starts again with the new id.
+      for (const id of [...call.peers.keys()]) dropPeer(id);
+      call.me = joined.peer_id;
+    }
+    for (const peer of joined.peers) {
+      if (!call.peers.has(peer.id)) addPeer(peer, true);
+    }
+    call.serverConnected = true;
+    clearError();
+  } catch (e) {
+    if (e.code === "room_not_found") {
+      showError("The server no longer has this room; the call goes on, but nobody new can join.");
+      return;
+    }
+    if (call.state === "in-call") reconnect(attempt + 1);
   }
 }
 
@@ -351,6 +408,9 @@ async function join(create) {
     const joined = await call.signaling.join(room, name);
     call.me = joined.peer_id;
     call.room = joined.room;
+    call.name = name;
+    call.resumeToken = joined.resume_token;
+    call.serverConnected = true;
     call.iceServers = joined.ice_servers;
     call.state = "in-call";
     history.replaceState(null, "", `/r/${joined.room}`);

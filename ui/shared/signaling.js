@@ -14,7 +14,7 @@ export class SignalingError extends Error {
 export class Signaling {
   /**
    * Connects and says hello. `onEvent` receives every message that is not an answer to a
-   * request: peer_joined, peer_left, signal, error (unprompted), closed.
+   * request: peer_joined, peer_left, peer_away, signal, error (unprompted), closed.
    */
   static async connect(url, onEvent) {
     const ws = new WebSocket(url);
@@ -90,8 +90,11 @@ export class Signaling {
     return (await this.request({ type: "create_room" }, "room_created")).room;
   }
 
-  join(room, name) {
-    return this.request({ type: "join", room, name }, "joined");
+  /** Joins `room`; with `resume` (an earlier `resume_token`), takes back the same place. */
+  join(room, name, resume) {
+    const message = { type: "join", room, name };
+    if (resume) message.resume = resume;
+    return this.request(message, "joined");
   }
 
   signal(to, signal) {

@@ -204,8 +204,14 @@ fn mdns_usable() -> bool {
     }
 }
 
-/// Timing settings every peer connection shares.
-pub fn settings() -> SettingEngine {
+/// How long the controlling side waits before nominating a pair through a TURN relay, hoping
+/// for a direct one (webrtc-rs's default, 2 s, as pion's), and with relay only: nothing better
+/// can come, so at once. That wait was half of the ~4.2 s a relay-only call took to set up.
+const RELAY_ACCEPTANCE_MIN_WAIT: Duration = Duration::from_secs(2);
+
+/// Timing settings every peer connection shares; `relay_only` as in
+/// [`crate::CallOptions::relay_only`].
+pub fn settings(relay_only: bool) -> SettingEngine {
     // webrtc-rs's default: resolve peers' `.local` host candidates, offer our own as they are.
     let mdns = if mdns_usable() {
         MulticastDnsMode::QueryOnly
@@ -216,6 +222,11 @@ pub fn settings() -> SettingEngine {
         .with_multicast_dns_mode(mdns)
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
         .with_prflx_acceptance_min_wait(Some(PRFLX_ACCEPTANCE_MIN_WAIT))
+        .with_relay_acceptance_min_wait(Some(if relay_only {
+            Duration::ZERO
+        } else {
+            RELAY_ACCEPTANCE_MIN_WAIT
+        }))
         .with_ice_timeouts(
             Some(ICE_DISCONNECTED_AFTER),
             Some(ICE_FAILED_AFTER),

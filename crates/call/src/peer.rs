@@ -328,7 +328,7 @@ impl PeerSession {
         }));
         let pc = PeerConnectionBuilder::new()
             .with_configuration(engine::configuration(new.ice, new.relay_only))
-            .with_setting_engine(engine::settings())
+            .with_setting_engine(engine::settings(new.relay_only))
             .with_media_engine(media_engine)
             .with_interceptor_registry(registry)
             .with_handler(Arc::clone(&handler) as Arc<dyn PeerConnectionEventHandler>)
