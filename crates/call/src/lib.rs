@@ -16,6 +16,7 @@ mod error;
 mod events;
 mod inbound_rtcp;
 mod media;
+mod negotiation;
 mod options;
 mod peer;
 mod playout;

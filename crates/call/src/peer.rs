@@ -17,7 +17,7 @@ use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
     RTCIceCandidateType, RTCIceConnectionState, RTCIceGatheringState, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState, RTCSessionDescription,
+    RTCPeerConnectionState,
 };
 
 use crate::audio_jitter::AudioJitterBuffer;
@@ -29,6 +29,7 @@ use crate::error::{webrtc, CallError};
 use crate::events::{CallEvent, PeerStats};
 use crate::inbound_rtcp::ReceptionReports;
 use crate::media::{Controls, EncodedAudio, EncodedVideo};
+use crate::negotiation::Negotiation;
 use crate::playout::PeerAudio;
 use crate::receive::{receive_audio, receive_video};
 use crate::recording::AudioRecorder;
@@ -230,13 +231,10 @@ pub(crate) struct PeerSession {
     pub name: String,
     pub pc: Arc<dyn PeerConnection>,
     pub counters: Arc<Counters>,
-    /// Perfect negotiation: the polite peer yields when both offer at once.
-    pub polite: bool,
-    pub making_offer: bool,
+    /// Where the offer/answer exchange stands (perfect negotiation; candidates held).
+    pub negotiation: Negotiation,
     /// ICE restarts we started toward this peer.
     pub ice_restarts: u64,
-    /// Candidates that came before the remote description.
-    pub pending_candidates: Vec<RTCIceCandidateInit>,
     pub chat: Arc<Chat>,
     pub security_code: Option<String>,
     /// The kinds of candidate this peer sent us (host, srflx, prflx, relay), each once.
@@ -371,14 +369,13 @@ impl PeerSession {
         ));
 
         Ok(Self {
-            polite: new.me < &new.id,
+            // The smaller id is the polite one (docs/protocol.md).
+            negotiation: Negotiation::new(new.me < &new.id),
             id: new.id,
             name: new.name,
             pc,
             counters,
-            making_offer: false,
             ice_restarts: 0,
-            pending_candidates: Vec::new(),
             chat,
             security_code: None,
             remote_candidate_types: Vec::new(),
@@ -399,23 +396,6 @@ impl PeerSession {
             tasks,
             handler,
         })
-    }
-
-    /// Sets the far end's offer or answer, then adds the candidates that came before it.
-    pub async fn set_remote(
-        &mut self,
-        description: RTCSessionDescription,
-    ) -> Result<(), CallError> {
-        self.pc
-            .set_remote_description(description)
-            .await
-            .map_err(webrtc)?;
-        for candidate in self.pending_candidates.drain(..) {
-            if let Err(e) = self.pc.add_ice_candidate(candidate).await {
-                tracing::debug!(error = %e, "held remote candidate refused");
-            }
-        }
-        Ok(())
     }
 
     /// Opens the chat channel (the offering side creates it; the other receives it).

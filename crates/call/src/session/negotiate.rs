@@ -1,6 +1,7 @@
 //! Negotiating with one peer: offers, answers and candidates (perfect negotiation), and what
 //! its connection reports.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +12,9 @@ use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState, RTCSe
 use super::Session;
 use crate::error::{webrtc, CallError};
 use crate::events::CallEvent;
+use crate::negotiation::Act;
 use crate::peer::{NewPeer, PeerInput, PeerSession};
+use crate::roster::Step;
 use crate::security::{fingerprints, security_code};
 
 impl Session {
@@ -61,22 +64,45 @@ impl Session {
             return Ok(());
         };
         peer.open_chat(self.events.clone()).await?;
-        peer.making_offer = true;
-        let offer = peer.pc.create_offer(None).await.map_err(webrtc);
-        let result = match offer {
-            Ok(offer) => peer
-                .pc
+        self.send_offer(&id, false).await
+    }
+
+    /// Makes an offer (with new ICE credentials when `restart`), sets it and sends it, unless
+    /// one of ours still waits for its answer.
+    async fn send_offer(&mut self, id: &PeerId, restart: bool) -> Result<(), CallError> {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if !peer.negotiation.can_offer(now) {
+            tracing::debug!(peer = %id, "an offer is already waiting for its answer");
+            return Ok(());
+        }
+        if restart {
+            tracing::info!(peer = %id, at_ms = peer.counters.since_start_ms(), "restarting ICE");
+            peer.ice_restarts += 1;
+            peer.pc.restart_ice().await.map_err(webrtc)?;
+        }
+        let made = async {
+            let offer = peer.pc.create_offer(None).await.map_err(webrtc)?;
+            peer.pc
                 .set_local_description(offer.clone())
                 .await
-                .map_err(webrtc)
-                .map(|_| offer),
-            Err(e) => Err(e),
+                .map_err(webrtc)?;
+            Ok::<_, CallError>(offer)
+        }
+        .await;
+        let offer = match made {
+            Ok(offer) => offer,
+            Err(e) => {
+                peer.negotiation.offer_failed();
+                return Err(e);
+            }
         };
-        peer.making_offer = false;
-        let offer = result?;
+        peer.negotiation.offer_sent(now);
         tracing::debug!(peer = %id, at_ms = peer.counters.since_start_ms(), "offer sent");
         self.signaling
-            .send_signal(id, Signal::Offer { sdp: offer.sdp })
+            .send_signal(id.clone(), Signal::Offer { sdp: offer.sdp })
             .await?;
         Ok(())
     }
@@ -86,7 +112,7 @@ impl Session {
         from: PeerId,
         signal: Signal,
     ) -> Result<(), CallError> {
-        match signal {
+        let acts = match signal {
             Signal::Offer { sdp } => {
                 if !self.roster.contains(&from) {
                     let steps = self.roster.offer_from_stranger(PeerInfo {
@@ -94,76 +120,116 @@ impl Session {
                         name: from.0.clone(),
                     });
                     self.apply(steps).await;
-                } else if self.started_over(&from, &sdp).await {
+                }
+                match self.peers.get_mut(&from) {
+                    Some(peer) => peer.negotiation.on_offer(sdp),
+                    None => return Ok(()),
+                }
+            }
+            Signal::Answer { sdp } => match self.peers.get_mut(&from) {
+                Some(peer) => peer.negotiation.on_answer(sdp),
+                None => return Ok(()),
+            },
+            Signal::Candidate { candidate } => match self.peers.get_mut(&from) {
+                Some(peer) => {
+                    peer.note_remote_candidate(&candidate.candidate);
+                    peer.negotiation.on_candidate(candidate)
+                }
+                None => return Ok(()),
+            },
+            // The W3C form of "no more candidates" is an empty one. webrtc-rs accepts it, but
+            // its ICE agent has no use for it (it never concludes anything from it).
+            Signal::EndOfCandidates => match self.peers.get_mut(&from) {
+                Some(peer) => peer.negotiation.on_candidate(IceCandidate {
+                    candidate: String::new(),
+                    sdp_mid: None,
+                    sdp_mline_index: None,
+                    username_fragment: None,
+                }),
+                None => return Ok(()),
+            },
+        };
+        self.carry_out(&from, acts).await
+    }
+
+    /// Does what the negotiation decided with `from`'s connection.
+    async fn carry_out(&mut self, from: &PeerId, acts: Vec<Act>) -> Result<(), CallError> {
+        let mut acts: VecDeque<Act> = acts.into();
+        while let Some(act) = acts.pop_front() {
+            match act {
+                Act::Answer { sdp, rollback } => {
+                    let Some(peer) = self.peers.get_mut(from) else {
+                        return Ok(());
+                    };
+                    if rollback {
+                        tracing::debug!(peer = %from, "both offered: ours rolled back");
+                        let back = RTCSessionDescription::rollback(None).map_err(webrtc)?;
+                        peer.pc.set_local_description(back).await.map_err(webrtc)?;
+                    }
+                    let offer = RTCSessionDescription::offer(sdp).map_err(webrtc)?;
+                    peer.pc
+                        .set_remote_description(offer)
+                        .await
+                        .map_err(webrtc)?;
+                    let answer = peer.pc.create_answer(None).await.map_err(webrtc)?;
+                    peer.pc
+                        .set_local_description(answer.clone())
+                        .await
+                        .map_err(webrtc)?;
+                    tracing::debug!(peer = %from, at_ms = peer.counters.since_start_ms(), "answer sent");
+                    self.signaling
+                        .send_signal(from.clone(), Signal::Answer { sdp: answer.sdp })
+                        .await?;
+                }
+                Act::ApplyAnswer { sdp } => {
+                    let Some(peer) = self.peers.get_mut(from) else {
+                        return Ok(());
+                    };
+                    let answer = RTCSessionDescription::answer(sdp).map_err(webrtc)?;
+                    peer.pc
+                        .set_remote_description(answer)
+                        .await
+                        .map_err(webrtc)?;
+                    tracing::debug!(peer = %from, at_ms = peer.counters.since_start_ms(), "answer applied");
+                }
+                Act::AddCandidates(candidates) => {
+                    let Some(peer) = self.peers.get_mut(from) else {
+                        return Ok(());
+                    };
+                    for candidate in candidates {
+                        let init = RTCIceCandidateInit {
+                            candidate: candidate.candidate,
+                            sdp_mid: candidate.sdp_mid,
+                            sdp_mline_index: candidate.sdp_mline_index,
+                            username_fragment: candidate.username_fragment,
+                            ..Default::default()
+                        };
+                        if let Err(e) = peer.pc.add_ice_candidate(init).await {
+                            tracing::debug!(error = %e, "remote candidate refused");
+                        }
+                    }
+                }
+                Act::Replace { sdp } => {
                     // The far end set up a new connection (it restarted, or came back after
-                    // we had given up on it): ours cannot carry on, so answer from a new one.
+                    // we had given up on it): answer from a new one of ours.
                     tracing::info!(peer = %from, "the far end started over: a new connection");
-                    let name = self.peers.get(&from).map(|p| p.name.clone());
-                    self.close_peer(&from).await;
+                    let name = self.peers.get(from).map(|p| p.name.clone());
+                    self.close_peer(from).await;
                     self.new_peer(PeerInfo {
                         id: from.clone(),
                         name: name.unwrap_or_else(|| from.0.clone()),
                     })
                     .await?;
+                    if let Some(peer) = self.peers.get_mut(from) {
+                        acts.extend(peer.negotiation.on_offer(sdp));
+                    }
                 }
-                let Some(peer) = self.peers.get_mut(&from) else {
-                    return Ok(());
-                };
-                // Perfect negotiation: on a collision the impolite peer keeps its own offer.
-                let collision = peer.making_offer;
-                if collision && !peer.polite {
+                Act::Redo => {
+                    tracing::info!(peer = %from, "our offer was answered by a new connection");
+                    self.apply(vec![Step::Redo { peer: from.clone() }]).await;
                     return Ok(());
                 }
-                peer.set_remote(RTCSessionDescription::offer(sdp).map_err(webrtc)?)
-                    .await?;
-                let answer = peer.pc.create_answer(None).await.map_err(webrtc)?;
-                peer.pc
-                    .set_local_description(answer.clone())
-                    .await
-                    .map_err(webrtc)?;
-                tracing::debug!(peer = %from, at_ms = peer.counters.since_start_ms(), "answer sent");
-                self.signaling
-                    .send_signal(from, Signal::Answer { sdp: answer.sdp })
-                    .await?;
-            }
-            Signal::Answer { sdp } => {
-                let Some(peer) = self.peers.get_mut(&from) else {
-                    return Ok(());
-                };
-                peer.set_remote(RTCSessionDescription::answer(sdp).map_err(webrtc)?)
-                    .await?;
-                tracing::debug!(peer = %from, at_ms = peer.counters.since_start_ms(), "answer applied");
-            }
-            Signal::Candidate { candidate } => {
-                let Some(peer) = self.peers.get_mut(&from) else {
-                    return Ok(());
-                };
-                peer.note_remote_candidate(&candidate.candidate);
-                let init = RTCIceCandidateInit {
-                    candidate: candidate.candidate,
-                    sdp_mid: candidate.sdp_mid,
-                    sdp_mline_index: candidate.sdp_mline_index,
-                    username_fragment: candidate.username_fragment,
-                    ..Default::default()
-                };
-                if peer.pc.remote_description().await.is_none() {
-                    peer.pending_candidates.push(init);
-                } else if let Err(e) = peer.pc.add_ice_candidate(init).await {
-                    tracing::debug!(error = %e, "remote candidate refused");
-                }
-            }
-            Signal::EndOfCandidates => {
-                // The W3C form of "no more candidates" is an empty one. webrtc-rs accepts it
-                // but its ICE agent has no use for it (it never concludes from it).
-                let Some(peer) = self.peers.get_mut(&from) else {
-                    return Ok(());
-                };
-                let end = RTCIceCandidateInit::default();
-                if peer.pc.remote_description().await.is_none() {
-                    peer.pending_candidates.push(end);
-                } else if let Err(e) = peer.pc.add_ice_candidate(end).await {
-                    tracing::debug!(error = %e, "end of candidates refused");
-                }
+                Act::Ignore(why) => tracing::debug!(peer = %from, why, "negotiation"),
             }
         }
         Ok(())
@@ -273,45 +339,7 @@ impl Session {
     /// Restarts ICE with `peer`: a new offer with new credentials, over candidates gathered
     /// again (on sockets bound again, so a changed address is picked up).
     pub(super) async fn restart_ice(&mut self, id: &PeerId) -> Result<(), CallError> {
-        let Some(peer) = self.peers.get_mut(id) else {
-            return Ok(());
-        };
-        if peer.making_offer {
-            return Ok(());
-        }
-        tracing::info!(peer = %id, at_ms = peer.counters.since_start_ms(), "restarting ICE");
-        peer.ice_restarts += 1;
-        peer.pc.restart_ice().await.map_err(webrtc)?;
-        peer.making_offer = true;
-        let offer = peer.pc.create_offer(None).await.map_err(webrtc);
-        let result = match offer {
-            Ok(offer) => peer
-                .pc
-                .set_local_description(offer.clone())
-                .await
-                .map_err(webrtc)
-                .map(|_| offer),
-            Err(e) => Err(e),
-        };
-        peer.making_offer = false;
-        let offer = result?;
-        self.signaling
-            .send_signal(id.clone(), Signal::Offer { sdp: offer.sdp })
-            .await?;
-        Ok(())
-    }
-
-    /// Whether an offer comes from a new connection at the far end: its DTLS certificate is
-    /// not the one our connection to that peer negotiated.
-    async fn started_over(&self, from: &PeerId, sdp: &str) -> bool {
-        let Some(peer) = self.peers.get(from) else {
-            return false;
-        };
-        let Some(current) = peer.pc.remote_description().await else {
-            return false;
-        };
-        let (now, offered) = (fingerprints(&current.sdp), fingerprints(sdp));
-        !offered.is_empty() && !now.is_empty() && now != offered
+        self.send_offer(id, true).await
     }
 }
 
