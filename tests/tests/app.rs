@@ -370,6 +370,38 @@ async fn the_app_calls_a_native_peer_through_its_built_in_server() {
         Duration::from_secs(20),
     )
     .await;
+    // Someone whose app crashes mid-call: their tile goes within 5 s.
+    let mut bo = CliPeer::start_with_server(
+        &server,
+        &Place {
+            bind: Some("0.0.0.0:0"),
+            netns: None,
+        },
+        &dir,
+        "Bo",
+        Some(&room),
+        &["--duration", "60"],
+    )
+    .await;
+    let bo_tile = format!("document.getElementById('tile-{}')", bo.id);
+    app.wait_for(
+        "Bo's video in his tile",
+        &format!(
+            "const t = window.tincan.tiles[{:?}]; return t && t.drawn > 10 && t",
+            bo.id
+        ),
+        Duration::from_secs(20),
+    )
+    .await;
+    bo.kill();
+    let killed = std::time::Instant::now();
+    app.wait_for(
+        "Bo's tile gone within 5 s of his crash",
+        &format!("return !{bo_tile}"),
+        Duration::from_secs(5),
+    )
+    .await;
+    eprintln!("a crashed peer's tile went after {:?}", killed.elapsed());
     click(&app, "leave").await;
     let ada = ada.finish().await;
     app.quit().await;
