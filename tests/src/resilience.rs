@@ -1,9 +1,10 @@
 //! Calls with something breaking in the middle, as tests and the resilience benchmark run
 //! them: a peer's address moves, the signaling server restarts, a peer crashes, or the only
-//! path is a TURN relay. Each returns what the peers wrote and the times it measured; the
-//! caller decides what is good enough.
+//! path is a TURN relay; and the plain call across a namespace's link they build on
+//! ([`across`]). Each returns what the peers wrote and the times it measured; the caller
+//! decides what is good enough.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -34,6 +35,14 @@ async fn connected(a: &CliPeer, b_id: &str, settle: Duration) {
         a.id
     );
     tokio::time::sleep(settle).await;
+}
+
+/// A third peer, Cy, joins `room` for `seconds`; its id and summary once it has ended.
+async fn newcomer(server: &ServerProcess, dir: &Path, room: &str, seconds: u32) -> (String, Value) {
+    let duration = seconds.to_string();
+    let c = CliPeer::start(server, dir, "Cy", Some(room), &["--duration", &duration]).await;
+    let c_id = c.id.clone();
+    (c_id, c.finish().await)
 }
 
 /// `a` on this host and `b` in a namespace (bound to every address it has, as the app is);
@@ -123,17 +132,7 @@ pub async fn server_restarts(
         );
     }
     let back_after = back.elapsed();
-    let c_duration = c_seconds.to_string();
-    let c = CliPeer::start(
-        &server,
-        &dir,
-        "Cy",
-        Some(&room),
-        &["--duration", &c_duration],
-    )
-    .await;
-    let c_id = c.id.clone();
-    let c = c.finish().await;
+    let (c_id, c) = newcomer(&server, &dir, &room, c_seconds).await;
     let (a, b) = tokio::join!(a.finish(), b.finish());
     std::fs::remove_dir_all(&dir).ok();
     Restart {
@@ -175,17 +174,7 @@ pub async fn peer_crashes(seconds: u32, kill_after: Duration, c_seconds: u32) ->
         "Ada never saw Bo go"
     );
     let noticed_after = killed.elapsed();
-    let c_duration = c_seconds.to_string();
-    let c = CliPeer::start(
-        &server,
-        &dir,
-        "Cy",
-        Some(&room),
-        &["--duration", &c_duration],
-    )
-    .await;
-    let c_id = c.id.clone();
-    let c = c.finish().await;
+    let (c_id, c) = newcomer(&server, &dir, &room, c_seconds).await;
     let a = a.finish().await;
     std::fs::remove_dir_all(&dir).ok();
     Crash {
@@ -197,32 +186,17 @@ pub async fn peer_crashes(seconds: u32, kill_after: Duration, c_seconds: u32) ->
     }
 }
 
-/// `a` on this host and `b` in a namespace call for `seconds`; with `relay`, both hide their
-/// addresses and go through coturn (`--relay-only`), else they connect directly.
-pub async fn across_a_link(seconds: u32, relay: bool, b_flags: &[&str]) -> Ended {
-    let link = Netns::plain();
-    let turn = if relay {
-        Some(Coturn::start(&link.host_ip).await)
-    } else {
-        None
-    };
-    let mut server_flags = Vec::new();
-    let turn_url = turn.as_ref().map(|t| t.url(&link.host_ip));
-    if let Some(url) = &turn_url {
-        server_flags.extend(["--turn", url, "--turn-secret", SECRET]);
-    }
-    let server = ServerProcess::start_on(&format!("{}:0", link.host_ip), &server_flags).await;
+/// `a` on this host (bound to the link's host side) and `b` in `link`'s namespace call through
+/// a server on the link started with `server_flags`; their summaries once both have ended.
+pub async fn across(
+    link: &Netns,
+    server_flags: &[&str],
+    a_flags: &[&str],
+    b_flags: &[&str],
+) -> Ended {
+    let server = ServerProcess::start_on(&format!("{}:0", link.host_ip), server_flags).await;
     let dir = scratch("link");
     let (a_bind, b_bind) = (format!("{}:0", link.host_ip), format!("{}:0", link.ns_ip));
-    let duration = seconds.to_string();
-    let mut a_flags = vec!["--duration", &duration];
-    let b_duration = seconds.saturating_sub(1).max(1).to_string();
-    let mut b_all = vec!["--duration", &b_duration];
-    if relay {
-        a_flags.push("--relay-only");
-        b_all.push("--relay-only");
-    }
-    b_all.extend_from_slice(b_flags);
     let a = CliPeer::start_at(
         &server,
         &Place {
@@ -232,25 +206,52 @@ pub async fn across_a_link(seconds: u32, relay: bool, b_flags: &[&str]) -> Ended
         &dir,
         "a",
         None,
-        &a_flags,
+        a_flags,
     )
     .await;
     let b = CliPeer::start_at(
         &server,
         &Place {
             bind: Some(&b_bind),
-            netns: Some(&link),
+            netns: Some(link),
         },
         &dir,
         "b",
         Some(&a.room),
-        &b_all,
+        b_flags,
     )
     .await;
     let (a_id, b_id) = (a.id.clone(), b.id.clone());
     let (a, b) = tokio::join!(a.finish(), b.finish());
     server.stop().await;
-    drop(turn);
     std::fs::remove_dir_all(&dir).ok();
     Ended { a, b, a_id, b_id }
+}
+
+/// `a` on this host and `b` in a namespace call for `seconds`; with `relay`, both hide their
+/// addresses and go through coturn (`--relay-only`), else they connect directly.
+pub async fn across_a_link(seconds: u32, relay: bool, b_flags: &[&str]) -> Ended {
+    let link = Netns::plain();
+    let turn = if relay {
+        Some(Coturn::start(&link.host_ip).await)
+    } else {
+        None
+    };
+    let turn_url = turn.as_ref().map(|t| t.url(&link.host_ip));
+    let mut server_flags = Vec::new();
+    if let Some(url) = &turn_url {
+        server_flags.extend(["--turn", url, "--turn-secret", SECRET]);
+    }
+    let duration = seconds.to_string();
+    let mut a_flags = vec!["--duration", &duration];
+    let b_duration = seconds.saturating_sub(1).max(1).to_string();
+    let mut b_all = vec!["--duration", &b_duration];
+    if relay {
+        a_flags.push("--relay-only");
+        b_all.push("--relay-only");
+    }
+    b_all.extend_from_slice(b_flags);
+    let ended = across(&link, &server_flags, &a_flags, &b_all).await;
+    drop(turn);
+    ended
 }

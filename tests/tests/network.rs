@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 use tincan_e2e::netns::UPLINK_BURST_BYTES;
+use tincan_e2e::resilience::{across, Ended};
 use tincan_e2e::{about, CliPeer, Netns, Place, ServerProcess};
 
 #[path = "network/long_path.rs"]
@@ -41,38 +42,8 @@ async fn call_across(
     a_flags: &[&str],
     b_flags: &[&str],
 ) -> (Value, Value, String, String) {
-    let server = ServerProcess::start_on(&format!("{}:0", link.host_ip), &[]).await;
-    let dir = std::env::temp_dir().join(format!("tincan-network-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (host_bind, ns_bind) = (format!("{}:0", link.host_ip), format!("{}:0", link.ns_ip));
-    let a = CliPeer::start_at(
-        &server,
-        &Place {
-            bind: Some(&host_bind),
-            netns: None,
-        },
-        &dir,
-        "a",
-        None,
-        a_flags,
-    )
-    .await;
-    let b = CliPeer::start_at(
-        &server,
-        &Place {
-            bind: Some(&ns_bind),
-            netns: Some(link),
-        },
-        &dir,
-        "b",
-        Some(&a.room),
-        b_flags,
-    )
-    .await;
-    let (a_id, b_id) = (a.id.clone(), b.id.clone());
-    let (a_summary, b_summary) = tokio::join!(a.finish(), b.finish());
-    server.stop().await;
-    (a_summary, b_summary, a_id, b_id)
+    let Ended { a, b, a_id, b_id } = across(link, &[], a_flags, b_flags).await;
+    (a, b, a_id, b_id)
 }
 
 /// 3 % of what reaches `b` is lost on the way: NACK and RTX bring nearly all of it back, so `b`
