@@ -1,315 +1,33 @@
-//! The signaling client: a handle for requests and a background task that owns the socket.
+//! The background task that owns the socket: it carries requests and signals out, routes
+//! what comes back, keeps the connection alive, and reconnects (resuming the room place).
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use rustls::pki_types::CertificateDer;
 use tincan_protocol::{
-    decode_server, ClientMessage, DecodeError, ErrorCode, IceServer, LeaveReason, PeerId, PeerInfo,
-    RoomCode, ServerMessage, Signal, PROTOCOL_VERSION,
+    decode_server, ClientMessage, DecodeError, ErrorCode, RoomCode, ServerMessage, PROTOCOL_VERSION,
 };
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::{tls, websocket_url, SignalingError};
+use super::{joined_from, ClientOptions, Command, Event};
+use crate::SignalingError;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// How the client retries after its connection drops.
-#[derive(Debug, Clone)]
-pub struct ReconnectPolicy {
-    /// Wait before the first retry.
-    pub first_delay: Duration,
-    /// The wait doubles up to this.
-    pub max_delay: Duration,
-    /// Stop trying after this long and report [`Event::Disconnected`] — unless the client
-    /// is in a room: then it keeps trying (at `max_delay`) until the handle closes, since a
-    /// call's media does not need the server and the room should come back when it does.
-    pub give_up_after: Duration,
-}
-
-impl ReconnectPolicy {
-    pub const FIRST_DELAY: Duration = Duration::from_millis(250);
-    pub const MAX_DELAY: Duration = Duration::from_secs(5);
-    /// Longer than the server's default reconnect grace (20 s), so a client that comes back
-    /// late still gets into the room, as a new peer.
-    pub const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
-
-    /// The wait before retry number `attempt` (from 1): exponential, with up to 25 % random
-    /// jitter so that clients dropped together do not return together.
-    fn delay(&self, attempt: u32) -> Duration {
-        let base = self
-            .first_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(self.max_delay);
-        let jitter = RandomState::new().hash_one(attempt) % 1000;
-        base + base.mul_f64(jitter as f64 / 4000.0)
-    }
-}
-
-impl Default for ReconnectPolicy {
-    fn default() -> Self {
-        Self {
-            first_delay: Self::FIRST_DELAY,
-            max_delay: Self::MAX_DELAY,
-            give_up_after: Self::GIVE_UP_AFTER,
-        }
-    }
-}
-
-/// Settings for [`connect`].
-#[derive(Debug, Clone)]
-pub struct ClientOptions {
-    /// Names the client in the server's logs (`tincan-cli/0.1.0`).
-    pub client_label: String,
-    pub reconnect: ReconnectPolicy,
-    /// Roots to trust besides the system's, for a server with a private CA.
-    pub extra_roots: Vec<CertificateDer<'static>>,
-    /// How long connecting plus the hello/welcome exchange may take.
-    pub handshake_timeout: Duration,
-    /// How long a request (create, join, leave) waits for its answer.
-    pub request_timeout: Duration,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        Self {
-            client_label: concat!("tincan-signaling/", env!("CARGO_PKG_VERSION")).into(),
-            reconnect: ReconnectPolicy::default(),
-            extra_roots: Vec::new(),
-            handshake_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-impl ClientOptions {
-    /// Adds PEM-encoded root certificates to trust.
-    pub fn trust_pem(mut self, pem: &[u8]) -> Result<Self, SignalingError> {
-        self.extra_roots.extend(tls::certificates_from_pem(pem)?);
-        Ok(self)
-    }
-}
-
-/// The answer to a join: who you are, who is there, and which ICE servers to use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Joined {
-    pub room: RoomCode,
-    pub peer_id: PeerId,
-    pub peers: Vec<PeerInfo>,
-    pub ice_servers: Vec<IceServer>,
-    pub capacity: usize,
-    /// True when this took back an earlier place (same peer id) after a reconnect.
-    pub resumed: bool,
-}
-
-/// What happens on the signaling connection, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    PeerJoined(PeerInfo),
-    PeerLeft {
-        peer_id: PeerId,
-        reason: LeaveReason,
-    },
-    /// A peer's connection to the server dropped; it may come back (a `PeerJoined` with the
-    /// same id) or leave when its grace ends.
-    PeerAway {
-        peer_id: PeerId,
-    },
-    Signal {
-        from: PeerId,
-        signal: Signal,
-    },
-    /// An error the server sent that answers no request of this handle (a refused signal,
-    /// rate limiting).
-    Error {
-        code: ErrorCode,
-        message: String,
-    },
-    /// The connection dropped; retry number `attempt` is under way.
-    Reconnecting {
-        attempt: u32,
-        reason: String,
-    },
-    /// Connected again. `joined` is the room rejoined, if the client was in one:
-    /// `joined.resumed` says whether it kept its place (same peer id) or came back as a new
-    /// peer, in which case every peer connection must be set up again.
-    Reconnected {
-        joined: Option<Joined>,
-    },
-    /// Reconnecting failed for longer than the policy allows; the handle no longer works.
-    Disconnected {
-        reason: String,
-    },
-}
-
-enum Command {
-    Request {
-        message: ClientMessage,
-        reply: oneshot::Sender<Result<ServerMessage, SignalingError>>,
-    },
-    Send(ClientMessage),
-    /// Drop the connection and make a new one now (the network changed under it).
-    Reconnect,
-    Close,
-}
-
-/// The handle to a signaling connection. Clone it freely; the connection closes when every
-/// clone is dropped or [`Signaling::close`] is called.
-#[derive(Clone)]
-pub struct Signaling {
-    commands: mpsc::Sender<Command>,
-    request_timeout: Duration,
-}
-
-/// Connects to a tincan-server (`ws://`, `wss://`, `http(s)://` or a bare `host:port`) and
-/// completes the protocol handshake.
-pub async fn connect(
-    server: &str,
-    options: ClientOptions,
-) -> Result<(Signaling, mpsc::Receiver<Event>), SignalingError> {
-    let url = websocket_url(server)?;
-    let tls = if url.scheme() == "wss" {
-        Some(tls::client_config(&options.extra_roots)?)
-    } else {
-        None
-    };
-    let (socket, welcome) = open(&url, tls.clone(), &options).await?;
-    let (commands_tx, commands_rx) = mpsc::channel(256);
-    let (events_tx, events_rx) = mpsc::channel(1024);
-    let request_timeout = options.request_timeout;
-    let task = Task {
-        url,
-        tls,
-        options,
-        commands: commands_rx,
-        events: events_tx,
-        pending: HashMap::new(),
-        room: None,
-        joining_as: None,
-        welcome,
-        queued: VecDeque::new(),
-        hurry: false,
-    };
-    tokio::spawn(task.run(socket));
-    Ok((
-        Signaling {
-            commands: commands_tx,
-            request_timeout,
-        },
-        events_rx,
-    ))
-}
-
-impl Signaling {
-    /// Asks the server for a new room and returns its code. You are not in it until you join.
-    pub async fn create_room(&self) -> Result<RoomCode, SignalingError> {
-        match self.request(ClientMessage::CreateRoom).await? {
-            ServerMessage::RoomCreated { room } => Ok(room),
-            other => Err(unexpected("room_created", &other)),
-        }
-    }
-
-    /// Joins a room by its code as a person typed it.
-    pub async fn join(&self, room: &str, name: &str) -> Result<Joined, SignalingError> {
-        let message = ClientMessage::Join {
-            room: room.to_owned(),
-            name: name.to_owned(),
-            resume: None,
-        };
-        match self.request(message).await? {
-            reply @ ServerMessage::Joined { .. } => {
-                joined_from(reply).ok_or_else(|| SignalingError::Protocol("bad joined".into()))
-            }
-            other => Err(unexpected("joined", &other)),
-        }
-    }
-
-    /// Sends a signal to a peer in the room. Refusals arrive as [`Event::Error`]. While the
-    /// client is reconnecting, signals wait and go out once it has resumed its place.
-    pub async fn send_signal(&self, to: PeerId, signal: Signal) -> Result<(), SignalingError> {
-        self.commands
-            .send(Command::Send(ClientMessage::Signal { to, signal }))
-            .await
-            .map_err(|_| SignalingError::Closed)
-    }
-
-    /// Leaves the room; the connection stays open for another join.
-    pub async fn leave(&self) -> Result<(), SignalingError> {
-        match self.request(ClientMessage::Leave).await? {
-            ServerMessage::Left => Ok(()),
-            other => Err(unexpected("left", &other)),
-        }
-    }
-
-    /// Drops the connection and makes a new one at once, taking back the same place: for when
-    /// the network changed and the old connection may be bound to an address that is gone (it
-    /// would only be noticed at the idle timeout). Signals sent meanwhile wait for the new one.
-    pub async fn reconnect(&self) {
-        let _ = self.commands.send(Command::Reconnect).await;
-    }
-
-    /// Leaves the room (if in one) and closes the connection.
-    pub async fn close(&self) {
-        let _ = self.commands.send(Command::Close).await;
-    }
-
-    async fn request(&self, message: ClientMessage) -> Result<ServerMessage, SignalingError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Request { message, reply })
-            .await
-            .map_err(|_| SignalingError::Closed)?;
-        match tokio::time::timeout(self.request_timeout, answer).await {
-            Err(_) => Err(SignalingError::NoAnswer {
-                seconds: self.request_timeout.as_secs(),
-            }),
-            Ok(Err(_)) => Err(SignalingError::ConnectionLost),
-            Ok(Ok(result)) => result,
-        }
-    }
-}
-
-fn unexpected(wanted: &str, got: &ServerMessage) -> SignalingError {
-    SignalingError::Protocol(format!("expected {wanted}, got {got:?}"))
-}
-
-fn joined_from(message: ServerMessage) -> Option<Joined> {
-    match message {
-        ServerMessage::Joined {
-            room,
-            peer_id,
-            peers,
-            ice_servers,
-            resumed,
-            capacity,
-            ..
-        } => Some(Joined {
-            room,
-            peer_id,
-            peers,
-            ice_servers,
-            capacity,
-            resumed,
-        }),
-        _ => None,
-    }
-}
+pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// What the server said in its welcome.
 #[derive(Debug, Clone, Copy)]
-struct Welcome {
+pub(super) struct Welcome {
     heartbeat: Duration,
     idle_timeout: Duration,
 }
 
 /// Opens the socket and completes hello/welcome.
-async fn open(
+pub(super) async fn open(
     url: &url::Url,
     tls: Option<Arc<rustls::ClientConfig>>,
     options: &ClientOptions,
@@ -398,7 +116,7 @@ enum Ended {
     Lost(String),
 }
 
-struct Task {
+pub(super) struct Task {
     url: url::Url,
     tls: Option<Arc<rustls::ClientConfig>>,
     options: ClientOptions,
@@ -422,7 +140,30 @@ struct Task {
 const QUEUED_SIGNALS: usize = 256;
 
 impl Task {
-    async fn run(mut self, mut socket: Socket) {
+    pub(super) fn new(
+        url: url::Url,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        options: ClientOptions,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<Event>,
+        welcome: Welcome,
+    ) -> Self {
+        Self {
+            url,
+            tls,
+            options,
+            commands,
+            events,
+            pending: HashMap::new(),
+            room: None,
+            joining_as: None,
+            welcome,
+            queued: VecDeque::new(),
+            hurry: false,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut socket: Socket) {
         loop {
             let reason = match self.pump(&mut socket).await {
                 Ended::Closed => {
@@ -727,29 +468,4 @@ async fn send(
     message: &ClientMessage,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     socket.send(Message::Text(message.to_json().into())).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {
-        let policy = ReconnectPolicy::default();
-        let d1 = policy.delay(1);
-        assert!(
-            d1 >= Duration::from_millis(250) && d1 <= Duration::from_millis(313),
-            "{d1:?}"
-        );
-        let d3 = policy.delay(3);
-        assert!(
-            d3 >= Duration::from_millis(1000) && d3 <= Duration::from_millis(1250),
-            "{d3:?}"
-        );
-        let d20 = policy.delay(20);
-        assert!(
-            d20 >= Duration::from_secs(5) && d20 <= Duration::from_millis(6250),
-            "{d20:?}"
-        );
-    }
 }
