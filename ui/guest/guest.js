@@ -337,8 +337,11 @@ function onEvent(event) {
       showError(event.message);
       break;
     case "closed":
-      if (call.state === "in-call") {
+      // One reconnect loop at a time: a socket that closes during a retry's join is that
+      // loop's business.
+      if (call.state === "in-call" && !call.reconnecting) {
         call.serverConnected = false;
+        call.reconnecting = true;
         showError("The connection to the server was lost; the call goes on. Reconnecting…");
         reconnect(1);
       }
@@ -354,7 +357,10 @@ function onEvent(event) {
 async function reconnect(attempt) {
   const delay = Math.min(5000, 250 * 2 ** (attempt - 1)) * (1 + Math.random() / 4);
   await new Promise((resolve) => setTimeout(resolve, delay));
-  if (call.state !== "in-call") return;
+  if (call.state !== "in-call") {
+    call.reconnecting = false;
+    return;
+  }
   try {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     call.signaling = await Signaling.connect(`${scheme}://${location.host}/ws`, onEvent);
@@ -370,9 +376,11 @@ async function reconnect(attempt) {
       if (!call.peers.has(peer.id)) addPeer(peer, true);
     }
     call.serverConnected = true;
+    call.reconnecting = false;
     clearError();
   } catch (e) {
     if (e.code === "room_not_found") {
+      call.reconnecting = false;
       showError("The server no longer has this room; the call goes on, but nobody new can join.");
       return;
     }
