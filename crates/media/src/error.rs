@@ -21,4 +21,6 @@ pub enum MediaError {
     Format(String),
     #[error("codec: {0}")]
     Codec(String),
+    #[error("audio processing: {0}")]
+    Processing(String),
 }

@@ -129,6 +129,25 @@ mod tests {
     }
 
     #[test]
+    fn audio_processing_is_a_flat_signal() {
+        let text = r#"{"type":"signal","to":"p2","signal":{"kind":"audio_processing",
+            "echo_cancellation":true,"noise_suppression":false,"auto_gain":true}}"#;
+        let ClientMessage::Signal { signal, .. } = decode_client(text).unwrap() else {
+            panic!("not a signal");
+        };
+        let expected = crate::AudioProcessing {
+            noise_suppression: false,
+            ..crate::AudioProcessing::ON
+        };
+        assert_eq!(signal, Signal::AudioProcessing(expected));
+        let back = serde_json::to_value(&signal).unwrap();
+        assert_eq!(back["kind"], "audio_processing");
+        assert_eq!(back["noise_suppression"], false);
+        let missing = r#"{"type":"signal","to":"p2","signal":{"kind":"audio_processing"}}"#;
+        assert!(decode_client(missing).is_err());
+    }
+
+    #[test]
     fn malformed_unknown_and_bad_fields_are_told_apart() {
         let e = decode_client("{not json").unwrap_err();
         assert!(matches!(e, DecodeError::Malformed(_)));

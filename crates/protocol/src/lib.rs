@@ -18,7 +18,7 @@ pub use code::{RoomCode, RoomCodeError, ROOM_CODE_BITS};
 pub use decode::{decode_client, decode_server, DecodeError};
 pub use error::ErrorCode;
 pub use messages::{
-    ClientMessage, IceCandidate, IceServer, LeaveReason, PeerId, PeerInfo, ServerMessage, Signal,
+    AudioProcessing, ClientMessage, IceCandidate, IceServer, LeaveReason, PeerId, PeerInfo, ServerMessage, Signal,
     MAX_NAME_CHARS,
 };
 

@@ -74,6 +74,45 @@ pub enum Signal {
     },
     /// The sender has gathered all its candidates.
     EndOfCandidates,
+    /// How the sender processes its microphone, sent when the call to this peer starts and
+    /// whenever it changes (so the far end can show, and tests can see, what it is getting).
+    AudioProcessing(AudioProcessing),
+}
+
+/// Which of WebRTC's microphone processing stages are on: echo cancellation, noise
+/// suppression and automatic gain (a high-pass filter runs whenever any is). The same shape
+/// is the engine's setting, so what a peer is told is what it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AudioProcessing {
+    pub echo_cancellation: bool,
+    pub noise_suppression: bool,
+    pub auto_gain: bool,
+}
+
+impl AudioProcessing {
+    /// Everything on: what a person talking into a laptop needs.
+    pub const ON: Self = Self {
+        echo_cancellation: true,
+        noise_suppression: true,
+        auto_gain: true,
+    };
+    /// The microphone as it is (test tones, music, a bot).
+    pub const OFF: Self = Self {
+        echo_cancellation: false,
+        noise_suppression: false,
+        auto_gain: false,
+    };
+
+    /// Whether any stage runs.
+    pub fn any(&self) -> bool {
+        self.echo_cancellation || self.noise_suppression || self.auto_gain
+    }
+}
+
+impl Default for AudioProcessing {
+    fn default() -> Self {
+        Self::ON
+    }
 }
 
 /// Why a peer is no longer in the room.

@@ -4,6 +4,7 @@
 pub mod analysis;
 mod cpal_device;
 mod null;
+pub mod processing;
 mod resample;
 mod tone;
 mod wav;
@@ -12,6 +13,7 @@ pub use cpal_device::{
     list_microphones, list_speakers, AudioDeviceInfo, MicrophoneSource, SpeakerSink,
 };
 pub use null::NullSink;
+pub use processing::{AudioProcessor, ProcessingSettings, ProcessingStats};
 pub use resample::Resampler;
 pub use tone::ToneSource;
 pub use wav::{WavSink, WavSource};
