@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::{AppHandle, State};
 use tincan_call::{Call, RoomChoice};
+use tincan_media::audio::echo_check::{check_devices, EchoCheckResult};
 use tincan_media::devices::DeviceList;
 use tincan_media::video::VideoFormat;
 
@@ -48,9 +49,18 @@ pub async fn server_address(state: State<'_, AppState>) -> Result<String, AppErr
 }
 
 #[tauri::command]
-pub fn save_settings(state: State<'_, AppState>, settings: Settings) -> Result<Settings, AppError> {
+pub async fn save_settings(
+    state: State<'_, AppState>,
+    settings: Settings,
+) -> Result<Settings, AppError> {
     state.settings_file.save(&settings)?;
     *lock(&state.settings) = settings.clone();
+    // The microphone's processing applies to a call in progress at once (and its peers are
+    // told); the rest waits for the next call.
+    let call = state.call.lock().await.clone();
+    if let Some(call) = call {
+        call.set_audio_processing(settings.audio_processing).await?;
+    }
     Ok(settings)
 }
 
@@ -127,6 +137,43 @@ pub async fn test_speaker(speaker: String) -> Result<(), AppError> {
         .map_err(|e| AppError::Speaker(e.to_string()))?
 }
 
+/// What "Test speaker and microphone" found, with the sentence the page shows.
+#[derive(Debug, Serialize)]
+pub struct DeviceTest {
+    pub summary: String,
+    #[serde(flatten)]
+    pub result: EchoCheckResult,
+}
+
+/// "Test speaker and microphone" on the pre-join screen: a short sound through `speaker`,
+/// recorded by `microphone`. The preview (which holds the microphone) stops first; the page
+/// starts it again.
+#[tauri::command]
+pub async fn test_devices(
+    state: State<'_, AppState>,
+    microphone: String,
+    speaker: String,
+) -> Result<DeviceTest, AppError> {
+    if microphone == devices::NONE || speaker == devices::NONE {
+        return Err(AppError::Microphone(
+            "pick a microphone and a speaker to test them together".into(),
+        ));
+    }
+    stop_preview_now(&state).await;
+    let pick = |id: String| (!id.is_empty()).then_some(id);
+    let (microphone, speaker) = (pick(microphone), pick(speaker));
+    let result = tokio::task::spawn_blocking(move || {
+        check_devices(microphone.as_deref(), speaker.as_deref())
+    })
+    .await
+    .map_err(|e| AppError::Microphone(e.to_string()))?
+    .map_err(|e| AppError::Microphone(e.to_string()))?;
+    Ok(DeviceTest {
+        summary: result.summary(),
+        result,
+    })
+}
+
 #[derive(Debug, Deserialize)]
 pub struct JoinRequest {
     /// None: create a room.
@@ -175,6 +222,7 @@ pub async fn join(
     options.format = video_format(&settings);
     options.video_kbps = settings.quality.video().2;
     options.relay_only = settings.hide_ip;
+    options.audio_processing = settings.audio_processing;
     let (call, events) = Call::join(options)
         .await
         .map_err(|e| AppError::joining(e, room_typed))?;

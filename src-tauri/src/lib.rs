@@ -64,6 +64,7 @@ pub fn run() -> Result<(), tauri::Error> {
             commands::start_preview,
             commands::stop_preview,
             commands::test_speaker,
+            commands::test_devices,
             commands::join,
             commands::leave,
             commands::set_mic_muted,

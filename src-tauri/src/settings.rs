@@ -1,10 +1,11 @@
 //! What the person chose, kept in the OS config directory (`settings.json`): their name, the
-//! signaling server, video quality, default devices, whether to hide their IP address, and
-//! recent rooms.
+//! signaling server, video quality, default devices, whether to hide their IP address, the
+//! microphone's processing, and recent rooms.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tincan_call::AudioProcessing;
 
 use crate::error::AppError;
 
@@ -25,6 +26,9 @@ pub struct Settings {
     /// "Hide my IP address": calls send only TURN relay candidates
     /// (`CallOptions::relay_only`); needs a server that hands out TURN.
     pub hide_ip: bool,
+    /// Echo cancellation, noise suppression and automatic gain on the microphone (Settings →
+    /// Audio): all on unless the person turns one off.
+    pub audio_processing: AudioProcessing,
     /// Newest first.
     pub recent_rooms: Vec<String>,
 }
@@ -39,6 +43,7 @@ impl Default for Settings {
             microphone: String::new(),
             speaker: String::new(),
             hide_ip: false,
+            audio_processing: AudioProcessing::ON,
             recent_rooms: Vec::new(),
         }
     }
@@ -143,6 +148,10 @@ mod tests {
             server: "wss://call.example.org".into(),
             quality: Quality::Low,
             hide_ip: true,
+            audio_processing: AudioProcessing {
+                echo_cancellation: false,
+                ..AudioProcessing::ON
+            },
             ..Settings::default()
         };
         settings.remember_room("k7wq-2m9x-d4tp");
@@ -152,8 +161,8 @@ mod tests {
         std::fs::write(file.path(), r#"{"name":"Bo"}"#).unwrap();
         let old = file.load().unwrap();
         assert_eq!(
-            (old.name.as_str(), old.quality, old.hide_ip),
-            ("Bo", Quality::High, false)
+            (old.name.as_str(), old.quality, old.hide_ip, old.audio_processing),
+            ("Bo", Quality::High, false, AudioProcessing::ON)
         );
         std::fs::remove_dir_all(&dir).ok();
     }

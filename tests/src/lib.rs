@@ -12,7 +12,9 @@ pub mod netns;
 pub mod plain_peer;
 pub mod raw;
 pub mod resilience;
+pub mod room;
 pub mod server;
+pub mod speech;
 pub mod turn;
 pub mod webdriver;
 
@@ -23,6 +25,7 @@ pub use long_path::{Impairment, LongPath};
 pub use netns::Netns;
 pub use plain_peer::PlainPeer;
 pub use raw::RawClient;
+pub use room::Room;
 pub use server::ServerProcess;
 pub use webdriver::{Browser, FakeDevices};
 

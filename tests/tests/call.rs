@@ -8,6 +8,8 @@ use serde_json::Value;
 use tincan_e2e::{about, CliPeer, ServerProcess};
 use tokio::process::Command;
 
+#[path = "call/echo.rs"]
+mod echo;
 #[path = "call/resilience.rs"]
 mod resilience;
 

@@ -4,9 +4,10 @@
 //
 // `window.tincan` exposes the state for tests and curious people.
 
-import { I420Canvas } from "./video.js";
+import { quality, statsText } from "./stats.js";
+import { shownSize, tileResize, watchTile } from "./tiles.js";
 
-const { invoke, Channel } = window.__TAURI__.core;
+const { invoke } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
 
 const $ = (id) => document.getElementById(id);
@@ -131,71 +132,6 @@ function renderRecent() {
 
 // ---------- tiles ----------
 
-/**
- * Where tiles get their pictures: a WebSocket on 127.0.0.1 when the app has one (no Tauri
- * IPC per picture; docs/desktop-app.md), else a Tauri channel per tile.
- */
-const frameSocket = invoke("frame_socket").catch(() => null);
-
-/** Starts receiving pictures for `id` into `canvas`. */
-function watchTile(id, canvas) {
-  const renderer = new I420Canvas(canvas);
-  const entry = { drawn: 0, fingerprint: 0, width: 0, height: 0, renderer };
-  app.tiles[id] = entry;
-  const show = (buffer) => {
-    if (renderer.draw(buffer)) {
-      Object.assign(entry, { drawn: renderer.drawn, fingerprint: renderer.fingerprint, width: renderer.width, height: renderer.height, at: performance.now() });
-      canvas.parentElement?.classList.add("live");
-    }
-  };
-  const byChannel = () => {
-    const [width, height] = shownSize(canvas);
-    const channel = new Channel();
-    channel.onmessage = (buffer) => {
-      show(buffer);
-      invoke("frame_shown", { tile: id }).catch(() => {});
-    };
-    invoke("watch_tile", { tile: id, width, height, channel });
-    entry.path = "channel";
-  };
-  frameSocket.then((socket) => {
-    if (app.tiles[id] !== entry) return; // watched anew meanwhile
-    if (!socket) return byChannel();
-    const [width, height] = shownSize(canvas);
-    const url = `ws://127.0.0.1:${socket.port}/tile/${encodeURIComponent(id)}?token=${socket.token}&w=${width}&h=${height}`;
-    const ws = new WebSocket(url);
-    ws.binaryType = "arraybuffer";
-    let opened = false;
-    ws.onopen = () => { opened = true; };
-    ws.onmessage = (event) => {
-      show(event.data);
-      // Drawn: ready for the next one (the app keeps a few in flight at most).
-      ws.send("");
-    };
-    // A socket that never opened (refused, blocked) leaves the tile to a channel.
-    ws.onclose = () => {
-      if (!opened && app.tiles[id] === entry) byChannel();
-    };
-    entry.close = () => ws.close();
-    entry.path = "socket";
-  });
-  return entry;
-}
-
-function shownSize(canvas) {
-  const r = canvas.getBoundingClientRect();
-  const scale = window.devicePixelRatio || 1;
-  return [Math.max(1, Math.round(r.width * scale)), Math.max(1, Math.round(r.height * scale))];
-}
-
-const tileResize = new ResizeObserver((entries) => {
-  for (const e of entries) {
-    const id = e.target.dataset.tile;
-    const [width, height] = shownSize(e.target);
-    invoke("resize_tile", { tile: id, width, height }).catch(() => {});
-  }
-});
-
 // A peer whose camera went off (or who has none) sends no pictures: after a moment without
 // one, their tile shows their avatar instead of a frozen picture.
 const STALE_MS = 1500;
@@ -239,7 +175,7 @@ function addPeer(peer) {
   $("tiles").append(tile);
   updateLayout();
   app.peers.set(peer.id, { name: peer.name, tile, stats: null, security_code: null });
-  watchTile(peer.id, canvas);
+  watchTile(app.tiles, peer.id, canvas);
   tileResize.observe(canvas);
   notice(`${peer.name} joined`);
 }
@@ -261,16 +197,6 @@ function updateLayout() {
   $("waiting").hidden = count > 0;
 }
 
-/** good / fair / poor from what arrives: round trip, frame rate, freezes, audio loss. */
-function quality(s) {
-  if (!s.connected) return "poor";
-  const rtt = s.rtt_ms ?? 0;
-  const fps = s.fps_received ?? 0;
-  if (rtt > 400 || (s.video_frames_received > 0 && fps < 10)) return "poor";
-  if (rtt > 150 || (s.video_frames_received > 0 && fps < 20) || (s.audio_loss_percent ?? 0) > 5) return "fair";
-  return "good";
-}
-
 function showStats(s) {
   const peer = app.peers.get(s.peer_id);
   if (!peer) return;
@@ -279,19 +205,9 @@ function showStats(s) {
   const q = peer.tile.querySelector(".quality");
   q.dataset.level = level;
   q.setAttribute("aria-label", `Connection: ${level}`);
-  const size = s.received_size ? `${s.received_size[0]}x${s.received_size[1]}` : "-";
   const tile = app.tiles[s.peer_id];
-  peer.tile.querySelector(".stats").textContent = [
-    `in  ${size} ${fmt(s.fps_received)} fps ${fmt(s.kbps_in)} kbit/s`,
-    `out ${fmt(s.fps_sent)} fps ${fmt(s.kbps_out)} kbit/s (fits ${fmt(s.available_send_kbps)})`,
-    `rtt ${fmt(s.rtt_ms)} ms  ${s.local_candidate || "?"} → ${s.remote_candidate || "?"}`,
-    `jitter audio ${fmt(s.audio_jitter_ms)} ms video ${fmt(s.video_jitter_ms)} ms`,
-    `video held ${fmt(s.video_delay_ms)} ms  resent ${s.rtx_packets_sent ?? 0} asked ${s.nacks_sent ?? 0}`,
-    `freezes ${s.freezes ?? 0} (${s.freeze_ms ?? 0} ms)  drawn ${tile?.drawn ?? 0}`,
-  ].join("\n");
+  peer.tile.querySelector(".stats").textContent = statsText(s, tile?.drawn ?? 0);
 }
-
-const fmt = (v) => (typeof v === "number" ? Math.round(v) : "-");
 
 // ---------- pre-join ----------
 
@@ -309,7 +225,7 @@ async function toPrejoin(room) {
 async function startPreview() {
   if (!previewTile) {
     $("preview-canvas").dataset.tile = "self";
-    previewTile = watchTile("self", $("preview-canvas"));
+    previewTile = watchTile(app.tiles, "self", $("preview-canvas"));
   }
   const camera = $("camera").value;
   const noCamera = camera === "none";
@@ -361,7 +277,7 @@ function enterCall(joined) {
   show("call");
   if (!selfTile) {
     $("self-canvas").dataset.tile = "self";
-    selfTile = watchTile("self", $("self-canvas"));
+    selfTile = watchTile(app.tiles, "self", $("self-canvas"));
     tileResize.observe($("self-canvas"));
   } else {
     app.tiles.self = selfTile;
@@ -466,6 +382,12 @@ async function openSettings() {
   $("server-url").value = s.server;
   $("quality").value = s.quality;
   $("hide-ip").checked = !!s.hide_ip;
+  const audio = s.audio_processing || {};
+  $("echo-cancellation").checked = audio.echo_cancellation !== false;
+  $("noise-suppression").checked = audio.noise_suppression !== false;
+  $("auto-gain").checked = audio.auto_gain !== false;
+  // Settings open over a call too; closing them goes back to where they were opened.
+  if (app.screen !== "settings") app.settingsFrom = app.screen;
   show("settings");
   await loadDevices();
   try {
@@ -476,6 +398,10 @@ async function openSettings() {
   }
 }
 
+function closeSettings() {
+  show(app.settingsFrom === "call" ? "call" : "home");
+}
+
 async function saveSettings(event) {
   event.preventDefault();
   const url = document.querySelector("input[name=server-kind]:checked").value === "url";
@@ -484,13 +410,18 @@ async function saveSettings(event) {
     server: url ? $("server-url").value.trim() : "",
     quality: $("quality").value,
     hide_ip: $("hide-ip").checked,
+    audio_processing: {
+      echo_cancellation: $("echo-cancellation").checked,
+      noise_suppression: $("noise-suppression").checked,
+      auto_gain: $("auto-gain").checked,
+    },
     camera: $("default-camera").value,
     microphone: $("default-microphone").value,
     speaker: $("default-speaker").value,
   };
   try {
     app.settings = await invoke("save_settings", { settings });
-    show("home");
+    closeSettings();
   } catch (e) {
     showError(e);
   }
@@ -577,6 +508,22 @@ $("test-speaker").addEventListener("click", async () => {
     showError(e);
   }
 });
+$("test-devices").addEventListener("click", async () => {
+  const button = $("test-devices");
+  button.disabled = true;
+  $("device-test-result").textContent = "Listening for a short sound from your speaker…";
+  try {
+    const found = await invoke("test_devices", { microphone: $("microphone").value, speaker: $("speaker").value });
+    $("device-test-result").textContent = found.summary;
+    $("device-test-result").dataset.hears = String(found.hears_speaker);
+  } catch (e) {
+    $("device-test-result").textContent = "";
+    showError(e);
+  } finally {
+    button.disabled = false;
+    await startPreview();
+  }
+});
 $("prejoin-back").addEventListener("click", async () => {
   await invoke("stop_preview");
   show("home");
@@ -621,7 +568,7 @@ $("home-again").addEventListener("click", () => {
   show("home");
 });
 $("open-settings").addEventListener("click", openSettings);
-$("settings-cancel").addEventListener("click", () => show("home"));
+$("settings-cancel").addEventListener("click", closeSettings);
 $("settings-form").addEventListener("submit", saveSettings);
 $("error-close").addEventListener("click", clearError);
 $("error-retry").addEventListener("click", () => {

@@ -5,7 +5,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tincan_media::video::VideoFormat;
-use tincan_protocol::{IceServer, PeerId, RoomCode};
+use tincan_media::audio::AudioProcessor;
+use tincan_protocol::{AudioProcessing, IceServer, PeerId, RoomCode};
 use tincan_signaling::connect;
 use tokio::sync::{mpsc, oneshot};
 
@@ -28,6 +29,8 @@ fn offers_turn(servers: &[IceServer]) -> bool {
 
 pub(crate) enum Command {
     Chat(String),
+    /// Tell every peer the microphone's processing changed.
+    AudioProcessing(AudioProcessing),
     Speaker(AudioOutput, oneshot::Sender<Result<(), CallError>>),
     RefreshVideo,
     Stats(oneshot::Sender<Vec<PeerStats>>),
@@ -45,6 +48,7 @@ pub struct Call {
     /// when it comes on. Holding the lock also orders camera on/off against switches.
     video_input: Mutex<VideoInput>,
     controls: Arc<Controls>,
+    processor: AudioProcessor,
     commands: mpsc::Sender<Command>,
 }
 
@@ -63,7 +67,7 @@ impl Call {
         }
         let (events_tx, events) = mpsc::channel(256);
         let media = LocalMedia::start(&options, events_tx.clone())?;
-        let playout = Playout::start(&options.output, events_tx.clone())?;
+        let playout = Playout::start(&options.output, events_tx.clone(), media.processor.clone())?;
         let (signaling, signals) = connect(&options.server, options.signaling.clone()).await?;
         let room = match &options.room {
             RoomChoice::Create => signaling.create_room().await?.to_string(),
@@ -81,6 +85,7 @@ impl Call {
         }
         let (commands, commands_rx) = mpsc::channel(16);
         let controls = Arc::clone(&media.controls);
+        let processor = media.processor.clone();
         let _ = events_tx
             .send(CallEvent::Joined {
                 room: joined.room.clone(),
@@ -108,6 +113,7 @@ impl Call {
                 format: options.format,
                 video_input: Mutex::new(options.video.clone()),
                 controls,
+                processor,
                 commands,
             },
             events,
@@ -129,6 +135,16 @@ impl Call {
     /// Mutes or unmutes the microphone (muted sends silence).
     pub fn set_mic_muted(&self, muted: bool) {
         self.controls.mic_muted.store(muted, Ordering::Relaxed);
+    }
+
+    /// Turns echo cancellation, noise suppression and automatic gain on or off from the next
+    /// microphone frame, and tells every peer (their [`PeerStats::remote_audio_processing`]).
+    pub async fn set_audio_processing(&self, settings: AudioProcessing) -> Result<(), CallError> {
+        self.processor.set_settings(settings);
+        self.commands
+            .send(Command::AudioProcessing(settings))
+            .await
+            .map_err(|_| CallError::Ended)
     }
 
     /// Turns the camera off or back on. Off sends no video and closes the video input, so a

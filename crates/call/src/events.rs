@@ -1,6 +1,7 @@
 use serde::Serialize;
+use tincan_media::audio::ProcessingStats;
 use tincan_media::{AudioFrame, VideoFrame};
-use tincan_protocol::{PeerId, PeerInfo, RoomCode};
+use tincan_protocol::{AudioProcessing, PeerId, PeerInfo, RoomCode};
 
 /// Per-peer statistics, sent every second and at the end of the call.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -65,6 +66,11 @@ pub struct PeerStats {
     pub remote_candidate_types: Vec<String>,
     /// ICE restarts we started toward this peer (its path went down, or our network changed).
     pub ice_restarts: u64,
+    /// What our microphone's processing does now (the same for every peer): which stages
+    /// are on, and the echo canceller's delay estimate.
+    pub audio_processing: ProcessingStats,
+    /// How this peer says it processes its microphone (native peers say; browsers do not).
+    pub remote_audio_processing: Option<AudioProcessing>,
 }
 
 /// Which local input a [`CallEvent::InputLost`] is about.

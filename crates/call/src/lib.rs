@@ -35,6 +35,8 @@ pub use call::Call;
 pub use error::CallError;
 pub use events::{CallEvent, LostInput, PeerStats};
 pub use options::{AudioInput, CallOptions, RoomChoice, VideoInput};
+pub use tincan_media::audio::ProcessingStats;
+pub use tincan_protocol::AudioProcessing;
 pub use peer::{live_peer_connections, peer_connection_handlers_alive};
 pub use playout::AudioOutput;
 pub use security::security_code;

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tincan_media::audio::{AudioSource, MicrophoneSource, ToneSource, WavSource};
+use tincan_media::audio::{AudioProcessor, AudioSource, MicrophoneSource, ToneSource, WavSource};
 use tincan_media::codec::{OpusEncoder, Vp8Config, Vp8Encoder};
 use tincan_media::video::{
     scale, stamp, CameraSource, PatternSource, VideoFormat, VideoSource, Y4mSource,
@@ -62,6 +62,8 @@ pub(crate) struct LocalMedia {
     pub controls: Arc<Controls>,
     pub video: broadcast::Sender<Arc<EncodedVideo>>,
     pub audio: broadcast::Sender<Arc<EncodedAudio>>,
+    /// The microphone's processing, shared with the playout (its echo reference).
+    pub processor: AudioProcessor,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -144,6 +146,7 @@ impl LocalMedia {
         };
         let audio_source = open_audio(&options.audio)?;
         let encoder = OpusEncoder::new(options.audio_bps)?;
+        let processor = AudioProcessor::new(options.audio_processing);
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.into())
@@ -166,13 +169,17 @@ impl LocalMedia {
                     events,
                     self_view: false,
                 };
-                Box::new(move || audio_loop(audio_source, encoder, controls, audio, local))
+                let processor = processor.clone();
+                Box::new(move || {
+                    audio_loop(audio_source, encoder, processor, controls, audio, local)
+                })
             })?,
         ];
         Ok(Self {
             controls,
             video,
             audio,
+            processor,
             threads,
         })
     }
@@ -388,6 +395,7 @@ fn shrink(frame: VideoFrame, scale: u32) -> Result<VideoFrame, MediaError> {
 fn audio_loop(
     mut source: Option<Audio>,
     mut encoder: OpusEncoder,
+    processor: AudioProcessor,
     controls: Arc<Controls>,
     out: broadcast::Sender<Arc<EncodedAudio>>,
     local: Local,
@@ -417,7 +425,7 @@ fn audio_loop(
                 tracing::warn!(error = %e, "cannot set Opus FEC");
             }
         }
-        let frame = match audio.read() {
+        let mut frame = match audio.read() {
             Ok(Some(frame)) => frame,
             Ok(None) => {
                 source = None;
@@ -429,6 +437,10 @@ fn audio_loop(
                 continue;
             }
         };
+        // Processed even when muted, so the echo canceller stays converged for the unmute.
+        if let Err(e) = processor.near_end(&mut frame) {
+            tracing::warn!(error = %e, "audio processing failed; this frame goes as captured");
+        }
         // Muted still sends (silence costs a few bytes) so the far end's timing holds.
         let frame = if controls.mic_muted.load(Ordering::Relaxed) {
             AudioFrame::silence(frame.capture_us)

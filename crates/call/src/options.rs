@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use tincan_media::video::VideoFormat;
+use tincan_protocol::AudioProcessing;
 
 use crate::playout::AudioOutput;
 
@@ -48,6 +49,10 @@ pub struct CallOptions {
     /// [`crate::Call::set_camera_off`] turns it on.
     pub camera_off: bool,
     pub audio: AudioInput,
+    /// Echo cancellation, noise suppression and automatic gain on the microphone: all on by
+    /// default (a person at a laptop); off for test tones and music, which they would treat
+    /// as noise. Changed mid-call with [`crate::Call::set_audio_processing`].
+    pub audio_processing: AudioProcessing,
     /// Where the others are heard. None by default: an app picks the speaker (a user's
     /// choice); a bot or a test wants none.
     pub output: AudioOutput,
@@ -79,6 +84,7 @@ impl CallOptions {
             video: VideoInput::Pattern,
             camera_off: false,
             audio: AudioInput::Tone(440.0),
+            audio_processing: AudioProcessing::ON,
             output: AudioOutput::None,
             record: None,
             self_view: false,

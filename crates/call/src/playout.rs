@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tincan_media::audio::{AudioSink, SpeakerSink};
+use tincan_media::audio::{AudioProcessor, AudioSink, SpeakerSink};
 use tincan_media::AudioFrame;
 use tincan_protocol::PeerId;
 use tokio::sync::mpsc;
@@ -55,7 +55,12 @@ const TICK: Duration = Duration::from_millis(20);
 
 impl Playout {
     /// Opens the speaker (so a missing one fails the join, clearly) and starts the thread.
-    pub fn start(output: &AudioOutput, events: mpsc::Sender<CallEvent>) -> Result<Self, CallError> {
+    /// What is played goes to `processor` too: the echo canceller's reference.
+    pub fn start(
+        output: &AudioOutput,
+        events: mpsc::Sender<CallEvent>,
+        processor: AudioProcessor,
+    ) -> Result<Self, CallError> {
         let speaker = open(output)?;
         let peers: Peers = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
@@ -64,7 +69,7 @@ impl Playout {
             let (peers, stop, next) = (peers.clone(), stop.clone(), next_speaker.clone());
             std::thread::Builder::new()
                 .name("audio-playout".into())
-                .spawn(move || run(peers, speaker, next, stop, events))
+                .spawn(move || run(peers, speaker, next, stop, events, processor))
                 .map_err(|e| CallError::WebRtc(e.to_string()))?
         };
         Ok(Self {
@@ -121,6 +126,7 @@ fn run(
     next_speaker: Arc<Swap<SpeakerSink>>,
     stop: Arc<AtomicBool>,
     events: mpsc::Sender<CallEvent>,
+    processor: AudioProcessor,
 ) {
     let (mut start, mut n) = (Instant::now(), 0u64);
     while !stop.load(Ordering::Relaxed) {
@@ -182,6 +188,11 @@ fn run(
         }
         if let Some(sink) = speaker.as_mut() {
             let frame = mix.unwrap_or_else(|| AudioFrame::silence(0));
+            // The reference is what the speaker gets, as it gets it (silence included: the
+            // canceller must know when nothing plays).
+            if let Err(e) = processor.far_end(&frame, sink.queued()) {
+                tracing::debug!(error = %e, "the echo canceller missed a reference frame");
+            }
             if let Err(e) = sink.write(&frame) {
                 let _ = events.try_send(CallEvent::Error {
                     message: format!("{e}; playing nowhere until another speaker is chosen"),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tincan_call::{
-    AudioInput, AudioOutput, Call, CallError, CallEvent, CallOptions, PeerStats, RoomChoice,
+    AudioInput, AudioOutput, AudioProcessing, Call, CallError, CallEvent, CallOptions, PeerStats, RoomChoice,
     VideoInput,
 };
 use tincan_media::audio::analysis::{dominant_frequency, rms};
@@ -44,6 +44,14 @@ pub struct CallArgs {
     /// tone, tone:HZ, a .wav file, mic or mic:ID, or none.
     #[arg(long, default_value = "tone")]
     audio: String,
+    /// Microphone processing: on (echo cancellation, noise suppression, automatic gain), off
+    /// (the default: tones and files would be treated as noise), or some of aec,ns,agc.
+    #[arg(long, default_value = "off", value_parser = parse_processing)]
+    audio_processing: AudioProcessing,
+    /// This many seconds into the call, change the processing: SECS:SETTING, SETTING as for
+    /// --audio-processing.
+    #[arg(long, value_name = "SECS:SETTING")]
+    audio_processing_at: Option<String>,
     /// Video size, WIDTHxHEIGHT.
     #[arg(long, default_value = "640x360")]
     size: String,
@@ -93,38 +101,9 @@ pub struct CallArgs {
     relay_only: bool,
 }
 
-fn parse_video(v: &str) -> VideoInput {
-    match v {
-        "pattern" => VideoInput::Pattern,
-        "none" => VideoInput::None,
-        "camera" => VideoInput::Camera(None),
-        v if v.starts_with("camera:") => VideoInput::Camera(Some(v["camera:".len()..].to_owned())),
-        file => VideoInput::File(file.into()),
-    }
-}
 
-fn parse_audio(a: &str) -> Result<AudioInput, String> {
-    Ok(match a {
-        "tone" => AudioInput::Tone(440.0),
-        "none" => AudioInput::None,
-        "mic" => AudioInput::Microphone(None),
-        a if a.starts_with("mic:") => AudioInput::Microphone(Some(a["mic:".len()..].to_owned())),
-        a if a.starts_with("tone:") => AudioInput::Tone(
-            a["tone:".len()..]
-                .parse()
-                .map_err(|_| format!("--audio {a}: tone:HZ takes a number"))?,
-        ),
-        file => AudioInput::File(file.into()),
-    })
-}
-
-/// `SECS:INPUT` of the --switch flags.
-fn parse_switch(flag: &str, value: &str) -> Result<(f64, String), String> {
-    value
-        .split_once(':')
-        .and_then(|(secs, input)| Some((secs.parse().ok()?, input.to_owned())))
-        .ok_or_else(|| format!("{flag} {value}: use SECONDS:INPUT, like 3:tone:660"))
-}
+mod parse;
+use parse::{parse_audio, parse_processing, parse_switch, parse_video};
 
 fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat), String> {
     let video = parse_video(&args.video);
@@ -184,6 +163,8 @@ struct Sample {
     sent_size: Option<(u32, u32)>,
     video_delay_ms: u64,
     rtt_ms: Option<f64>,
+    /// The echo canceller's delay estimate (our microphone's, the same for every peer).
+    echo_delay_ms: Option<i32>,
 }
 
 #[derive(Serialize)]
@@ -320,6 +301,23 @@ pub async fn run(args: CallArgs) -> ExitCode {
         };
         Ok((video, audio))
     })();
+    let mut processing_at = match args
+        .audio_processing_at
+        .as_deref()
+        .map(|v| {
+            let (at, setting) = parse_switch("--audio-processing-at", v)?;
+            parse_processing(&setting)
+                .map(|s| (at, s))
+                .map_err(|e| format!("--audio-processing-at {v}: {e}"))
+        })
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(message) => {
+            eprintln!("tincan-cli: {message}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     let (mut switch_video, mut switch_audio) = match switches {
         Ok(s) => s,
         Err(message) => {
@@ -335,6 +333,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
     let mut options = CallOptions::new(args.server.clone(), room, args.name.clone());
     options.video = video;
     options.audio = audio;
+    options.audio_processing = args.audio_processing;
     options.format = format;
     options.video_kbps = args.bitrate;
     options.bind = args.bind.clone();
@@ -397,6 +396,14 @@ pub async fn run(args: CallArgs) -> ExitCode {
                         }
                     }
                 }
+                if processing_at.as_ref().is_some_and(|(at, _)| elapsed >= *at) {
+                    if let Some((_, settings)) = processing_at.take() {
+                        match call.set_audio_processing(settings).await {
+                            Ok(()) => println!("audio processing changed"),
+                            Err(e) => eprintln!("tincan-cli: {e}"),
+                        }
+                    }
+                }
                 if refresh_at.is_some_and(|at| Instant::now() >= at) {
                     refresh_at = None;
                     if let Err(e) = call.refresh_video().await {
@@ -442,7 +449,20 @@ pub async fn run(args: CallArgs) -> ExitCode {
                             sent_size: stats.sent_size,
                             video_delay_ms: stats.video_delay_ms,
                             rtt_ms: stats.rtt_ms,
+                            echo_delay_ms: stats.audio_processing.echo_delay_ms,
                         });
+                        let told = stats.remote_audio_processing;
+                        let before = last_stats.get(&stats.peer_id).and_then(|s| s.remote_audio_processing);
+                        if let Some(p) = told.filter(|p| Some(*p) != before) {
+                            let on = |b: bool| if b { "on" } else { "off" };
+                            println!(
+                                "processing {} echo_cancellation={} noise_suppression={} auto_gain={}",
+                                stats.peer_id,
+                                on(p.echo_cancellation),
+                                on(p.noise_suppression),
+                                on(p.auto_gain)
+                            );
+                        }
                         last_stats.insert(stats.peer_id.clone(), stats);
                     }
                     CallEvent::Error { message } => eprintln!("tincan-cli: {message}"),

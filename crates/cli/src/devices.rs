@@ -1,4 +1,4 @@
-//! `tincan-cli devices`.
+//! `tincan-cli devices` and `tincan-cli echo-test`.
 
 use std::process::ExitCode;
 
@@ -17,6 +17,28 @@ pub fn run(json: bool) -> ExitCode {
         }
     } else {
         print!("{}", render(&list));
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn echo_test(microphone: Option<&str>, speaker: Option<&str>, json: bool) -> ExitCode {
+    let result = match tincan_media::audio::echo_check::check_devices(microphone, speaker) {
+        Ok(result) => result,
+        Err(e) => {
+            eprintln!("tincan-cli: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        match serde_json::to_string(&result) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("tincan-cli: cannot write JSON: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        println!("{}", result.summary());
     }
     ExitCode::SUCCESS
 }

@@ -1,5 +1,5 @@
 //! `tincan-cli`: the headless Tincan peer. `devices` lists what the media engine can use;
-//! `call` joins a room with a test pattern, a file or a device and measures what arrives.
+//! `echo-test` tests a speaker and microphone together; `call` joins a room with a test pattern, a file or a device and measures what arrives.
 
 use std::process::ExitCode;
 
@@ -24,6 +24,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Test speaker and microphone: play a short sound, record it, and say whether the
+    /// microphone hears the speaker and how much echo cancellation removes (exit 0 either
+    /// way; 1 when a device cannot be used).
+    EchoTest {
+        /// A microphone id from `devices` (default: the system's).
+        #[arg(long)]
+        microphone: Option<String>,
+        /// A speaker id from `devices` (default: the system's).
+        #[arg(long)]
+        speaker: Option<String>,
+        /// Print JSON instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
     /// Join (or create) a room and call everyone in it. Exit codes: 2 server unreachable,
     /// 3 room not found, full or malformed, 4 call failed.
     Call(call::CallArgs),
@@ -39,6 +53,11 @@ fn main() -> ExitCode {
         .init();
     match Args::parse().command {
         Command::Devices { json } => devices::run(json),
+        Command::EchoTest {
+            microphone,
+            speaker,
+            json,
+        } => devices::echo_test(microphone.as_deref(), speaker.as_deref(), json),
         Command::Call(args) => match tokio::runtime::Runtime::new() {
             Ok(runtime) => runtime.block_on(call::run(args)),
             Err(e) => {

@@ -78,6 +78,8 @@ pub(crate) struct PeerSession {
     audio_ssrc: u32,
     /// This peer's incoming audio, for the playout thread.
     pub audio: Arc<PeerAudio>,
+    /// How the peer says it processes its microphone (`Signal::AudioProcessing`).
+    pub remote_audio_processing: Option<tincan_protocol::AudioProcessing>,
     /// What webrtc-rs's statistics said at the last refresh.
     pub path: PathStats,
     rates: RateWindow,
@@ -211,6 +213,7 @@ impl PeerSession {
             video_ssrc,
             audio_ssrc,
             audio,
+            remote_audio_processing: None,
             path: PathStats::default(),
             rates: RateWindow::default(),
             controls: new.controls,
@@ -379,6 +382,9 @@ impl PeerSession {
             security_code: self.security_code.clone(),
             remote_candidate_types: self.remote_candidate_types.clone(),
             ice_restarts: self.ice_restarts,
+            // The session fills in our own processing: it is the call's, not the peer's.
+            audio_processing: Default::default(),
+            remote_audio_processing: self.remote_audio_processing,
         }
     }
 

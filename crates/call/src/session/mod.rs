@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tincan_protocol::{IceServer, PeerId, PeerInfo};
+use tincan_protocol::{AudioProcessing, IceServer, PeerId, PeerInfo, Signal};
 use tincan_signaling::{Event, Joined, Signaling};
 use tokio::sync::mpsc;
 
@@ -147,6 +147,12 @@ impl Session {
                             }
                         }
                     }
+                    Some(Command::AudioProcessing(settings)) => {
+                        let ids: Vec<PeerId> = self.peers.keys().cloned().collect();
+                        for id in ids {
+                            self.tell_audio_processing(id, settings).await;
+                        }
+                    }
                     Some(Command::Speaker(output, reply)) => {
                         let _ = reply.send(self.playout.switch(output));
                     }
@@ -158,7 +164,7 @@ impl Session {
                     Some(Command::Stats(reply)) => {
                         // As of the last tick: refreshing here would also cut the rates'
                         // one-second window short.
-                        let _ = reply.send(self.peers.values().map(PeerSession::stats).collect());
+                        let _ = reply.send(self.all_stats());
                     }
                     Some(Command::Leave(reply)) => {
                         // Tell the room first so the others stop sending at once, then let
@@ -167,7 +173,7 @@ impl Session {
                             tracing::debug!(error = %e, "leave not acknowledged");
                         }
                         tokio::time::sleep(LEAVE_DRAIN).await;
-                        let stats = self.peers.values().map(PeerSession::stats).collect();
+                        let stats = self.all_stats();
                         self.shutdown().await;
                         let _ = reply.send(stats);
                         return;
@@ -184,7 +190,7 @@ impl Session {
                         peer.refresh_stats().await;
                     }
                     self.follow_audio_loss();
-                    let stats: Vec<PeerStats> = self.peers.values().map(PeerSession::stats).collect();
+                    let stats: Vec<PeerStats> = self.all_stats();
                     for s in stats {
                         self.emit(CallEvent::Stats(s)).await;
                     }
@@ -194,6 +200,29 @@ impl Session {
         };
         self.shutdown().await;
         self.emit(CallEvent::Ended { reason }).await;
+    }
+
+    /// Every peer's statistics, with what our own microphone processing does now.
+    fn all_stats(&self) -> Vec<PeerStats> {
+        let processing = self.media.processor.stats();
+        self.peers
+            .values()
+            .map(|peer| PeerStats {
+                audio_processing: processing,
+                ..peer.stats()
+            })
+            .collect()
+    }
+
+    /// Tells `to` how we process our microphone (it shows in its statistics).
+    async fn tell_audio_processing(&self, to: PeerId, settings: AudioProcessing) {
+        if let Err(e) = self
+            .signaling
+            .send_signal(to, Signal::AudioProcessing(settings))
+            .await
+        {
+            tracing::debug!(error = %e, "could not tell a peer our audio processing");
+        }
     }
 
     /// Aims the video encoder at what the tightest connection allows: one encoding goes to

@@ -104,6 +104,10 @@ impl Session {
         self.signaling
             .send_signal(id.clone(), Signal::Offer { sdp: offer.sdp })
             .await?;
+        // Every description is followed by our processing, so a peer that starts over (a
+        // new connection, a restart) hears it again.
+        self.tell_audio_processing(id.clone(), self.media.processor.settings())
+            .await;
         Ok(())
     }
 
@@ -139,6 +143,12 @@ impl Session {
             },
             // The W3C form of "no more candidates" is an empty one. webrtc-rs accepts it, but
             // its ICE agent has no use for it (it never concludes anything from it).
+            Signal::AudioProcessing(settings) => {
+                if let Some(peer) = self.peers.get_mut(&from) {
+                    peer.remote_audio_processing = Some(settings);
+                }
+                return Ok(());
+            }
             Signal::EndOfCandidates => match self.peers.get_mut(&from) {
                 Some(peer) => peer.negotiation.on_candidate(IceCandidate {
                     candidate: String::new(),
@@ -180,6 +190,8 @@ impl Session {
                     self.signaling
                         .send_signal(from.clone(), Signal::Answer { sdp: answer.sdp })
                         .await?;
+                    self.tell_audio_processing(from.clone(), self.media.processor.settings())
+                        .await;
                 }
                 Act::ApplyAnswer { sdp } => {
                     let Some(peer) = self.peers.get_mut(from) else {

@@ -3,6 +3,7 @@
 
 pub mod analysis;
 mod cpal_device;
+pub mod echo_check;
 mod null;
 pub mod processing;
 mod resample;

@@ -7,6 +7,12 @@
 //! is handed to the device, and the microphone's loop runs every captured frame through it
 //! ([`AudioProcessor::near_end`]) before the encoder. The canceller finds the delay between
 //! the two itself and follows it when it changes; we give it the speaker's queue as a hint.
+//!
+//! The reference is not handed to the canceller when it is played but queued, and each
+//! captured frame takes the oldest queued one with it: the canceller sees the two streams
+//! frame by frame in step, so a thread that runs late (a busy machine) does not move the
+//! echo in its eyes. Moving it makes AEC3 reset its buffers and let echo through while it
+//! finds the delay again (seen on two busy cores: 4 s of echo back at full level).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +29,10 @@ use crate::{AudioFrame, MediaError, FRAME_SAMPLES, SAMPLE_RATE};
 
 /// The module works on 10 ms; our frames are 20 ms.
 const CHUNK: usize = SAMPLE_RATE as usize / 100;
+
+/// Reference frames waiting for the microphone, at most: 200 ms. More means the microphone
+/// stopped or started late; the oldest are of no use then.
+const MAX_QUEUED_REFERENCE: usize = 10;
 
 /// What the processing does now, for the call's statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -44,6 +54,8 @@ struct Inner {
     settings: ProcessingSettings,
     /// Audio queued in the speaker when the last reference frame went in.
     speaker_queue: Duration,
+    /// What was played, waiting for the captured frame it goes in step with.
+    reference: std::collections::VecDeque<AudioFrame>,
     frames_processed: u64,
     scratch: Vec<i16>,
 }
@@ -88,6 +100,7 @@ impl AudioProcessor {
             apm,
             settings,
             speaker_queue: Duration::ZERO,
+            reference: std::collections::VecDeque::with_capacity(MAX_QUEUED_REFERENCE),
             frames_processed: 0,
             scratch: vec![0; CHUNK],
         })))
@@ -109,22 +122,28 @@ impl AudioProcessor {
         if inner.settings != settings {
             inner.settings = settings;
             inner.apm.apply_config(config_for(settings));
+            inner.reference.clear();
         }
     }
 
     /// The far-end reference: `frame` is exactly what is being handed to the speaker, and
     /// `queued` how much the speaker held before it (so how much later it will be heard).
     pub fn far_end(&self, frame: &AudioFrame, queued: Duration) -> Result<(), MediaError> {
+        if frame.samples.len() != FRAME_SAMPLES {
+            return Err(MediaError::Format(format!(
+                "audio frame of {} samples, not {FRAME_SAMPLES}",
+                frame.samples.len()
+            )));
+        }
         let mut inner = self.lock();
         if !inner.settings.echo_cancellation {
             return Ok(());
         }
         inner.speaker_queue = queued;
-        let Inner { apm, scratch, .. } = &mut *inner;
-        for chunk in frame.samples.chunks_exact(CHUNK) {
-            apm.process_render_i16(chunk, scratch)
-                .map_err(|e| MediaError::Processing(format!("{e:?}")))?;
+        if inner.reference.len() == MAX_QUEUED_REFERENCE {
+            inner.reference.pop_front();
         }
+        inner.reference.push_back(frame.clone());
         Ok(())
     }
 
@@ -141,10 +160,19 @@ impl AudioProcessor {
         if !inner.settings.any() {
             return Ok(());
         }
-        // The hint: heard `speaker_queue` after the reference went in, plus the microphone's
-        // own buffering (about a frame). The canceller's own estimator does the rest.
-        let hint = inner.speaker_queue.as_millis() as i32 + 20;
+        // The hint: heard `speaker_queue` after the reference went in, plus what waits here,
+        // plus the microphone's own buffering (about a frame). The canceller's own estimator
+        // does the rest.
+        let waiting = inner.reference.len() as i32 * 20;
+        let hint = inner.speaker_queue.as_millis() as i32 + waiting + 20;
+        let reference = inner.reference.pop_front();
         let Inner { apm, scratch, .. } = &mut *inner;
+        if let Some(reference) = reference {
+            for chunk in reference.samples.chunks_exact(CHUNK) {
+                apm.process_render_i16(chunk, scratch)
+                    .map_err(|e| MediaError::Processing(format!("{e:?}")))?;
+            }
+        }
         // Out of range is clamped and processing goes on; nothing to do about it.
         let _ = apm.set_stream_delay_ms(hint);
         for chunk in frame.samples.chunks_exact_mut(CHUNK) {
@@ -206,15 +234,22 @@ mod tests {
     }
 
     /// The speaker's signal comes back into the microphone 80 ms later at half the level; what
-    /// the microphone sends on, with the given settings, from 2 s on.
-    fn echo_through(settings: ProcessingSettings) -> (f64, f64, ProcessingStats) {
+    /// the microphone sends on, with the given settings, from 2 s on. The playout thread runs
+    /// `burst` frames ahead now and then, as a busy machine's does.
+    fn echo_through(settings: ProcessingSettings, burst: usize) -> (f64, f64, ProcessingStats) {
         let processor = AudioProcessor::new(settings);
         let far = talker(6, 7, 0.3);
+        let all: Vec<AudioFrame> = frames(&far).collect();
         let delay = 80 * SAMPLE_RATE as usize / 1000;
         let mut sent = Vec::new();
         let mut heard = Vec::new();
-        for (n, frame) in frames(&far).enumerate() {
-            processor.far_end(&frame, Duration::ZERO).unwrap();
+        let mut played = 0;
+        for n in 0..all.len() {
+            let ahead = if n % 50 < 25 { 1 } else { burst };
+            while played < all.len() && played < n + ahead {
+                processor.far_end(&all[played], Duration::ZERO).unwrap();
+                played += 1;
+            }
             let start = n * FRAME_SAMPLES;
             let mut mic = AudioFrame {
                 samples: (start..start + FRAME_SAMPLES)
@@ -232,10 +267,13 @@ mod tests {
 
     #[test]
     fn the_echo_canceller_removes_the_speaker_from_the_microphone() {
-        let (heard, sent, stats) = echo_through(ProcessingSettings {
-            echo_cancellation: true,
-            ..ProcessingSettings::OFF
-        });
+        let (heard, sent, stats) = echo_through(
+            ProcessingSettings {
+                echo_cancellation: true,
+                ..ProcessingSettings::OFF
+            },
+            1,
+        );
         let erle = 10.0 * (heard / sent.max(1.0)).log10();
         assert!(erle > 25.0, "only {erle:.1} dB removed");
         assert!(stats.echo_cancellation && !stats.noise_suppression);
@@ -245,8 +283,20 @@ mod tests {
     }
 
     #[test]
+    fn a_playout_thread_running_ahead_does_not_move_the_echo() {
+        let aec = ProcessingSettings {
+            echo_cancellation: true,
+            ..ProcessingSettings::OFF
+        };
+        // Half a second at a time, playout runs 8 frames (160 ms) ahead of the microphone.
+        let (heard, sent, _) = echo_through(aec, 8);
+        let erle = 10.0 * (heard / sent.max(1.0)).log10();
+        assert!(erle > 25.0, "only {erle:.1} dB removed");
+    }
+
+    #[test]
     fn off_leaves_the_microphone_untouched_and_on_again_works() {
-        let (heard, sent, stats) = echo_through(ProcessingSettings::OFF);
+        let (heard, sent, stats) = echo_through(ProcessingSettings::OFF, 1);
         assert_eq!(heard, sent);
         assert_eq!(stats.frames_processed, 0);
         assert_eq!(stats.echo_delay_ms, None);

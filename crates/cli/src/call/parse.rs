@@ -1,0 +1,80 @@
+//! The values of `tincan-cli call`'s flags: inputs, processing, timed switches.
+
+use tincan_call::{AudioInput, AudioProcessing, VideoInput};
+
+pub(super) fn parse_video(v: &str) -> VideoInput {
+    match v {
+        "pattern" => VideoInput::Pattern,
+        "none" => VideoInput::None,
+        "camera" => VideoInput::Camera(None),
+        v if v.starts_with("camera:") => VideoInput::Camera(Some(v["camera:".len()..].to_owned())),
+        file => VideoInput::File(file.into()),
+    }
+}
+
+pub(super) fn parse_audio(a: &str) -> Result<AudioInput, String> {
+    Ok(match a {
+        "tone" => AudioInput::Tone(440.0),
+        "none" => AudioInput::None,
+        "mic" => AudioInput::Microphone(None),
+        a if a.starts_with("mic:") => AudioInput::Microphone(Some(a["mic:".len()..].to_owned())),
+        a if a.starts_with("tone:") => AudioInput::Tone(
+            a["tone:".len()..]
+                .parse()
+                .map_err(|_| format!("--audio {a}: tone:HZ takes a number"))?,
+        ),
+        file => AudioInput::File(file.into()),
+    })
+}
+
+/// on, off, or a comma-separated list of aec (echo cancellation), ns (noise suppression) and
+/// agc (automatic gain).
+pub(super) fn parse_processing(value: &str) -> Result<AudioProcessing, String> {
+    match value {
+        "on" => return Ok(AudioProcessing::ON),
+        "off" => return Ok(AudioProcessing::OFF),
+        _ => {}
+    }
+    let mut settings = AudioProcessing::OFF;
+    for stage in value.split(',') {
+        match stage.trim() {
+            "aec" => settings.echo_cancellation = true,
+            "ns" => settings.noise_suppression = true,
+            "agc" => settings.auto_gain = true,
+            other => {
+                return Err(format!(
+                    "{other:?}: use on, off, or a list of aec, ns and agc (like aec,ns)"
+                ))
+            }
+        }
+    }
+    Ok(settings)
+}
+
+/// `SECS:INPUT` of the --switch flags.
+pub(super) fn parse_switch(flag: &str, value: &str) -> Result<(f64, String), String> {
+    value
+        .split_once(':')
+        .and_then(|(secs, input)| Some((secs.parse().ok()?, input.to_owned())))
+        .ok_or_else(|| format!("{flag} {value}: use SECONDS:INPUT, like 3:tone:660"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processing_is_on_off_or_a_list_of_stages() {
+        assert_eq!(parse_processing("on"), Ok(AudioProcessing::ON));
+        assert_eq!(parse_processing("off"), Ok(AudioProcessing::OFF));
+        let some = parse_processing("aec, ns").unwrap();
+        assert!(some.echo_cancellation && some.noise_suppression && !some.auto_gain);
+        let error = parse_processing("aec,echo").unwrap_err();
+        assert!(error.contains("\"echo\"") && error.contains("aec, ns and agc"), "{error}");
+        assert_eq!(
+            parse_switch("--audio-processing-at", "5:aec"),
+            Ok((5.0, "aec".to_owned()))
+        );
+        assert!(parse_switch("--audio-processing-at", "soon").is_err());
+    }
+}
