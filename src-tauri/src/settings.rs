@@ -161,7 +161,12 @@ mod tests {
         std::fs::write(file.path(), r#"{"name":"Bo"}"#).unwrap();
         let old = file.load().unwrap();
         assert_eq!(
-            (old.name.as_str(), old.quality, old.hide_ip, old.audio_processing),
+            (
+                old.name.as_str(),
+                old.quality,
+                old.hide_ip,
+                old.audio_processing
+            ),
             ("Bo", Quality::High, false, AudioProcessing::ON)
         );
         std::fs::remove_dir_all(&dir).ok();

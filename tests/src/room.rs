@@ -20,6 +20,10 @@ const RATE: usize = 48_000;
 const BLOCK: usize = RATE / 100;
 /// The longest echo delay the room can make.
 const MAX_DELAY: usize = RATE / 2;
+/// Every microphone hears at least this: a real one's own noise and the room's, about
+/// −70 dBFS. (A virtual one gives digital silence, which no real room does, and which
+/// noise suppression learns a floor from that it then takes many seconds to leave.)
+const NOISE_FLOOR: f32 = 18.0;
 
 /// What plays at a time in the room: a clip starting at a sample of the room's clock.
 #[derive(Clone)]
@@ -100,7 +104,9 @@ fn raw_args(device: &str) -> Vec<String> {
         "--rate=48000",
         "--channels=1",
         "--raw",
-        "--latency-msec=10",
+        // Roomy: a tool that runs dry on a busy machine shifts the echo path (a real room's
+        // does not move), which the echo canceller then has to find again.
+        "--latency-msec=40",
     ]
     .map(str::to_owned)
     .to_vec()
@@ -132,6 +138,10 @@ impl Room {
             std::env::var_os("PULSE_SERVER").is_some(),
             "no sound server: run through scripts/test (it sources scripts/virtual-audio.sh)"
         );
+        let tag: String = tag
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
         let tag = format!("tincan_room_{tag}_{}", std::process::id());
         let mut modules = Vec::new();
         for sink in ["near_spk", "near_feed", "far_spk", "far_feed"] {
@@ -161,7 +171,11 @@ impl Room {
             far_heard: Mutex::new(Vec::new()),
             stop: Default::default(),
         });
-        let mut near_spk = spawn("parec", &raw_args(&format!("{tag}_near_spk.monitor")), false);
+        let mut near_spk = spawn(
+            "parec",
+            &raw_args(&format!("{tag}_near_spk.monitor")),
+            false,
+        );
         let mut far_spk = spawn("parec", &raw_args(&format!("{tag}_far_spk.monitor")), false);
         let mut near_feed = spawn("pacat", &raw_args(&format!("{tag}_near_feed")), true);
         let mut far_feed = spawn("pacat", &raw_args(&format!("{tag}_far_feed")), true);
@@ -176,8 +190,14 @@ impl Room {
                 let mut history = vec![0i16; MAX_DELAY + BLOCK];
                 let (mut played, mut heard) = (vec![0i16; BLOCK], vec![0i16; BLOCK]);
                 let (mut near_mic, mut far_mic) = (vec![0f32; BLOCK], vec![0f32; BLOCK]);
+                let mut seed = 0x1234_5678u32;
+                let mut floor = move || {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    ((seed >> 16) as f32 / 32768.0 - 1.0) * NOISE_FLOOR
+                };
                 while !shared.stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    if !read_block(&mut near_in, &mut played) || !read_block(&mut far_in, &mut heard)
+                    if !read_block(&mut near_in, &mut played)
+                        || !read_block(&mut far_in, &mut heard)
                     {
                         break;
                     }
@@ -196,8 +216,9 @@ impl Room {
                         for i in 0..BLOCK {
                             let t = t0 + i;
                             let echo = f32::from(history[MAX_DELAY + i - delay]) * gain;
-                            near_mic[i] = echo + script.near.iter().map(|c| c.at(t)).sum::<f32>();
-                            far_mic[i] = script.far.iter().map(|c| c.at(t)).sum();
+                            near_mic[i] =
+                                echo + script.near.iter().map(|c| c.at(t)).sum::<f32>() + floor();
+                            far_mic[i] = script.far.iter().map(|c| c.at(t)).sum::<f32>() + floor();
                         }
                     }
                     shared
@@ -206,7 +227,8 @@ impl Room {
                         .unwrap_or_else(PoisonError::into_inner)
                         .extend_from_slice(&heard);
                     *shared.now.lock().unwrap_or_else(PoisonError::into_inner) = t0 + BLOCK;
-                    if !write_block(&mut near_out, &near_mic) || !write_block(&mut far_out, &far_mic)
+                    if !write_block(&mut near_out, &near_mic)
+                        || !write_block(&mut far_out, &far_mic)
                     {
                         break;
                     }
@@ -238,7 +260,12 @@ impl Room {
 
     /// The room's clock, seconds since it was built.
     pub fn now(&self) -> f64 {
-        *self.shared.now.lock().unwrap_or_else(PoisonError::into_inner) as f64 / RATE as f64
+        *self
+            .shared
+            .now
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) as f64
+            / RATE as f64
     }
 
     fn sample(seconds: f64) -> usize {

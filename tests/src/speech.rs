@@ -57,7 +57,12 @@ fn db(power: f64) -> f64 {
 fn block_powers(samples: &[i16]) -> Vec<f64> {
     samples
         .chunks_exact(480)
-        .map(|b| b.iter().map(|&s| (f64::from(s) / 32768.0).powi(2)).sum::<f64>() / 480.0)
+        .map(|b| {
+            b.iter()
+                .map(|&s| (f64::from(s) / 32768.0).powi(2))
+                .sum::<f64>()
+                / 480.0
+        })
         .collect()
 }
 
@@ -80,7 +85,12 @@ pub fn speech_level_dbfs(samples: &[i16]) -> f64 {
 /// How alike the loudness contours (10 ms blocks, in dB) of two recordings are: the best
 /// correlation coefficient over shifts of up to `max_shift_ms` either way.
 pub fn envelope_correlation(a: &[i16], b: &[i16], max_shift_ms: usize) -> f64 {
-    let env = |x: &[i16]| -> Vec<f64> { block_powers(x).into_iter().map(|p| db(p).max(-70.0)).collect() };
+    let env = |x: &[i16]| -> Vec<f64> {
+        block_powers(x)
+            .into_iter()
+            .map(|p| db(p).max(-70.0))
+            .collect()
+    };
     let (ea, eb) = (env(a), env(b));
     let shift = (max_shift_ms / 10) as isize;
     let mut best = -1.0f64;
@@ -90,7 +100,9 @@ pub fn envelope_correlation(a: &[i16], b: &[i16], max_shift_ms: usize) -> f64 {
             .enumerate()
             .filter_map(|(i, &x)| {
                 let j = i as isize + s;
-                (j >= 0).then(|| eb.get(j as usize).map(|&y| (x, y))).flatten()
+                (j >= 0)
+                    .then(|| eb.get(j as usize).map(|&y| (x, y)))
+                    .flatten()
             })
             .collect();
         if pairs.len() < 50 {

@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tincan_media::video::VideoFormat;
 use tincan_media::audio::AudioProcessor;
+use tincan_media::video::VideoFormat;
 use tincan_protocol::{AudioProcessing, IceServer, PeerId, RoomCode};
 use tincan_signaling::connect;
 use tokio::sync::{mpsc, oneshot};

@@ -35,11 +35,11 @@ pub use call::Call;
 pub use error::CallError;
 pub use events::{CallEvent, LostInput, PeerStats};
 pub use options::{AudioInput, CallOptions, RoomChoice, VideoInput};
-pub use tincan_media::audio::ProcessingStats;
-pub use tincan_protocol::AudioProcessing;
 pub use peer::{live_peer_connections, peer_connection_handlers_alive};
 pub use playout::AudioOutput;
 pub use security::security_code;
+pub use tincan_media::audio::ProcessingStats;
+pub use tincan_protocol::AudioProcessing;
 
 /// Opening the inputs a call would use, for an app's preview before joining.
 pub mod sources {

@@ -189,8 +189,13 @@ fn run(
         if let Some(sink) = speaker.as_mut() {
             let frame = mix.unwrap_or_else(|| AudioFrame::silence(0));
             // The reference is what the speaker gets, as it gets it (silence included: the
-            // canceller must know when nothing plays).
-            if let Err(e) = processor.far_end(&frame, sink.queued()) {
+            // canceller must know when nothing plays), and the silence the device played
+            // when this thread fell behind.
+            let queued = sink.queued();
+            for _ in 0..sink.take_gap_frames() {
+                let _ = processor.far_end(&AudioFrame::silence(0), queued);
+            }
+            if let Err(e) = processor.far_end(&frame, queued) {
                 tracing::debug!(error = %e, "the echo canceller missed a reference frame");
             }
             if let Err(e) = sink.write(&frame) {

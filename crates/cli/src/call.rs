@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tincan_call::{
-    AudioInput, AudioOutput, AudioProcessing, Call, CallError, CallEvent, CallOptions, PeerStats, RoomChoice,
-    VideoInput,
+    AudioInput, AudioOutput, AudioProcessing, Call, CallError, CallEvent, CallOptions, PeerStats,
+    RoomChoice, VideoInput,
 };
 use tincan_media::audio::analysis::{dominant_frequency, rms};
 use tincan_media::video::{stamp, VideoFormat};
@@ -100,7 +100,6 @@ pub struct CallArgs {
     #[arg(long)]
     relay_only: bool,
 }
-
 
 mod parse;
 use parse::{parse_audio, parse_processing, parse_switch, parse_video};

@@ -70,7 +70,10 @@ mod tests {
         let some = parse_processing("aec, ns").unwrap();
         assert!(some.echo_cancellation && some.noise_suppression && !some.auto_gain);
         let error = parse_processing("aec,echo").unwrap_err();
-        assert!(error.contains("\"echo\"") && error.contains("aec, ns and agc"), "{error}");
+        assert!(
+            error.contains("\"echo\"") && error.contains("aec, ns and agc"),
+            "{error}"
+        );
         assert_eq!(
             parse_switch("--audio-processing-at", "5:aec"),
             Ok((5.0, "aec".to_owned()))

@@ -343,6 +343,11 @@ pub struct SpeakerSink {
     /// write (to notice that it has).
     started: bool,
     last_queued: usize,
+    /// Silence the device played because nothing was queued (after it had played audio), in
+    /// device samples: the stream fell behind by that much.
+    gaps: Arc<std::sync::atomic::AtomicU64>,
+    /// Of those, what [`SpeakerSink::take_gap_frames`] has not reported yet.
+    gap_carry: u64,
 }
 
 // See MicrophoneSource.
@@ -361,9 +366,17 @@ impl SpeakerSink {
         let rate = config.sample_rate;
         let (ring, consumer) = rtrb::RingBuffer::<f32>::new(rate as usize);
         let fault: DeviceFault = Arc::default();
+        let gaps: Arc<std::sync::atomic::AtomicU64> = Arc::default();
         let stream = with_sample_type!(
             format,
-            build_output(&device, &config, channels, consumer, fault.clone())
+            build_output(
+                &device,
+                &config,
+                channels,
+                consumer,
+                fault.clone(),
+                gaps.clone()
+            )
         )?;
         stream
             .play()
@@ -379,6 +392,8 @@ impl SpeakerSink {
             name,
             started: false,
             last_queued: 0,
+            gaps,
+            gap_carry: 0,
         })
     }
 }
@@ -389,18 +404,33 @@ fn build_output<T>(
     channels: usize,
     mut consumer: rtrb::Consumer<f32>,
     fault: DeviceFault,
+    gaps: Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<cpal::Stream, MediaError>
 where
     T: SizedSample + FromSample<f32>,
 {
+    let mut played_any = false;
     device
         .build_output_stream::<T, _, _>(
             config.clone(),
             move |data: &mut [T], _| {
+                let mut gap = 0u64;
                 for frame in data.chunks_exact_mut(channels) {
                     // An empty ring plays silence: the jitter buffer upstream conceals gaps.
-                    let sample = consumer.pop().unwrap_or(0.0);
+                    let sample = match consumer.pop() {
+                        Ok(sample) => {
+                            played_any = true;
+                            sample
+                        }
+                        Err(_) => {
+                            gap += u64::from(played_any);
+                            0.0
+                        }
+                    };
                     frame.fill(T::from_sample(sample));
+                }
+                if gap > 0 {
+                    gaps.fetch_add(gap, std::sync::atomic::Ordering::Relaxed);
                 }
             },
             move |e| {
@@ -414,6 +444,17 @@ where
 }
 
 impl SpeakerSink {
+    /// Whole 20 ms frames of silence the device played since the last call because nothing
+    /// was queued: everything written since is heard that much later. (The echo canceller's
+    /// reference takes as much silence, so it stays in step with what is heard.)
+    pub fn take_gap_frames(&mut self) -> u32 {
+        self.gap_carry += self.gaps.swap(0, std::sync::atomic::Ordering::Relaxed);
+        let per_frame = u64::from(self.device_rate.max(1)) / 50;
+        let frames = self.gap_carry / per_frame.max(1);
+        self.gap_carry -= frames * per_frame;
+        frames.min(u64::from(u32::MAX)) as u32
+    }
+
     /// Audio written but not yet played: how much later than written a sample is heard.
     pub fn queued(&self) -> Duration {
         let queued = self.ring.buffer().capacity() - self.ring.slots();

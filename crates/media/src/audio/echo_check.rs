@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{AudioProcessor, AudioSink, AudioSource, MicrophoneSource, ProcessingSettings, SpeakerSink};
+use super::{
+    AudioProcessor, AudioSink, AudioSource, MicrophoneSource, ProcessingSettings, SpeakerSink,
+};
 use crate::{AudioFrame, MediaError, FRAME_SAMPLES, SAMPLE_RATE};
 
 /// The test sound: bursts of noise shaped like syllables, 2.6 s, at about −20 dBFS.
@@ -258,7 +260,9 @@ mod tests {
             let captured = AudioFrame {
                 samples: (start..start + FRAME_SAMPLES)
                     .map(|i| {
-                        let echo = i.checked_sub(delay).map_or(0.0, |j| f32::from(all[j]) * gain);
+                        let echo = i
+                            .checked_sub(delay)
+                            .map_or(0.0, |j| f32::from(all[j]) * gain);
                         // A steady tone the microphone also hears, as in a real room.
                         let tone = (i as f32 * 600.0 * std::f32::consts::TAU / 48_000.0).sin();
                         (echo + tone * 3_000.0) as i16

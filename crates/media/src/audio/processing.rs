@@ -13,6 +13,12 @@
 //! frame by frame in step, so a thread that runs late (a busy machine) does not move the
 //! echo in its eyes. Moving it makes AEC3 reset its buffers and let echo through while it
 //! finds the delay again (seen on two busy cores: 4 s of echo back at full level).
+//!
+//! Two instances of the module run in a row: the first the high-pass filter and the echo
+//! canceller, the second noise suppression and gain on what the canceller left. In one
+//! instance (libwebrtc's order: the suppressor analyses the microphone before the canceller)
+//! echo came back at nearly full level for half a second at a time in the end-to-end test,
+//! and not with the canceller alone; chained, it did not (docs/media.md).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,16 +53,26 @@ pub struct ProcessingStats {
     pub echo_return_loss_enhancement_db: Option<f64>,
     /// Frames the microphone sent through the processing.
     pub frames_processed: u64,
+    /// Played frames thrown away because the microphone fell more than 200 ms behind, and
+    /// captured frames that found no played frame waiting (the microphone ran ahead): each
+    /// moves the echo by 20 ms in the canceller's eyes.
+    pub reference_dropped: u64,
+    pub reference_missing: u64,
 }
 
 struct Inner {
-    apm: Apm,
+    /// High-pass and echo cancellation, fed the reference.
+    echo: Apm,
+    /// Noise suppression and automatic gain, on the echo canceller's output.
+    clean: Apm,
     settings: ProcessingSettings,
     /// Audio queued in the speaker when the last reference frame went in.
     speaker_queue: Duration,
     /// What was played, waiting for the captured frame it goes in step with.
     reference: std::collections::VecDeque<AudioFrame>,
     frames_processed: u64,
+    reference_dropped: u64,
+    reference_missing: u64,
     scratch: Vec<i16>,
 }
 
@@ -70,10 +86,16 @@ impl std::fmt::Debug for AudioProcessor {
     }
 }
 
-fn config_for(settings: ProcessingSettings) -> Config {
+fn echo_config(settings: ProcessingSettings) -> Config {
     Config {
         high_pass_filter: settings.any().then(HighPassFilter::default),
         echo_canceller: settings.echo_cancellation.then(EchoCanceller::default),
+        ..Default::default()
+    }
+}
+
+fn clean_config(settings: ProcessingSettings) -> Config {
+    Config {
         // libwebrtc's level in Chrome: fans and street are steady; speech is not.
         noise_suppression: settings.noise_suppression.then(|| NoiseSuppression {
             level: NoiseSuppressionLevel::High,
@@ -91,24 +113,31 @@ fn config_for(settings: ProcessingSettings) -> Config {
 impl AudioProcessor {
     pub fn new(settings: ProcessingSettings) -> Self {
         let mono = StreamConfig::new(SAMPLE_RATE, 1);
-        let apm = Apm::builder()
-            .config(config_for(settings))
-            .capture_config(mono)
-            .render_config(mono)
-            .build();
+        let build = |config: Config| {
+            Apm::builder()
+                .config(config)
+                .capture_config(mono)
+                .render_config(mono)
+                .build()
+        };
         Self(Arc::new(Mutex::new(Inner {
-            apm,
+            echo: build(echo_config(settings)),
+            clean: build(clean_config(settings)),
             settings,
             speaker_queue: Duration::ZERO,
             reference: std::collections::VecDeque::with_capacity(MAX_QUEUED_REFERENCE),
             frames_processed: 0,
+            reference_dropped: 0,
+            reference_missing: 0,
             scratch: vec![0; CHUNK],
         })))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // Processing state cannot be left half-updated by a panic that matters: go on.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn settings(&self) -> ProcessingSettings {
@@ -121,7 +150,8 @@ impl AudioProcessor {
         let mut inner = self.lock();
         if inner.settings != settings {
             inner.settings = settings;
-            inner.apm.apply_config(config_for(settings));
+            inner.echo.apply_config(echo_config(settings));
+            inner.clean.apply_config(clean_config(settings));
             inner.reference.clear();
         }
     }
@@ -142,6 +172,7 @@ impl AudioProcessor {
         inner.speaker_queue = queued;
         if inner.reference.len() == MAX_QUEUED_REFERENCE {
             inner.reference.pop_front();
+            inner.reference_dropped += 1;
         }
         inner.reference.push_back(frame.clone());
         Ok(())
@@ -166,19 +197,31 @@ impl AudioProcessor {
         let waiting = inner.reference.len() as i32 * 20;
         let hint = inner.speaker_queue.as_millis() as i32 + waiting + 20;
         let reference = inner.reference.pop_front();
-        let Inner { apm, scratch, .. } = &mut *inner;
+        if reference.is_none() && inner.settings.echo_cancellation {
+            inner.reference_missing += 1;
+        }
+        let settings = inner.settings;
+        let Inner {
+            echo,
+            clean,
+            scratch,
+            ..
+        } = &mut *inner;
+        let failed = |e: sonora::Error| MediaError::Processing(format!("{e:?}"));
         if let Some(reference) = reference {
             for chunk in reference.samples.chunks_exact(CHUNK) {
-                apm.process_render_i16(chunk, scratch)
-                    .map_err(|e| MediaError::Processing(format!("{e:?}")))?;
+                echo.process_render_i16(chunk, scratch).map_err(failed)?;
             }
         }
         // Out of range is clamped and processing goes on; nothing to do about it.
-        let _ = apm.set_stream_delay_ms(hint);
+        let _ = echo.set_stream_delay_ms(hint);
         for chunk in frame.samples.chunks_exact_mut(CHUNK) {
-            apm.process_capture_i16(chunk, scratch)
-                .map_err(|e| MediaError::Processing(format!("{e:?}")))?;
+            echo.process_capture_i16(chunk, scratch).map_err(failed)?;
             chunk.copy_from_slice(scratch);
+            if settings.noise_suppression || settings.auto_gain {
+                clean.process_capture_i16(chunk, scratch).map_err(failed)?;
+                chunk.copy_from_slice(scratch);
+            }
         }
         inner.frames_processed += 1;
         Ok(())
@@ -187,7 +230,7 @@ impl AudioProcessor {
     pub fn stats(&self) -> ProcessingStats {
         let inner = self.lock();
         let settings = inner.settings;
-        let apm_stats = inner.apm.statistics();
+        let apm_stats = inner.echo.statistics();
         let aec = settings.echo_cancellation;
         ProcessingStats {
             echo_cancellation: aec,
@@ -201,6 +244,8 @@ impl AudioProcessor {
                 .echo_return_loss_enhancement
                 .filter(|v| aec && v.is_finite()),
             frames_processed: inner.frames_processed,
+            reference_dropped: inner.reference_dropped,
+            reference_missing: inner.reference_missing,
         }
     }
 }
@@ -262,7 +307,11 @@ mod tests {
             sent.extend_from_slice(&mic.samples);
         }
         let from = 2 * SAMPLE_RATE as usize;
-        (energy(&heard[from..]), energy(&sent[from..]), processor.stats())
+        (
+            energy(&heard[from..]),
+            energy(&sent[from..]),
+            processor.stats(),
+        )
     }
 
     #[test]
