@@ -301,3 +301,35 @@ async fn processing_removes_echo_and_noise_and_evens_the_level_on_a_real_echo_pa
     assert!((-30.0..=-15.0).contains(&quiet_on), "{quiet_on:.1} dBFS");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `tincan-cli echo-test` (the app's "Test speaker and microphone") in a room whose
+/// microphone hears the speaker, and in one whose does not.
+#[tokio::test]
+async fn the_device_test_tells_whether_the_microphone_hears_the_speaker() {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    for (tag, gain) in [("hears", ECHO_GAIN), ("deaf", 0.0)] {
+        let room = Room::build(tag, Duration::from_millis(60), gain);
+        let out = tokio::process::Command::new(tincan_e2e::binary("tincan-cli"))
+            .args(["echo-test", "--json", "--microphone"])
+            .arg(room.near_microphone())
+            .arg("--speaker")
+            .arg(room.near_speaker())
+            .output()
+            .await
+            .expect("tincan-cli runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let found: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        eprintln!("echo-test in a room that {tag}: {found}");
+        assert_eq!(found["hears_speaker"], gain > 0.0, "{found}");
+        if gain > 0.0 {
+            let delay = found["delay_ms"].as_f64().unwrap_or(0.0);
+            assert!(delay > 60.0 && delay < 500.0, "{found}");
+            let removed = found["removed_db"].as_f64().unwrap_or(0.0);
+            assert!(removed >= 10.0, "{found}");
+        }
+    }
+}
