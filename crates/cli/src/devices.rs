@@ -8,17 +8,23 @@ use tincan_media::video::CameraInfo;
 pub fn run(json: bool) -> ExitCode {
     let list = DeviceList::scan();
     if json {
-        match serde_json::to_string_pretty(&list) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("tincan-cli: cannot write JSON: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        print!("{}", render(&list));
+        return print_json(&list);
     }
+    print!("{}", render(&list));
     ExitCode::SUCCESS
+}
+
+fn print_json(value: &impl serde::Serialize) -> ExitCode {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tincan-cli: cannot write JSON: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 pub fn echo_test(microphone: Option<&str>, speaker: Option<&str>, json: bool) -> ExitCode {
@@ -30,16 +36,9 @@ pub fn echo_test(microphone: Option<&str>, speaker: Option<&str>, json: bool) ->
         }
     };
     if json {
-        match serde_json::to_string(&result) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("tincan-cli: cannot write JSON: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        println!("{}", result.summary());
+        return print_json(&result);
     }
+    println!("{}", result.summary());
     ExitCode::SUCCESS
 }
 

@@ -43,6 +43,22 @@ impl Processor for Sonora {
     }
 }
 
+/// As Tincan runs it: high-pass and AEC3 in one instance, NS and AGC2 in a second on its
+/// output (tincan_media::audio::processing says why).
+struct SonoraChained(sonora::AudioProcessing, sonora::AudioProcessing);
+impl Processor for SonoraChained {
+    fn render(&mut self, x: &[f32]) {
+        let mut o = vec![0.0; CHUNK];
+        let _ = self.0.process_render_f32(&[x], &mut [&mut o]);
+    }
+    fn capture(&mut self, x: &[f32], out: &mut [f32]) {
+        let mut mid = vec![0.0; CHUNK];
+        let _ = self.0.set_stream_delay_ms(20);
+        let _ = self.0.process_capture_f32(&[x], &mut [&mut mid]);
+        let _ = self.1.process_capture_f32(&[&mid], &mut [out]);
+    }
+}
+
 struct Aec3(aec3::pipelines::linear::LinearPipeline);
 impl Processor for Aec3 {
     fn render(&mut self, x: &[f32]) {
@@ -55,33 +71,37 @@ impl Processor for Aec3 {
     }
 }
 
-/// Both with what Tincan runs: high-pass, AEC3, noise suppression, AGC2 (adaptive digital).
+fn sonora_with(echo: bool, clean: bool) -> sonora::AudioProcessing {
+    use sonora::config::*;
+    let config = sonora::Config {
+        high_pass_filter: echo.then(HighPassFilter::default),
+        echo_canceller: echo.then(EchoCanceller::default),
+        noise_suppression: clean.then(|| NoiseSuppression {
+            level: NoiseSuppressionLevel::High,
+            ..Default::default()
+        }),
+        gain_controller2: clean.then(|| GainController2 {
+            adaptive_digital: Some(AdaptiveDigital::default()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mono = sonora::StreamConfig::new(RATE as u32, 1);
+    sonora::AudioProcessing::builder()
+        .config(config)
+        .capture_config(mono)
+        .render_config(mono)
+        .build()
+}
+
+/// Each with what Tincan runs: high-pass, AEC3, noise suppression, AGC2 (adaptive digital).
 fn make(name: &str) -> Box<dyn Processor> {
     match name {
-        "sonora" => {
-            use sonora::config::*;
-            let config = sonora::Config {
-                high_pass_filter: Some(HighPassFilter::default()),
-                echo_canceller: Some(EchoCanceller::default()),
-                noise_suppression: Some(NoiseSuppression {
-                    level: NoiseSuppressionLevel::High,
-                    ..Default::default()
-                }),
-                gain_controller2: Some(GainController2 {
-                    adaptive_digital: Some(AdaptiveDigital::default()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            let mono = sonora::StreamConfig::new(RATE as u32, 1);
-            Box::new(Sonora(
-                sonora::AudioProcessing::builder()
-                    .config(config)
-                    .capture_config(mono)
-                    .render_config(mono)
-                    .build(),
-            ))
-        }
+        "sonora" => Box::new(Sonora(sonora_with(true, true))),
+        "sonora, two instances" => Box::new(SonoraChained(
+            sonora_with(true, false),
+            sonora_with(false, true),
+        )),
         _ => {
             let format = aec3::nodes::audio::AudioFormat::ten_ms(RATE as u32, 1);
             let pipeline = aec3::pipelines::linear::builder(format, format)
@@ -157,7 +177,7 @@ fn main() {
     far.truncate(30 * RATE);
     println!("| library | echo removed, 2–10 s (dB) | back to ≥ 20 dB after 100→150 ms (s) | double talk: level vs alone (dB) | double talk: envelope correlation | µs per 10 ms |");
     println!("|---|---|---|---|---|---|");
-    for name in ["sonora", "aec3"] {
+    for name in ["sonora, two instances", "sonora", "aec3"] {
         // Far end alone; the delay moves at 15 s.
         let mut p = make(name);
         let (mic, out, cost) = room(p.as_mut(), &far, &[], usize::MAX, |t| if t < 15 * RATE { 100 } else { 150 });
