@@ -573,8 +573,28 @@ async fn each_sender_follows_the_others_feedback_under_a_bandwidth_limit() {
         (100.0..=1.5 * LINK_KBIT).contains(&estimate),
         "Ada's estimate is {estimate} kbit/s for a {LINK_KBIT} kbit/s link"
     );
-    let sending = n(to_browser, "kbps_out");
-    assert!(sending < LINK_KBIT, "Ada still sends {sending} kbit/s");
+    // Sustained, not one second's burst: the link's queue lets a second above its rate
+    // through now and then (666 kbit/s once in a full run).
+    let mut recent: Vec<f64> = to_browser["series"]
+        .as_array()
+        .map(|series| {
+            series
+                .iter()
+                .rev()
+                .take(5)
+                .filter_map(|s| s["kbps_out"].as_f64())
+                .collect()
+        })
+        .unwrap_or_default();
+    recent.sort_by(f64::total_cmp);
+    let sending = recent
+        .get(recent.len() / 2)
+        .copied()
+        .unwrap_or_else(|| n(to_browser, "kbps_out"));
+    assert!(
+        sending < LINK_KBIT,
+        "Ada still sends {sending} kbit/s (median of the last 5 s: {recent:?})"
+    );
     let width = to_browser["sent_size"][0].as_u64().unwrap_or(0);
     assert!(width < 1280, "Ada still sends {width} pixels wide");
     assert!(
