@@ -132,7 +132,8 @@ impl EchoCheck {
         let played = decimate(&self.played);
         let captured = decimate(&self.captured);
         let max_lag = MAX_LAG_MS * SAMPLE_RATE as usize / 1000 / DECIMATE;
-        let Some((lag, correlation, gain)) = best_lag(&played, &captured, max_lag) else {
+        let found = best_lag(&played, &captured, max_lag).filter(|&(_, c, _)| c >= HEARD);
+        let Some((lag, _, gain)) = found else {
             return EchoCheckResult {
                 hears_speaker: false,
                 echo_dbfs: None,
@@ -140,14 +141,6 @@ impl EchoCheck {
                 removed_db: None,
             };
         };
-        if correlation < HEARD {
-            return EchoCheckResult {
-                hears_speaker: false,
-                echo_dbfs: None,
-                delay_ms: None,
-                removed_db: None,
-            };
-        }
         let level = |x: &[f32]| {
             let p = x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / x.len().max(1) as f64;
             10.0 * p.max(1e-12).log10()
