@@ -27,15 +27,23 @@ pub mod exit {
 
 #[derive(Debug, clap::Args)]
 pub struct CallArgs {
-    /// The signaling server (ws://, wss://, or host:port).
-    #[arg(long, default_value = "127.0.0.1:8787")]
-    server: String,
+    /// The signaling server (ws://, wss://, or host:port). Without it, --create hosts a
+    /// server in this process and --room looks for the room on the LAN.
+    #[arg(long)]
+    server: Option<String>,
     /// The room code to join.
     #[arg(long, conflicts_with = "create", required_unless_present = "create")]
     room: Option<String>,
     /// Create a room and print its code.
     #[arg(long)]
     create: bool,
+    /// With --create and no --server: host the room on the LAN (listen on every interface,
+    /// answer lookups, advertise over DNS-SD), not on this computer only.
+    #[arg(long, requires = "create", conflicts_with = "server")]
+    host: bool,
+    /// The port a hosted server listens on (0: any free one).
+    #[arg(long, default_value_t = 0, requires = "create")]
+    host_port: u16,
     #[arg(long, default_value = "tincan-cli")]
     name: String,
     /// pattern, a .y4m file, camera or camera:ID, or none.
@@ -102,6 +110,7 @@ pub struct CallArgs {
 }
 
 mod parse;
+mod server;
 use parse::{parse_audio, parse_processing, parse_switch, parse_video};
 
 fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat), String> {
@@ -329,7 +338,11 @@ pub async fn run(args: CallArgs) -> ExitCode {
         (Some(code), false) => RoomChoice::Join(code.clone()),
         (None, false) => RoomChoice::Create,
     };
-    let mut options = CallOptions::new(args.server.clone(), room, args.name.clone());
+    let (server, host) = match server::choose(&args).await {
+        Ok(chosen) => chosen,
+        Err(code) => return code,
+    };
+    let mut options = CallOptions::new(server, room, args.name.clone());
     options.video = video;
     options.audio = audio;
     options.audio_processing = args.audio_processing;
@@ -351,6 +364,12 @@ pub async fn run(args: CallArgs) -> ExitCode {
     };
     println!("room {}", call.room());
     println!("peer {}", call.peer_id());
+    if let Some(link) = host
+        .as_ref()
+        .and_then(|h| server::guest_link(h, &call.room().to_string()))
+    {
+        println!("link {link}");
+    }
 
     let deadline = args.duration.map(|s| started + Duration::from_secs_f64(s));
     let mute_at = args
@@ -489,6 +508,9 @@ pub async fn run(args: CallArgs) -> ExitCode {
     let room = call.room().to_string();
     let me = call.peer_id().to_string();
     let final_stats = call.leave().await.unwrap_or_default();
+    if let Some(host) = host {
+        host.stop().await;
+    }
     // What arrived while leaving was counted by the engine; measure it here too.
     while let Ok(event) = events.try_recv() {
         measure(&mut received, event);

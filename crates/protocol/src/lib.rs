@@ -12,6 +12,7 @@
 mod code;
 mod decode;
 mod error;
+pub mod lan;
 mod messages;
 
 pub use code::{RoomCode, RoomCodeError, ROOM_CODE_BITS};

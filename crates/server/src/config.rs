@@ -18,6 +18,10 @@ pub struct Config {
     /// The key resume tokens are made with. Kept across restarts (`--key-file`), it lets
     /// rooms outlive one; without it a random key is made at start.
     pub room_key: Option<RoomKey>,
+    /// Answer `GET /lan/lookup` (an app on the LAN looking for a room by its tag,
+    /// `tincan_protocol::lan`). On in servers the app and `tincan-cli --host` run on a LAN;
+    /// off by default, so a public server is not a room oracle.
+    pub lan_lookup: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -4,11 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
-use axum::http::header;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+
+use tincan_protocol::lan;
 
 use crate::hub::Hub;
 
@@ -22,6 +24,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .route(lan::LOOKUP_PATH, get(lan_lookup))
         .merge(crate::web::routes())
         .with_state(hub)
 }
@@ -50,4 +53,37 @@ async fn metrics(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
         )],
         hub.metrics.render(),
     )
+}
+
+#[derive(serde::Deserialize)]
+struct LookupQuery {
+    tag: String,
+    nonce: String,
+}
+
+/// `GET /lan/lookup?tag=&nonce=`: 200 with the proof when a room here has that tag, 404 when
+/// none does (or lookups are off), 400 for a malformed query, 429 over the join budget.
+async fn lan_lookup(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    query: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
+) -> axum::response::Response {
+    let Some(Query(q)) = query.ok().filter(|Query(q)| {
+        lan::is_hex(&q.tag, lan::TAG_HEX_LEN) && lan::is_hex(&q.nonce, lan::NONCE_HEX_LEN)
+    }) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "tag and nonce must be lowercase hex\n",
+        )
+            .into_response();
+    };
+    match hub.lookup(peer.ip(), &q.tag, &q.nonce) {
+        Ok(Some(proof)) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(&lan::LookupReply { proof }).unwrap_or_default(),
+        )
+            .into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "no such room here\n").into_response(),
+        Err(refusal) => (StatusCode::TOO_MANY_REQUESTS, refusal.message).into_response(),
+    }
 }

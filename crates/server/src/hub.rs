@@ -38,6 +38,7 @@ pub struct Hub {
     joins: Mutex<JoinLimiter>,
     stun_urls: Vec<String>,
     turn: Option<TurnConfig>,
+    lan_lookup: bool,
     next_conn: AtomicU64,
     open: AtomicUsize,
 }
@@ -71,6 +72,7 @@ impl Hub {
             metrics: Metrics::new(),
             stun_urls: config.stun_urls.clone(),
             turn: config.turn.clone(),
+            lan_lookup: config.lan_lookup,
             next_conn: AtomicU64::new(1),
             open: AtomicUsize::new(0),
         })
@@ -204,6 +206,26 @@ impl Hub {
             }
             hub.refresh_gauges();
         });
+    }
+
+    /// Answers a LAN lookup (`tincan_protocol::lan`): the proof for the hosted room whose
+    /// tag is `tag`, or None. Counts against `ip`'s join budget like a join. Tag and nonce
+    /// are checked by the caller.
+    pub fn lookup(&self, ip: IpAddr, tag: &str, nonce: &str) -> Result<Option<String>, Refusal> {
+        if !self.lan_lookup {
+            return Ok(None);
+        }
+        self.check_join_rate(ip)?;
+        let registry = self.registry();
+        let found = registry
+            .codes()
+            .find(|code| tincan_protocol::lan::room_tag(code) == tag);
+        Ok(found.map(|code| tincan_protocol::lan::proof(code, nonce)))
+    }
+
+    /// Whether a room with `code` is open here.
+    pub fn hosts_room(&self, code: &RoomCode) -> bool {
+        self.registry().has_room(code)
     }
 
     fn check_join_rate(&self, ip: IpAddr) -> Result<(), Refusal> {

@@ -57,6 +57,11 @@ impl RunningServer {
         self.addr
     }
 
+    /// Whether a room with this code is open on this server.
+    pub fn hosts_room(&self, code: &tincan_protocol::RoomCode) -> bool {
+        self.hub.hosts_room(code)
+    }
+
     /// Rooms and peers right now.
     pub fn counts(&self) -> (usize, usize) {
         self.hub.counts()

@@ -69,6 +69,11 @@ struct Args {
     /// $XDG_STATE_HOME/tincan-server/room-key, else ~/.local/state/tincan-server/room-key.
     #[arg(long, env = "TINCAN_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// Answer LAN lookups (GET /lan/lookup: apps on the network asking whether a room is
+    /// here, without saying its code). The app and `tincan-cli --host` turn this on for the
+    /// server they run; a server on the internet does not need it.
+    #[arg(long)]
+    lan_lookup: bool,
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -77,6 +82,7 @@ struct Args {
 impl Args {
     fn config(&self) -> Result<Config, KeyError> {
         Ok(Config {
+            lan_lookup: self.lan_lookup,
             room_key: self.room_key()?,
             limits: Limits {
                 room_capacity: self.room_capacity,

@@ -359,9 +359,13 @@ impl Registry {
         ends
     }
 
-    #[cfg(test)]
     pub fn has_room(&self, code: &RoomCode) -> bool {
         self.rooms.contains_key(code)
+    }
+
+    /// The codes of the rooms open now.
+    pub fn codes(&self) -> impl Iterator<Item = &RoomCode> {
+        self.rooms.keys()
     }
 }
 
