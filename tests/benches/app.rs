@@ -125,7 +125,7 @@ async fn main() {
     let room = joined["room"].as_str().unwrap_or_default().to_owned();
     let server = server_address(&app).await;
     let ada = CliPeer::start_with_server(
-        &server,
+        Some(&server),
         &Place {
             bind: Some("0.0.0.0:0"),
             netns: None,

@@ -10,7 +10,8 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::{Netns, ServerProcess};
+use crate::netns::Namespace;
+use crate::ServerProcess;
 
 pub struct CliPeer {
     child: Child,
@@ -19,7 +20,7 @@ pub struct CliPeer {
     pub room: String,
     /// Its peer id.
     pub id: String,
-    /// What it has printed since joining, a line each ("left PEER", "chat …").
+    /// What it has printed, a line each ("hosting …", "left PEER", "chat …").
     printed: Arc<Mutex<Vec<String>>>,
 }
 
@@ -28,7 +29,7 @@ pub struct CliPeer {
 pub struct Place<'a> {
     /// Local media address; loopback when None.
     pub bind: Option<&'a str>,
-    pub netns: Option<&'a Netns>,
+    pub netns: Option<&'a dyn Namespace>,
 }
 
 impl CliPeer {
@@ -54,13 +55,14 @@ impl CliPeer {
         extra: &[&str],
     ) -> Self {
         let server = server.addr.to_string();
-        Self::start_with_server(&server, place, dir, name, room, extra).await
+        Self::start_with_server(Some(&server), place, dir, name, room, extra).await
     }
 
     /// [`CliPeer::start_at`] with a server this test did not start (the app's built-in one),
-    /// by its address.
+    /// by its address; with None, the peer hosts the room it creates, or looks for the room
+    /// it joins on the LAN.
     pub async fn start_with_server(
-        server: &str,
+        server: Option<&str>,
         place: &Place<'_>,
         dir: &Path,
         name: &str,
@@ -79,10 +81,9 @@ impl CliPeer {
             None => Command::new(&cli),
         };
         command
+            .arg("call")
+            .args(server.map(|s| ["--server", s]).into_iter().flatten())
             .args([
-                "call",
-                "--server",
-                server,
                 "--name",
                 name,
                 "--bind",
@@ -100,6 +101,7 @@ impl CliPeer {
         let mut child = command.spawn().expect("tincan-cli starts");
         let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
         let (mut room, mut id) = (String::new(), String::new());
+        let mut before = Vec::new();
         while id.is_empty() {
             let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
                 .await
@@ -112,8 +114,9 @@ impl CliPeer {
             if let Some(peer) = line.strip_prefix("peer ") {
                 id = peer.to_owned();
             }
+            before.push(line);
         }
-        let printed = Arc::new(Mutex::new(Vec::new()));
+        let printed = Arc::new(Mutex::new(before));
         let keep = printed.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
@@ -151,6 +154,15 @@ impl CliPeer {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The rest of the first line it printed that starts with `prefix` and a space.
+    pub fn printed_after(&self, prefix: &str) -> Option<String> {
+        self.printed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix)?.strip_prefix(' ').map(str::to_owned))
     }
 
     /// Kills it with SIGKILL, as in a crash: it says goodbye to nobody.

@@ -7,6 +7,7 @@
 pub mod cable;
 pub mod cli;
 pub mod desktop;
+pub mod lan;
 pub mod long_path;
 pub mod netns;
 pub mod plain_peer;

@@ -8,6 +8,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 static MADE: AtomicU32 = AtomicU32::new(0);
 
+/// Somewhere a test runs programs: a network namespace.
+pub trait Namespace: Sync {
+    /// The command prefix that runs a program inside it.
+    fn exec_prefix(&self) -> Vec<String>;
+}
+
+impl Namespace for Netns {
+    fn exec_prefix(&self) -> Vec<String> {
+        Netns::exec_prefix(self)
+    }
+}
+
 pub struct Netns {
     name: String,
     host_if: String,

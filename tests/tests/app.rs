@@ -327,7 +327,7 @@ async fn the_app_calls_a_native_peer() {
     // A tincan-cli peer with the test pattern joins through the built-in server.
     let record = dir.join("recorded");
     let ada = CliPeer::start_with_server(
-        &server,
+        Some(&server),
         &Place {
             bind: Some("0.0.0.0:0"),
             netns: None,
@@ -467,7 +467,7 @@ async fn the_app_calls_a_native_peer() {
     .await;
     // Someone whose app crashes mid-call: their tile goes within 5 s.
     let mut bo = CliPeer::start_with_server(
-        &server,
+        Some(&server),
         &Place {
             bind: Some("0.0.0.0:0"),
             netns: None,

@@ -1,13 +1,16 @@
 //! Calls over a constrained link: one peer in a network namespace behind a veth pair whose
 //! other end sends through a token bucket (see `tincan_e2e::Netns`), and over a long lossy path
 //! ([`long_path`]), through a TURN relay ([`relay`], coturn), and with a peer whose address
-//! changes mid-call ([`moves`]). Needs root and iproute2.
+//! changes mid-call ([`moves`]), and on a LAN with no server set up ([`lan`]). Needs root and
+//! iproute2.
 
 use serde_json::Value;
 use tincan_e2e::netns::UPLINK_BURST_BYTES;
 use tincan_e2e::resilience::{across, Ended};
 use tincan_e2e::{about, CliPeer, Netns, Place, ServerProcess};
 
+#[path = "network/lan.rs"]
+mod lan;
 #[path = "network/long_path.rs"]
 mod long_path;
 #[path = "network/moves.rs"]

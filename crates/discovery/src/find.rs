@@ -12,8 +12,9 @@ use tokio::task::JoinSet;
 use crate::{lookup, DiscoveryError};
 
 /// How long a search lasts when no server has the room: DNS-SD answers on a LAN arrive in
-/// tens of milliseconds, so a wrong code is told within 3 s.
-pub const SEARCH_TIME: Duration = Duration::from_millis(2500);
+/// tens of milliseconds (74 ms between namespaces here), so two seconds leave room for a slow
+/// Wi-Fi and a wrong code is still told within 3 s.
+pub const SEARCH_TIME: Duration = Duration::from_secs(2);
 /// Most servers asked in one search: a network (or a hostile responder) advertising
 /// thousands costs no more than this many small requests.
 const MAX_SERVERS: usize = 32;

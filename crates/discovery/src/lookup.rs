@@ -12,7 +12,7 @@ use tincan_protocol::RoomCode;
 use crate::DiscoveryError;
 
 /// Longest wait for one server's answer.
-pub const LOOKUP_TIMEOUT: Duration = Duration::from_millis(1500);
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest answer read.
 const MAX_ANSWER: usize = 1024;
 
@@ -20,7 +20,7 @@ const MAX_ANSWER: usize = 1024;
 pub async fn ask(addr: SocketAddr, code: &RoomCode) -> Result<bool, DiscoveryError> {
     match tokio::time::timeout(LOOKUP_TIMEOUT, ask_now(addr, code)).await {
         Ok(result) => result,
-        Err(_) => Err(bad(addr, "no answer within 1.5 s")),
+        Err(_) => Err(bad(addr, "no answer within 1 s")),
     }
 }
 
