@@ -15,7 +15,9 @@ use tincan_media::video::VideoFormat;
 use crate::devices::{self, Choices};
 use crate::error::AppError;
 use crate::frame_socket::FrameSocket;
+use crate::links::LinkJoin;
 use crate::preview::{self, Preview};
+use crate::server_choice;
 use crate::session::{self, Joined};
 use crate::settings::Settings;
 use crate::state::{lock, AppState};
@@ -28,8 +30,8 @@ pub struct AppInfo {
     settings: Settings,
     /// Why saved settings were not used, once.
     settings_problem: Option<String>,
-    /// A room from a `tincan://join/` link, once.
-    link_room: Option<String>,
+    /// A `tincan://join/` link the app was started with, once.
+    link: Option<LinkJoin>,
 }
 
 #[tauri::command]
@@ -38,14 +40,34 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
         version: env!("CARGO_PKG_VERSION"),
         settings: state.settings(),
         settings_problem: lock(&state.settings_problem).take(),
-        link_room: lock(&state.pending_link).take(),
+        link: lock(&state.pending_link).take(),
     }
 }
 
-/// The server calls use, starting the built-in one if none is configured.
+/// The server this computer's calls use: the configured one, or the built-in one (started
+/// if it is not running; restarted when LAN hosting changed and no call uses it).
 #[tauri::command]
 pub async fn server_address(state: State<'_, AppState>) -> Result<String, AppError> {
-    state.server_address().await
+    let configured = state.settings().server.trim().to_owned();
+    if !configured.is_empty() {
+        return Ok(configured);
+    }
+    let idle = state.call.lock().await.is_none();
+    server_choice::builtin(&state, idle).await?;
+    Ok(state
+        .builtin
+        .lock()
+        .await
+        .as_ref()
+        .map(|b| b.local_url())
+        .unwrap_or_default())
+}
+
+/// What Settings says about the built-in server: where it runs and who can join.
+#[tauri::command]
+pub async fn builtin_server_info(state: State<'_, AppState>) -> Result<String, AppError> {
+    let idle = state.call.lock().await.is_none();
+    server_choice::builtin(&state, idle).await
 }
 
 #[tauri::command]
@@ -54,7 +76,14 @@ pub async fn save_settings(
     settings: Settings,
 ) -> Result<Settings, AppError> {
     state.settings_file.save(&settings)?;
+    let lan_changed = lock(&state.settings).lan_hosting != settings.lan_hosting;
     *lock(&state.settings) = settings.clone();
+    // LAN hosting on or off takes effect now (the built-in server moves to its new reach)
+    // unless a call uses it; then it waits for the next call.
+    if lan_changed && state.call.lock().await.is_none() && state.builtin.lock().await.is_some()
+    {
+        server_choice::builtin(&state, true).await?;
+    }
     // The microphone's processing applies to a call in progress at once (and its peers are
     // told); the rest waits for the next call.
     let call = state.call.lock().await.clone();
@@ -184,6 +213,9 @@ pub struct JoinRequest {
     speaker: String,
     camera_on: bool,
     mic_on: bool,
+    /// The server a `tincan://` link named, once the person agreed to join there.
+    #[serde(default)]
+    server: Option<String>,
 }
 
 #[tauri::command]
@@ -197,14 +229,23 @@ pub async fn join(
         return Err(AppError::AlreadyInCall);
     }
     stop_preview_now(&state).await;
-    let server = state.server_address().await?;
-    let list = scan_devices().await;
-    let settings = state.settings();
     let room_typed = request
         .room
         .as_deref()
         .map(str::trim)
         .filter(|r| !r.is_empty());
+    let link_server = match request.server.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() => Some(
+            tincan_signaling::websocket_url(s)
+                .map_err(|e| AppError::ServerUnreachable(e.to_string()))?
+                .to_string(),
+        ),
+        _ => None,
+    };
+    let chosen = server_choice::choose(&state, room_typed, link_server.as_deref()).await?;
+    let server = chosen.url.clone();
+    let list = scan_devices().await;
+    let settings = state.settings();
     let choice = match room_typed {
         Some(code) => RoomChoice::Join(code.to_owned()),
         None => RoomChoice::Create,
@@ -243,29 +284,19 @@ pub async fn join(
     {
         let mut settings = lock(&state.settings);
         settings.remember_room(&room);
+        if let Some(server) = &link_server {
+            settings.trust_server(server);
+        }
         settings.name = name;
         let _ = state.settings_file.save(&settings);
     }
+    let (share_link, app_link) = chosen.links(&room);
     Ok(Joined {
-        share_link: share_link(&server, &room),
+        share_link,
+        app_link,
         room,
         me,
     })
-}
-
-/// The browser link for `room` on `server` (tincan-server serves the guest page at /r/CODE).
-fn share_link(server: &str, room: &str) -> String {
-    let base = server
-        .trim_end_matches('/')
-        .trim_end_matches("/ws")
-        .replacen("wss://", "https://", 1)
-        .replacen("ws://", "http://", 1);
-    let base = if base.contains("://") {
-        base
-    } else {
-        format!("http://{base}")
-    };
-    format!("{base}/r/{room}")
 }
 
 async fn current_call(state: &AppState) -> Result<Arc<Call>, AppError> {
@@ -383,25 +414,4 @@ pub fn frame_shown(state: State<'_, AppState>, tile: String) {
 #[tauri::command]
 pub fn tile_counts(state: State<'_, AppState>) -> HashMap<String, TileCounts> {
     state.tiles.counts()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::share_link;
-
-    #[test]
-    fn share_links_point_at_the_servers_guest_page() {
-        assert_eq!(
-            share_link("127.0.0.1:8787", "abc"),
-            "http://127.0.0.1:8787/r/abc"
-        );
-        assert_eq!(
-            share_link("wss://call.example.org/ws", "abc"),
-            "https://call.example.org/r/abc"
-        );
-        assert_eq!(
-            share_link("https://call.example.org/", "abc"),
-            "https://call.example.org/r/abc"
-        );
-    }
 }

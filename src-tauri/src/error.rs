@@ -12,6 +12,8 @@ pub enum AppError {
     ServerUnreachable(String),
     #[error("no room has the code {0}; check it with the person who shared it")]
     RoomNotFound(String),
+    #[error("no call with the code {0} on your network: check the code, and that the other person's Tincan lets people on the network join (their Settings)")]
+    NotOnNetwork(String),
     #[error("that room is full")]
     RoomFull,
     #[error("{0}")]
@@ -36,6 +38,7 @@ impl AppError {
         match self {
             Self::ServerUnreachable(_) => "server-unreachable",
             Self::RoomNotFound(_) => "room-not-found",
+            Self::NotOnNetwork(_) => "not-on-network",
             Self::RoomFull => "room-full",
             Self::Camera(_) => "camera",
             Self::Microphone(_) => "microphone",

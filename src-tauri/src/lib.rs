@@ -11,6 +11,7 @@ mod frame_socket;
 mod links;
 mod no_gpu;
 mod preview;
+mod server_choice;
 mod session;
 mod settings;
 mod state;
@@ -34,24 +35,23 @@ pub fn run() -> Result<(), tauri::Error> {
                 let _ = window.unminimize();
                 let _ = window.set_focus();
             }
-            if let Some(room) = links::room_in_args(args) {
-                let _ = app.emit("link:join", room);
+            let state = app.state::<AppState>();
+            if let Some(link) = args.iter().find_map(|a| state.link(a)) {
+                let _ = app.emit("link:join", link);
             }
         }))
         .plugin(tauri_plugin_deep_link::init())
         .setup(|app| {
             let dir = app.path().app_config_dir()?;
             let state = AppState::new(SettingsFile::in_dir(&dir));
-            *lock(&state.pending_link) = links::room_in_args(std::env::args());
+            *lock(&state.pending_link) = std::env::args().find_map(|a| state.link(&a));
             app.manage(state);
             let handle = app.handle().clone();
             app.deep_link().on_open_url(move |event| {
-                let room = event
-                    .urls()
-                    .iter()
-                    .find_map(|u| links::room_in_link(u.as_str()));
-                if let Some(room) = room {
-                    let _ = handle.emit("link:join", room);
+                let state = handle.state::<AppState>();
+                let link = event.urls().iter().find_map(|u| state.link(u.as_str()));
+                if let Some(link) = link {
+                    let _ = handle.emit("link:join", link);
                 }
             });
             Ok(())
@@ -59,6 +59,7 @@ pub fn run() -> Result<(), tauri::Error> {
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::server_address,
+            commands::builtin_server_info,
             commands::save_settings,
             commands::list_devices,
             commands::start_preview,

@@ -23,6 +23,9 @@ pub struct Joined {
     pub me: String,
     /// The browser link for people without the app (the server serves the guest page).
     pub share_link: String,
+    /// The `tincan://join/CODE?server=…` link for people with the app; None when only this
+    /// computer can reach the server (the built-in one with LAN hosting off).
+    pub app_link: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -11,13 +11,30 @@ use crate::error::AppError;
 
 /// How many recent rooms the home screen lists.
 const RECENT_ROOMS: usize = 5;
+/// How many servers named by links the person agreed to join are remembered.
+const KNOWN_SERVERS: usize = 20;
+
+/// The server a new install uses: empty (the built-in one, and the LAN), unless the app was
+/// built with `TINCAN_DEFAULT_SERVER=wss://call.example.org` (an operator's own build).
+pub const DEFAULT_SERVER: &str = match option_env!("TINCAN_DEFAULT_SERVER") {
+    Some(server) => server,
+    None => "",
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     pub name: String,
-    /// A signaling server's address (`wss://call.example.org`); empty: the built-in one.
+    /// A signaling server's address (`wss://call.example.org`); empty: the built-in one,
+    /// and rooms found on the LAN.
     pub server: String,
+    /// "Let people on my network join my calls": the built-in server listens on the LAN and
+    /// is advertised there (true), or serves this computer only (false). None until the
+    /// person has been asked (once, on first start).
+    pub lan_hosting: Option<bool>,
+    /// Servers named by `tincan://` links that the person agreed to join (a link naming any
+    /// other asks first).
+    pub known_servers: Vec<String>,
     pub quality: Quality,
     /// Device ids; empty: the system's default (or the first camera).
     pub camera: String,
@@ -37,7 +54,9 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             name: String::new(),
-            server: String::new(),
+            server: DEFAULT_SERVER.to_owned(),
+            lan_hosting: None,
+            known_servers: Vec::new(),
             quality: Quality::High,
             camera: String::new(),
             microphone: String::new(),
@@ -73,6 +92,19 @@ impl Settings {
         self.recent_rooms.retain(|r| r != room);
         self.recent_rooms.insert(0, room.to_owned());
         self.recent_rooms.truncate(RECENT_ROOMS);
+    }
+
+    /// Remembers that the person agreed to join calls on `server`.
+    pub fn trust_server(&mut self, server: &str) {
+        self.known_servers.retain(|s| s != server);
+        self.known_servers.insert(0, server.to_owned());
+        self.known_servers.truncate(KNOWN_SERVERS);
+    }
+
+    /// Whether a link naming `server` may connect without asking: the configured server and
+    /// those the person agreed to before.
+    pub fn knows_server(&self, server: &str) -> bool {
+        server == self.server.trim() || self.known_servers.iter().any(|s| s == server)
     }
 }
 
@@ -183,6 +215,23 @@ mod tests {
         assert!(e.to_string().contains("settings.json is damaged"), "{e}");
         assert_eq!(std::fs::read_to_string(file.path()).unwrap(), "{ not json");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn servers_agreed_to_are_known_and_few() {
+        let mut s = Settings {
+            server: "wss://call.example.org".into(),
+            ..Settings::default()
+        };
+        assert!(s.knows_server("wss://call.example.org"));
+        assert!(!s.knows_server("ws://10.0.0.5:4000/ws"));
+        s.trust_server("ws://10.0.0.5:4000/ws");
+        assert!(s.knows_server("ws://10.0.0.5:4000/ws"));
+        for i in 0..30 {
+            s.trust_server(&format!("wss://s{i}.example.org"));
+        }
+        assert_eq!(s.known_servers.len(), KNOWN_SERVERS);
+        assert_eq!(s.known_servers[0], "wss://s29.example.org");
     }
 
     #[test]

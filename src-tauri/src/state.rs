@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use tincan_call::Call;
 
 use crate::builtin_server::BuiltInServer;
-use crate::error::AppError;
 use crate::frame_socket::FrameSocket;
+use crate::links::{self, LinkJoin};
 use crate::preview::Preview;
 use crate::settings::{Settings, SettingsFile};
 use crate::tiles::Tiles;
@@ -23,8 +23,8 @@ pub struct AppState {
     pub frame_socket: tokio::sync::Mutex<Option<FrameSocket>>,
     pub preview: Mutex<Option<Preview>>,
     pub call: tokio::sync::Mutex<Option<Arc<Call>>>,
-    /// A room from a `tincan://join/` link the page has not taken yet.
-    pub pending_link: Mutex<Option<String>>,
+    /// A `tincan://join/` link the page has not taken yet.
+    pub pending_link: Mutex<Option<LinkJoin>>,
 }
 
 impl AppState {
@@ -50,21 +50,10 @@ impl AppState {
         lock(&self.settings).clone()
     }
 
-    /// The address calls use: the configured server, or the built-in one (started now if
-    /// it is not running yet).
-    pub async fn server_address(&self) -> Result<String, AppError> {
-        let configured = self.settings().server;
-        if !configured.trim().is_empty() {
-            return Ok(configured.trim().to_owned());
-        }
-        let mut builtin = self.builtin.lock().await;
-        if builtin.is_none() {
-            *builtin = Some(BuiltInServer::start().await?);
-        }
-        Ok(builtin
-            .as_ref()
-            .map(BuiltInServer::address)
-            .unwrap_or_default())
+    /// The room and server in a `tincan://` link, asking first for a server not used yet.
+    pub fn link(&self, text: &str) -> Option<LinkJoin> {
+        let settings = self.settings();
+        links::join_in_link(text, &|s| settings.knows_server(s))
     }
 }
 
