@@ -80,8 +80,7 @@ pub async fn save_settings(
     *lock(&state.settings) = settings.clone();
     // LAN hosting on or off takes effect now (the built-in server moves to its new reach)
     // unless a call uses it; then it waits for the next call.
-    if lan_changed && state.call.lock().await.is_none() && state.builtin.lock().await.is_some()
-    {
+    if lan_changed && state.call.lock().await.is_none() && state.builtin.lock().await.is_some() {
         server_choice::builtin(&state, true).await?;
     }
     // The microphone's processing applies to a call in progress at once (and its peers are

@@ -158,6 +158,24 @@ async fn the_app_calls_a_native_peer() {
     let app = start_app(&desktop, &dir.join("config"), &[]).await;
     wait_for_home(&app).await;
     set_value(&app, "name", "Desk").await;
+    // First start: the app asks once whether people on the network may join. Here (this
+    // host's own network) the answer is no: the built-in server stays on loopback and is not
+    // advertised. (Yes, between computers on a LAN: tests/tests/network/lan.rs.)
+    app.wait_for(
+        "the question about LAN hosting",
+        "return !document.getElementById('lan-ask').hidden",
+        Duration::from_secs(10),
+    )
+    .await;
+    desktop.screenshot(&shots.join("lan-question.png"));
+    click(&app, "lan-deny").await;
+    app.wait_for(
+        "the answer saved",
+        "return window.tincan.settings.lan_hosting === false
+                && document.getElementById('lan-ask').hidden",
+        Duration::from_secs(10),
+    )
+    .await;
     desktop.screenshot(&shots.join("home.png"));
 
     // Every control of every screen (all are in the page, the others hidden) has a name a
@@ -230,11 +248,18 @@ async fn the_app_calls_a_native_peer() {
     )
     .await;
 
-    // A wrong code, from a tincan:// link opened while the app runs: a second launch hands
-    // the link to the running window and exits (one instance); the window shows the pre-join
-    // screen for that room; joining gets the server's refusal with what to do.
+    // A wrong code, from a tincan:// link naming a server (the built-in one, by address)
+    // opened while the app runs: a second launch hands the link to the running window and
+    // exits (one instance). The server is not one the person used before, so the window asks
+    // first, with the camera off (the preview draws nothing); once they continue, it shows
+    // the pre-join screen for that room, and joining gets the server's refusal.
+    let builtin = server_address(&app).await;
+    let link = format!(
+        "tincan://join/zzzz-zzzz-zzzz?server={}",
+        builtin.replace(':', "%3A").replace('/', "%2F")
+    );
     let second = tokio::process::Command::new(tincan_e2e::binary("tincan"))
-        .arg("tincan://join/zzzz-zzzz-zzzz")
+        .arg(&link)
         .env("DISPLAY", &desktop.display)
         .env("DBUS_SESSION_BUS_ADDRESS", &desktop.dbus_address)
         .env("XDG_CONFIG_HOME", dir.join("config"))
@@ -245,6 +270,30 @@ async fn the_app_calls_a_native_peer() {
         .expect("a second launch exits at once")
         .expect("the app starts");
     assert!(second.success(), "the second launch exited with {second}");
+    let asked = app
+        .wait_for(
+            "the question before joining on a new server",
+            "return window.tincan.screen === 'link-ask' &&
+                    document.getElementById('link-ask-title').textContent",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(asked, json!("Join a call on 127.0.0.1?"));
+    let drawn = "return window.tincan.tiles.self ? window.tincan.tiles.self.drawn : 0";
+    // (Pictures already on their way may still land.)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = app.execute(drawn, json!([])).await;
+    let counts = "return await window.__TAURI__.core.invoke('tile_counts')";
+    let sent_before = app.execute(counts, json!([])).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sent_after = app.execute(counts, json!([])).await;
+    assert_eq!(
+        app.execute(drawn, json!([])).await,
+        before,
+        "the camera stays off while the app asks (pictures sent: {sent_before} then {sent_after})"
+    );
+    desktop.screenshot(&shots.join("link-question.png"));
+    click(&app, "link-continue").await;
     let title = app
         .wait_for(
             "the pre-join screen for the link's room",

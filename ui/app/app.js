@@ -4,6 +4,8 @@
 //
 // `window.tincan` exposes the state for tests and curious people.
 
+import { ADVICE, TITLES } from "./errors.js";
+import { askLanHosting, followLink } from "./reach.js";
 import { quality, statsText } from "./stats.js";
 import { shownSize, tileResize, watchTile } from "./tiles.js";
 
@@ -18,7 +20,8 @@ const app = {
   settings: null,
   devices: { cameras: [], microphones: [], speakers: [] },
   room: null, // the room to join (null: a new one)
-  joined: null, // { room, me, share_link }
+  linkServer: null, // the server a followed link named (null: the usual way)
+  joined: null, // { room, me, share_link, app_link }
   peers: new Map(), // id → { name, tile, stats, security_code }
   tiles: {}, // tile id → { drawn, fingerprint, width, height, path: "socket" | "channel" }
   chat: [],
@@ -31,26 +34,6 @@ const app = {
 window.tincan = app;
 
 // ---------- errors ----------
-
-const ADVICE = {
-  "server-unreachable": "Check your internet connection and the server address in Settings, then try again.",
-  "room-not-found": "Check the code with the person who shared it; codes stop working a while after everyone leaves.",
-  "room-full": "This room has as many people as a call can hold. Ask someone to leave, or start a new call.",
-  camera: "Close other apps that use the camera, or pick another camera (or the test pattern), or join with the camera off.",
-  microphone: "Plug in a microphone or pick another one, or join with the microphone off.",
-  speaker: "Plug in speakers or headphones, or pick another output.",
-  settings: "Open Settings and save them again.",
-  call: "Try again; if it keeps failing, leave and rejoin.",
-};
-const TITLES = {
-  "server-unreachable": "Can't reach the server",
-  "room-not-found": "No room with that code",
-  "room-full": "The room is full",
-  camera: "Camera problem",
-  microphone: "Microphone problem",
-  speaker: "Speaker problem",
-  settings: "Settings problem",
-};
 
 function showError(e, retry) {
   const kind = e?.kind || "call";
@@ -80,7 +63,7 @@ function notice(text) {
 // ---------- screens ----------
 
 function show(screen) {
-  for (const s of ["home", "prejoin", "call", "ended", "settings"]) {
+  for (const s of ["home", "prejoin", "call", "ended", "settings", "link-ask"]) {
     $(s).hidden = s !== screen;
   }
   app.screen = screen;
@@ -213,9 +196,10 @@ function showStats(s) {
 
 let previewTile = null;
 
-async function toPrejoin(room) {
+async function toPrejoin(room, server = null) {
   clearError();
   app.room = room || null;
+  app.linkServer = server;
   $("prejoin-title").textContent = room ? `Join ${room}` : "Start a new call";
   show("prejoin");
   await loadDevices();
@@ -248,6 +232,7 @@ async function join() {
     speaker: $("speaker").value,
     camera_on: $("join-camera").checked,
     mic_on: $("join-mic").checked,
+    server: app.linkServer,
   };
   $("join").disabled = true;
   $("join").textContent = "Joining…";
@@ -260,7 +245,7 @@ async function join() {
     enterCall(joined);
   } catch (e) {
     showError(e, join);
-    if (e?.kind === "room-not-found" || e?.kind === "room-full") show("home");
+    if (["room-not-found", "room-full", "not-on-network"].includes(e?.kind)) show("home");
   } finally {
     $("join").disabled = false;
     $("join").textContent = "Join now";
@@ -273,6 +258,7 @@ let selfTile = null;
 
 function enterCall(joined) {
   $("call-room").textContent = joined.room;
+  $("copy-app-link").hidden = !joined.app_link;
   $("security").textContent = "";
   show("call");
   if (!selfTile) {
@@ -380,6 +366,7 @@ async function openSettings() {
   const builtin = !s.server;
   document.querySelector(`input[name=server-kind][value=${builtin ? "builtin" : "url"}]`).checked = true;
   $("server-url").value = s.server;
+  $("lan-hosting").checked = s.lan_hosting === true;
   $("quality").value = s.quality;
   $("hide-ip").checked = !!s.hide_ip;
   const audio = s.audio_processing || {};
@@ -391,8 +378,7 @@ async function openSettings() {
   show("settings");
   await loadDevices();
   try {
-    const address = await invoke("server_address");
-    $("builtin-address").textContent = builtin ? `Running at ${address}: other windows and tincan-cli on this computer can join.` : "";
+    $("builtin-address").textContent = builtin ? await invoke("builtin_server_info") : "";
   } catch (e) {
     $("builtin-address").textContent = e.message || String(e);
   }
@@ -410,6 +396,7 @@ async function saveSettings(event) {
     server: url ? $("server-url").value.trim() : "",
     quality: $("quality").value,
     hide_ip: $("hide-ip").checked,
+    lan_hosting: $("lan-hosting").checked,
     audio_processing: {
       echo_cancellation: $("echo-cancellation").checked,
       noise_suppression: $("noise-suppression").checked,
@@ -479,8 +466,13 @@ listen("call:ended", ({ payload }) => {
   invoke("leave").catch(() => {});
   if (app.screen === "call") endCall(payload);
 });
+// A link naming a new server asks first, with the camera and microphone off.
+async function openLink(link) {
+  if (link.ask) await invoke("stop_preview").catch(() => {});
+  followLink(link, show, toPrejoin);
+}
 listen("link:join", ({ payload }) => {
-  if (app.screen !== "call") toPrejoin(payload);
+  if (app.screen !== "call") openLink(payload);
 });
 
 // ---------- wiring ----------
@@ -553,15 +545,16 @@ $("call-camera").addEventListener("change", (e) => switchDevice("camera", e.curr
 $("call-microphone").addEventListener("change", (e) => switchDevice("microphone", e.currentTarget));
 $("call-speaker").addEventListener("change", (e) => switchDevice("speaker", e.currentTarget));
 $("chat-form").addEventListener("submit", sendChat);
-$("copy-link").addEventListener("click", async () => {
-  const text = app.joined?.share_link || app.joined?.room || "";
+async function copy(text, what) {
   try {
     await navigator.clipboard.writeText(text);
-    notice("Link copied");
+    notice(`${what} copied`);
   } catch {
     notice(`Share this link: ${text}`);
   }
-});
+}
+$("copy-link").addEventListener("click", () => copy(app.joined?.share_link || app.joined?.room || "", "Link"));
+$("copy-app-link").addEventListener("click", () => copy(app.joined?.app_link || "", "App link"));
 $("rejoin").addEventListener("click", () => toPrejoin(app.room));
 $("home-again").addEventListener("click", () => {
   renderRecent();
@@ -599,7 +592,10 @@ async function start() {
   $("name").value = info.settings.name;
   renderRecent();
   if (info.settings_problem) showError({ kind: "settings", message: info.settings_problem });
-  if (info.link_room) toPrejoin(info.link_room);
+  askLanHosting(info.settings, async (allow) => {
+    app.settings = await invoke("save_settings", { settings: { ...app.settings, lan_hosting: allow } });
+  });
+  if (info.link) openLink(info.link);
 }
 
 start().catch((e) => showError(e));

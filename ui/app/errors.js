@@ -1,0 +1,24 @@
+// What the page says about each kind of error the app reports (`AppError::kind`,
+// src-tauri/src/error.rs): a title, and advice on what to do next.
+
+export const ADVICE = {
+  "server-unreachable": "Check your internet connection and the server address in Settings, then try again.",
+  "room-not-found": "Check the code with the person who shared it; codes stop working a while after everyone leaves.",
+  "room-full": "This room has as many people as a call can hold. Ask someone to leave, or start a new call.",
+  "not-on-network": "Ask for a link instead of the code, or set the server you both use in Settings.",
+  camera: "Close other apps that use the camera, or pick another camera (or the test pattern), or join with the camera off.",
+  microphone: "Plug in a microphone or pick another one, or join with the microphone off.",
+  speaker: "Plug in speakers or headphones, or pick another output.",
+  settings: "Open Settings and save them again.",
+  call: "Try again; if it keeps failing, leave and rejoin.",
+};
+export const TITLES = {
+  "server-unreachable": "Can't reach the server",
+  "room-not-found": "No room with that code",
+  "room-full": "The room is full",
+  "not-on-network": "No call with that code nearby",
+  camera: "Camera problem",
+  microphone: "Microphone problem",
+  speaker: "Speaker problem",
+  settings: "Settings problem",
+};
