@@ -15,6 +15,7 @@ pub struct Lan {
 }
 
 /// One computer on the LAN.
+#[derive(Clone)]
 pub struct Computer {
     name: String,
     /// Its address on the LAN.
@@ -43,6 +44,53 @@ impl Computer {
     /// The namespace's name (as `ip netns` knows it).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Starts `body` on a thread inside this computer, with a tokio runtime of its own: the
+    /// sockets it opens and the processes it starts (an X server, a browser, the app) are on
+    /// the LAN, and its loopback is this computer's. The thread has a 32 MiB stack
+    /// (docs/traps.md, 15).
+    pub fn spawn_inside<T, F>(
+        &self,
+        body: impl FnOnce() -> F + Send + 'static,
+    ) -> std::thread::JoinHandle<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T>,
+    {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::Builder::new()
+            .name(format!("in-{}", self.name))
+            .stack_size(32 << 20)
+            .spawn(move || {
+                let file = std::fs::File::open(&path)
+                    .unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+                // SAFETY: setns on this thread only, with a namespace file we own.
+                let r = unsafe {
+                    libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET)
+                };
+                assert_eq!(
+                    r,
+                    0,
+                    "setns into {path}: {}",
+                    std::io::Error::last_os_error()
+                );
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a runtime")
+                    .block_on(Box::pin(body()))
+            })
+            .expect("a thread")
+    }
+}
+
+/// Waits for a thread started by [`Computer::spawn_inside`]; its panic is resumed here.
+pub fn join<T>(thread: std::thread::JoinHandle<T>) -> T {
+    match thread.join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 

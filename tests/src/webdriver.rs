@@ -15,6 +15,29 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+/// A stamped 640x360 clip (10 s, looped by Chromium) and 30 s of a `hz` tone in `dir`, for
+/// [`FakeDevices`].
+pub fn fake_device_files(dir: &Path, hz: f64) -> (PathBuf, PathBuf) {
+    use tincan_media::audio::{AudioSink, AudioSource, ToneSource, WavSink};
+    let video = dir.join("camera.y4m");
+    let audio = dir.join("microphone.wav");
+    let format = tincan_media::video::VideoFormat {
+        width: 640,
+        height: 360,
+        fps: 30,
+    };
+    crate::write_stamped_clip(&video, format, 300);
+    // 30 s: Chromium plays the file from when the page opens the microphone, once.
+    let mut tone = ToneSource::tone(hz);
+    let mut wav = WavSink::create(&audio).expect("a writable temp dir");
+    for _ in 0..1500 {
+        let frame = tone.read().ok().flatten().expect("a tone never ends");
+        wav.write(&frame).expect("a writable temp dir");
+    }
+    wav.finish().expect("a writable temp dir");
+    (video, audio)
+}
+
 /// What the fake devices play.
 pub struct FakeDevices<'a> {
     /// A y4m file Chromium loops as its camera.

@@ -1,7 +1,8 @@
 //! The desktop app itself (the `tincan` binary from src-tauri) under Xvfb, driven over
 //! WebDriver like a person would use it, in a call with a tincan-cli peer through the app's
 //! built-in server. The microphone is the virtual one (scripts/virtual-audio.sh), fed a tone.
-//! Screenshots of each screen go to docs/screenshots/.
+//! Screenshots of each screen go to docs/screenshots/. [`lan`]: the app hosting a call for
+//! its LAN, joined by code from another computer and by its copied link from Chromium.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -14,8 +15,14 @@ use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, Place};
 use tincan_media::audio::analysis::{dominant_frequency, rms};
 use tincan_media::audio::{AudioSource, WavSource};
 
+#[path = "app/lan.rs"]
+mod lan;
+
 /// The tone played into the virtual microphone the app listens to.
 const MIC_HZ: f64 = 600.0;
+
+/// The app tests share the virtual microphone (one unplugs it) and two cores: one at a time.
+static ONE_APP_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn n(v: &Value, key: &str) -> f64 {
     v[key]
@@ -129,6 +136,7 @@ async fn tile_twice(app: &Browser, tile: &str, apart: Duration) -> (Value, Value
 
 #[test]
 fn the_app_calls_a_native_peer_through_its_built_in_server() {
+    let _one = ONE_APP_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     // Polling the whole call's state machine, built without optimisation, takes more stack
     // than a test thread has (2 MiB): it runs on a thread with more.
     let runner = std::thread::Builder::new()

@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tincan_e2e::{about, Browser, CliPeer, FakeDevices, Netns, Place, ServerProcess};
-use tincan_media::audio::{AudioSink, AudioSource, ToneSource, WavSink};
-use tincan_media::video::VideoFormat;
 
 #[path = "browser/networks.rs"]
 mod networks;
@@ -19,24 +17,9 @@ const BROWSER_HZ: f64 = 523.0;
 /// Browser calls share two cores with their native peers: one at a time.
 static ONE_CALL_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// A stamped 640x360 clip (10 s, looped by Chromium) and a tone, written once per run.
+/// Chromium's fake camera and microphone files ([`tincan_e2e::webdriver::fake_device_files`]).
 fn fake_devices(dir: &Path) -> (PathBuf, PathBuf) {
-    let video = dir.join("camera.y4m");
-    let audio = dir.join("microphone.wav");
-    let format = VideoFormat {
-        width: 640,
-        height: 360,
-        fps: 30,
-    };
-    tincan_e2e::write_stamped_clip(&video, format, 300);
-    // 30 s: Chromium plays the file from when the page opens the microphone, once.
-    let mut tone = ToneSource::tone(BROWSER_HZ);
-    let mut wav = WavSink::create(&audio).unwrap();
-    for _ in 0..1500 {
-        wav.write(&tone.read().unwrap().unwrap()).unwrap();
-    }
-    wav.finish().unwrap();
-    (video, audio)
+    tincan_e2e::webdriver::fake_device_files(dir, BROWSER_HZ)
 }
 
 /// Opens the share link of `room` in a new headless Chromium, joins as "Chromium" with the

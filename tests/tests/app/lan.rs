@@ -1,0 +1,210 @@
+//! The app on a LAN with no server set up: it runs in one computer of a `Lan` (namespaces on
+//! a bridge, tests/src/lan.rs), is let host for the network on first start, and starts a call;
+//! on a second computer `tincan-cli` joins by the code alone, and Chromium opens the link the
+//! app gives to copy.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tincan_e2e::desktop::page::{click, set_value, wait_for_call, wait_for_home};
+use tincan_e2e::lan::{join, Computer, Lan};
+use tincan_e2e::webdriver::fake_device_files;
+use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, FakeDevices, Place};
+
+use super::{feed_microphone, n, ONE_APP_AT_A_TIME};
+
+/// The tone Chromium's fake microphone plays.
+const BROWSER_HZ: f64 = 523.0;
+
+#[test]
+fn the_app_hosts_a_call_that_a_peer_and_a_browser_on_the_lan_join_by_code_and_link() {
+    let _one = ONE_APP_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let lan = Lan::new(2);
+    let [desk, other] = &lan.computers[..] else {
+        unreachable!()
+    };
+    let (desk, other) = (desk.clone(), other.clone());
+    join(
+        desk.clone()
+            .spawn_inside(move || the_app_hosts_for_the_lan(desk, other)),
+    );
+}
+
+async fn the_app_hosts_for_the_lan(desk: Computer, other: Computer) {
+    let dir = std::env::temp_dir().join(format!("tincan-app-lan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = dir.join("config");
+    // The microphone's processing off, as in the app test (a steady tone is "noise").
+    let settings = config.join("app.tincan.desktop");
+    std::fs::create_dir_all(&settings).unwrap();
+    std::fs::write(
+        settings.join("settings.json"),
+        r#"{"name": "Desk", "audio_processing":
+            {"echo_cancellation": false, "noise_suppression": false, "auto_gain": false}}"#,
+    )
+    .unwrap();
+    let _microphone = feed_microphone(&dir);
+    let desktop = Desktop::start().await;
+    let app = start_app(&desktop, &config, &[]).await;
+    wait_for_home(&app).await;
+    app.wait_for(
+        "the question about LAN hosting",
+        "return !document.getElementById('lan-ask').hidden",
+        Duration::from_secs(10),
+    )
+    .await;
+    click(&app, "lan-allow").await;
+    app.wait_for(
+        "LAN hosting on",
+        "return window.tincan.settings.lan_hosting === true",
+        Duration::from_secs(10),
+    )
+    .await;
+
+    click(&app, "create").await;
+    app.wait_for(
+        "the pre-join screen",
+        "return window.tincan.screen === 'prejoin' && document.getElementById('camera').options.length > 0",
+        Duration::from_secs(10),
+    )
+    .await;
+    set_value(&app, "camera", "pattern").await;
+    click(&app, "join").await;
+    let joined = wait_for_call(&app).await;
+    let room = joined["room"].as_str().unwrap_or_default().to_owned();
+    let me = joined["me"].as_str().unwrap_or_default().to_owned();
+    let share = joined["share_link"].as_str().unwrap_or_default().to_owned();
+    let base = format!("http://{}:", desk.ip);
+    assert!(
+        share.starts_with(&base) && share.ends_with(&format!("/r/{room}")),
+        "the copied link opens on another computer: {joined}"
+    );
+    let port = share[base.len()..].split('/').next().unwrap_or_default();
+    assert_eq!(
+        joined["app_link"],
+        json!(format!(
+            "tincan://join/{room}?server=ws%3A%2F%2F{}%3A{port}%2Fws",
+            desk.ip
+        )),
+        "{joined}"
+    );
+
+    // Bo, on the other computer, by the code alone.
+    let bind = format!("{}:0", other.ip);
+    let bo = CliPeer::start_with_server(
+        None,
+        &Place {
+            bind: Some(&bind),
+            netns: Some(&other),
+        },
+        &dir,
+        "Bo",
+        Some(&room),
+        &["--duration", "25", "--audio", "tone:660"],
+    )
+    .await;
+    assert_eq!(
+        bo.printed_after("found"),
+        Some(format!("{room} at ws://{}:{port}/ws", desk.ip)),
+        "Bo found the app's room on the LAN"
+    );
+
+    // Chromium, on the other computer too, opens the copied link; it reports what it
+    // received from the app when told the app's id.
+    let (joined_tx, joined_rx) = std::sync::mpsc::channel();
+    let (report_tx, report_rx) = tokio::sync::oneshot::channel();
+    let browser = other.spawn_inside({
+        let (dir, share) = (dir.clone(), share.clone());
+        move || chromium_in_the_call(dir, share, joined_tx, report_rx)
+    });
+    let chromium =
+        tokio::task::spawn_blocking(move || joined_rx.recv_timeout(Duration::from_secs(60)))
+            .await
+            .expect("waited")
+            .expect("Chromium joins the call within 60 s");
+
+    for (who, id) in [("Bo", &bo.id), ("Chromium", &chromium)] {
+        app.wait_for(
+            &format!("{who}'s video in the app"),
+            &format!("const t = window.tincan.tiles[{id:?}]; return t && t.drawn > 30"),
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+    app.wait_for(
+        "Bo's audio in the app",
+        &format!(
+            "const p = window.tincan.peers.get({:?}); return p && p.stats && p.stats.audio_frames_received > 200",
+            bo.id
+        ),
+        Duration::from_secs(20),
+    )
+    .await;
+    let bo = bo.finish().await;
+    let from_app = about(&bo, &me);
+    let decoded = n(from_app, "video_frames_decoded");
+    assert!(decoded > 100.0, "Bo decoded {decoded} frames from the app");
+    let hz = n(from_app, "audio_hz");
+    assert!(
+        (hz - super::MIC_HZ).abs() < 5.0,
+        "Bo heard {hz} Hz from the app"
+    );
+    let _ = report_tx.send(me.clone());
+    let chromium_saw = tokio::task::spawn_blocking(move || join(browser))
+        .await
+        .expect("waited");
+    assert!(
+        n(&chromium_saw, "framesDecoded") > 100.0,
+        "Chromium about the app: {chromium_saw:#}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Chromium (with fake devices) on this thread's computer: opens `link`, joins, says its
+/// peer id on `joined`, and when `report` names a peer, returns what getStats says of it.
+async fn chromium_in_the_call(
+    dir: std::path::PathBuf,
+    link: String,
+    joined: std::sync::mpsc::Sender<String>,
+    report: tokio::sync::oneshot::Receiver<String>,
+) -> Value {
+    let (video, audio) = fake_device_files(&dir, BROWSER_HZ);
+    let origin = link.split("/r/").next().unwrap_or_default().to_owned();
+    let browser = Browser::start(
+        &FakeDevices {
+            video: &video,
+            audio: &audio,
+        },
+        &origin,
+    )
+    .await;
+    browser.navigate(&link).await;
+    browser
+        .execute(
+            "await window.tincan.setAudioProcessing(false);
+             document.getElementById('name').value = 'Chromium';
+             document.getElementById('join').click(); return true",
+            json!([]),
+        )
+        .await;
+    let me = browser
+        .wait_for(
+            "Chromium in the call",
+            "return window.tincan.state === 'in-call' && window.tincan.me",
+            Duration::from_secs(15),
+        )
+        .await;
+    let _ = joined.send(me.as_str().unwrap_or_default().to_owned());
+    let peer = tokio::time::timeout(Duration::from_secs(90), report)
+        .await
+        .expect("asked for the report within 90 s")
+        .expect("the test asks");
+    let stats = browser
+        .execute(
+            &format!("const all = await window.tincan.stats(); return all[{peer:?}]"),
+            json!([]),
+        )
+        .await;
+    browser.quit().await;
+    stats
+}
