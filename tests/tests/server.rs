@@ -515,3 +515,42 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() {
         "the talker is not"
     );
 }
+
+/// `GET /lan/lookup` (docs/protocol.md, "Finding a room on the LAN"): a hosted room's tag gets
+/// a proof only its code could make, another tag 404, a malformed query 400; lookups spend the
+/// asker's join budget (429 when it is spent); a server not hosting for a LAN answers none.
+#[tokio::test]
+async fn lan_lookups_prove_a_room_without_its_code_and_spend_the_join_budget() {
+    use tincan_protocol::lan::{new_nonce, proof_matches, room_tag, LookupReply};
+    use tincan_protocol::RoomCode;
+    let server = ServerProcess::start(&["--lan-lookup", "--joins-per-minute", "4"]).await;
+    let mut host = RawClient::greeted(&server.ws_url()).await;
+    let code = RoomCode::parse(&host.create_room().await).unwrap();
+    let nonce = new_nonce().unwrap();
+    let lookup = |tag: String, nonce: String| {
+        let server = &server;
+        async move {
+            server
+                .get(&format!("/lan/lookup?tag={tag}&nonce={nonce}"))
+                .await
+        }
+    };
+    let (status, body) = lookup(room_tag(&code), nonce.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let reply: LookupReply = serde_json::from_str(&body).unwrap();
+    assert!(proof_matches(&code, &nonce, &reply.proof));
+    let other = RoomCode::from_value(code.value() ^ 1);
+    assert_eq!(lookup(room_tag(&other), nonce.clone()).await.0, 404);
+    assert_eq!(lookup("XYZ".into(), nonce.clone()).await.0, 400);
+    // One creation and two lookups so far: one attempt is left of four, then 429.
+    assert_eq!(lookup(room_tag(&other), nonce.clone()).await.0, 404);
+    assert_eq!(lookup(room_tag(&code), nonce.clone()).await.0, 429);
+
+    let plain = ServerProcess::start(&[]).await;
+    let mut host = RawClient::greeted(&plain.ws_url()).await;
+    let code = RoomCode::parse(&host.create_room().await).unwrap();
+    let (status, _) = plain
+        .get(&format!("/lan/lookup?tag={}&nonce={nonce}", room_tag(&code)))
+        .await;
+    assert_eq!(status, 404, "a server not hosting for a LAN is no room oracle");
+}
