@@ -550,7 +550,13 @@ async fn lan_lookups_prove_a_room_without_its_code_and_spend_the_join_budget() {
     let mut host = RawClient::greeted(&plain.ws_url()).await;
     let code = RoomCode::parse(&host.create_room().await).unwrap();
     let (status, _) = plain
-        .get(&format!("/lan/lookup?tag={}&nonce={nonce}", room_tag(&code)))
+        .get(&format!(
+            "/lan/lookup?tag={}&nonce={nonce}",
+            room_tag(&code)
+        ))
         .await;
-    assert_eq!(status, 404, "a server not hosting for a LAN is no room oracle");
+    assert_eq!(
+        status, 404,
+        "a server not hosting for a LAN is no room oracle"
+    );
 }
