@@ -12,7 +12,7 @@ pub enum AppError {
     ServerUnreachable(String),
     #[error("no room has the code {0}; check it with the person who shared it")]
     RoomNotFound(String),
-    #[error("no call with the code {0} on your network: check the code, and that the other person's Tincan lets people on the network join (their Settings)")]
+    #[error("no call with the code {0} on your network: check the code, and that the other person's Tincan lets people on the network join (their Settings → Signaling server)")]
     NotOnNetwork(String),
     #[error("that room is full")]
     RoomFull,

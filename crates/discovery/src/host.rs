@@ -68,17 +68,21 @@ impl Host {
     /// Where people on the network connect (`ws://192.168.1.20:PORT/ws`); None when the
     /// server is for this computer only or the computer has no network.
     pub fn lan_url(&self) -> Option<String> {
-        self.lan_base().map(|base| format!("ws{}/ws", &base[4..]))
+        self.lan_addr().map(|addr| format!("ws://{addr}/ws"))
     }
 
     /// `http://192.168.1.20:PORT` (guest pages and links for the network), or None as for
     /// [`Host::lan_url`].
     pub fn lan_base(&self) -> Option<String> {
+        self.lan_addr().map(|addr| format!("http://{addr}"))
+    }
+
+    fn lan_addr(&self) -> Option<SocketAddr> {
         if self.reach != Reach::Lan {
             return None;
         }
         let ip = addresses::best_lan_address()?;
-        Some(format!("http://{}", SocketAddr::new(ip, self.port())))
+        Some(SocketAddr::new(ip, self.port()))
     }
 
     /// Whether a room with this code is open here.

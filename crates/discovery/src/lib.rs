@@ -23,7 +23,7 @@ pub use host::{Host, Reach};
 /// Why hosting or finding a room on the LAN did not work.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
-    #[error("no call with this code on your network: check the code, and that the other person's Tincan lets people on the network join (Settings → Network)")]
+    #[error("no call with this code on your network: check the code, and that the other person's Tincan lets people on the network join (their Settings → Signaling server)")]
     NotFound,
     #[error("{0} is not a room code (codes look like k7wq-2m9x-d4tp)")]
     BadCode(String),

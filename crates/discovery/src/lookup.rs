@@ -81,3 +81,57 @@ async fn ask_now(addr: SocketAddr, code: &RoomCode) -> Result<bool, DiscoveryErr
     driver.abort();
     answer
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server on loopback that answers every request with `status` and `body`.
+    async fn answering(status: &'static str, body: String) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0u8; 2048];
+                let _ = socket.read(&mut request).await;
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_server_that_claims_every_room_without_the_code_is_not_believed() {
+        let code = RoomCode::parse("k7wq-2m9x-d4tp").unwrap();
+        let liar = answering("200 OK", format!(r#"{{"proof":"{}"}}"#, "ab".repeat(32))).await;
+        assert!(matches!(
+            ask(liar, &code).await,
+            Err(DiscoveryError::BadAnswer { .. })
+        ));
+        let absent = answering("404 Not Found", "no such room here\n".into()).await;
+        assert!(!ask(absent, &code).await.unwrap());
+        let huge = answering("200 OK", "x".repeat(MAX_ANSWER * 4)).await;
+        assert!(ask(huge, &code).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_given_up_on_within_the_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        let code = RoomCode::parse("k7wq-2m9x-d4tp").unwrap();
+        let started = std::time::Instant::now();
+        assert!(ask(addr, &code).await.is_err());
+        assert!(started.elapsed() < LOOKUP_TIMEOUT + Duration::from_millis(500));
+    }
+}

@@ -61,6 +61,38 @@ async fn the_app_hosts_for_the_lan(desk: Computer, other: Computer) {
     )
     .await;
 
+    // A code nobody on the network hosts: told so within 3 s of pressing Join.
+    set_value(&app, "room-code", "k7wq-2m9x-d4tp").await;
+    click(&app, "join-code").await;
+    app.wait_for(
+        "the pre-join screen for the typed code",
+        "return window.tincan.screen === 'prejoin' && document.getElementById('camera').options.length > 0",
+        Duration::from_secs(10),
+    )
+    .await;
+    set_value(&app, "camera", "pattern").await;
+    let pressed = std::time::Instant::now();
+    click(&app, "join").await;
+    let error = app
+        .wait_for(
+            "the answer for a code nobody hosts",
+            "const e = document.getElementById('error');
+             return !e.hidden && [e.dataset.kind, document.getElementById('error-message').textContent]",
+            Duration::from_secs(10),
+        )
+        .await;
+    let took = pressed.elapsed();
+    assert_eq!(error[0], json!("not-on-network"), "{error}");
+    assert!(
+        error[1]
+            .as_str()
+            .is_some_and(|m| m.contains("no call with the code k7wq-2m9x-d4tp on your network")),
+        "{error}"
+    );
+    assert!(took < Duration::from_secs(3), "told after {took:?}");
+    eprintln!("the app told a code nobody hosts in {took:?}");
+    click(&app, "error-close").await;
+
     click(&app, "create").await;
     app.wait_for(
         "the pre-join screen",
