@@ -5,6 +5,10 @@
 //! speaker plays is recorded. Everything runs on one clock (the room's thread, paced by the
 //! sound server), so the recording lines up with what was scheduled.
 //!
+//! The room stands for air and walls, which never stall: its thread and the sound server
+//! tools it runs are given real-time priority (as root; otherwise they run as they are and a
+//! busy machine can move the echo path). The peers under test keep ordinary priority.
+//!
 //! Devices (each a null sink, the microphones remapped monitors of "feed" sinks, as
 //! scripts/virtual-audio.sh does) are named after a tag, so two rooms can run at once and no
 //! other test's devices are touched. They are unloaded when the room is dropped.
@@ -86,14 +90,39 @@ fn pactl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Real-time priority for the room: under the sound server's own threads (PulseAudio's run
+/// at 5), over every ordinary process.
+const ROOM_PRIORITY: i32 = 4;
+
+/// Puts a process or thread (`0`: the calling thread) on round-robin real-time scheduling.
+/// Refused without the privilege; the room then runs at ordinary priority, said once.
+fn make_real_time(pid: libc::pid_t) {
+    let param = libc::sched_param {
+        sched_priority: ROOM_PRIORITY,
+    };
+    // SAFETY: sched_setscheduler only reads `param`, which outlives the call.
+    let refused = unsafe { libc::sched_setscheduler(pid, libc::SCHED_RR, &param) } != 0;
+    static TOLD: std::sync::Once = std::sync::Once::new();
+    if refused {
+        TOLD.call_once(|| {
+            eprintln!(
+                "room: no real-time priority ({}); a busy machine may move the echo path",
+                std::io::Error::last_os_error()
+            )
+        });
+    }
+}
+
 fn spawn(program: &str, args: &[String], input: bool) -> Child {
-    Command::new(program)
+    let child = Command::new(program)
         .args(args)
         .stdin(if input { Stdio::piped() } else { Stdio::null() })
         .stdout(if input { Stdio::null() } else { Stdio::piped() })
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"))
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    make_real_time(child.id() as libc::pid_t);
+    child
 }
 
 fn raw_args(device: &str) -> Vec<String> {
@@ -187,6 +216,7 @@ impl Room {
         let thread = {
             let shared = Arc::clone(&shared);
             std::thread::spawn(move || {
+                make_real_time(0);
                 let mut history = vec![0i16; MAX_DELAY + BLOCK];
                 let (mut played, mut heard) = (vec![0i16; BLOCK], vec![0i16; BLOCK]);
                 let (mut near_mic, mut far_mic) = (vec![0f32; BLOCK], vec![0f32; BLOCK]);
@@ -328,8 +358,9 @@ impl Room {
     }
 }
 
-impl Drop for Room {
-    fn drop(&mut self) {
+impl Room {
+    /// Stops the room's clock, its tools and devices; what the far end heard stays readable.
+    pub fn stop(&mut self) {
         self.shared
             .stop
             .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -337,18 +368,25 @@ impl Drop for Room {
             .children
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .iter_mut()
+            .drain(..)
         {
+            let mut child = child;
             let _ = child.kill();
             let _ = child.wait();
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        for module in self.modules.iter().rev() {
+        for module in self.modules.drain(..).rev() {
             let _ = Command::new("pactl")
-                .args(["unload-module", module])
+                .args(["unload-module", &module])
                 .status();
         }
+    }
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

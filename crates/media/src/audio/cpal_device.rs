@@ -262,10 +262,12 @@ where
     T: SizedSample,
     f32: FromSample<T>,
 {
+    let mut promoted = false;
     device
         .build_input_stream::<T, _, _>(
             config.clone(),
             move |data: &[T], _| {
+                super::realtime::promote_current_thread(&mut promoted);
                 for frame in data.chunks_exact(channels) {
                     let mono =
                         frame.iter().map(|s| s.to_sample::<f32>()).sum::<f32>() / channels as f32;
@@ -409,11 +411,12 @@ fn build_output<T>(
 where
     T: SizedSample + FromSample<f32>,
 {
-    let mut played_any = false;
+    let (mut played_any, mut promoted) = (false, false);
     device
         .build_output_stream::<T, _, _>(
             config.clone(),
             move |data: &mut [T], _| {
+                super::realtime::promote_current_thread(&mut promoted);
                 let mut gap = 0u64;
                 for frame in data.chunks_exact_mut(channels) {
                     // An empty ring plays silence: the jitter buffer upstream conceals gaps.
