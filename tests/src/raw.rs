@@ -1,11 +1,12 @@
 //! A WebSocket client that sends whatever text it is given, for testing what the server does
 //! with good and bad input.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tincan_protocol::{decode_server, ErrorCode, ServerMessage};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -23,16 +24,41 @@ impl RawClient {
         Self { socket }
     }
 
-    /// Connects and completes hello/welcome.
-    pub async fn greeted(url: &str) -> Self {
-        let mut client = Self::connect(url).await;
-        client
-            .send(r#"{"type":"hello","version":1,"client":"test"}"#)
+    /// Connects from `local` (every 127.x address is this machine's, so a test can be many
+    /// clients), with the socket's receive buffer at `recv_buffer` bytes when given (a client
+    /// that stops reading then fills it at once).
+    pub async fn connect_from(url: &str, local: IpAddr, recv_buffer: Option<u32>) -> Self {
+        let server: SocketAddr = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .expect("a ws://IP:PORT/… URL");
+        let socket = TcpSocket::new_v4().expect("socket");
+        if let Some(bytes) = recv_buffer {
+            socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        }
+        socket.bind(SocketAddr::new(local, 0)).expect("bind");
+        let stream = socket.connect(server).await.expect("connect");
+        let (socket, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("websocket connects");
+        Self { socket }
+    }
+
+    /// Completes hello/welcome on a connected client.
+    pub async fn greet(mut self) -> Self {
+        self.send(r#"{"type":"hello","version":1,"client":"test"}"#)
             .await;
-        match client.recv().await {
-            ServerMessage::Welcome { .. } => client,
+        match self.recv().await {
+            ServerMessage::Welcome { .. } => self,
             other => panic!("expected welcome, got {other:?}"),
         }
+    }
+
+    /// Connects and completes hello/welcome.
+    pub async fn greeted(url: &str) -> Self {
+        Self::connect(url).await.greet().await
     }
 
     pub async fn send(&mut self, text: &str) {

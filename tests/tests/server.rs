@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+#[path = "server/admission.rs"]
+mod admission;
+
 use serde_json::json;
 use tincan_e2e::{RawClient, ServerProcess};
 use tincan_protocol::{ErrorCode, LeaveReason, PeerId, ServerMessage, Signal};

@@ -55,6 +55,17 @@ pub struct Limits {
     pub joins_per_minute: u32,
     /// Most open WebSocket connections.
     pub max_connections: usize,
+    /// Most open WebSocket connections from one IPv4 address or one IPv6 /64, so one
+    /// machine cannot fill the server.
+    pub max_connections_per_address: usize,
+    /// A connection that has not sent `hello` this long after opening is closed.
+    pub hello_timeout: Duration,
+    /// A message the client has not taken within this long ends its connection: it has
+    /// stopped reading, and its room is told it left.
+    pub send_timeout: Duration,
+    /// An HTTP request whose headers have not all arrived this long after the connection
+    /// opened (or after the previous request) is dropped, connection and all.
+    pub header_timeout: Duration,
     /// The server pings this often; clients should send something this often.
     pub heartbeat: Duration,
     /// A connection that sends nothing (not even a pong) for this long is dropped.
@@ -76,6 +87,10 @@ impl Default for Limits {
             message_burst: 60.0,
             joins_per_minute: 30,
             max_connections: 20_000,
+            max_connections_per_address: 100,
+            hello_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
             heartbeat: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
             room_grace: Duration::from_secs(60),

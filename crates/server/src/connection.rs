@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tincan_protocol::{
@@ -29,20 +29,46 @@ enum Phase {
     },
 }
 
+/// A close frame to a client that is not reading waits at most this long.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// Why the loop ended, which decides what the room is told.
 enum End {
     /// The client closed or the socket failed: keep its place for a reconnect.
     Dropped,
     /// Silent past the idle timeout.
     Idle,
-    /// The server cut it off (fell too far behind).
+    /// No `hello` within the hello timeout.
+    NoHello,
+    /// It stopped reading: a send outlasted the send timeout, or its room's messages piled
+    /// up. It leaves its room at once.
     CutOff,
 }
 
+/// Why a send to the client failed.
+enum SendFailed {
+    /// The socket is gone.
+    Gone,
+    /// The client did not take it within the send timeout.
+    Stalled,
+}
+
+impl From<SendFailed> for End {
+    fn from(failed: SendFailed) -> Self {
+        match failed {
+            SendFailed::Gone => End::Dropped,
+            SendFailed::Stalled => End::CutOff,
+        }
+    }
+}
+
 pub async fn serve(hub: Arc<Hub>, socket: WebSocket, ip: IpAddr) {
-    let Some(slot) = hub.open_connection() else {
-        refuse_full(&hub, socket).await;
-        return;
+    let slot = match hub.open_connection(ip) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            refuse(&hub, socket, refusal).await;
+            return;
+        }
     };
     let mut connection = Connection {
         bucket: TokenBucket::new(
@@ -62,20 +88,29 @@ pub async fn serve(hub: Arc<Hub>, socket: WebSocket, ip: IpAddr) {
     connection.finish(end).await;
 }
 
-async fn refuse_full(hub: &Hub, mut socket: WebSocket) {
-    hub.metrics.error(ErrorCode::ServerFull);
+/// Tells a client why it cannot connect now, and closes (a client that does not read is
+/// not waited for).
+async fn refuse(hub: &Hub, mut socket: WebSocket, refusal: Refusal) {
+    hub.metrics.error(refusal.code);
+    let reason = match refusal.code {
+        ErrorCode::ServerFull => "server full",
+        _ => "too many connections from your address",
+    };
     let message = ServerMessage::Error {
-        code: ErrorCode::ServerFull,
-        message: "the server is at its connection limit; try again in a minute".into(),
+        code: refusal.code,
+        message: refusal.message,
         request: None,
     };
-    let _ = socket.send(Message::Text(message.to_json().into())).await;
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code: CLOSE_TRY_LATER,
-            reason: "server full".into(),
-        })))
-        .await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        socket.send(Message::Text(message.to_json().into())).await?;
+        socket
+            .send(Message::Close(Some(CloseFrame {
+                code: CLOSE_TRY_LATER,
+                reason: reason.into(),
+            })))
+            .await
+    })
+    .await;
 }
 
 struct Connection {
@@ -94,46 +129,46 @@ impl Connection {
         let heartbeat = self.hub.limits.heartbeat;
         let mut ticks =
             tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        let hello_by = tokio::time::Instant::now() + self.hub.limits.hello_timeout;
         loop {
+            let greeted = !matches!(self.phase, Phase::Handshake);
             tokio::select! {
                 frame = self.socket.recv() => {
                     let Some(Ok(frame)) = frame else { return End::Dropped };
                     self.last_heard = Instant::now();
-                    match frame {
-                        Message::Text(text) => {
-                            if self.on_text(text.as_str()).await.is_err() {
-                                return End::Dropped;
-                            }
-                        }
+                    let handled = match frame {
+                        Message::Text(text) => self.on_text(text.as_str()).await,
                         Message::Binary(_) => {
                             let refusal = Refusal::new(
                                 ErrorCode::BadMessage,
                                 "messages are JSON text frames, not binary",
                             );
-                            if self.send_error(refusal, None).await.is_err() {
-                                return End::Dropped;
-                            }
+                            self.send_error(refusal, None).await
                         }
                         Message::Close(_) => return End::Dropped,
-                        Message::Ping(_) | Message::Pong(_) => {}
+                        Message::Ping(_) | Message::Pong(_) => Ok(()),
+                    };
+                    if let Err(failed) = handled {
+                        return failed.into();
                     }
                 }
                 outgoing = recv_room(&mut self.phase) => {
                     match outgoing {
                         Some(text) => {
-                            if self.socket.send(Message::Text(text.into())).await.is_err() {
-                                return End::Dropped;
+                            if let Err(failed) = self.put(Message::Text(text.into())).await {
+                                return failed.into();
                             }
                         }
                         None => return End::CutOff,
                     }
                 }
+                _ = tokio::time::sleep_until(hello_by), if !greeted => return End::NoHello,
                 _ = ticks.tick() => {
                     if self.last_heard.elapsed() > self.hub.limits.idle_timeout {
                         return End::Idle;
                     }
-                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
-                        return End::Dropped;
+                    if let Err(failed) = self.put(Message::Ping(Default::default())).await {
+                        return failed.into();
                     }
                 }
             }
@@ -142,31 +177,38 @@ impl Connection {
 
     async fn finish(mut self, end: End) {
         if let Phase::InRoom { peer, .. } = &self.phase {
-            let reason = match end {
-                End::Idle => LeaveReason::Timeout,
-                End::Dropped | End::CutOff => LeaveReason::Disconnected,
-            };
-            tracing::info!(peer = %peer, ?reason, "connection lost; place kept for a reconnect");
-            self.hub.connection_lost(peer, self.slot.id, reason);
+            match end {
+                End::CutOff => {
+                    tracing::info!(peer = %peer, "not reading; cut off and out of its room");
+                    self.hub.cut_off(peer, self.slot.id);
+                }
+                End::Idle | End::Dropped | End::NoHello => {
+                    let reason = match end {
+                        End::Idle => LeaveReason::Timeout,
+                        _ => LeaveReason::Disconnected,
+                    };
+                    tracing::info!(peer = %peer, ?reason, "connection lost; place kept for a reconnect");
+                    self.hub.connection_lost(peer, self.slot.id, reason);
+                }
+            }
         }
         let close = match end {
             End::Idle => Some((CLOSE_POLICY, "idle timeout")),
+            End::NoHello => Some((CLOSE_POLICY, "no hello")),
             End::CutOff => Some((CLOSE_POLICY, "not reading messages")),
             End::Dropped => None,
         };
         if let Some((code, reason)) = close {
-            let _ = self
-                .socket
-                .send(Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })))
-                .await;
+            let frame = Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            }));
+            let _ = tokio::time::timeout(CLOSE_WAIT, self.socket.send(frame)).await;
         }
     }
 
-    /// Handles one text frame. Err means the socket is gone.
-    async fn on_text(&mut self, text: &str) -> Result<(), axum::Error> {
+    /// Handles one text frame. Err means the connection has to end.
+    async fn on_text(&mut self, text: &str) -> Result<(), SendFailed> {
         let now = Instant::now();
         if !self.bucket.try_take(now) {
             return self.rate_limited(now).await;
@@ -271,7 +313,7 @@ impl Connection {
         }
     }
 
-    async fn rate_limited(&mut self, now: Instant) -> Result<(), axum::Error> {
+    async fn rate_limited(&mut self, now: Instant) -> Result<(), SendFailed> {
         // One error a second is enough to tell a flooding client; more would add to the flood.
         if self
             .last_rate_error
@@ -295,7 +337,7 @@ impl Connection {
         &mut self,
         refusal: Refusal,
         request: Option<String>,
-    ) -> Result<(), axum::Error> {
+    ) -> Result<(), SendFailed> {
         self.hub.metrics.error(refusal.code);
         tracing::debug!(ip = %self.ip, code = %refusal.code, message = %refusal.message, "refused");
         let message = ServerMessage::Error {
@@ -306,10 +348,17 @@ impl Connection {
         self.send(&message).await
     }
 
-    async fn send(&mut self, message: &ServerMessage) -> Result<(), axum::Error> {
-        self.socket
-            .send(Message::Text(message.to_json().into()))
-            .await
+    async fn send(&mut self, message: &ServerMessage) -> Result<(), SendFailed> {
+        self.put(Message::Text(message.to_json().into())).await
+    }
+
+    /// Sends one frame, waiting at most the send timeout for the client to take it.
+    async fn put(&mut self, frame: Message) -> Result<(), SendFailed> {
+        match tokio::time::timeout(self.hub.limits.send_timeout, self.socket.send(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(SendFailed::Gone),
+            Err(_) => Err(SendFailed::Stalled),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime};
 use tincan_protocol::{ErrorCode, IceServer, LeaveReason, PeerId, RoomCode, ServerMessage, Signal};
 
 use crate::config::{Config, Limits, TurnConfig};
-use crate::limits::JoinLimiter;
+use crate::limits::{ConnectionCounts, JoinLimiter};
 use crate::metrics::Metrics;
 use crate::room_key::RoomKey;
 use crate::rooms::{ConnId, Outbox, Registry, RoomRules, Timer};
@@ -36,6 +36,7 @@ pub struct Hub {
     pub metrics: Metrics,
     registry: Mutex<Registry>,
     joins: Mutex<JoinLimiter>,
+    per_address: Mutex<ConnectionCounts>,
     stun_urls: Vec<String>,
     turn: Option<TurnConfig>,
     lan_lookup: bool,
@@ -47,12 +48,21 @@ pub struct Hub {
 pub struct ConnectionSlot {
     hub: Arc<Hub>,
     pub id: ConnId,
+    /// Set once the connection is counted against its address.
+    address: Option<IpAddr>,
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.hub.open.fetch_sub(1, Ordering::Relaxed);
         self.hub.metrics.connections.dec();
+        if let Some(ip) = self.address {
+            self.hub
+                .per_address
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .close(ip);
+        }
     }
 }
 
@@ -68,6 +78,7 @@ impl Hub {
         Arc::new(Self {
             registry: Mutex::new(Registry::new(rules, key)),
             joins: Mutex::new(JoinLimiter::new(limits.joins_per_minute, Instant::now())),
+            per_address: Mutex::default(),
             limits,
             metrics: Metrics::new(),
             stun_urls: config.stun_urls.clone(),
@@ -78,19 +89,41 @@ impl Hub {
         })
     }
 
-    /// A slot for a new connection, or None when the server is at its connection limit.
-    pub fn open_connection(self: &Arc<Self>) -> Option<ConnectionSlot> {
+    /// A slot for a new connection from `ip`, or the refusal when the server is at its
+    /// connection limit or that address (its /64 for IPv6) at its own.
+    pub fn open_connection(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
         let before = self.open.fetch_add(1, Ordering::Relaxed);
         self.metrics.connections.inc();
-        let slot = ConnectionSlot {
+        let mut slot = ConnectionSlot {
             hub: Arc::clone(self),
             id: self.next_conn.fetch_add(1, Ordering::Relaxed),
+            address: None,
         };
+        // Refusals leave the slot's drop to undo the counts.
         if before >= self.limits.max_connections {
-            return None; // the slot's drop undoes the count
+            return Err(Refusal::new(
+                ErrorCode::ServerFull,
+                "the server is at its connection limit; try again in a minute",
+            ));
         }
+        let cap = self.limits.max_connections_per_address;
+        if !self
+            .per_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .open(ip, cap)
+        {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "{cap} connections from your address are open already; close some and \
+                     try again"
+                ),
+            ));
+        }
+        slot.address = Some(ip);
         self.metrics.connections_total.inc();
-        Some(slot)
+        Ok(slot)
     }
 
     pub fn create_room(self: &Arc<Self>, ip: IpAddr) -> Result<RoomCode, Refusal> {
@@ -169,6 +202,18 @@ impl Hub {
             .leave(peer, Some(conn), LeaveReason::Left, Instant::now());
         if let Some(timer) = timer {
             self.schedule(timer, LeaveReason::Left);
+        }
+        self.refresh_gauges();
+    }
+
+    /// The connection of a peer that stopped reading was cut: it leaves at once (the room is
+    /// told `peer_left`, reason `timeout`), since nothing can reach it.
+    pub fn cut_off(self: &Arc<Self>, peer: &PeerId, conn: ConnId) {
+        let timer = self
+            .registry()
+            .leave(peer, Some(conn), LeaveReason::Timeout, Instant::now());
+        if let Some(timer) = timer {
+            self.schedule(timer, LeaveReason::Timeout);
         }
         self.refresh_gauges();
     }

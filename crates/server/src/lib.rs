@@ -5,6 +5,7 @@
 //! [`start`] runs a server on a listener you bind (tests bind port 0); the `tincan-server`
 //! binary wraps it with flags.
 
+mod accept;
 pub mod config;
 mod connection;
 mod http;
@@ -107,11 +108,23 @@ pub async fn start(
                     key: files.key.display().to_string(),
                     source,
                 })?;
-            let server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle.clone());
+            let mut server = axum_server::from_tcp_rustls(listener, tls)?
+                .handle(handle.clone())
+                .map(|tls| {
+                    let within = config.limits.header_timeout;
+                    accept::DeadlineAcceptor::new(tls.handshake_timeout(within), within)
+                });
+            headers_within(server.http_builder(), config.limits.header_timeout);
             tokio::spawn(server.serve(app))
         }
         None => {
-            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            let mut server = axum_server::from_tcp(listener)?
+                .handle(handle.clone())
+                .acceptor(accept::DeadlineAcceptor::new(
+                    axum_server::accept::DefaultAcceptor::new(),
+                    config.limits.header_timeout,
+                ));
+            headers_within(server.http_builder(), config.limits.header_timeout);
             tokio::spawn(server.serve(app))
         }
     };
@@ -122,6 +135,20 @@ pub async fn start(
         task,
         hub,
     })
+}
+
+/// Drops a connection whose request headers have not all arrived within `timeout` once its
+/// first bytes are in (a request sent a byte at a time); silence before them is
+/// [`accept::DeadlineAcceptor`]'s. Hyper keeps that time only when given a timer, which
+/// axum-server does not give it.
+fn headers_within(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    timeout: std::time::Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout);
 }
 
 /// Binds `addr` and starts a server on it.

@@ -47,7 +47,61 @@ impl TokenBucket {
     }
 }
 
-/// Join attempts per IP address: `per_minute` in a burst, refilled evenly over a minute.
+/// The key an address's limits are kept under: an IPv4 address as it is (an IPv4-mapped
+/// IPv6 one as the IPv4 it maps), an IPv6 address by its /64, since one household or one
+/// server is handed a whole /64 and can pick any address in it.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+        },
+    }
+}
+
+/// Open connections per address key ([`address_key`]), capped.
+#[derive(Debug, Default)]
+pub struct ConnectionCounts {
+    open: HashMap<IpAddr, usize>,
+}
+
+impl ConnectionCounts {
+    /// Counts one more connection from `ip`'s key; false (and nothing counted) at `cap`.
+    pub fn open(&mut self, ip: IpAddr, cap: usize) -> bool {
+        let count = self.open.entry(address_key(ip)).or_default();
+        if *count >= cap {
+            if *count == 0 {
+                self.open.remove(&address_key(ip));
+            }
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    /// Counts one connection from `ip`'s key closed.
+    pub fn close(&mut self, ip: IpAddr) {
+        let key = address_key(ip);
+        if let Some(count) = self.open.get_mut(&key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.open.remove(&key);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.open.len()
+    }
+}
+
+/// Join attempts per address key ([`address_key`]): `per_minute` in a burst, refilled evenly
+/// over a minute.
 #[derive(Debug)]
 pub struct JoinLimiter {
     per_minute: u32,
@@ -70,7 +124,7 @@ impl JoinLimiter {
         let rate = f64::from(self.per_minute) / 60.0;
         let burst = f64::from(self.per_minute);
         self.buckets
-            .entry(ip)
+            .entry(address_key(ip))
             .or_insert_with(|| TokenBucket::new(rate, burst, now))
             .try_take(now)
     }
@@ -121,6 +175,46 @@ mod tests {
         assert!(limiter.allow(b, t0), "another address is not affected");
         // One attempt comes back every 12 s.
         assert!(limiter.allow(a, t0 + Duration::from_secs(13)));
+    }
+
+    #[test]
+    fn an_ipv6_64_is_one_address_and_mapped_ipv4_is_ipv4() {
+        let key = |s: &str| address_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+        let t0 = Instant::now();
+        let mut limiter = JoinLimiter::new(2, t0);
+        assert!(limiter.allow("2001:db8::1".parse().unwrap(), t0));
+        assert!(limiter.allow("2001:db8::2".parse().unwrap(), t0));
+        assert!(
+            !limiter.allow("2001:db8::3".parse().unwrap(), t0),
+            "a third address of the same /64 shares the budget"
+        );
+    }
+
+    #[test]
+    fn connections_are_capped_per_address_and_counted_down() {
+        let mut counts = ConnectionCounts::default();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        assert!(counts.open(a, 2));
+        assert!(counts.open(a, 2));
+        assert!(!counts.open(a, 2), "third from one address");
+        assert!(counts.open(b, 2), "another address is not affected");
+        counts.close(a);
+        assert!(counts.open(a, 2), "a closed one makes room");
+        for ip in [a, a, b] {
+            counts.close(ip);
+        }
+        assert_eq!(
+            counts.tracked(),
+            0,
+            "nothing kept for addresses with none open"
+        );
+        assert!(!counts.open(a, 0));
+        assert_eq!(counts.tracked(), 0);
     }
 
     #[test]

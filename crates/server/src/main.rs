@@ -52,6 +52,20 @@ struct Args {
     /// Most open connections.
     #[arg(long, default_value_t = Limits::default().max_connections)]
     max_connections: usize,
+    /// Most open connections from one IPv4 address or one IPv6 /64.
+    #[arg(long, default_value_t = Limits::default().max_connections_per_address)]
+    max_connections_per_address: usize,
+    /// A connection that has not said hello this long after opening is closed.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    hello_timeout: Duration,
+    /// A client that has not taken a message this long has stopped reading: its connection
+    /// ends and its room is told it left.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    send_timeout: Duration,
+    /// An HTTP request's headers must all arrive within this long, or the connection is
+    /// dropped.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    header_timeout: Duration,
     /// How often the server pings each connection.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     heartbeat: Duration,
@@ -91,6 +105,10 @@ impl Args {
                 message_burst: self.message_burst,
                 joins_per_minute: self.joins_per_minute,
                 max_connections: self.max_connections,
+                max_connections_per_address: self.max_connections_per_address,
+                hello_timeout: self.hello_timeout,
+                send_timeout: self.send_timeout,
+                header_timeout: self.header_timeout,
                 heartbeat: self.heartbeat,
                 idle_timeout: self.idle_timeout,
                 room_grace: self.room_grace,
