@@ -19,8 +19,8 @@ pub use code::{RoomCode, RoomCodeError, ROOM_CODE_BITS};
 pub use decode::{decode_client, decode_server, DecodeError};
 pub use error::ErrorCode;
 pub use messages::{
-    AudioProcessing, ClientMessage, IceCandidate, IceServer, LeaveReason, PeerId, PeerInfo,
-    ServerMessage, Signal, MAX_NAME_CHARS,
+    is_hidden_formatting, AudioProcessing, ClientMessage, IceCandidate, IceServer, LeaveReason,
+    PeerId, PeerInfo, ServerMessage, Signal, MAX_NAME_CHARS,
 };
 
 /// The protocol version this crate speaks. A client says it in `hello`; a server that cannot

@@ -7,6 +7,28 @@ use crate::{ErrorCode, RoomCode};
 /// The longest display name the server accepts, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 
+/// Characters a display name may not hold because they are invisible yet change what is
+/// shown: bidirectional overrides and isolates (which can make "Ada" display as someone
+/// else's name), zero-width spaces and joiners of words, invisible operators, the byte order
+/// mark and tag characters. The zero-width joiner and non-joiner stay allowed: emoji
+/// sequences and Persian and Indic scripts need them.
+pub fn is_hidden_formatting(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
+}
+
 /// A peer's id within the server: opaque, unique while the server runs, and ordered (perfect
 /// negotiation picks the polite peer by comparing ids).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -273,7 +273,7 @@ impl Connection {
             (_, ClientMessage::Hello { .. }) => Ok(None), // a repeated hello changes nothing
             (Phase::Lobby, ClientMessage::CreateRoom) => {
                 let room = self.hub.create_room(self.ip)?;
-                tracing::info!(room = %room, "room created");
+                tracing::info!(room = %tincan_protocol::lan::room_tag(&room), "room created");
                 Ok(Some(ServerMessage::RoomCreated { room }))
             }
             (Phase::Lobby, ClientMessage::Join { room, name, resume }) => {
@@ -287,7 +287,7 @@ impl Connection {
                     outbox,
                     self.slot.id,
                 )?;
-                tracing::info!(peer = %peer, room = %room, "joined");
+                tracing::info!(peer = %peer, "joined");
                 self.phase = Phase::InRoom { peer, inbox };
                 Ok(Some(reply))
             }

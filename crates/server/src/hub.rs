@@ -237,7 +237,7 @@ impl Hub {
             let next = match timer {
                 Timer::Room { code, .. } => {
                     if hub.registry().expire_room(&code, now) {
-                        tracing::info!(room = %code, "room ended");
+                        tracing::info!(room = %tincan_protocol::lan::room_tag(&code), "room ended");
                     }
                     None
                 }
@@ -354,5 +354,44 @@ fn valid_name(name: &str) -> Result<String, Refusal> {
             "a display name cannot contain control characters",
         ));
     }
+    if let Some(c) = name
+        .chars()
+        .find(|&c| tincan_protocol::is_hidden_formatting(c))
+    {
+        return Err(Refusal::new(
+            ErrorCode::BadMessage,
+            format!(
+                "a display name cannot contain invisible formatting (U+{:04X}): it could make \
+                 the name show as another",
+                u32::from(c)
+            ),
+        ));
+    }
     Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_name;
+
+    #[test]
+    fn names_with_hidden_formatting_are_refused_and_emoji_sequences_kept() {
+        for bad in [
+            "Ada\u{202E}reversed",
+            "A\u{200B}da",
+            "\u{2066}Bo\u{2069}",
+            "\u{FEFF}Cy",
+            "Di\u{E0041}",
+        ] {
+            let refusal = valid_name(bad).expect_err(bad);
+            assert!(
+                refusal.message.contains("invisible formatting"),
+                "{}",
+                refusal.message
+            );
+        }
+        for good in ["Ada", "Zoë", "محمد", "👩\u{200D}💻 Ada", "می\u{200C}خواهم"] {
+            assert_eq!(valid_name(good).as_deref(), Ok(good), "{good:?}");
+        }
+    }
 }

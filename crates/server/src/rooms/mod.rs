@@ -153,7 +153,7 @@ impl Registry {
             if self.peer_rooms.contains_key(peer) {
                 return Err(ErrorCode::RoomNotFound);
             }
-            tracing::info!(room = %code, peer = %peer, "room re-created by a former member");
+            tracing::info!(room = %tincan_protocol::lan::room_tag(code), peer = %peer, "room re-created by a former member");
             self.rooms.insert(code.clone(), Room::default());
         }
         let room = self.rooms.get_mut(code).ok_or(ErrorCode::RoomNotFound)?;
