@@ -241,10 +241,20 @@ class Peer {
 
   useChannel(channel) {
     this.channel = channel;
+    // As the app does (crates/call/src/chat.rs): at most 4096 bytes a message and 10 a
+    // second from one peer; the rest is dropped, so a flood cannot bury the chat.
+    let windowStart = 0;
+    let shown = 0;
     channel.onmessage = ({ data }) => {
-      if (typeof data === "string") {
-        addChat(this.name, data);
+      if (typeof data !== "string" || new TextEncoder().encode(data).length > 4096) return;
+      const now = performance.now();
+      if (now - windowStart >= 1000) {
+        windowStart = now;
+        shown = 0;
       }
+      if (shown >= 10) return;
+      shown += 1;
+      addChat(this.name, data);
     };
   }
 

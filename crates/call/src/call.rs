@@ -213,6 +213,12 @@ impl Call {
 
     /// Sends a chat message to everyone.
     pub async fn send_chat(&self, text: &str) -> Result<(), CallError> {
+        if text.len() > crate::chat::MAX_CHAT_BYTES {
+            return Err(CallError::ChatTooLong {
+                bytes: text.len(),
+                max: crate::chat::MAX_CHAT_BYTES,
+            });
+        }
         self.commands
             .send(Command::Chat(text.to_owned()))
             .await

@@ -20,6 +20,50 @@ use crate::events::CallEvent;
 /// The data channel that carries chat: reliable and ordered (the default).
 pub(crate) const CHAT_LABEL: &str = "chat";
 
+/// The longest chat message, in bytes of UTF-8: a longer one is refused when sent
+/// ([`CallError::ChatTooLong`]) and dropped when received.
+pub const MAX_CHAT_BYTES: usize = 4096;
+
+/// Chat messages shown from one peer in one second, at most: a flood would bury the
+/// conversation and the page that draws it. More are dropped and counted.
+pub(crate) const CHAT_PER_SECOND: u32 = 10;
+
+/// What becomes of a received chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Show,
+    TooLong,
+    TooFast,
+}
+
+/// Which of one peer's chat messages are shown: at most [`MAX_CHAT_BYTES`] each and
+/// [`CHAT_PER_SECOND`] in a second. Sans-IO: the time is passed in.
+#[derive(Debug, Default)]
+pub(crate) struct ChatGate {
+    window: Option<std::time::Instant>,
+    shown_in_window: u32,
+}
+
+impl ChatGate {
+    pub fn judge(&mut self, bytes: usize, now: std::time::Instant) -> Verdict {
+        if bytes > MAX_CHAT_BYTES {
+            return Verdict::TooLong;
+        }
+        let fresh = self
+            .window
+            .is_none_or(|start| now.saturating_duration_since(start).as_secs() >= 1);
+        if fresh {
+            self.window = Some(now);
+            self.shown_in_window = 0;
+        }
+        if self.shown_in_window >= CHAT_PER_SECOND {
+            return Verdict::TooFast;
+        }
+        self.shown_in_window += 1;
+        Verdict::Show
+    }
+}
+
 /// Messages held for a channel not yet open, at most (by count and by bytes).
 pub(crate) const MAX_PENDING: usize = 64;
 pub(crate) const MAX_PENDING_BYTES: usize = 64 * 1024;
@@ -99,10 +143,17 @@ pub(crate) async fn read_chat(
     events: mpsc::Sender<CallEvent>,
 ) {
     chat.attach(Arc::clone(&channel)).await;
+    let mut gate = ChatGate::default();
     while let Some(event) = channel.poll().await {
         match event {
             DataChannelEvent::OnOpen => chat.opened().await,
             DataChannelEvent::OnMessage(message) if message.is_string => {
+                let verdict = gate.judge(message.data.len(), std::time::Instant::now());
+                if verdict != Verdict::Show {
+                    counters.chat_dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(peer = %peer, ?verdict, bytes = message.data.len(), "chat message dropped");
+                    continue;
+                }
                 let text = String::from_utf8_lossy(&message.data).into_owned();
                 counters.chat_received.fetch_add(1, Ordering::Relaxed);
                 if events
@@ -118,5 +169,29 @@ pub(crate) async fn read_chat(
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ChatGate, Verdict, CHAT_PER_SECOND, MAX_CHAT_BYTES};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn long_messages_and_floods_are_dropped_and_the_next_second_is_shown() {
+        let t0 = Instant::now();
+        let mut gate = ChatGate::default();
+        assert_eq!(gate.judge(MAX_CHAT_BYTES + 1, t0), Verdict::TooLong);
+        for _ in 0..CHAT_PER_SECOND {
+            assert_eq!(gate.judge(MAX_CHAT_BYTES, t0), Verdict::Show);
+        }
+        assert_eq!(
+            gate.judge(5, t0 + Duration::from_millis(900)),
+            Verdict::TooFast
+        );
+        assert_eq!(
+            gate.judge(5, t0 + Duration::from_millis(1000)),
+            Verdict::Show
+        );
     }
 }

@@ -22,6 +22,8 @@ pub(crate) struct Counters {
     pub bytes_sent: AtomicU64,
     pub bytes_received: AtomicU64,
     pub chat_received: AtomicU64,
+    /// Chat messages from this peer dropped: too long, or too many in a second.
+    pub chat_dropped: AtomicU64,
     /// Video freezes (W3C definition, see [`crate::stats::FreezeDetector`]) and their length.
     pub freezes: AtomicU64,
     pub freeze_ms: AtomicU64,

@@ -20,6 +20,8 @@ pub enum CallError {
         "too many chat messages are waiting for the connection to {to}; try again when it is up"
     )]
     ChatQueueFull { to: String },
+    #[error("a chat message can be at most {max} bytes long; this one is {bytes}: split it")]
+    ChatTooLong { bytes: usize, max: usize },
 }
 
 impl CallError {

@@ -48,6 +48,8 @@ pub struct PeerStats {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub chat_received: u64,
+    /// Chat messages from this peer dropped: over `MAX_CHAT_BYTES`, or over 10 in a second.
+    pub chat_dropped: u64,
     /// How long video from this peer is held before decoding, so repaired frames are on
     /// time (the playout delay), in ms.
     pub video_delay_ms: u64,

@@ -32,6 +32,7 @@ mod session;
 mod stats;
 
 pub use call::Call;
+pub use chat::MAX_CHAT_BYTES;
 pub use error::CallError;
 pub use events::{CallEvent, LostInput, PeerStats};
 pub use options::{AudioInput, CallOptions, RoomChoice, VideoInput};

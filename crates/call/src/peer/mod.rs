@@ -369,6 +369,7 @@ impl PeerSession {
             bytes_sent: load(&c.bytes_sent),
             bytes_received: load(&c.bytes_received),
             chat_received: load(&c.chat_received),
+            chat_dropped: load(&c.chat_dropped),
             video_delay_ms: load(&c.video_delay_ms),
             nacks_sent: load(&c.nacks_sent),
             rtx_packets_sent: load(&self.rtx.rtx_packets),
