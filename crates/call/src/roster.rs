@@ -58,6 +58,13 @@ const RESTART_EVERY: Duration = Duration::from_secs(4);
 /// lost its way to the server).
 const POLITE_JOINS_AFTER: Duration = Duration::from_secs(6);
 
+/// Peers whose offer came before the server announced them, at most at once: each costs a
+/// peer connection, and only a broken or hostile server sends many.
+const MAX_STRANGERS: usize = 4;
+
+/// Peer connections at most (a mesh call of this many is past what any machine sends).
+const MAX_PEERS: usize = 16;
+
 #[derive(Debug)]
 struct Entry {
     info: PeerInfo,
@@ -66,6 +73,8 @@ struct Entry {
     away: bool,
     /// When we last restarted its path, while it is down.
     restarted: Option<Instant>,
+    /// It offered before the server announced it, and has not been announced since.
+    stranger: bool,
 }
 
 /// Everyone we have (or are setting up) a connection with.
@@ -98,6 +107,7 @@ impl Roster {
         if let Some(entry) = self.peers.get_mut(&peer.id) {
             // Back after `peer_away`: the connection we have goes on (or gets redone by it).
             entry.away = false;
+            entry.stranger = false;
             entry.info.name = peer.name;
             return Vec::new();
         }
@@ -106,8 +116,20 @@ impl Roster {
 
     /// An offer came from someone we have no connection with (its `peer_joined` is still on
     /// its way, or we removed it and it came back): answer it.
+    /// Past [`MAX_STRANGERS`] unannounced ones at once, or [`MAX_PEERS`] in all, the offer is
+    /// ignored.
     pub fn offer_from_stranger(&mut self, peer: PeerInfo) -> Vec<Step> {
-        self.add(peer, false, true).into_iter().collect()
+        let strangers = self.peers.values().filter(|e| e.stranger).count();
+        if strangers >= MAX_STRANGERS || self.peers.len() >= MAX_PEERS {
+            tracing::warn!(peer = %peer.id, strangers, peers = self.peers.len(), "offer from a peer the server never announced ignored");
+            return Vec::new();
+        }
+        let id = peer.id.clone();
+        let steps: Vec<Step> = self.add(peer, false, true).into_iter().collect();
+        if let Some(entry) = self.peers.get_mut(&id) {
+            entry.stranger = !steps.is_empty() || entry.stranger;
+        }
+        steps
     }
 
     pub fn peer_left(&mut self, peer: &PeerId) -> Vec<Step> {
@@ -244,6 +266,7 @@ impl Roster {
                 media: Media::Connecting,
                 away: false,
                 restarted: None,
+                stranger: false,
             },
         );
         Some(if offer {
@@ -431,6 +454,34 @@ mod tests {
                 Step::RestartIce { peer: id("a") },
                 Step::RestartIce { peer: id("z") }
             ]
+        );
+    }
+
+    #[test]
+    fn offers_from_unannounced_peers_are_bounded() {
+        let mut roster = Roster::new(PeerId("m".into()));
+        let info = |id: &str| PeerInfo {
+            id: PeerId(id.into()),
+            name: id.into(),
+        };
+        for id in ["s1", "s2", "s3", "s4"] {
+            assert_eq!(roster.offer_from_stranger(info(id)).len(), 1, "{id}");
+        }
+        assert!(
+            roster.offer_from_stranger(info("s5")).is_empty(),
+            "a fifth stranger"
+        );
+        // Announced, one is no stranger any more: room for another.
+        roster.peer_joined(info("s1"));
+        assert_eq!(roster.offer_from_stranger(info("s5")).len(), 1);
+        for i in 0..11 {
+            roster.peer_joined(info(&format!("p{i}")));
+        }
+        assert_eq!(roster.peers.len(), 16);
+        roster.peer_joined(info("s2"));
+        assert!(
+            roster.offer_from_stranger(info("s6")).is_empty(),
+            "past 16 peers"
         );
     }
 }
