@@ -32,6 +32,9 @@ const EXCESS_TO_DROP: usize = 3;
 /// A gap this many frames long is not concealed frame by frame: the sender paused (muted
 /// sources still send, so this is an outage or a restart) and playback starts over.
 const RESTART_GAP: u64 = 50;
+/// Packets held at most (2 s): a peer sending faster than it plays, or far-ahead sequence
+/// numbers, cannot make us hold more; the oldest go first.
+const MAX_HELD: usize = 100;
 
 /// What a tick produced, for the statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +100,9 @@ impl AudioJitterBuffer {
             return;
         }
         self.held.entry(seq).or_insert(payload);
+        while self.held.len() > MAX_HELD {
+            self.held.pop_first();
+        }
     }
 
     /// Records how late this packet is against the schedule and re-aims the target.
@@ -304,5 +310,18 @@ mod tests {
             "{}",
             buffer.held.len()
         );
+    }
+
+    #[test]
+    fn a_peer_cannot_make_it_hold_more_than_two_seconds() {
+        let p = packets(1);
+        let mut buffer = AudioJitterBuffer::new().unwrap();
+        let t = Instant::now();
+        // A burst far faster than playout, with sequence numbers running far ahead.
+        for i in 0..5_000u32 {
+            buffer.push((i * 7) as u16, p[0].clone(), t);
+        }
+        assert!(buffer.held.len() <= MAX_HELD, "{} held", buffer.held.len());
+        assert_eq!(buffer.delay(), std::time::Duration::from_secs(2));
     }
 }
