@@ -190,6 +190,27 @@ impl Browser {
         self.request("POST", &path, Some(body)).await
     }
 
+    /// On the guest page: joins as "Chromium" with its audio processing off (a fake
+    /// microphone's steady tone is "noise" to it), and returns its peer id once in the call.
+    pub async fn join_as_guest(&self) -> String {
+        self.execute(
+            "await window.tincan.setAudioProcessing(false);
+             document.getElementById('name').value = 'Chromium';
+             document.getElementById('join').click(); return true",
+            json!([]),
+        )
+        .await;
+        self.wait_for(
+            "Chromium in the call",
+            "return window.tincan.state === 'in-call' && window.tincan.me",
+            Duration::from_secs(15),
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
     /// Polls `script` until it returns something truthy, or panics with `what` after `timeout`.
     pub async fn wait_for(&self, what: &str, script: &str, timeout: Duration) -> Value {
         let deadline = tokio::time::Instant::now() + timeout;

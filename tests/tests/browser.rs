@@ -47,22 +47,7 @@ async fn join_from_chromium_with(
     let devices = FakeDevices { video, audio };
     let browser = Browser::start_with(&devices, &origin, hide_host_addresses).await;
     browser.navigate(&format!("{origin}/r/{room}")).await;
-    browser
-        .execute(
-            "await window.tincan.setAudioProcessing(false);
-             document.getElementById('name').value = 'Chromium';
-             document.getElementById('join').click(); return true",
-            json!([]),
-        )
-        .await;
-    let me = browser
-        .wait_for(
-            "joining the room",
-            "return window.tincan.state === 'in-call' && window.tincan.me",
-            Duration::from_secs(15),
-        )
-        .await;
-    let me = me.as_str().unwrap_or_default().to_owned();
+    let me = browser.join_as_guest().await;
     (browser, me)
 }
 

@@ -211,22 +211,7 @@ async fn chromium_in_the_call(
     )
     .await;
     browser.navigate(&link).await;
-    browser
-        .execute(
-            "await window.tincan.setAudioProcessing(false);
-             document.getElementById('name').value = 'Chromium';
-             document.getElementById('join').click(); return true",
-            json!([]),
-        )
-        .await;
-    let me = browser
-        .wait_for(
-            "Chromium in the call",
-            "return window.tincan.state === 'in-call' && window.tincan.me",
-            Duration::from_secs(15),
-        )
-        .await;
-    let _ = joined.send(me.as_str().unwrap_or_default().to_owned());
+    let _ = joined.send(browser.join_as_guest().await);
     let peer = tokio::time::timeout(Duration::from_secs(90), report)
         .await
         .expect("asked for the report within 90 s")
