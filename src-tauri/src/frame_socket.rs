@@ -118,8 +118,15 @@ async fn serve(stream: TcpStream, peer: SocketAddr, token: String, tiles: Arc<Ti
     }
 }
 
-/// `/tile/ID?token=T&w=W&h=H`, or why not.
+/// `/tile/ID?token=T&w=W&h=H` from the app's page, or why not. (A request without `Origin`
+/// is no browser's; it still needs the token.)
 fn parse(request: &Request, token: &str) -> Result<TileRequest, &'static str> {
+    if let Some(origin) = request.headers().get("origin") {
+        let origin = origin.to_str().unwrap_or_default().to_ascii_lowercase();
+        if !tincan_protocol::APP_ORIGINS.contains(&origin.trim_end_matches('/')) {
+            return Err("only the app's page may watch tiles");
+        }
+    }
     let uri = request.uri();
     let tile = uri
         .path()
@@ -187,6 +194,19 @@ mod tests {
         assert_eq!(
             parse(&request("/tile/a%20b%2Fc?token=abc"), "abc").map(|r| r.tile),
             Ok("a b/c".to_owned())
+        );
+        let from = |origin: &str| {
+            Request::builder()
+                .uri("/tile/self?token=abc")
+                .header("Origin", origin)
+                .body(())
+                .unwrap()
+        };
+        assert!(parse(&from("tauri://localhost"), "abc").is_ok());
+        assert!(parse(&from("http://tauri.localhost"), "abc").is_ok());
+        assert_eq!(
+            parse(&from("https://evil.example"), "abc").map(|r| r.tile),
+            Err("only the app's page may watch tiles")
         );
     }
 

@@ -23,6 +23,14 @@ pub use messages::{
     PeerId, PeerInfo, ServerMessage, Signal, MAX_NAME_CHARS,
 };
 
+/// The desktop app's page, as Tauri serves it (Linux and macOS, then Windows): the `Origin`
+/// its requests carry, which the signaling server and the app's frame socket accept.
+pub const APP_ORIGINS: [&str; 3] = [
+    "tauri://localhost",
+    "http://tauri.localhost",
+    "https://tauri.localhost",
+];
+
 /// The protocol version this crate speaks. A client says it in `hello`; a server that cannot
 /// speak it answers `unsupported_version`.
 pub const PROTOCOL_VERSION: u32 = 1;

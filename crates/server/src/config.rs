@@ -22,6 +22,10 @@ pub struct Config {
     /// `tincan_protocol::lan`). On in servers the app and `tincan-cli --host` run on a LAN;
     /// off by default, so a public server is not a room oracle.
     pub lan_lookup: bool,
+    /// Web origins, besides the server's own pages and the app, whose pages may open a
+    /// WebSocket here (`https://meet.example.org`). Clients that send no `Origin` (the app's
+    /// engine, tincan-cli) are not browsers and are let in.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

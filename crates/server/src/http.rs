@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -29,11 +29,37 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .with_state(hub)
 }
 
+/// A browser page's request from an origin this server does not serve: refused before
+/// anything else, so a web page that finds the server cannot spend its limits.
+fn foreign_origin(hub: &Hub, headers: &HeaderMap) -> Option<axum::response::Response> {
+    let origin = headers.get(header::ORIGIN)?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let allowed = origin
+        .to_str()
+        .is_ok_and(|origin| hub.origin_allowed(origin, host));
+    if allowed {
+        return None;
+    }
+    tracing::debug!(origin = ?origin, "refused a foreign origin");
+    Some(
+        (
+            StatusCode::FORBIDDEN,
+            "pages from this origin may not use this server; its operator can allow it with \
+             --allow-origin\n",
+        )
+            .into_response(),
+    )
+}
+
 async fn websocket(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
-) -> impl IntoResponse {
+) -> axum::response::Response {
+    if let Some(refused) = foreign_origin(&hub, &headers) {
+        return refused;
+    }
     // Frames up to four times the message limit are read and refused with `too_large`, so the
     // connection survives; larger ones end it (close code 1009) before they fill memory.
     let hard_cap = hub.limits.max_message_bytes.saturating_mul(4);
@@ -43,6 +69,7 @@ async fn websocket(
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap)
         .on_upgrade(move |socket| crate::connection::serve(hub, socket, peer.ip()))
+        .into_response()
 }
 
 async fn metrics(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
@@ -66,8 +93,12 @@ struct LookupQuery {
 async fn lan_lookup(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     query: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
 ) -> axum::response::Response {
+    if let Some(refused) = foreign_origin(&hub, &headers) {
+        return refused;
+    }
     let Some(Query(q)) = query.ok().filter(|Query(q)| {
         lan::is_hex(&q.tag, lan::TAG_HEX_LEN) && lan::is_hex(&q.nonce, lan::NONCE_HEX_LEN)
     }) else {

@@ -40,6 +40,7 @@ pub struct Hub {
     stun_urls: Vec<String>,
     turn: Option<TurnConfig>,
     lan_lookup: bool,
+    allowed_origins: Vec<String>,
     next_conn: AtomicU64,
     open: AtomicUsize,
 }
@@ -84,6 +85,11 @@ impl Hub {
             stun_urls: config.stun_urls.clone(),
             turn: config.turn.clone(),
             lan_lookup: config.lan_lookup,
+            allowed_origins: config
+                .allowed_origins
+                .iter()
+                .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
             next_conn: AtomicU64::new(1),
             open: AtomicUsize::new(0),
         })
@@ -251,6 +257,18 @@ impl Hub {
             }
             hub.refresh_gauges();
         });
+    }
+
+    /// Whether a browser page from `origin` may use this server, asked at `host` (the
+    /// request's Host header): its own pages, the desktop app's page, and the listed origins.
+    pub fn origin_allowed(&self, origin: &str, host: Option<&str>) -> bool {
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        let own = host.is_some_and(|host| {
+            let host = host.to_ascii_lowercase();
+            origin == format!("http://{host}") || origin == format!("https://{host}")
+        });
+        own || tincan_protocol::APP_ORIGINS.contains(&origin.as_str())
+            || self.allowed_origins.iter().any(|o| *o == origin)
     }
 
     /// Answers a LAN lookup (`tincan_protocol::lan`): the proof for the hosted room whose

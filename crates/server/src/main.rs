@@ -88,6 +88,10 @@ struct Args {
     /// server they run; a server on the internet does not need it.
     #[arg(long)]
     lan_lookup: bool,
+    /// A web origin whose pages may connect besides this server's own (repeat for more),
+    /// e.g. https://meet.example.org for a page of yours that embeds calls.
+    #[arg(long = "allow-origin")]
+    allow_origin: Vec<String>,
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -97,6 +101,7 @@ impl Args {
     fn config(&self) -> Result<Config, KeyError> {
         Ok(Config {
             lan_lookup: self.lan_lookup,
+            allowed_origins: self.allow_origin.clone(),
             room_key: self.room_key()?,
             limits: Limits {
                 room_capacity: self.room_capacity,

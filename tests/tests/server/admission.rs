@@ -292,3 +292,60 @@ async fn a_client_that_stops_reading_is_cut_off_and_its_room_told() {
     assert_eq!(left.0, b_id);
     assert_eq!(left.1, LeaveReason::Timeout);
 }
+
+/// Opens a WebSocket whose handshake carries `origin`; the HTTP status when refused.
+async fn connect_with_origin(url: &str, origin: &str) -> Result<(), u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().expect("a request");
+    request
+        .headers_mut()
+        .insert("Origin", origin.parse().expect("a header value"));
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => Ok(()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("neither accepted nor refused: {e}"),
+    }
+}
+
+/// A browser page from another site cannot use the server (WebSocket or LAN lookup); its
+/// own guest page, the app's page, listed origins and clients without an Origin can.
+#[tokio::test]
+async fn pages_from_foreign_origins_are_refused() {
+    let server = ServerProcess::start(&["--allow-origin", "https://meet.example.org"]).await;
+    let url = server.ws_url();
+    let own = format!("http://{}", server.addr);
+    for (origin, expected) in [
+        ("https://evil.example", Err(403)),
+        ("http://127.0.0.1.evil.example", Err(403)),
+        (own.as_str(), Ok(())),
+        ("tauri://localhost", Ok(())),
+        ("https://meet.example.org", Ok(())),
+    ] {
+        assert_eq!(
+            connect_with_origin(&url, origin).await,
+            expected,
+            "{origin}"
+        );
+    }
+    RawClient::greeted(&url).await;
+    let mut lookup = TcpStream::connect(server.addr).await.expect("connect");
+    lookup
+        .write_all(
+            format!(
+                "GET /lan/lookup?tag=0123456789&nonce={} HTTP/1.0\r\nHost: {}\r\nOrigin: https://evil.example\r\n\r\n",
+                "0".repeat(tincan_protocol::lan::NONCE_HEX_LEN),
+                server.addr
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("write");
+    let mut reply = String::new();
+    lookup.read_to_string(&mut reply).await.expect("read");
+    assert!(
+        reply.starts_with("HTTP/1.") && reply.contains(" 403 "),
+        "{reply}"
+    );
+}
