@@ -27,7 +27,7 @@ pub use netns::Netns;
 pub use plain_peer::PlainPeer;
 pub use raw::RawClient;
 pub use room::Room;
-pub use server::ServerProcess;
+pub use server::{http_get, ServerProcess};
 pub use webdriver::{Browser, FakeDevices};
 
 use std::path::PathBuf;

@@ -11,6 +11,8 @@ use tokio::process::{Child, Command};
 pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
+    /// Where its metrics are served.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl ServerProcess {
@@ -24,11 +26,15 @@ impl ServerProcess {
         // Its room key in a scratch file of this test process, not in the user's state
         // directory; a test that restarts a server passes the same one itself.
         let key = std::env::temp_dir().join(format!("tincan-test-key-{}", std::process::id()));
-        let key_flag: Vec<String> = if flags.contains(&"--key-file") {
+        let mut key_flag: Vec<String> = if flags.contains(&"--key-file") {
             Vec::new()
         } else {
             vec!["--key-file".into(), key.display().to_string()]
         };
+        // Metrics on a free port of their own, so servers of tests running at once never meet.
+        if !flags.contains(&"--metrics-listen") {
+            key_flag.extend(["--metrics-listen".into(), "127.0.0.1:0".into()]);
+        }
         let mut child = Command::new(crate::binary("tincan-server"))
             .args(["--listen", listen])
             .args(flags)
@@ -53,9 +59,22 @@ impl ServerProcess {
             .and_then(|rest| rest.split('/').next())
             .and_then(|hostport| hostport.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line: {line}"));
+        // "tincan-server metrics: http://127.0.0.1:PORT/metrics"
+        let metrics_addr = match lines.next_line().await {
+            Ok(Some(line)) if line.starts_with("tincan-server metrics: ") => line
+                .split("://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|hostport| hostport.parse().ok()),
+            _ => None,
+        };
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, addr }
+        Self {
+            child,
+            addr,
+            metrics_addr,
+        }
     }
 
     /// The WebSocket URL.
@@ -63,9 +82,13 @@ impl ServerProcess {
         format!("ws://{}/ws", self.addr)
     }
 
-    /// A plain HTTP GET; returns the status code and body.
+    /// A plain HTTP GET; returns the status code and body. `/metrics` goes to the metrics
+    /// address.
     pub async fn get(&self, path: &str) -> (u16, String) {
-        http_get(self.addr, path).await
+        match self.metrics_addr {
+            Some(metrics) if path == "/metrics" => http_get(metrics, path).await,
+            _ => http_get(self.addr, path).await,
+        }
     }
 
     /// The server's process id (for measuring it).

@@ -470,10 +470,17 @@ async fn turn_credentials_verify_with_coturns_hmac_scheme() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), password);
 }
 
+/// Health on the public address; metrics only on their own (loopback) address.
 #[tokio::test]
 async fn health_and_metrics_are_served() {
     let server = ServerProcess::start(&[]).await;
     assert_eq!(server.get("/healthz").await, (200, "ok\n".into()));
+    let metrics_addr = server
+        .metrics_addr
+        .expect("metrics on an address of their own");
+    assert_ne!(metrics_addr, server.addr);
+    let (public, _) = tincan_e2e::http_get(server.addr, "/metrics").await;
+    assert_eq!(public, 404, "metrics on the public address");
     let (_a, _b, _, _, _) = pair(&server).await;
     let (status, metrics) = server.get("/metrics").await;
     assert_eq!(status, 200);

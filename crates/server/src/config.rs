@@ -26,6 +26,9 @@ pub struct Config {
     /// WebSocket here (`https://meet.example.org`). Clients that send no `Origin` (the app's
     /// engine, tincan-cli) are not browsers and are let in.
     pub allowed_origins: Vec<String>,
+    /// Where `GET /metrics` is served, apart from the public address (loopback by default
+    /// in `tincan-server`); None serves no metrics.
+    pub metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Clone)]

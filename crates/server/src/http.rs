@@ -1,4 +1,5 @@
-//! HTTP routes: the WebSocket endpoint, health and metrics, and the browser client.
+//! HTTP routes: the WebSocket endpoint, health, the LAN lookup and the browser client; the
+//! metrics on an address of their own.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +24,6 @@ pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics))
         .route(lan::LOOKUP_PATH, get(lan_lookup))
         .merge(crate::web::routes())
         .with_state(hub)
@@ -70,6 +70,14 @@ async fn websocket(
         .max_frame_size(hard_cap)
         .on_upgrade(move |socket| crate::connection::serve(hub, socket, peer.ip()))
         .into_response()
+}
+
+/// `GET /metrics` alone, for the separate metrics address: the public one does not say how
+/// busy the server is to anyone who asks.
+pub fn metrics_router(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(hub)
 }
 
 async fn metrics(State(hub): State<Arc<Hub>>) -> impl IntoResponse {

@@ -47,6 +47,7 @@ pub enum ServerError {
 /// A running server. Dropping it does not stop it; call [`RunningServer::shutdown`].
 pub struct RunningServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     handle: axum_server::Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     hub: Arc<hub::Hub>,
@@ -56,6 +57,11 @@ impl RunningServer {
     /// The address it listens on (useful after binding port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `GET /metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Whether a room with this code is open on this server.
@@ -97,6 +103,10 @@ pub async fn start(
         None => RoomKey::generate()?,
     };
     let hub = hub::Hub::new(&config, key);
+    let metrics_addr = match &config.metrics_listen {
+        Some(at) => Some(serve_metrics(at, Arc::clone(&hub)).await?),
+        None => None,
+    };
     let app = http::router(Arc::clone(&hub)).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let task = match &config.tls {
@@ -131,6 +141,7 @@ pub async fn start(
     tracing::info!(%addr, tls = config.tls.is_some(), "tincan-server listening");
     Ok(RunningServer {
         addr,
+        metrics_addr,
         handle,
         task,
         hub,
@@ -149,6 +160,23 @@ fn headers_within(
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(timeout);
+}
+
+/// Serves the metrics on `at` (plain HTTP: keep it on loopback or a private network).
+async fn serve_metrics(at: &str, hub: Arc<hub::Hub>) -> Result<SocketAddr, ServerError> {
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: at.to_owned(),
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, http::metrics_router(hub)).await {
+            tracing::warn!(error = %e, "metrics listener stopped");
+        }
+    });
+    Ok(addr)
 }
 
 /// Binds `addr` and starts a server on it.

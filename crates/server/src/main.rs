@@ -92,6 +92,10 @@ struct Args {
     /// e.g. https://meet.example.org for a page of yours that embeds calls.
     #[arg(long = "allow-origin")]
     allow_origin: Vec<String>,
+    /// Where GET /metrics is served (plain HTTP), apart from the public address: loopback
+    /// by default; `none` serves no metrics.
+    #[arg(long, default_value = "127.0.0.1:9787", env = "TINCAN_METRICS_LISTEN")]
+    metrics_listen: String,
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -102,6 +106,7 @@ impl Args {
         Ok(Config {
             lan_lookup: self.lan_lookup,
             allowed_origins: self.allow_origin.clone(),
+            metrics_listen: (self.metrics_listen != "none").then(|| self.metrics_listen.clone()),
             room_key: self.room_key()?,
             limits: Limits {
                 room_capacity: self.room_capacity,
@@ -194,6 +199,9 @@ async fn main() -> ExitCode {
         "tincan-server listening: {scheme}://{}/ws",
         server.local_addr()
     );
+    if let Some(metrics) = server.metrics_addr() {
+        println!("tincan-server metrics: http://{metrics}/metrics");
+    }
     if let Err(e) = stop_signal().await {
         eprintln!("tincan-server: cannot watch for stop signals: {e}");
     }
