@@ -111,6 +111,9 @@ async fn main() {
     let server = ServerProcess::start(&[
         "--max-connections",
         &(clients + 100).to_string(),
+        // Every client comes from 127.0.0.1.
+        "--max-connections-per-address",
+        &(clients + 100).to_string(),
         "--joins-per-minute",
         "100000000",
     ])
