@@ -63,7 +63,7 @@ pub struct Limits {
     /// Most open WebSocket connections.
     pub max_connections: usize,
     /// Most open WebSocket connections from one IPv4 address or one IPv6 /64, so one
-    /// machine cannot fill the server.
+    /// machine cannot fill the server. TCP connections in any state are capped at twice this.
     pub max_connections_per_address: usize,
     /// A connection that has not sent `hello` this long after opening is closed.
     pub hello_timeout: Duration,

@@ -109,6 +109,9 @@ pub async fn start(
     };
     let app = http::router(Arc::clone(&hub)).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
+    // TCP connections per address: twice the WebSockets it may hold, for its page loads and
+    // upgrades in progress.
+    let tcp_cap = config.limits.max_connections_per_address.saturating_mul(2);
     let task = match &config.tls {
         Some(files) => {
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
@@ -122,7 +125,7 @@ pub async fn start(
                 .handle(handle.clone())
                 .map(|tls| {
                     let within = config.limits.header_timeout;
-                    accept::DeadlineAcceptor::new(tls.handshake_timeout(within), within)
+                    accept::Admission::new(tls.handshake_timeout(within), within, tcp_cap)
                 });
             headers_within(server.http_builder(), config.limits.header_timeout);
             tokio::spawn(server.serve(app))
@@ -130,9 +133,10 @@ pub async fn start(
         None => {
             let mut server = axum_server::from_tcp(listener)?
                 .handle(handle.clone())
-                .acceptor(accept::DeadlineAcceptor::new(
+                .acceptor(accept::Admission::new(
                     axum_server::accept::DefaultAcceptor::new(),
                     config.limits.header_timeout,
+                    tcp_cap,
                 ));
             headers_within(server.http_builder(), config.limits.header_timeout);
             tokio::spawn(server.serve(app))
@@ -150,7 +154,7 @@ pub async fn start(
 
 /// Drops a connection whose request headers have not all arrived within `timeout` once its
 /// first bytes are in (a request sent a byte at a time); silence before them is
-/// [`accept::DeadlineAcceptor`]'s. Hyper keeps that time only when given a timer, which
+/// [`accept::Admission`]'s. Hyper keeps that time only when given a timer, which
 /// axum-server does not give it.
 fn headers_within(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,

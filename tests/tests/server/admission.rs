@@ -350,3 +350,35 @@ async fn pages_from_foreign_origins_are_refused() {
         "{reply}"
     );
 }
+
+/// TCP connections that never get as far as a WebSocket count too: past twice the
+/// per-address cap, one address's connections are closed at once, while another's get in.
+#[tokio::test]
+async fn one_address_cannot_hold_more_than_its_share_of_tcp_connections() {
+    let server = ServerProcess::start(&["--max-connections-per-address", "5"]).await;
+    let mut held = Vec::new();
+    for _ in 0..15 {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::new(ip("127.0.0.6"), 0))
+            .expect("bind");
+        held.push(socket.connect(server.addr).await.expect("connect"));
+    }
+    let mut open = 0;
+    for stream in &mut held {
+        if closed_after(stream, Duration::from_millis(300))
+            .await
+            .is_none()
+        {
+            open += 1;
+        }
+    }
+    assert_eq!(
+        open, 10,
+        "twice the cap of 5 stay open, the rest are closed at once"
+    );
+    RawClient::connect_from(&server.ws_url(), ip("127.0.0.7"), None)
+        .await
+        .greet()
+        .await;
+}
