@@ -125,11 +125,13 @@ impl Roster {
             return Vec::new();
         }
         let id = peer.id.clone();
-        let steps: Vec<Step> = self.add(peer, false, true).into_iter().collect();
-        if let Some(entry) = self.peers.get_mut(&id) {
-            entry.stranger = !steps.is_empty() || entry.stranger;
+        let step = self.add(peer, false, true);
+        if step.is_some() {
+            if let Some(entry) = self.peers.get_mut(&id) {
+                entry.stranger = true;
+            }
         }
-        steps
+        step.into_iter().collect()
     }
 
     pub fn peer_left(&mut self, peer: &PeerId) -> Vec<Step> {

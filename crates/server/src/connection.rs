@@ -177,18 +177,16 @@ impl Connection {
 
     async fn finish(mut self, end: End) {
         if let Phase::InRoom { peer, .. } = &self.phase {
+            let id = self.slot.id;
             match end {
                 End::CutOff => {
                     tracing::info!(peer = %peer, "not reading; cut off and out of its room");
-                    self.hub.cut_off(peer, self.slot.id);
+                    self.hub.leave(peer, id, LeaveReason::Timeout);
                 }
-                End::Idle | End::Dropped | End::NoHello => {
-                    let reason = match end {
-                        End::Idle => LeaveReason::Timeout,
-                        _ => LeaveReason::Disconnected,
-                    };
-                    tracing::info!(peer = %peer, ?reason, "connection lost; place kept for a reconnect");
-                    self.hub.connection_lost(peer, self.slot.id, reason);
+                End::Idle => self.hub.connection_lost(peer, id, LeaveReason::Timeout),
+                End::Dropped | End::NoHello => {
+                    self.hub
+                        .connection_lost(peer, id, LeaveReason::Disconnected)
                 }
             }
         }
@@ -302,7 +300,7 @@ impl Connection {
                 Ok(None)
             }
             (Phase::InRoom { peer, .. }, ClientMessage::Leave) => {
-                self.hub.leave(peer, self.slot.id);
+                self.hub.leave(peer, self.slot.id, LeaveReason::Left);
                 tracing::info!(peer = %peer, "left");
                 self.phase = Phase::Lobby;
                 Ok(Some(ServerMessage::Left))

@@ -202,30 +202,21 @@ impl Hub {
         Ok(())
     }
 
-    pub fn leave(self: &Arc<Self>, peer: &PeerId, conn: ConnId) {
+    /// The peer leaves its room at once, and the room is told why: `left` when it said
+    /// `leave`, `timeout` when its connection was cut for not reading (nothing reaches it).
+    pub fn leave(self: &Arc<Self>, peer: &PeerId, conn: ConnId, reason: LeaveReason) {
         let timer = self
             .registry()
-            .leave(peer, Some(conn), LeaveReason::Left, Instant::now());
+            .leave(peer, Some(conn), reason, Instant::now());
         if let Some(timer) = timer {
-            self.schedule(timer, LeaveReason::Left);
-        }
-        self.refresh_gauges();
-    }
-
-    /// The connection of a peer that stopped reading was cut: it leaves at once (the room is
-    /// told `peer_left`, reason `timeout`), since nothing can reach it.
-    pub fn cut_off(self: &Arc<Self>, peer: &PeerId, conn: ConnId) {
-        let timer = self
-            .registry()
-            .leave(peer, Some(conn), LeaveReason::Timeout, Instant::now());
-        if let Some(timer) = timer {
-            self.schedule(timer, LeaveReason::Timeout);
+            self.schedule(timer, reason);
         }
         self.refresh_gauges();
     }
 
     /// The connection of a peer in a room ended without `leave`.
     pub fn connection_lost(self: &Arc<Self>, peer: &PeerId, conn: ConnId, reason: LeaveReason) {
+        tracing::info!(peer = %peer, ?reason, "connection lost; place kept for a reconnect");
         let timer = self.registry().connection_lost(peer, conn, Instant::now());
         if let Some(timer) = timer {
             self.schedule(timer, reason);

@@ -72,14 +72,11 @@ pub struct ConnectionCounts {
 impl ConnectionCounts {
     /// Counts one more connection from `ip`'s key; false (and nothing counted) at `cap`.
     pub fn open(&mut self, ip: IpAddr, cap: usize) -> bool {
-        let count = self.open.entry(address_key(ip)).or_default();
-        if *count >= cap {
-            if *count == 0 {
-                self.open.remove(&address_key(ip));
-            }
+        let key = address_key(ip);
+        if self.open.get(&key).copied().unwrap_or(0) >= cap {
             return false;
         }
-        *count += 1;
+        *self.open.entry(key).or_default() += 1;
         true
     }
 
