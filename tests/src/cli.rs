@@ -92,13 +92,24 @@ impl CliPeer {
             .args(["--stats-json", stats.to_str().expect("a UTF-8 temp path")])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         match room {
             Some(code) => command.args(["--room", code]),
             None => command.arg("--create"),
         };
         let mut child = command.spawn().expect("tincan-cli starts");
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        // What it says on stderr (errors, warnings) is passed on to the test's and kept, so
+        // a test can look for an error it should have told.
+        let mut errors = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+        let said = Arc::clone(&printed);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = errors.next_line().await {
+                eprintln!("{line}");
+                said.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
         let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
         let (mut room, mut id) = (String::new(), String::new());
         let mut before = Vec::new();
@@ -116,7 +127,10 @@ impl CliPeer {
             }
             before.push(line);
         }
-        let printed = Arc::new(Mutex::new(before));
+        printed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(before);
         let keep = printed.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
@@ -146,6 +160,26 @@ impl CliPeer {
                     l.strip_prefix(line)
                         .is_some_and(|r| r.is_empty() || r.starts_with(' '))
                 });
+            if seen {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits up to `within` for a line (on stdout or stderr) holding `text`.
+    pub async fn said(&self, text: &str, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let seen = self
+                .printed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|l| l.contains(text));
             if seen {
                 return true;
             }

@@ -22,6 +22,8 @@ use rtc::peer_connection::configuration::media_engine::{
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use tincan_call::Identity;
 use tincan_protocol::{IceCandidate, Signal};
 use tincan_signaling::{connect, ClientOptions, Event};
 use tokio::sync::{mpsc, oneshot};
@@ -144,6 +146,7 @@ async fn answer(
     offer: &str,
     bind: &str,
     twcc: bool,
+    identity: &Identity,
     handler: Arc<Handler>,
 ) -> (Arc<dyn PeerConnection>, String) {
     let mut engine = MediaEngine::default();
@@ -157,7 +160,11 @@ async fn answer(
     } else {
         registry
     };
+    let configuration = RTCConfigurationBuilder::new()
+        .with_certificates(vec![identity.certificate()])
+        .build();
     let built = PeerConnectionBuilder::new()
+        .with_configuration(configuration)
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
         .with_handler(handler as Arc<dyn PeerConnectionEventHandler>)
@@ -191,6 +198,8 @@ impl PlainPeer {
         let (stop, mut stopped) = oneshot::channel();
         let bind = bind.to_owned();
         let counts = Arc::clone(&received);
+        // Tincan's engine offers only once it holds our commitment (docs/calls.md).
+        let identity = Identity::generate().expect("a certificate");
         let task = tokio::spawn(async move {
             let (cand_tx, mut cand_rx) = mpsc::unbounded_channel::<RTCIceCandidateInit>();
             let mut pc: Option<(Arc<dyn PeerConnection>, tincan_protocol::PeerId)> = None;
@@ -213,12 +222,16 @@ impl PlainPeer {
                             if event.is_none() { break } else { continue }
                         };
                         match signal {
+                            Signal::Commit { reply: true, .. } => {
+                                let hash = identity.commitment().clone();
+                                let _ = signaling.send_signal(from, Signal::Commit { hash, reply: false }).await;
+                            }
                             Signal::Offer { sdp } => {
                                 let handler = Arc::new(Handler {
                                     candidates: cand_tx.clone(),
                                     received: Arc::clone(&counts),
                                 });
-                                let (conn, answer) = answer(&sdp, &bind, twcc, handler).await;
+                                let (conn, answer) = answer(&sdp, &bind, twcc, &identity, handler).await;
                                 let _ = signaling.send_signal(from.clone(), Signal::Answer { sdp: answer }).await;
                                 pc = Some((conn, from));
                             }

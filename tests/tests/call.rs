@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use serde_json::Value;
-use tincan_e2e::{about, CliPeer, ServerProcess};
+use std::time::Duration;
+
+use tincan_e2e::{about, CliPeer, RawClient, ServerProcess};
+use tincan_protocol::{ClientMessage, Commitment, PeerId, ServerMessage, Signal};
 use tokio::process::Command;
 
 #[path = "call/echo.rs"]
@@ -116,7 +119,13 @@ async fn two_way_call(size: &str, bitrate: &str) {
         code,
         "security codes match"
     );
-    assert_eq!(code.len(), 14, "{code}");
+    // Twenty digits in five groups (docs/calls.md, "The security code").
+    assert_eq!(code.len(), 24, "{code}");
+    assert!(
+        code.split(' ')
+            .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_digit())),
+        "{code}"
+    );
     for (summary, other) in [(&a, &b_id), (&b, &a_id)] {
         let p = about(summary, other);
         println!(
@@ -478,4 +487,81 @@ async fn switching_sources_mid_call_keeps_the_call_going() {
     let decoded = n(got, "video_frames_decoded");
     assert!(decoded >= 0.95 * sent, "Ada decoded {decoded} of {sent}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Someone in the middle (a server, or here a peer that breaks its word) cannot show a
+/// certificate other than the one it committed to before seeing ours: `tincan-cli` waits for
+/// the far end's commitment before its offer shows its own fingerprint, and refuses an answer
+/// whose fingerprint breaks the commitment, or a second, different commitment, saying why
+/// (docs/calls.md, "The security code").
+#[tokio::test]
+async fn a_certificate_other_than_the_one_committed_to_is_refused() {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let server = ServerProcess::start(&[]).await;
+    let mut mallory = RawClient::greeted(&server.ws_url()).await;
+    let room = mallory.create_room().await;
+    mallory.join(&room, "Mallory").await;
+    let dir = temp_dir("commitment");
+    let ada = CliPeer::start(&server, &dir, "Ada", Some(&room), &["--duration", "20"]).await;
+    let ada_id = PeerId(ada.id.clone());
+    let Some(Signal::Commit { hash: ada_commitment, reply: true }) =
+        next_signal(&mut mallory, Duration::from_secs(10)).await
+    else {
+        panic!("Ada's first word is her commitment, asking for ours");
+    };
+    assert_eq!(
+        next_signal(&mut mallory, Duration::from_secs(1)).await,
+        None,
+        "no offer before our commitment"
+    );
+    let promised = vec!["sha-256 aa:bb:cc".to_owned()];
+    let commit = |fingerprints: &[String]| Signal::Commit {
+        hash: Commitment::to(fingerprints),
+        reply: false,
+    };
+    let send = |signal: Signal| ClientMessage::Signal {
+        to: ada_id.clone(),
+        signal,
+    }
+    .to_json();
+    mallory.send(&send(commit(&promised))).await;
+    let Some(Signal::Offer { sdp }) = next_signal(&mut mallory, Duration::from_secs(10)).await else {
+        panic!("Ada offers once she holds our commitment");
+    };
+    assert!(ada_commitment.matches(&sdp), "her offer keeps her word");
+    // An answer from another certificate than the one promised.
+    let answer = "v=0\r\no=- 7 2 IN IP4 127.0.0.1\r\na=fingerprint:sha-256 DD:EE:FF\r\n";
+    mallory
+        .send(&send(Signal::Answer {
+            sdp: answer.to_owned(),
+        }))
+        .await;
+    assert!(
+        ada.said("certificate is not the one it committed to", Duration::from_secs(5))
+            .await,
+        "Ada refuses the answer and says why"
+    );
+    mallory
+        .send(&send(commit(&["sha-256 dd:ee:ff".to_owned()])))
+        .await;
+    assert!(
+        ada.said("a different security commitment", Duration::from_secs(5))
+            .await,
+        "Ada refuses a second commitment and says why"
+    );
+    drop(ada);
+}
+
+/// The next offer, answer or commitment `client` is sent within `wait`, if any.
+async fn next_signal(client: &mut RawClient, wait: Duration) -> Option<Signal> {
+    loop {
+        if let ServerMessage::Signal { signal, .. } = client.try_recv(wait).await? {
+            if matches!(
+                signal,
+                Signal::Offer { .. } | Signal::Answer { .. } | Signal::Commit { .. }
+            ) {
+                return Some(signal);
+            }
+        }
+    }
 }

@@ -152,7 +152,12 @@ function addPeer(peer) {
   const stats = document.createElement("pre");
   stats.className = "stats";
   stats.hidden = $("stats-toggle").getAttribute("aria-pressed") !== "true";
-  tile.append(canvas, avatar, label, quality, stats);
+  // The connection's security code, once it is up (docs/calls.md): read aloud and compared.
+  const code = document.createElement("span");
+  code.className = "security-code";
+  code.title = "Read this to each other: if it matches, nobody sits between you";
+  code.hidden = true;
+  tile.append(canvas, avatar, label, quality, code, stats);
   const count = $("tiles").querySelectorAll(".tile").length;
   if (count >= MAX_REMOTE_TILES) tile.classList.add("overflow");
   $("tiles").append(tile);
@@ -259,7 +264,6 @@ let selfTile = null;
 function enterCall(joined) {
   $("call-room").textContent = joined.room;
   $("copy-app-link").hidden = !joined.app_link;
-  $("security").textContent = "";
   show("call");
   if (!selfTile) {
     $("self-canvas").dataset.tile = "self";
@@ -429,8 +433,10 @@ listen("call:connected", ({ payload }) => {
     peer.security_code = payload.security_code;
     peer.tile.querySelector(".label").textContent = peer.name;
     peer.tile.classList.remove("reconnecting");
+    const code = peer.tile.querySelector(".security-code");
+    code.textContent = `Security code ${payload.security_code}`;
+    code.hidden = false;
   }
-  $("security").textContent = `Security code ${payload.security_code}`;
 });
 listen("call:disconnected", ({ payload }) => {
   const peer = app.peers.get(payload.peer);

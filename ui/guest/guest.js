@@ -6,6 +6,7 @@
 // `window.tincan` exposes the call's state and a stats reader for tests and curious people.
 
 import { Signaling } from "/shared/signaling.js";
+import { commitmentTo, fingerprintsOf, makeIdentity, securityCode } from "/guest/security.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -15,6 +16,8 @@ const call = {
   room: null,
   stream: null,
   peers: new Map(), // id → Peer
+  identity: null, // our certificate, its fingerprints and our commitment (security.js)
+  commitments: new Map(), // peer id → the first commitment it sent, kept until it leaves
   chat: [], // { from, text }
   errors: [],
   ended: {}, // peer id → its last stats, kept when it leaves
@@ -169,7 +172,9 @@ class Peer {
     this.pending = [];
     this.channel = null;
     this.senders = {};
-    this.pc = new RTCPeerConnection({ iceServers });
+    this.offerHeld = false;
+    this.securityCode = null;
+    this.pc = new RTCPeerConnection({ iceServers, certificates: [call.identity.certificate] });
     for (const track of call.stream.getTracks()) {
       const sender = this.pc.addTrack(track, call.stream);
       this.senders[track.kind] = sender;
@@ -189,7 +194,10 @@ class Peer {
         this.useChannel(channel);
       }
     };
-    this.pc.onconnectionstatechange = () => this.render();
+    this.pc.onconnectionstatechange = () => {
+      if (this.pc.connectionState === "connected") this.showSecurityCode();
+      this.render();
+    };
     // A path that fails is restarted by the impolite side (docs/calls.md, "When things break");
     // the native engine does the same, so one of the two always does.
     this.pc.oniceconnectionstatechange = () => {
@@ -199,6 +207,8 @@ class Peer {
       }
     };
     this.tile = this.makeTile();
+    // Our commitment goes before anything that shows our fingerprint (docs/calls.md).
+    call.signaling.signal(this.id, { kind: "commit", hash: call.identity.commitment, reply: !call.commitments.has(this.id) });
     if (offering) {
       this.useChannel(this.pc.createDataChannel("chat"));
       this.offer();
@@ -213,16 +223,58 @@ class Peer {
     video.autoplay = true;
     video.playsInline = true;
     const caption = document.createElement("figcaption");
-    tile.append(video, caption);
+    const code = document.createElement("p");
+    code.className = "security-code";
+    code.title = "Read this to each other: if it matches, nobody sits between you.";
+    tile.append(video, caption, code);
     $("tiles").append(tile);
     this.video = video;
     this.caption = caption;
+    this.codeLine = code;
     this.render();
     return tile;
   }
 
   render() {
     this.caption.textContent = `${this.name} · ${this.pc.connectionState}`;
+    this.codeLine.textContent = this.securityCode ? `Security code ${this.securityCode}` : "";
+  }
+
+  /** The code for this connection, from both certificates (as the app shows it). */
+  async showSecurityCode() {
+    const remote = fingerprintsOf(this.pc.remoteDescription?.sdp || "");
+    if (remote.length === 0) return;
+    const mine = { peer: call.me, fingerprints: call.identity.fingerprints };
+    this.securityCode = await securityCode(call.room, mine, { peer: this.id, fingerprints: remote });
+    this.render();
+  }
+
+  /** A commitment from the far end: the first is kept, a different one refused. */
+  onCommitment(hash, reply) {
+    const known = call.commitments.get(this.id);
+    if (known && known !== hash) {
+      showError(`${this.name} sent a different security commitment mid-call: ignored (someone may be trying to sit between you).`);
+      return;
+    }
+    call.commitments.set(this.id, hash);
+    if (reply) {
+      call.signaling.signal(this.id, { kind: "commit", hash: call.identity.commitment });
+    }
+    if (this.offerHeld) {
+      this.offerHeld = false;
+      this.offer();
+    }
+  }
+
+  /** Whether a description shows the fingerprints its sender committed to. */
+  async keepsCommitment(sdp) {
+    const known = call.commitments.get(this.id);
+    const shown = fingerprintsOf(sdp);
+    if (known && shown.length > 0 && (await commitmentTo(shown)) === known) return true;
+    showError(known
+      ? `${this.name}'s certificate is not the one it committed to: the connection is refused (someone may be trying to sit between you).`
+      : `${this.name} sent an offer or answer before its security commitment: refused.`);
+    return false;
   }
 
   show(track) {
@@ -259,6 +311,10 @@ class Peer {
   }
 
   async offer() {
+    if (!call.commitments.has(this.id)) {
+      this.offerHeld = true; // our offer shows our fingerprint: not before theirs is promised
+      return;
+    }
     try {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
@@ -272,7 +328,10 @@ class Peer {
 
   async onSignal(signal) {
     try {
-      if (signal.kind === "offer" || signal.kind === "answer") {
+      if (signal.kind === "commit") {
+        this.onCommitment(signal.hash, signal.reply === true);
+      } else if (signal.kind === "offer" || signal.kind === "answer") {
+        if (!(await this.keepsCommitment(signal.sdp))) return;
         const collision = signal.kind === "offer" && (this.makingOffer || this.pc.signalingState !== "stable");
         if (collision && !this.polite) {
           return; // the impolite peer keeps its own offer
@@ -311,9 +370,10 @@ function addPeer(info, offering) {
 }
 
 /** Closes the connection to a peer that is gone, keeping its last stats. */
-function dropPeer(id) {
+function dropPeer(id, left = false) {
   const peer = call.peers.get(id);
   call.peers.delete(id);
+  if (left) call.commitments.delete(id);
   if (peer) {
     statsOf(peer).then((stats) => {
       call.ended[peer.id] = stats;
@@ -328,7 +388,7 @@ function onEvent(event) {
       addPeer(event.peer, false); // the newcomer offers (a peer coming back keeps its connection)
       break;
     case "peer_left":
-      dropPeer(event.peer_id);
+      dropPeer(event.peer_id, true);
       break;
     case "peer_away": {
       // Its server connection dropped. With its media down too, it is gone (crashed).
@@ -379,7 +439,7 @@ async function reconnect(attempt) {
     call.iceServers = joined.ice_servers;
     if (joined.peer_id !== call.me) {
       // The place was given up: everyone starts again with the new id.
-      for (const id of [...call.peers.keys()]) dropPeer(id);
+      for (const id of [...call.peers.keys()]) dropPeer(id, true);
       call.me = joined.peer_id;
     }
     for (const peer of joined.peers) {
@@ -420,6 +480,7 @@ async function join(create) {
       call.stream = await openStream();
       $("self").srcObject = call.stream;
     }
+    call.identity ??= await makeIdentity();
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     call.signaling = await Signaling.connect(`${scheme}://${location.host}/ws`, onEvent);
     const room = create ? await call.signaling.createRoom() : code;

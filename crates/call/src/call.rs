@@ -15,6 +15,7 @@ use crate::events::{CallEvent, PeerStats};
 use crate::media::{open_audio, open_video, Controls, LocalMedia};
 use crate::options::{AudioInput, CallOptions, RoomChoice, VideoInput};
 use crate::playout::{AudioOutput, Playout};
+use crate::identity::Identity;
 use crate::session::Session;
 
 /// Whether any of the ICE servers is a TURN relay (with credentials).
@@ -66,6 +67,8 @@ impl Call {
             })?;
         }
         let (events_tx, events) = mpsc::channel(256);
+        // Made before anything is sent: what we commit to must exist before the first peer.
+        let identity = Identity::generate()?;
         let media = LocalMedia::start(&options, events_tx.clone())?;
         let playout = Playout::start(&options.output, events_tx.clone(), media.processor.clone())?;
         let (signaling, signals) = connect(&options.server, options.signaling.clone()).await?;
@@ -96,6 +99,7 @@ impl Call {
         let me = Arc::new(Mutex::new(joined.peer_id.clone()));
         Session::start(
             &options,
+            identity,
             joined.clone(),
             Arc::clone(&me),
             media,

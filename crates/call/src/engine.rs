@@ -1,6 +1,7 @@
 //! The WebRTC configuration every peer connection shares: codecs, feedback, interceptors.
 
 use rtc::ice::mdns::MulticastDnsMode;
+use rtc::peer_connection::certificate::RTCCertificate;
 use rtc::interceptor::{NackResponderBuilder, Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_twcc_receiver_only,
@@ -144,7 +145,11 @@ pub fn media_engine_and_interceptors(
 
 /// The signaling server's ICE servers, as webrtc-rs takes them; with `relay_only`, only
 /// relay candidates are gathered (no host or server-reflexive address is ever revealed).
-pub fn configuration(ice: &[IceServer], relay_only: bool) -> RTCConfiguration {
+pub fn configuration(
+    ice: &[IceServer],
+    relay_only: bool,
+    certificate: RTCCertificate,
+) -> RTCConfiguration {
     let servers = ice
         .iter()
         .map(|s| RTCIceServer {
@@ -162,6 +167,7 @@ pub fn configuration(ice: &[IceServer], relay_only: bool) -> RTCConfiguration {
     RTCConfigurationBuilder::new()
         .with_ice_servers(servers)
         .with_ice_transport_policy(policy)
+        .with_certificates(vec![certificate])
         .build()
 }
 

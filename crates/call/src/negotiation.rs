@@ -12,7 +12,15 @@ use std::time::{Duration, Instant};
 
 use tincan_protocol::IceCandidate;
 
-use crate::security::fingerprints;
+
+/// The session id of an SDP's `o=` line: random, and the same in every description one peer
+/// connection makes (RFC 9429 5.2.1), so a new id means a new connection at the far end. (Not
+/// the certificate: one call uses one certificate for all its connections, docs/calls.md.)
+pub(crate) fn session_id(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|l| l.trim().strip_prefix("o="))
+        .and_then(|origin| origin.split_whitespace().nth(1))
+}
 
 /// Most candidates held while the far end's description has not come (a browser sends a few
 /// dozen at most; anything a peer sends is bounded).
@@ -32,8 +40,8 @@ pub(crate) enum Act {
     ApplyAnswer { sdp: String },
     /// Add these remote candidates, in order (an empty `candidate` is the end of them).
     AddCandidates(Vec<IceCandidate>),
-    /// The far end set up a new connection (its certificate changed): replace ours with a new
-    /// one and give the offer to that.
+    /// The far end set up a new connection (its SDP session id changed): replace ours with a
+    /// new one and give the offer to that.
     Replace { sdp: String },
     /// Our offer was answered from a new connection at the far end: ours cannot carry on, so
     /// set up a new one and offer again.
@@ -48,8 +56,8 @@ pub(crate) struct Negotiation {
     polite: bool,
     /// Since when an offer of ours has waited for its answer.
     offering: Option<Instant>,
-    /// The far end's current connection's DTLS fingerprints, once it has sent a description.
-    remote: Option<Vec<String>>,
+    /// The far end's current connection's SDP session id, once it has sent a description.
+    remote: Option<String>,
     /// Candidates that came before the far end's description.
     held: Vec<IceCandidate>,
 }
@@ -81,8 +89,8 @@ impl Negotiation {
     }
 
     pub fn on_offer(&mut self, sdp: String) -> Vec<Act> {
-        let offered = fingerprints(&sdp);
-        if self.started_over(&offered) {
+        let offered = session_id(&sdp).map(str::to_owned);
+        if self.started_over(offered.as_deref()) {
             // Whatever we had is void; the new connection starts from this offer.
             self.offering = None;
             self.remote = None;
@@ -104,8 +112,8 @@ impl Negotiation {
             return vec![Act::Ignore("an answer to no offer of ours")];
         }
         self.offering = None;
-        let answered = fingerprints(&sdp);
-        if self.started_over(&answered) {
+        let answered = session_id(&sdp).map(str::to_owned);
+        if self.started_over(answered.as_deref()) {
             self.remote = None;
             return vec![Act::Redo];
         }
@@ -125,8 +133,8 @@ impl Negotiation {
     }
 
     /// The far end's description is in: apply it, then the candidates that came before it.
-    fn described(&mut self, fingerprints: Vec<String>, apply: Act) -> Vec<Act> {
-        self.remote = Some(fingerprints);
+    fn described(&mut self, session: Option<String>, apply: Act) -> Vec<Act> {
+        self.remote = Some(session.unwrap_or_default());
         let mut acts = vec![apply];
         if !self.held.is_empty() {
             acts.push(Act::AddCandidates(std::mem::take(&mut self.held)));
@@ -135,10 +143,10 @@ impl Negotiation {
     }
 
     /// Whether a description comes from another connection than the one we negotiated with.
-    fn started_over(&self, fingerprints: &[String]) -> bool {
-        match &self.remote {
-            Some(known) => !known.is_empty() && !fingerprints.is_empty() && known != fingerprints,
-            None => false,
+    fn started_over(&self, session: Option<&str>) -> bool {
+        match (&self.remote, session) {
+            (Some(known), Some(session)) => !known.is_empty() && known != session,
+            _ => false,
         }
     }
 }
@@ -147,8 +155,9 @@ impl Negotiation {
 mod tests {
     use super::*;
 
-    fn sdp(fingerprint: &str) -> String {
-        format!("v=0\r\na=fingerprint:sha-256 {fingerprint}\r\n")
+    /// A description from the connection with this session id.
+    fn sdp(session: &str) -> String {
+        format!("v=0\r\no=- {session} 2 IN IP4 127.0.0.1\r\na=fingerprint:sha-256 AA\r\n")
     }
 
     fn candidate(n: u16) -> IceCandidate {
@@ -166,10 +175,10 @@ mod tests {
         assert_eq!(n.on_candidate(candidate(1)), vec![]);
         assert_eq!(n.on_candidate(candidate(2)), vec![]);
         assert_eq!(
-            n.on_offer(sdp("AA")),
+            n.on_offer(sdp("11")),
             vec![
                 Act::Answer {
-                    sdp: sdp("AA"),
+                    sdp: sdp("11"),
                     rollback: false
                 },
                 Act::AddCandidates(vec![candidate(1), candidate(2)])
@@ -198,18 +207,18 @@ mod tests {
         impolite.offer_sent(t);
         polite.offer_sent(t);
         // Each receives the other's offer.
-        assert!(matches!(impolite.on_offer(sdp("PP"))[..], [Act::Ignore(_)]));
+        assert!(matches!(impolite.on_offer(sdp("44"))[..], [Act::Ignore(_)]));
         assert_eq!(
-            polite.on_offer(sdp("II")),
+            polite.on_offer(sdp("55")),
             vec![Act::Answer {
-                sdp: sdp("II"),
+                sdp: sdp("55"),
                 rollback: true
             }]
         );
         // The polite side's answer completes the impolite side's offer.
         assert_eq!(
-            impolite.on_answer(sdp("PP")),
-            vec![Act::ApplyAnswer { sdp: sdp("PP") }]
+            impolite.on_answer(sdp("44")),
+            vec![Act::ApplyAnswer { sdp: sdp("44") }]
         );
         assert!(impolite.can_offer(t) && polite.can_offer(t));
     }
@@ -226,29 +235,29 @@ mod tests {
         assert!(n.can_offer(t + OFFER_GIVEN_UP_AFTER));
         n.offer_failed();
         assert!(n.can_offer(t));
-        assert!(matches!(n.on_answer(sdp("AA"))[..], [Act::Ignore(_)]));
+        assert!(matches!(n.on_answer(sdp("11"))[..], [Act::Ignore(_)]));
     }
 
     #[test]
     fn a_restart_from_the_same_connection_is_answered_one_from_a_new_one_replaces_it() {
         let t = Instant::now();
         let mut n = Negotiation::new(true);
-        n.on_offer(sdp("AA"));
-        // An ICE restart: same certificate, a new offer.
+        n.on_offer(sdp("11"));
+        // An ICE restart: same connection, a new offer.
         assert_eq!(
-            n.on_offer(sdp("AA")),
+            n.on_offer(sdp("11")),
             vec![Act::Answer {
-                sdp: sdp("AA"),
+                sdp: sdp("11"),
                 rollback: false
             }]
         );
-        // The far end's app restarted: another certificate.
-        assert_eq!(n.on_offer(sdp("BB")), vec![Act::Replace { sdp: sdp("BB") }]);
+        // The far end set up a new connection: another session id.
+        assert_eq!(n.on_offer(sdp("22")), vec![Act::Replace { sdp: sdp("22") }]);
         // Our offer answered from a new connection: start over ourselves.
         let mut n = Negotiation::new(false);
         n.offer_sent(t);
-        n.on_answer(sdp("AA"));
+        n.on_answer(sdp("11"));
         n.offer_sent(t);
-        assert_eq!(n.on_answer(sdp("CC")), vec![Act::Redo]);
+        assert_eq!(n.on_answer(sdp("33")), vec![Act::Redo]);
     }
 }

@@ -14,6 +14,7 @@ mod decode;
 mod error;
 pub mod lan;
 mod messages;
+mod security;
 
 pub use code::{RoomCode, RoomCodeError, ROOM_CODE_BITS};
 pub use decode::{decode_client, decode_server, DecodeError};
@@ -21,6 +22,9 @@ pub use error::ErrorCode;
 pub use messages::{
     is_hidden_formatting, AudioProcessing, ClientMessage, IceCandidate, IceServer, LeaveReason,
     PeerId, PeerInfo, ServerMessage, Signal, MAX_NAME_CHARS,
+};
+pub use security::{
+    fingerprints, security_code, BadCommitment, Commitment, Side, SECURITY_CODE_DIGITS,
 };
 
 /// The desktop app's page, as Tauri serves it (Linux and macOS, then Windows): the `Origin`

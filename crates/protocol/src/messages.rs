@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorCode, RoomCode};
+use crate::{Commitment, ErrorCode, RoomCode};
 
 /// The longest display name the server accepts, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -99,6 +99,14 @@ pub enum Signal {
     /// How the sender processes its microphone, sent when the call to this peer starts and
     /// whenever it changes (so the far end can show, and tests can see, what it is getting).
     AudioProcessing(AudioProcessing),
+    /// The sender's commitment to its certificate fingerprints, sent before any offer or
+    /// answer (docs/calls.md, "The security code"). With `reply`, the receiver sends its own
+    /// back (without `reply`), so a peer that started over gets it again.
+    Commit {
+        hash: Commitment,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reply: bool,
+    },
 }
 
 /// Which of WebRTC's microphone processing stages are on: echo cancellation, noise

@@ -10,6 +10,7 @@ use axum::Router;
 
 const INDEX: &str = include_str!("../../../ui/guest/index.html");
 const GUEST_JS: &str = include_str!("../../../ui/guest/guest.js");
+const SECURITY_JS: &str = include_str!("../../../ui/guest/security.js");
 const STYLE: &str = include_str!("../../../ui/guest/style.css");
 const SIGNALING_JS: &str = include_str!("../../../ui/shared/signaling.js");
 
@@ -37,6 +38,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/guest/guest.js",
             get(|| async { file("text/javascript; charset=utf-8", GUEST_JS) }),
+        )
+        .route(
+            "/guest/security.js",
+            get(|| async { file("text/javascript; charset=utf-8", SECURITY_JS) }),
         )
         .route(
             "/guest/style.css",

@@ -172,8 +172,32 @@ async fn the_app_hosts_for_the_lan(desk: Computer, other: Computer) {
         Duration::from_secs(20),
     )
     .await;
+    // Each connection's security code, on the far end's tile in the app (docs/calls.md):
+    // Bo's own (tincan-cli prints it) and Chromium's (its page shows it) are the same.
+    let code_in_app = |id: &str| {
+        let script = format!(
+            "const p = window.tincan.peers.get({id:?});
+             const e = p && p.tile.querySelector('.security-code');
+             return e && !e.hidden && e.textContent"
+        );
+        let app = &app;
+        async move {
+            let shown = app
+                .wait_for("a security code on the tile", &script, Duration::from_secs(10))
+                .await;
+            let shown = shown.as_str().unwrap_or_default().to_owned();
+            shown
+                .strip_prefix("Security code ")
+                .unwrap_or_else(|| panic!("the tile shows {shown:?}"))
+                .to_owned()
+        }
+    };
+    let app_for_bo = code_in_app(&bo.id).await;
+    let app_for_chromium = code_in_app(&chromium).await;
+    assert_ne!(app_for_bo, app_for_chromium, "one code per connection");
     let bo = bo.finish().await;
     let from_app = about(&bo, &me);
+    assert_eq!(from_app["security_code"], json!(app_for_bo), "Bo's code");
     let decoded = n(from_app, "video_frames_decoded");
     assert!(decoded > 100.0, "Bo decoded {decoded} frames from the app");
     let hz = n(from_app, "audio_hz");
@@ -182,9 +206,14 @@ async fn the_app_hosts_for_the_lan(desk: Computer, other: Computer) {
         "Bo heard {hz} Hz from the app"
     );
     let _ = report_tx.send(me.clone());
-    let chromium_saw = tokio::task::spawn_blocking(move || join(browser))
+    let (chromium_saw, chromium_code) = tokio::task::spawn_blocking(move || join(browser))
         .await
         .expect("waited");
+    assert_eq!(
+        chromium_code,
+        json!(format!("Security code {app_for_chromium}")),
+        "the code Chromium's page shows on the app's tile"
+    );
     assert!(
         n(&chromium_saw, "framesDecoded") > 100.0,
         "Chromium about the app: {chromium_saw:#}"
@@ -193,13 +222,14 @@ async fn the_app_hosts_for_the_lan(desk: Computer, other: Computer) {
 }
 
 /// Chromium (with fake devices) on this thread's computer: opens `link`, joins, says its
-/// peer id on `joined`, and when `report` names a peer, returns what getStats says of it.
+/// peer id on `joined`, and when `report` names a peer, returns what getStats says of it and
+/// the security code its page shows for that peer.
 async fn chromium_in_the_call(
     dir: std::path::PathBuf,
     link: String,
     joined: std::sync::mpsc::Sender<String>,
     report: tokio::sync::oneshot::Receiver<String>,
-) -> Value {
+) -> (Value, Value) {
     let (video, audio) = fake_device_files(&dir, BROWSER_HZ);
     let origin = link.split("/r/").next().unwrap_or_default().to_owned();
     let browser = Browser::start(
@@ -222,6 +252,16 @@ async fn chromium_in_the_call(
             json!([]),
         )
         .await;
+    let code = browser
+        .wait_for(
+            "the security code on the app's tile",
+            &format!(
+                "const p = window.tincan.peers.get({peer:?});
+                 return p && p.securityCode && p.codeLine.textContent"
+            ),
+            Duration::from_secs(10),
+        )
+        .await;
     browser.quit().await;
-    stats
+    (stats, code)
 }

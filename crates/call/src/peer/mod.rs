@@ -57,6 +57,9 @@ pub(crate) struct PeerSession {
     pub negotiation: Negotiation,
     /// ICE restarts we started toward this peer.
     pub ice_restarts: u64,
+    /// An offer waits for the peer's commitment (docs/calls.md, "The security code"): `Some`
+    /// when one does, `Some(true)` when it restarts ICE.
+    pub offer_held: Option<bool>,
     pub chat: Arc<Chat>,
     pub security_code: Option<String>,
     /// The kinds of candidate this peer sent us (host, srflx, prflx, relay), each once.
@@ -98,6 +101,8 @@ pub(crate) struct NewPeer<'a> {
     pub name: String,
     pub me: &'a PeerId,
     pub ice: &'a [IceServer],
+    /// Our DTLS certificate ([`crate::Identity`]).
+    pub certificate: rtc::peer_connection::certificate::RTCCertificate,
     pub bind: &'a [String],
     /// Only relay candidates ([`crate::CallOptions::relay_only`]).
     pub relay_only: bool,
@@ -149,7 +154,11 @@ impl PeerSession {
             decoder_thread: Arc::clone(&decoder_thread),
         }));
         let pc = PeerConnectionBuilder::new()
-            .with_configuration(engine::configuration(new.ice, new.relay_only))
+            .with_configuration(engine::configuration(
+                new.ice,
+                new.relay_only,
+                new.certificate,
+            ))
             .with_setting_engine(engine::settings(new.relay_only))
             .with_media_engine(media_engine)
             .with_interceptor_registry(registry)
@@ -200,6 +209,7 @@ impl PeerSession {
             pc,
             counters,
             ice_restarts: 0,
+            offer_held: None,
             chat,
             security_code: None,
             remote_candidate_types: Vec::new(),

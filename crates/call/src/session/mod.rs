@@ -11,12 +11,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tincan_protocol::{AudioProcessing, IceServer, PeerId, PeerInfo, Signal};
+use tincan_protocol::{AudioProcessing, Commitment, IceServer, PeerId, PeerInfo, Signal};
 use tincan_signaling::{Event, Joined, Signaling};
 use tokio::sync::mpsc;
 
 use crate::call::Command;
 use crate::events::{CallEvent, PeerStats};
+use crate::identity::Identity;
 use crate::media::LocalMedia;
 use crate::options::CallOptions;
 use crate::peer::{PeerInput, PeerSession};
@@ -49,8 +50,20 @@ const LEAVE_DRAIN: Duration = Duration::from_millis(250);
 /// With the server unreachable this long and nobody connected, the call is over.
 const SERVER_GONE_ENDS_AN_EMPTY_CALL: Duration = Duration::from_secs(60);
 
+/// Commitments kept for peers we have no connection with (yet), at most: a commitment may
+/// arrive before the server announces its sender, but only a broken or hostile server sends
+/// many.
+const MAX_UNKNOWN_COMMITMENTS: usize = 32;
+
 pub(crate) struct Session {
     me: PeerId,
+    /// The room's code as the server names it (part of every security code).
+    room: String,
+    /// Our certificate, the same for every connection of this call.
+    identity: Identity,
+    /// Each peer's commitment to its fingerprints, the first it sent, kept until it leaves:
+    /// nothing it shows later may differ (docs/calls.md, "The security code").
+    commitments: HashMap<PeerId, Commitment>,
     /// The same id, for [`crate::Call::peer_id`].
     me_shared: Arc<Mutex<PeerId>>,
     ice: Vec<IceServer>,
@@ -77,6 +90,7 @@ impl Session {
     #[allow(clippy::too_many_arguments)]
     pub async fn start(
         options: &CallOptions,
+        identity: Identity,
         joined: Joined,
         me_shared: Arc<Mutex<PeerId>>,
         media: LocalMedia,
@@ -89,6 +103,9 @@ impl Session {
         let (inputs_tx, inputs) = mpsc::unbounded_channel();
         let mut session = Session {
             me: joined.peer_id.clone(),
+            room: joined.room.to_string(),
+            identity,
+            commitments: HashMap::new(),
             me_shared,
             ice: joined.ice_servers.clone(),
             bind: options.bind.clone(),
@@ -298,6 +315,7 @@ impl Session {
                 }
                 Step::Remove { peer } => {
                     self.close_peer(&peer).await;
+                    self.commitments.remove(&peer);
                     self.emit(CallEvent::PeerLeft { peer }).await;
                 }
                 Step::RestartIce { peer } => {

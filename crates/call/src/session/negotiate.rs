@@ -1,12 +1,14 @@
-//! Negotiating with one peer: offers, answers and candidates (perfect negotiation), and what
-//! its connection reports.
+//! Negotiating with one peer: commitments, offers, answers and candidates (perfect
+//! negotiation), and what its connection reports.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tincan_protocol::{IceCandidate, PeerId, PeerInfo, Signal};
+use tincan_protocol::{
+    fingerprints, security_code, Commitment, IceCandidate, PeerId, PeerInfo, Side, Signal,
+};
 use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
 
 use super::Session;
@@ -15,7 +17,6 @@ use crate::events::CallEvent;
 use crate::negotiation::Act;
 use crate::peer::{NewPeer, PeerInput, PeerSession};
 use crate::roster::Step;
-use crate::security::{fingerprints, security_code};
 
 impl Session {
     pub(super) async fn new_peer(&mut self, info: PeerInfo) -> Result<(), CallError> {
@@ -27,6 +28,7 @@ impl Session {
             name: info.name,
             me: &self.me,
             ice: &self.ice,
+            certificate: self.identity.certificate(),
             bind: &self.bind,
             relay_only: self.relay_only,
             controls: Arc::clone(&self.media.controls),
@@ -40,8 +42,86 @@ impl Session {
         .await?;
         self.playout
             .add(info.id.clone(), Arc::clone(&session.audio));
-        self.peers.insert(info.id, session);
+        let id = info.id;
+        self.peers.insert(id.clone(), session);
+        // Our commitment goes first, before anything that shows our fingerprint; a peer whose
+        // own we do not have yet is asked for it.
+        let reply = !self.commitments.contains_key(&id);
+        self.send_commitment(id, reply).await;
         Ok(())
+    }
+
+    async fn send_commitment(&self, to: PeerId, reply: bool) {
+        let commit = Signal::Commit {
+            hash: self.identity.commitment().clone(),
+            reply,
+        };
+        if let Err(e) = self.signaling.send_signal(to, commit).await {
+            tracing::debug!(error = %e, "cannot send our commitment");
+        }
+    }
+
+    /// A peer's commitment: kept if it is the first, refused if it differs from the first
+    /// (only someone in the middle would change it), answered with ours when asked; an offer
+    /// that waited for it goes out.
+    async fn on_commitment(&mut self, from: PeerId, hash: Commitment, reply: bool) {
+        match self.commitments.get(&from) {
+            Some(known) if *known == hash => {}
+            Some(_) => {
+                tracing::warn!(peer = %from, "a second, different commitment: refused");
+                self.emit(CallEvent::Error {
+                    message: format!(
+                        "{from} sent a different security commitment mid-call: ignored (someone \
+                         may be trying to sit between you; compare the security codes)"
+                    ),
+                })
+                .await;
+                return;
+            }
+            None => {
+                let unknown = self
+                    .commitments
+                    .keys()
+                    .filter(|id| !self.peers.contains_key(*id))
+                    .count();
+                if !self.peers.contains_key(&from) && unknown >= super::MAX_UNKNOWN_COMMITMENTS {
+                    tracing::debug!(peer = %from, "commitment from an unknown peer dropped");
+                    return;
+                }
+                self.commitments.insert(from.clone(), hash);
+            }
+        }
+        if reply {
+            self.send_commitment(from.clone(), false).await;
+        }
+        let held = self.peers.get_mut(&from).and_then(|p| p.offer_held.take());
+        if let Some(restart) = held {
+            if let Err(e) = self.send_offer(&from, restart).await {
+                self.emit(CallEvent::Error {
+                    message: format!("cannot call {from}: {e}"),
+                })
+                .await;
+            }
+        }
+    }
+
+    /// Whether a description from `from` shows the fingerprints it committed to; says why
+    /// not to the person when it does not.
+    async fn keeps_its_commitment(&self, from: &PeerId, sdp: &str) -> bool {
+        let message = match self.commitments.get(from) {
+            Some(c) if c.matches(sdp) => return true,
+            Some(_) => format!(
+                "{from}'s certificate is not the one it committed to: the connection is refused \
+                 (someone may be trying to sit between you)"
+            ),
+            None => format!(
+                "{from} sent an offer or answer before its security commitment: refused (is it \
+                 an older version of Tincan?)"
+            ),
+        };
+        tracing::warn!(peer = %from, "{message}");
+        self.emit(CallEvent::Error { message }).await;
+        false
     }
 
     /// Sets up a connection to a peer already in the room and sends it an offer.
@@ -70,9 +150,15 @@ impl Session {
     /// Makes an offer (with new ICE credentials when `restart`), sets it and sends it, unless
     /// one of ours still waits for its answer.
     async fn send_offer(&mut self, id: &PeerId, restart: bool) -> Result<(), CallError> {
+        let committed = self.commitments.contains_key(id);
         let Some(peer) = self.peers.get_mut(id) else {
             return Ok(());
         };
+        if !committed {
+            // Our offer shows our fingerprint: not before we hold the peer's commitment.
+            peer.offer_held = Some(restart || peer.offer_held.unwrap_or(false));
+            return Ok(());
+        }
         let now = Instant::now();
         if !peer.negotiation.can_offer(now) {
             tracing::debug!(peer = %id, "an offer is already waiting for its answer");
@@ -117,7 +203,14 @@ impl Session {
         signal: Signal,
     ) -> Result<(), CallError> {
         let acts = match signal {
+            Signal::Commit { hash, reply } => {
+                self.on_commitment(from, hash, reply).await;
+                return Ok(());
+            }
             Signal::Offer { sdp } => {
+                if !self.keeps_its_commitment(&from, &sdp).await {
+                    return Ok(());
+                }
                 if !self.roster.contains(&from) {
                     let steps = self.roster.offer_from_stranger(PeerInfo {
                         id: from.clone(),
@@ -130,10 +223,15 @@ impl Session {
                     None => return Ok(()),
                 }
             }
-            Signal::Answer { sdp } => match self.peers.get_mut(&from) {
-                Some(peer) => peer.negotiation.on_answer(sdp),
-                None => return Ok(()),
-            },
+            Signal::Answer { sdp } => {
+                if !self.keeps_its_commitment(&from, &sdp).await {
+                    return Ok(());
+                }
+                match self.peers.get_mut(&from) {
+                    Some(peer) => peer.negotiation.on_answer(sdp),
+                    None => return Ok(()),
+                }
+            }
             Signal::Candidate { candidate } => match self.peers.get_mut(&from) {
                 Some(peer) => {
                     peer.note_remote_candidate(&candidate.candidate);
@@ -311,21 +409,25 @@ impl Session {
                             .controls
                             .keyframe_wanted
                             .store(true, Ordering::Relaxed);
-                        let local = peer
-                            .pc
-                            .local_description()
-                            .await
-                            .map(|d| fingerprints(&d.sdp))
-                            .unwrap_or_default();
+                        // The far end's fingerprints as its description showed them (and as it
+                        // committed to); DTLS has checked its certificate against them.
                         let remote = peer
                             .pc
                             .remote_description()
                             .await
                             .map(|d| fingerprints(&d.sdp))
                             .unwrap_or_default();
-                        let code = match (local.first(), remote.first()) {
-                            (Some(l), Some(r)) => security_code(l, r),
-                            _ => "unavailable".to_owned(),
+                        let code = if remote.is_empty() {
+                            "unavailable".to_owned()
+                        } else {
+                            security_code(
+                                &self.room,
+                                self.identity.side(&self.me.0),
+                                Side {
+                                    peer: &id.0,
+                                    fingerprints: &remote,
+                                },
+                            )
                         };
                         peer.security_code = Some(code.clone());
                         self.emit(CallEvent::Connected {
