@@ -64,7 +64,10 @@ pub fn pump(
             match event {
                 CallEvent::Video { peer, frame, .. } => tiles.offer(&peer.0, frame),
                 CallEvent::SelfVideo { frame } => tiles.offer(SELF_TILE, frame),
-                CallEvent::Audio { .. } | CallEvent::KeyframeArrived { .. } => {}
+                // Renewed TURN credentials change nothing the person sees.
+                CallEvent::Audio { .. }
+                | CallEvent::KeyframeArrived { .. }
+                | CallEvent::IceRenewed { .. } => {}
                 // Whoever was in the room already: a tile each, as for later arrivals.
                 CallEvent::Joined { peers, .. } => {
                     peers.into_iter().for_each(|p| show_peer(&app, p))

@@ -101,7 +101,7 @@ async fn turn() {
     for relay in [false, true] {
         let mut setup = Vec::new();
         for _ in 0..3 {
-            let call = across_a_link(10, relay, &[]).await;
+            let call = across_a_link(10, relay, &[], &[]).await;
             setup.push(num(about(&call.a, &call.b_id), "setup_ms"));
             setup.push(num(about(&call.b, &call.a_id), "setup_ms"));
         }

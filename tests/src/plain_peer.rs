@@ -19,10 +19,10 @@ use rtc::peer_connection::configuration::interceptor_registry::{
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
 };
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use tincan_call::Identity;
 use tincan_protocol::{IceCandidate, Signal};
 use tincan_signaling::{connect, ClientOptions, Event};

@@ -230,7 +230,13 @@ pub async fn across(
 
 /// `a` on this host and `b` in a namespace call for `seconds`; with `relay`, both hide their
 /// addresses and go through coturn (`--relay-only`), else they connect directly.
-pub async fn across_a_link(seconds: u32, relay: bool, b_flags: &[&str]) -> Ended {
+/// `server_flags` go to tincan-server besides the TURN ones.
+pub async fn across_a_link(
+    seconds: u32,
+    relay: bool,
+    server_flags: &[&str],
+    b_flags: &[&str],
+) -> Ended {
     let link = Netns::plain();
     let turn = if relay {
         Some(Coturn::start(&link.host_ip).await)
@@ -238,7 +244,7 @@ pub async fn across_a_link(seconds: u32, relay: bool, b_flags: &[&str]) -> Ended
         None
     };
     let turn_url = turn.as_ref().map(|t| t.url(&link.host_ip));
-    let mut server_flags = Vec::new();
+    let mut server_flags = server_flags.to_vec();
     if let Some(url) = &turn_url {
         server_flags.extend(["--turn", url, "--turn-secret", SECRET]);
     }

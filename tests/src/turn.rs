@@ -1,5 +1,8 @@
-//! A real TURN relay for tests: Debian's coturn (`turnserver`), with the shared secret
-//! `tincan-server --turn-secret` mints credentials with (the way docs/deploy.md sets it up).
+//! A real TURN relay for tests: Debian's coturn (`turnserver`) with the deploy files'
+//! configuration (crates/server/deploy/turnserver.conf: quotas, the deny list) and the shared
+//! secret `tincan-server --turn-secret` mints credentials with (the way docs/deploy.md sets it
+//! up). The tests' own hosts live in 10.77.0.0/16 and 10.78.0.0/16, which the deny list
+//! refuses like any private network: those two ranges, and nothing else, are let through.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -8,6 +11,13 @@ use tokio::process::{Child, Command};
 
 /// The `static-auth-secret` both servers share.
 pub const SECRET: &str = "tincan-test-turn-secret";
+
+/// The deploy files' coturn configuration, as shipped.
+const DEPLOY_CONF: &str = include_str!("../../crates/server/deploy/turnserver.conf");
+
+/// The test networks (tests/src/netns.rs, tests/src/long_path.rs): private addresses, which
+/// the deploy configuration's deny list refuses.
+const TEST_PEERS: &str = "10.77.0.0-10.78.255.255";
 
 /// coturn on `ip`, with a shared secret for time-limited credentials (the way docs/deploy.md
 /// sets it up); killed when dropped.
@@ -30,8 +40,14 @@ impl Coturn {
             .expect("a free UDP port")
             .port();
         let port_arg = port.to_string();
+        let conf =
+            std::env::temp_dir().join(format!("tincan-turnserver-{}.conf", std::process::id()));
+        std::fs::write(&conf, DEPLOY_CONF).expect("the coturn configuration written");
         let child = Command::new("turnserver")
-            .args(["-n", "--listening-ip", ip, "--relay-ip", ip])
+            .arg("-c")
+            .arg(&conf)
+            .args(["--allowed-peer-ip", TEST_PEERS])
+            .args(["--listening-ip", ip, "--relay-ip", ip])
             .args(["--listening-port", &port_arg])
             .args(["--min-port", "40000", "--max-port", "40999"])
             .args(["--use-auth-secret", "--static-auth-secret", SECRET])

@@ -504,8 +504,10 @@ async fn a_certificate_other_than_the_one_committed_to_is_refused() {
     let dir = temp_dir("commitment");
     let ada = CliPeer::start(&server, &dir, "Ada", Some(&room), &["--duration", "20"]).await;
     let ada_id = PeerId(ada.id.clone());
-    let Some(Signal::Commit { hash: ada_commitment, reply: true }) =
-        next_signal(&mut mallory, Duration::from_secs(10)).await
+    let Some(Signal::Commit {
+        hash: ada_commitment,
+        reply: true,
+    }) = next_signal(&mut mallory, Duration::from_secs(10)).await
     else {
         panic!("Ada's first word is her commitment, asking for ours");
     };
@@ -519,13 +521,16 @@ async fn a_certificate_other_than_the_one_committed_to_is_refused() {
         hash: Commitment::to(fingerprints),
         reply: false,
     };
-    let send = |signal: Signal| ClientMessage::Signal {
-        to: ada_id.clone(),
-        signal,
-    }
-    .to_json();
+    let send = |signal: Signal| {
+        ClientMessage::Signal {
+            to: ada_id.clone(),
+            signal,
+        }
+        .to_json()
+    };
     mallory.send(&send(commit(&promised))).await;
-    let Some(Signal::Offer { sdp }) = next_signal(&mut mallory, Duration::from_secs(10)).await else {
+    let Some(Signal::Offer { sdp }) = next_signal(&mut mallory, Duration::from_secs(10)).await
+    else {
         panic!("Ada offers once she holds our commitment");
     };
     assert!(ada_commitment.matches(&sdp), "her offer keeps her word");
@@ -537,8 +542,11 @@ async fn a_certificate_other_than_the_one_committed_to_is_refused() {
         }))
         .await;
     assert!(
-        ada.said("certificate is not the one it committed to", Duration::from_secs(5))
-            .await,
+        ada.said(
+            "certificate is not the one it committed to",
+            Duration::from_secs(5)
+        )
+        .await,
         "Ada refuses the answer and says why"
     );
     mallory

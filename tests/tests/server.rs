@@ -468,6 +468,25 @@ async fn turn_credentials_verify_with_coturns_hmac_scheme() {
         .output()
         .expect("openssl runs");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), password);
+
+    // A call that outlasts them asks for fresh ones: the same servers, a later expiry.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    a.send(r#"{"type":"refresh_ice"}"#).await;
+    let ServerMessage::IceServers { ice_servers: fresh } = a.recv().await else {
+        panic!("no ice_servers")
+    };
+    assert_eq!(fresh.len(), 2);
+    assert_eq!(fresh[1].urls, turn.urls);
+    let fresh_expiry: u64 = fresh[1]
+        .username
+        .as_deref()
+        .and_then(|u| u.split(':').next()?.parse().ok())
+        .expect("a TURN username");
+    assert!(fresh_expiry > expiry, "{fresh_expiry} after {expiry}");
+    // Outside a room there is nothing to refresh.
+    let mut b = RawClient::greeted(&server.ws_url()).await;
+    b.send(r#"{"type":"refresh_ice"}"#).await;
+    b.expect_error(ErrorCode::NotInRoom).await;
 }
 
 /// Health on the public address; metrics only on their own (loopback) address.

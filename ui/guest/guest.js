@@ -26,6 +26,7 @@ const call = {
   // needs, but they treat a steady test tone as noise, so tests turn them off.
   audioProcessing: true,
   state: "idle", // idle → joining → in-call → left
+  iceRenewals: 0, // times fresh TURN credentials came (scheduleIceRenewal)
 };
 window.tincan = call;
 
@@ -356,10 +357,67 @@ class Peer {
     }
   }
 
+  /** Whether the path in use goes through a TURN relay (at either end). */
+  async throughRelay() {
+    const report = await this.pc.getStats();
+    let pair = null;
+    report.forEach((s) => {
+      if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+    });
+    if (!pair) return false;
+    const types = [report.get(pair.localCandidateId), report.get(pair.remoteCandidateId)].map((c) => c?.candidateType);
+    return types.includes("relay");
+  }
+
   close() {
     this.pc.close();
     this.tile.remove();
   }
+}
+
+// ---------- TURN credentials that outlast the call ----------
+
+/**
+ * When the TURN credentials among `servers` expire, in Unix seconds: the earliest expiry in
+ * a TURN server's username (`<expiry>:<label>`), or null. As the engine reads it
+ * (crates/call/src/ice_renewal.rs).
+ */
+function turnExpiry(servers) {
+  const times = (servers || [])
+    .filter((s) => (s.urls || []).some((u) => /^turns?:/.test(u)))
+    .map((s) => Number.parseInt((s.username || "").split(":")[0], 10))
+    .filter(Number.isFinite);
+  return times.length ? Math.min(...times) : null;
+}
+
+/** Asks for fresh credentials a quarter of their life (at most 5 minutes) before they expire. */
+function scheduleIceRenewal() {
+  clearTimeout(call.iceRenewal);
+  const expires = turnExpiry(call.iceServers);
+  if (expires === null) return;
+  const left = Math.max(0, expires - Date.now() / 1000);
+  const wait = Math.max(2, left - Math.min(300, left / 4));
+  call.iceRenewal = setTimeout(renewIce, wait * 1000);
+}
+
+/** Fresh credentials for every connection; the paths through a relay restart onto them. */
+async function renewIce() {
+  if (call.state !== "in-call") return;
+  try {
+    call.iceServers = await call.signaling.refreshIce();
+  } catch {
+    call.iceRenewal = setTimeout(renewIce, 10000);
+    return;
+  }
+  for (const peer of call.peers.values()) {
+    peer.pc.setConfiguration({ iceServers: call.iceServers, certificates: [call.identity.certificate] });
+    if (await peer.throughRelay()) {
+      peer.pc.restartIce();
+      peer.offer();
+    }
+  }
+  call.iceRenewals += 1;
+  scheduleIceRenewal();
 }
 
 function addPeer(info, offering) {
@@ -437,6 +495,7 @@ async function reconnect(attempt) {
     const joined = await call.signaling.join(call.room, call.name, call.resumeToken);
     call.resumeToken = joined.resume_token;
     call.iceServers = joined.ice_servers;
+    scheduleIceRenewal();
     if (joined.peer_id !== call.me) {
       // The place was given up: everyone starts again with the new id.
       for (const id of [...call.peers.keys()]) dropPeer(id, true);
@@ -492,6 +551,7 @@ async function join(create) {
     call.serverConnected = true;
     call.iceServers = joined.ice_servers;
     call.state = "in-call";
+    scheduleIceRenewal();
     history.replaceState(null, "", `/r/${joined.room}`);
     $("room-code").textContent = joined.room;
     $("share").value = `${location.origin}/r/${joined.room}`;

@@ -97,6 +97,11 @@ export class Signaling {
     return this.request(message, "joined");
   }
 
+  /** Fresh ICE servers (new TURN credentials) for the room we are in. */
+  async refreshIce() {
+    return (await this.request({ type: "refresh_ice" }, "ice_servers")).ice_servers;
+  }
+
   signal(to, signal) {
     this.send({ type: "signal", to, signal });
   }

@@ -12,10 +12,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::CallError;
 use crate::events::{CallEvent, PeerStats};
+use crate::identity::Identity;
 use crate::media::{open_audio, open_video, Controls, LocalMedia};
 use crate::options::{AudioInput, CallOptions, RoomChoice, VideoInput};
 use crate::playout::{AudioOutput, Playout};
-use crate::identity::Identity;
 use crate::session::Session;
 
 /// Whether any of the ICE servers is a TURN relay (with credentials).

@@ -1,8 +1,8 @@
 //! The WebRTC configuration every peer connection shares: codecs, feedback, interceptors.
 
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::peer_connection::certificate::RTCCertificate;
 use rtc::interceptor::{NackResponderBuilder, Registry, Slot};
+use rtc::peer_connection::certificate::RTCCertificate;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_twcc_receiver_only,
 };
@@ -143,12 +143,14 @@ pub fn media_engine_and_interceptors(
     ))
 }
 
-/// The signaling server's ICE servers, as webrtc-rs takes them; with `relay_only`, only
-/// relay candidates are gathered (no host or server-reflexive address is ever revealed).
+/// A connection's configuration: the signaling server's ICE servers, as webrtc-rs takes them
+/// (with `relay_only`, only relay candidates are gathered: no host or server-reflexive address
+/// is ever revealed), and its certificate (None when updating a running connection's ICE
+/// servers: its certificate cannot change).
 pub fn configuration(
     ice: &[IceServer],
     relay_only: bool,
-    certificate: RTCCertificate,
+    certificate: Option<RTCCertificate>,
 ) -> RTCConfiguration {
     let servers = ice
         .iter()
@@ -167,7 +169,7 @@ pub fn configuration(
     RTCConfigurationBuilder::new()
         .with_ice_servers(servers)
         .with_ice_transport_policy(policy)
-        .with_certificates(vec![certificate])
+        .with_certificates(certificate.into_iter().collect())
         .build()
 }
 

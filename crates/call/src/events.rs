@@ -103,6 +103,11 @@ pub enum CallEvent {
         peer: PeerId,
         security_code: String,
     },
+    /// Fresh TURN credentials came before the old ones expired; the paths through the relay
+    /// (to `restarted`) were restarted onto allocations made with them.
+    IceRenewed {
+        restarted: Vec<PeerId>,
+    },
     /// The connection to a peer failed or dropped.
     Disconnected {
         peer: PeerId,

@@ -21,17 +21,12 @@ impl Identity {
     /// A fresh ECDSA P-256 certificate (what browsers make), with a random name.
     pub fn generate() -> Result<Self, CallError> {
         let provider = default_provider().map_err(webrtc)?;
-        let params = CertificateParams::new(vec![format!(
-            "tincan-{:08x}",
-            crate::send::random_u32()
-        )])
-        .map_err(webrtc)?;
-        let certificate = RTCCertificate::generate(
-            provider.crypto(),
-            SignatureScheme::EcdsaP256Sha256,
-            params,
-        )
-        .map_err(webrtc)?;
+        let params =
+            CertificateParams::new(vec![format!("tincan-{:08x}", crate::send::random_u32())])
+                .map_err(webrtc)?;
+        let certificate =
+            RTCCertificate::generate(provider.crypto(), SignatureScheme::EcdsaP256Sha256, params)
+                .map_err(webrtc)?;
         let mut fingerprints: Vec<String> = certificate
             .get_fingerprints(provider.crypto())
             .map_err(webrtc)?
@@ -84,10 +79,9 @@ mod tests {
     #[tokio::test]
     async fn our_offers_show_the_fingerprint_we_committed_to() {
         let id = Identity::generate().unwrap();
-        let (media_engine, registry, _) =
-            engine::media_engine_and_interceptors(1e6, 2e6).unwrap();
+        let (media_engine, registry, _) = engine::media_engine_and_interceptors(1e6, 2e6).unwrap();
         let pc = PeerConnectionBuilder::new()
-            .with_configuration(engine::configuration(&[], false, id.certificate()))
+            .with_configuration(engine::configuration(&[], false, Some(id.certificate())))
             .with_media_engine(media_engine)
             .with_interceptor_registry(registry)
             .with_handler(Arc::new(Quiet))

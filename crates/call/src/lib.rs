@@ -14,6 +14,9 @@ mod counters;
 mod engine;
 mod error;
 mod events;
+#[doc(hidden)]
+pub mod fuzzing;
+mod ice_renewal;
 mod identity;
 mod inbound_rtcp;
 mod media;
@@ -35,10 +38,10 @@ pub use call::Call;
 pub use chat::MAX_CHAT_BYTES;
 pub use error::CallError;
 pub use events::{CallEvent, LostInput, PeerStats};
+pub use identity::Identity;
 pub use options::{AudioInput, CallOptions, RoomChoice, VideoInput};
 pub use peer::{live_peer_connections, peer_connection_handlers_alive};
 pub use playout::AudioOutput;
-pub use identity::Identity;
 pub use tincan_media::audio::ProcessingStats;
 pub use tincan_protocol::AudioProcessing;
 

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use tincan_protocol::IceCandidate;
 
-
 /// The session id of an SDP's `o=` line: random, and the same in every description one peer
 /// connection makes (RFC 9429 5.2.1), so a new id means a new connection at the far end. (Not
 /// the certificate: one call uses one certificate for all its connections, docs/calls.md.)

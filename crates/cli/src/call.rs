@@ -204,6 +204,8 @@ struct Summary {
     peer_id: String,
     seconds: f64,
     cpu_seconds: f64,
+    /// Times fresh TURN credentials came and the relayed paths moved onto them.
+    ice_renewals: u32,
     peers: Vec<PeerSummary>,
 }
 
@@ -385,6 +387,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
     // with people to call and no connection did not happen (exit 4).
     let mut met: std::collections::HashSet<String> = Default::default();
     let mut connected_any = false;
+    let mut ice_renewals = 0u32;
     loop {
         let wake = deadline
             .map(|d| tokio::time::Instant::from_std(d))
@@ -488,6 +491,10 @@ pub async fn run(args: CallArgs) -> ExitCode {
                         println!("server lost: {reason}; the call goes on");
                     }
                     CallEvent::ServerBack => println!("server back"),
+                    CallEvent::IceRenewed { restarted } => {
+                        ice_renewals += 1;
+                        println!("ice renewed restarted {}", restarted.len());
+                    }
                     CallEvent::InputLost { input, reason } => {
                         eprintln!("tincan-cli: the {input:?} stopped: {reason}; going on without it")
                     }
@@ -523,6 +530,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
         peer_id: me,
         seconds,
         cpu_seconds: cpu_seconds(),
+        ice_renewals,
         peers: last_stats
             .into_values()
             .map(|stats| {

@@ -13,6 +13,8 @@ pub mod codec;
 pub mod devices;
 mod error;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod video;
 
 pub use error::MediaError;

@@ -12,6 +12,8 @@
 mod code;
 mod decode;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod lan;
 mod messages;
 mod security;

@@ -189,6 +189,9 @@ pub enum ClientMessage {
     Signal { to: PeerId, signal: Signal },
     /// Leave the room; the connection stays open for another join.
     Leave,
+    /// Ask for fresh ICE servers (new TURN credentials) for a call that outlasts the ones
+    /// `joined` gave. The reply is `ice_servers`.
+    RefreshIce,
     /// Keepalive; answered with `pong` carrying the same nonce.
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -205,13 +208,21 @@ impl ClientMessage {
             Self::Join { .. } => "join",
             Self::Signal { .. } => "signal",
             Self::Leave => "leave",
+            Self::RefreshIce => "refresh_ice",
             Self::Ping { .. } => "ping",
         }
     }
 
     /// Every type name a v1 client may send.
-    pub const TYPE_NAMES: [&'static str; 6] =
-        ["hello", "create_room", "join", "signal", "leave", "ping"];
+    pub const TYPE_NAMES: [&'static str; 7] = [
+        "hello",
+        "create_room",
+        "join",
+        "signal",
+        "leave",
+        "refresh_ice",
+        "ping",
+    ];
 }
 
 /// Server to client.
@@ -270,6 +281,10 @@ pub enum ServerMessage {
     },
     /// The answer to `leave`.
     Left,
+    /// The answer to `refresh_ice`: the same servers as `joined` gave, with fresh credentials.
+    IceServers {
+        ice_servers: Vec<IceServer>,
+    },
     Pong {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nonce: Option<u64>,
@@ -295,7 +310,7 @@ impl ServerMessage {
     }
 
     /// Every type name a v1 server may send.
-    pub const TYPE_NAMES: [&'static str; 10] = [
+    pub const TYPE_NAMES: [&'static str; 11] = [
         "welcome",
         "room_created",
         "joined",
@@ -304,6 +319,7 @@ impl ServerMessage {
         "peer_away",
         "signal",
         "left",
+        "ice_servers",
         "pong",
         "error",
     ];

@@ -192,9 +192,9 @@ mod tests {
         assert!(committed.matches("a=fingerprint:sha-256 AB:CD\r\n"));
         assert!(!committed.matches("a=fingerprint:sha-256 AB:CE\r\n"));
         assert!(!committed.matches("v=0\r\n"), "no fingerprint shown");
-        assert!(!committed.matches(
-            "a=fingerprint:sha-256 AB:CD\r\na=fingerprint:sha-256 00:11\r\n"
-        ));
+        assert!(
+            !committed.matches("a=fingerprint:sha-256 AB:CD\r\na=fingerprint:sha-256 00:11\r\n")
+        );
     }
 
     #[test]

@@ -299,15 +299,21 @@ impl Connection {
                 self.hub.relay(peer, &to, signal)?;
                 Ok(None)
             }
+            (Phase::InRoom { peer, .. }, ClientMessage::RefreshIce) => {
+                Ok(Some(ServerMessage::IceServers {
+                    ice_servers: self.hub.ice_servers(peer),
+                }))
+            }
             (Phase::InRoom { peer, .. }, ClientMessage::Leave) => {
                 self.hub.leave(peer, self.slot.id, LeaveReason::Left);
                 tracing::info!(peer = %peer, "left");
                 self.phase = Phase::Lobby;
                 Ok(Some(ServerMessage::Left))
             }
-            (Phase::Lobby, ClientMessage::Signal { .. } | ClientMessage::Leave) => {
-                Err(Refusal::new(ErrorCode::NotInRoom, "join a room first"))
-            }
+            (
+                Phase::Lobby,
+                ClientMessage::Signal { .. } | ClientMessage::Leave | ClientMessage::RefreshIce,
+            ) => Err(Refusal::new(ErrorCode::NotInRoom, "join a room first")),
         }
     }
 

@@ -302,7 +302,7 @@ impl Hub {
         }
     }
 
-    fn ice_servers(&self, peer: &PeerId) -> Vec<IceServer> {
+    pub fn ice_servers(&self, peer: &PeerId) -> Vec<IceServer> {
         let mut servers = Vec::new();
         if !self.stun_urls.is_empty() {
             servers.push(IceServer {

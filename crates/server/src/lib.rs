@@ -8,6 +8,8 @@
 mod accept;
 pub mod config;
 mod connection;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod hub;
 mod limits;

@@ -32,7 +32,7 @@ struct Args {
     #[arg(long, env = "TINCAN_TURN_SECRET", hide_env_values = true)]
     turn_secret: Option<String>,
     /// How long TURN credentials stay valid.
-    #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     turn_ttl: Duration,
     /// Most people in one room.
     #[arg(long, default_value_t = Limits::default().room_capacity)]

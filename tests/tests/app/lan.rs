@@ -183,7 +183,11 @@ async fn the_app_hosts_for_the_lan(desk: Computer, other: Computer) {
         let app = &app;
         async move {
             let shown = app
-                .wait_for("a security code on the tile", &script, Duration::from_secs(10))
+                .wait_for(
+                    "a security code on the tile",
+                    &script,
+                    Duration::from_secs(10),
+                )
                 .await;
             let shown = shown.as_str().unwrap_or_default().to_owned();
             shown

@@ -28,6 +28,9 @@ pub(crate) enum PeerInput {
     /// Every local candidate of this ICE generation has been given.
     GatheringDone(PeerId),
     State(PeerId, RTCPeerConnectionState),
+    /// Fresh ICE servers (TURN credentials) the server sent for the whole call, or why not
+    /// (asked by the session before the old ones expire: [`crate::ice_renewal`]).
+    IceServers(Result<Vec<tincan_protocol::IceServer>, String>),
 }
 
 /// Every task a peer's session starts, so closing the session ends them all (a task left

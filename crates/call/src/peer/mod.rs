@@ -157,7 +157,7 @@ impl PeerSession {
             .with_configuration(engine::configuration(
                 new.ice,
                 new.relay_only,
-                new.certificate,
+                Some(new.certificate),
             ))
             .with_setting_engine(engine::settings(new.relay_only))
             .with_media_engine(media_engine)

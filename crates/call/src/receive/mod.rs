@@ -11,8 +11,8 @@
 mod decoder;
 pub(crate) mod jitter;
 mod nack;
-mod timing;
-mod video;
+pub(crate) mod timing;
+pub(crate) mod video;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;

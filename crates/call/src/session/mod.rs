@@ -2,6 +2,7 @@
 //! and the local media, and serves the handle's commands. Who to call, answer or drop is
 //! decided by the [`Roster`]; negotiating with one peer is in [`negotiate`].
 
+mod ice;
 mod negotiate;
 mod network;
 
@@ -81,6 +82,10 @@ pub(crate) struct Session {
     peers: HashMap<PeerId, PeerSession>,
     /// Since when the server has been unreachable, if it is.
     server_lost: Option<Instant>,
+    /// When to ask for fresh TURN credentials ([`crate::ice_renewal`]), and whether an ask
+    /// is under way.
+    ice_renew_at: Option<Instant>,
+    ice_renewing: bool,
     events: mpsc::Sender<CallEvent>,
     inputs_tx: mpsc::UnboundedSender<PeerInput>,
 }
@@ -119,9 +124,12 @@ impl Session {
             roster: Roster::new(joined.peer_id.clone()),
             peers: HashMap::new(),
             server_lost: None,
+            ice_renew_at: None,
+            ice_renewing: false,
             events,
             inputs_tx,
         };
+        session.schedule_ice_renewal();
         let steps = session.roster.joined(joined.peers);
         session.apply(steps).await;
         let network = network::watch();
@@ -203,6 +211,7 @@ impl Session {
                     }
                     let steps = self.roster.tick(Instant::now());
                     self.apply(steps).await;
+                    self.renew_ice_if_due();
                     for peer in self.peers.values_mut() {
                         peer.refresh_stats().await;
                     }
@@ -380,14 +389,14 @@ impl Session {
                 match joined {
                     Some(joined) if joined.resumed => {
                         self.emit(CallEvent::ServerBack).await;
-                        self.ice = joined.ice_servers;
+                        self.use_ice(joined.ice_servers, false).await;
                         let steps = self.roster.resumed(joined.peers);
                         self.apply(steps).await;
                     }
                     Some(joined) => {
                         // The place was given up: a new id, and every connection starts again.
                         self.emit(CallEvent::ServerBack).await;
-                        self.ice = joined.ice_servers;
+                        self.use_ice(joined.ice_servers, false).await;
                         let steps = self
                             .roster
                             .rejoined_as_new(joined.peer_id.clone(), joined.peers.clone());

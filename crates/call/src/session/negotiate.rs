@@ -347,6 +347,7 @@ impl Session {
 
     pub(super) async fn on_peer_input(&mut self, input: PeerInput) {
         match input {
+            PeerInput::IceServers(fresh) => self.on_fresh_ice(fresh).await,
             PeerInput::Candidate(peer, init) => {
                 // webrtc-rs leaves the mid empty and the ufrag out; the W3C rules reject a mid
                 // that names no media section, so say which one (we bundle everything on the

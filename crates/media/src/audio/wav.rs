@@ -8,6 +8,12 @@ use std::path::{Path, PathBuf};
 use super::{AudioSink, AudioSource, Framer, Resampler};
 use crate::{now_us, AudioFrame, MediaError, SAMPLE_RATE};
 
+/// Sample rates a wav source takes, Hz.
+const MIN_RATE: u32 = 8_000;
+const MAX_RATE: u32 = 384_000;
+/// The longest wav source, in seconds (10 minutes: 110 MB as 48 kHz float).
+const MAX_SECONDS: u64 = 600;
+
 /// Plays a wav file, once or looping.
 pub struct WavSource {
     path: PathBuf,
@@ -21,12 +27,40 @@ pub struct WavSource {
 impl WavSource {
     pub fn open(path: impl AsRef<Path>, looping: bool) -> Result<Self, MediaError> {
         let path = path.as_ref().to_path_buf();
+        let file = File::open(&path).map_err(|e| MediaError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::from_reader(std::io::BufReader::new(file), path, looping)
+    }
+
+    /// Plays wav from `reader`; `path` names it in errors.
+    pub fn from_reader(
+        reader: impl std::io::Read,
+        path: impl Into<PathBuf>,
+        looping: bool,
+    ) -> Result<Self, MediaError> {
+        let path = path.into();
         let fail = |reason: String| MediaError::File {
             path: path.display().to_string(),
             reason,
         };
-        let reader = hound::WavReader::open(&path).map_err(|e| fail(e.to_string()))?;
+        let reader = hound::WavReader::new(reader).map_err(|e| fail(e.to_string()))?;
         let spec = reader.spec();
+        // Everything is held as 48 kHz mono: a rate no sound file has, or a long file, would
+        // make that huge.
+        if !(MIN_RATE..=MAX_RATE).contains(&spec.sample_rate) {
+            return Err(fail(format!(
+                "{} Hz is not a sample rate we play ({MIN_RATE}–{MAX_RATE})",
+                spec.sample_rate
+            )));
+        }
+        let seconds = u64::from(reader.duration()) / u64::from(spec.sample_rate);
+        if seconds > MAX_SECONDS {
+            return Err(fail(format!(
+                "the file lasts {seconds} s; at most {MAX_SECONDS} s is played"
+            )));
+        }
         let channels = usize::from(spec.channels.max(1));
         let interleaved: Vec<f32> = match spec.sample_format {
             hound::SampleFormat::Float => reader

@@ -91,10 +91,14 @@ fn keyframe_size(frame: &[u8]) -> Option<(u16, u16)> {
     Some((w, h))
 }
 
+/// A frame longer than this is refused as damage rather than read: a 4K keyframe is well
+/// under 2 MB, and the length comes from the file.
+pub const MAX_IVF_FRAME_BYTES: usize = 16 << 20;
+
 /// Reads an IVF file back: its picture size and its frames with their timestamps.
-pub struct IvfReader {
+pub struct IvfReader<R = BufReader<File>> {
     path: PathBuf,
-    file: BufReader<File>,
+    file: R,
     pub width: u16,
     pub height: u16,
     /// The frame count the header claims.
@@ -104,7 +108,15 @@ pub struct IvfReader {
 impl IvfReader {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, MediaError> {
         let path = path.as_ref().to_path_buf();
-        let mut file = BufReader::new(File::open(&path).map_err(|e| file_error(&path, e))?);
+        let file = BufReader::new(File::open(&path).map_err(|e| file_error(&path, e))?);
+        IvfReader::from_reader(file, path)
+    }
+}
+
+impl<R: Read> IvfReader<R> {
+    /// Reads IVF from `file`; `path` names it in errors.
+    pub fn from_reader(mut file: R, path: impl Into<PathBuf>) -> Result<Self, MediaError> {
+        let path = path.into();
         let mut header = [0u8; HEADER_LEN as usize];
         file.read_exact(&mut header)
             .map_err(|e| file_error(&path, e))?;
@@ -133,12 +145,26 @@ impl IvfReader {
             Err(e) => return Err(file_error(&self.path, e)),
         }
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        if len > MAX_IVF_FRAME_BYTES {
+            return Err(MediaError::File {
+                path: self.path.display().to_string(),
+                reason: format!("a frame claims {len} bytes: the file is damaged"),
+            });
+        }
         let mut ms = [0u8; 8];
         ms.copy_from_slice(&header[4..]);
-        let mut frame = vec![0u8; len];
-        self.file
-            .read_exact(&mut frame)
+        // Read what is there rather than trusting the length with an allocation.
+        let mut frame = Vec::new();
+        (&mut self.file)
+            .take(len as u64)
+            .read_to_end(&mut frame)
             .map_err(|e| file_error(&self.path, e))?;
+        if frame.len() < len {
+            return Err(MediaError::File {
+                path: self.path.display().to_string(),
+                reason: "the last frame is cut short".into(),
+            });
+        }
         Ok(Some((frame, u64::from_le_bytes(ms))))
     }
 }

@@ -5,7 +5,7 @@ pub mod convert;
 mod pattern;
 pub mod scale;
 pub mod stamp;
-mod y4m_file;
+pub(crate) mod y4m_file;
 
 pub use camera::{list_cameras, CameraInfo, CameraMode, CameraSource, PixelFormat};
 pub use pattern::PatternSource;

@@ -1,7 +1,7 @@
 //! y4m (YUV4MPEG2) files as a video source, looping at the end.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::{VideoFormat, VideoSource};
@@ -15,13 +15,24 @@ pub struct Y4mSource {
 }
 
 fn open(path: &Path) -> Result<(y4m::Decoder<BufReader<File>>, VideoFormat), MediaError> {
+    let file = File::open(path).map_err(|e| MediaError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    read_header(BufReader::new(file), path)
+}
+
+/// The y4m header of `reader` (named `path` in errors): a decoder for its frames and their
+/// format, if they are 8-bit 4:2:0 of a size we take.
+pub fn read_header<R: Read>(
+    reader: R,
+    path: &Path,
+) -> Result<(y4m::Decoder<R>, VideoFormat), MediaError> {
     let fail = |reason: String| MediaError::File {
         path: path.display().to_string(),
         reason,
     };
-    let file = File::open(path).map_err(|e| fail(e.to_string()))?;
-    let decoder = y4m::Decoder::new(BufReader::new(file))
-        .map_err(|e| fail(format!("not a y4m file: {e:?}")))?;
+    let decoder = y4m::Decoder::new(reader).map_err(|e| fail(format!("not a y4m file: {e:?}")))?;
     let colorspace = decoder.get_colorspace();
     if !matches!(
         colorspace,
@@ -69,34 +80,42 @@ impl VideoSource for Y4mSource {
     fn read(&mut self) -> Result<VideoFrame, MediaError> {
         let mut looped = false;
         loop {
-            match self.decoder.read_frame() {
-                Ok(frame) => {
-                    let mut data = Vec::with_capacity(VideoFrame::i420_len(
-                        self.format.width,
-                        self.format.height,
-                    ));
-                    data.extend_from_slice(frame.get_y_plane());
-                    data.extend_from_slice(frame.get_u_plane());
-                    data.extend_from_slice(frame.get_v_plane());
-                    return VideoFrame::from_i420(
-                        self.format.width,
-                        self.format.height,
-                        data,
-                        now_us(),
-                    );
-                }
-                Err(y4m::Error::EOF) if !looped => {
+            match read_frame(&mut self.decoder, self.format, &self.path)? {
+                Some(frame) => return Ok(frame),
+                None if !looped => {
                     looped = true;
                     self.decoder = open(&self.path)?.0;
                 }
-                Err(e) => {
+                None => {
                     return Err(MediaError::File {
                         path: self.path.display().to_string(),
-                        reason: format!("cannot read a frame: {e:?}"),
+                        reason: "the file has no frames".into(),
                     })
                 }
             }
         }
+    }
+}
+
+/// The next frame of `decoder` (of `format`, named `path` in errors), or None at the end.
+pub fn read_frame<R: Read>(
+    decoder: &mut y4m::Decoder<R>,
+    format: VideoFormat,
+    path: &Path,
+) -> Result<Option<VideoFrame>, MediaError> {
+    match decoder.read_frame() {
+        Ok(frame) => {
+            let mut data = Vec::with_capacity(VideoFrame::i420_len(format.width, format.height));
+            data.extend_from_slice(frame.get_y_plane());
+            data.extend_from_slice(frame.get_u_plane());
+            data.extend_from_slice(frame.get_v_plane());
+            VideoFrame::from_i420(format.width, format.height, data, now_us()).map(Some)
+        }
+        Err(y4m::Error::EOF) => Ok(None),
+        Err(e) => Err(MediaError::File {
+            path: path.display().to_string(),
+            reason: format!("cannot read a frame: {e:?}"),
+        }),
     }
 }
 

@@ -147,6 +147,15 @@ impl Signaling {
             .map_err(|_| SignalingError::Closed)
     }
 
+    /// Fresh ICE servers for the room we are in: the same servers, with TURN credentials
+    /// minted now (for a call that outlasts the ones `join` gave).
+    pub async fn refresh_ice(&self) -> Result<Vec<IceServer>, SignalingError> {
+        match self.request(ClientMessage::RefreshIce).await? {
+            ServerMessage::IceServers { ice_servers } => Ok(ice_servers),
+            other => Err(unexpected("ice_servers", &other)),
+        }
+    }
+
     /// Leaves the room; the connection stays open for another join.
     pub async fn leave(&self) -> Result<(), SignalingError> {
         match self.request(ClientMessage::Leave).await? {

@@ -288,6 +288,7 @@ impl Task {
                 });
                 return self.answer("join", Ok(message));
             }
+            ServerMessage::IceServers { .. } => return self.answer("refresh_ice", Ok(message)),
             ServerMessage::Left => {
                 self.room = None;
                 return self.answer("leave", Ok(message));
