@@ -110,13 +110,20 @@ impl AudioJitterBuffer {
         let (at, first) = *self.anchor.get_or_insert((now, seq));
         let expected_ms = (seq as f64 - first as f64) * FRAME_MS;
         let late_ms = now.saturating_duration_since(at).as_secs_f64() * 1000.0 - expected_ms;
+        // The window in arrival order, and the same values kept sorted: one removal and one
+        // insertion per packet rather than a sort.
         if self.lateness.len() == JITTER_WINDOW {
-            self.lateness.pop_front();
+            if let Some(oldest) = self.lateness.pop_front() {
+                if let Ok(i) = self.sorted.binary_search_by(|v| v.total_cmp(&oldest)) {
+                    self.sorted.remove(i);
+                }
+            }
         }
         self.lateness.push_back(late_ms);
-        self.sorted.clear();
-        self.sorted.extend(self.lateness.iter().copied());
-        self.sorted.sort_by(f64::total_cmp);
+        let at = self
+            .sorted
+            .partition_point(|v| v.total_cmp(&late_ms).is_lt());
+        self.sorted.insert(at, late_ms);
         let sorted = &self.sorted;
         let spread = sorted[(sorted.len() - 1) * 95 / 100] - sorted[0];
         self.target = ((spread / FRAME_MS).ceil() as usize + 1).clamp(MIN_TARGET, MAX_TARGET);
@@ -124,13 +131,31 @@ impl AudioJitterBuffer {
 
     /// The next 20 ms to play.
     pub fn pop(&mut self) -> (AudioFrame, Played) {
+        let capture = now_us();
+        match self.next_step() {
+            Step::Play(packet) => match self.decoder.decode(&packet, capture) {
+                Ok(frame) => (frame, Played::Packet),
+                Err(_) => self.conceal(capture),
+            },
+            Step::Recover(following) => match self.decoder.recover(&following, capture) {
+                Ok(frame) => (frame, Played::Recovered),
+                Err(_) => self.conceal(capture),
+            },
+            Step::Conceal => self.conceal(capture),
+            Step::Silence => (AudioFrame::silence(capture), Played::Silence),
+        }
+    }
+
+    /// What the next 20 ms are made of: the decision, without the decoding (which
+    /// [`AudioJitterBuffer::pop`] does).
+    pub(crate) fn next_step(&mut self) -> Step {
         let Some(next) = self.next else {
             // Buffering: start once the target is held.
             if self.held.len() >= self.target {
                 self.next = self.held.keys().next().copied();
-                return self.pop();
+                return self.next_step();
             }
-            return (AudioFrame::silence(now_us()), Played::Silence);
+            return Step::Silence;
         };
         if self
             .held
@@ -139,26 +164,22 @@ impl AudioJitterBuffer {
             .is_some_and(|&first| first > next + RESTART_GAP)
         {
             self.next = None;
-            return self.pop();
+            return self.next_step();
         }
         if self.held.len() > self.target + EXCESS_TO_DROP {
             // Catch up: drop the oldest due frame rather than play it.
             self.held.remove(&next);
             self.next = Some(next + 1);
-            return self.pop_due(next + 1);
+            return self.step_due(next + 1);
         }
-        self.pop_due(next)
+        self.step_due(next)
     }
 
-    fn pop_due(&mut self, due: u64) -> (AudioFrame, Played) {
-        let capture = now_us();
+    fn step_due(&mut self, due: u64) -> Step {
         if let Some(packet) = self.held.remove(&due) {
             self.next = Some(due + 1);
             self.dry = 0;
-            return match self.decoder.decode(&packet, capture) {
-                Ok(frame) => (frame, Played::Packet),
-                Err(_) => self.conceal(capture),
-            };
+            return Step::Play(packet);
         }
         if self.held.is_empty() {
             // Nothing newer either: the network is later than the buffer. Conceal and wait for
@@ -168,19 +189,17 @@ impl AudioJitterBuffer {
             if self.dry > DRY_TICKS_TO_STOP {
                 self.next = None;
                 self.dry = 0;
-                return (AudioFrame::silence(capture), Played::Silence);
+                return Step::Silence;
             }
-            return self.conceal(capture);
+            return Step::Conceal;
         }
         self.dry = 0;
         // Lost: newer packets are here. Rebuild it from the next one's FEC if it has any.
         self.next = Some(due + 1);
-        if let Some(following) = self.held.get(&(due + 1)) {
-            if let Ok(frame) = self.decoder.recover(following, capture) {
-                return (frame, Played::Recovered);
-            }
+        match self.held.get(&(due + 1)) {
+            Some(following) => Step::Recover(following.clone()),
+            None => Step::Conceal,
         }
-        self.conceal(capture)
     }
 
     fn conceal(&mut self, capture: u64) -> (AudioFrame, Played) {
@@ -189,6 +208,19 @@ impl AudioJitterBuffer {
             Err(_) => (AudioFrame::silence(capture), Played::Concealed),
         }
     }
+}
+
+/// What the buffer decided the next 20 ms are made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// This packet, decoded.
+    Play(Bytes),
+    /// The due packet is lost and this one follows it: rebuild it from this one's FEC.
+    Recover(Bytes),
+    /// Lost with nothing to rebuild it from: the decoder's concealment.
+    Conceal,
+    /// Nothing to play (buffering, or the stream stopped).
+    Silence,
 }
 
 #[cfg(test)]

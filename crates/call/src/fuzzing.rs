@@ -41,8 +41,9 @@ impl Script<'_> {
     }
 }
 
-/// The audio jitter buffer: packets (any sequence number, any payload, Opus or not) and
-/// playout ticks, with the clock moving by the script.
+/// The audio jitter buffer's decisions: packets (any sequence number, any payload), bursts of
+/// them (a sender that keeps going while nothing plays), and playout ticks, with the clock
+/// moving by the script.
 pub fn audio_jitter(data: &[u8]) {
     let Ok(mut buffer) = AudioJitterBuffer::new() else {
         return;
@@ -51,12 +52,25 @@ pub fn audio_jitter(data: &[u8]) {
     let mut now = Instant::now();
     while let Some(op) = script.byte() {
         now += Duration::from_millis(u64::from(op >> 3));
-        if op & 1 == 0 {
-            let Some(seq) = script.u16() else { break };
-            let len = script.byte().unwrap_or(0);
-            buffer.push(seq, script.bytes(usize::from(len)), now);
-        } else {
-            let _ = buffer.pop();
+        match op & 3 {
+            0 => {
+                let Some(seq) = script.u16() else { break };
+                let len = script.byte().unwrap_or(0);
+                buffer.push(seq, script.bytes(usize::from(len)), now);
+            }
+            2 => {
+                let (Some(seq), Some(count)) = (script.u16(), script.byte()) else {
+                    break;
+                };
+                for i in 0..u16::from(count) {
+                    let silence = Bytes::from_static(&[0xf8, 0xff, 0xfe]);
+                    buffer.push(seq.wrapping_add(i), silence, now);
+                }
+            }
+            _ => {
+                // The decision only: decoding is libopus's, and would take most of the time.
+                let _ = buffer.next_step();
+            }
         }
         assert!(
             buffer.delay() <= Duration::from_secs(2),

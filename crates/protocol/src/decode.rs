@@ -98,8 +98,10 @@ mod tests {
             r#"{"type":"join","room":"k7wq2m9xd4tp","name":"Ada"}"#,
             r#"{"type":"signal","to":"p1","signal":{"kind":"offer","sdp":"v=0"}}"#,
             r#"{"type":"leave"}"#,
+            r#"{"type":"refresh_ice"}"#,
             r#"{"type":"ping","nonce":7}"#,
         ];
+        assert_eq!(cases.len(), ClientMessage::TYPE_NAMES.len());
         for (case, name) in cases.iter().zip(ClientMessage::TYPE_NAMES) {
             let message = decode_client(case).unwrap();
             assert_eq!(message.type_name(), name);

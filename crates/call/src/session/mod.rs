@@ -6,7 +6,7 @@ mod ice;
 mod negotiate;
 mod network;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -65,6 +65,8 @@ pub(crate) struct Session {
     /// Each peer's commitment to its fingerprints, the first it sent, kept until it leaves:
     /// nothing it shows later may differ (docs/calls.md, "The security code").
     commitments: HashMap<PeerId, Commitment>,
+    /// Peers that broke their commitment, told to the person once each.
+    distrusted: HashSet<PeerId>,
     /// The same id, for [`crate::Call::peer_id`].
     me_shared: Arc<Mutex<PeerId>>,
     ice: Vec<IceServer>,
@@ -111,6 +113,7 @@ impl Session {
             room: joined.room.to_string(),
             identity,
             commitments: HashMap::new(),
+            distrusted: HashSet::new(),
             me_shared,
             ice: joined.ice_servers.clone(),
             bind: options.bind.clone(),
@@ -325,6 +328,7 @@ impl Session {
                 Step::Remove { peer } => {
                     self.close_peer(&peer).await;
                     self.commitments.remove(&peer);
+                    self.distrusted.remove(&peer);
                     self.emit(CallEvent::PeerLeft { peer }).await;
                 }
                 Step::RestartIce { peer } => {

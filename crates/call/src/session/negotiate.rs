@@ -68,14 +68,11 @@ impl Session {
         match self.commitments.get(&from) {
             Some(known) if *known == hash => {}
             Some(_) => {
-                tracing::warn!(peer = %from, "a second, different commitment: refused");
-                self.emit(CallEvent::Error {
-                    message: format!(
-                        "{from} sent a different security commitment mid-call: ignored (someone \
-                         may be trying to sit between you; compare the security codes)"
-                    ),
-                })
-                .await;
+                let message = format!(
+                    "{from} sent a different security commitment mid-call: ignored (someone may \
+                     be trying to sit between you; compare the security codes)"
+                );
+                self.distrust(&from, message).await;
                 return;
             }
             None => {
@@ -105,9 +102,18 @@ impl Session {
         }
     }
 
+    /// Says why `peer` is not trusted, to the log each time and to the person the first time
+    /// (a hostile peer could send many).
+    async fn distrust(&mut self, peer: &PeerId, message: String) {
+        tracing::warn!(%peer, "{message}");
+        if self.distrusted.insert(peer.clone()) {
+            self.emit(CallEvent::Error { message }).await;
+        }
+    }
+
     /// Whether a description from `from` shows the fingerprints it committed to; says why
-    /// not to the person when it does not.
-    async fn keeps_its_commitment(&self, from: &PeerId, sdp: &str) -> bool {
+    /// not when it does not.
+    async fn keeps_its_commitment(&mut self, from: &PeerId, sdp: &str) -> bool {
         let message = match self.commitments.get(from) {
             Some(c) if c.matches(sdp) => return true,
             Some(_) => format!(
@@ -119,8 +125,7 @@ impl Session {
                  an older version of Tincan?)"
             ),
         };
-        tracing::warn!(peer = %from, "{message}");
-        self.emit(CallEvent::Error { message }).await;
+        self.distrust(from, message).await;
         false
     }
 

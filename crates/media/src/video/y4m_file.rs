@@ -7,14 +7,20 @@ use std::path::{Path, PathBuf};
 use super::{VideoFormat, VideoSource};
 use crate::{now_us, MediaError, VideoFrame};
 
+/// A reader whose header line was read (and checked) first, then put back in front.
+pub type Checked<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, R>;
+
+/// The longest header line read: the real ones are under 100 bytes.
+const MAX_HEADER_BYTES: usize = 1024;
+
 /// Plays a 4:2:0 8-bit y4m file over and over.
 pub struct Y4mSource {
     path: PathBuf,
-    decoder: y4m::Decoder<BufReader<File>>,
+    decoder: y4m::Decoder<Checked<BufReader<File>>>,
     format: VideoFormat,
 }
 
-fn open(path: &Path) -> Result<(y4m::Decoder<BufReader<File>>, VideoFormat), MediaError> {
+fn open(path: &Path) -> Result<(y4m::Decoder<Checked<BufReader<File>>>, VideoFormat), MediaError> {
     let file = File::open(path).map_err(|e| MediaError::File {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -27,11 +33,12 @@ fn open(path: &Path) -> Result<(y4m::Decoder<BufReader<File>>, VideoFormat), Med
 pub fn read_header<R: Read>(
     reader: R,
     path: &Path,
-) -> Result<(y4m::Decoder<R>, VideoFormat), MediaError> {
+) -> Result<(y4m::Decoder<Checked<R>>, VideoFormat), MediaError> {
     let fail = |reason: String| MediaError::File {
         path: path.display().to_string(),
         reason,
     };
+    let reader = check_size(reader).map_err(fail)?;
     let decoder = y4m::Decoder::new(reader).map_err(|e| fail(format!("not a y4m file: {e:?}")))?;
     let colorspace = decoder.get_colorspace();
     if !matches!(
@@ -46,10 +53,9 @@ pub fn read_header<R: Read>(
         )));
     }
     let rate = decoder.get_framerate();
-    let fps = if rate.den == 0 {
-        30
-    } else {
-        ((rate.num + rate.den / 2) / rate.den).max(1) as u32
+    let fps = match rate.num.checked_div(rate.den) {
+        None => 30,
+        Some(fps) => fps.clamp(1, 240) as u32,
     };
     let format = VideoFormat {
         width: decoder.get_width() as u32,
@@ -58,6 +64,42 @@ pub fn read_header<R: Read>(
     };
     VideoFrame::black(format.width, format.height).map_err(|e| fail(e.to_string()))?;
     Ok((decoder, format))
+}
+
+/// Reads the header line and checks the picture size before the y4m crate sees it: the crate
+/// adds up plane sizes without checking, so a header claiming a huge picture overflows it
+/// (found by fuzzing, docs/fuzzing.md). Gives the reader back with the line in front.
+fn check_size<R: Read>(mut reader: R) -> Result<Checked<R>, String> {
+    let mut header = Vec::new();
+    let mut byte = [0u8; 1];
+    while header.last() != Some(&b'\n') {
+        if header.len() >= MAX_HEADER_BYTES {
+            return Err("not a y4m file: its header line is too long".into());
+        }
+        match reader.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => header.push(byte[0]),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    for token in header.split(|b| b.is_ascii_whitespace()) {
+        let Some((&tag, value)) = token.split_first() else {
+            continue;
+        };
+        if tag == b'W' || tag == b'H' {
+            let size = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok());
+            if !size.is_some_and(|v| (2..=8192).contains(&v)) {
+                return Err(format!(
+                    "the picture's {} is {:?}: sizes go from 2 to 8192",
+                    if tag == b'W' { "width" } else { "height" },
+                    String::from_utf8_lossy(value)
+                ));
+            }
+        }
+    }
+    Ok(std::io::Cursor::new(header).chain(reader))
 }
 
 impl Y4mSource {
@@ -209,5 +251,23 @@ mod tests {
             Err(MediaError::File { .. })
         ));
         std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn a_header_claiming_a_huge_picture_is_refused_before_the_decoder_sees_it() {
+        // The input fuzzing found: the y4m crate overflowed adding up its plane sizes.
+        let crash = b"YUV4MPEG2 W1640444444444444402 H11 F30:1\nFRAME\n";
+        let e = read_header(&crash[..], Path::new("x.y4m")).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("width")));
+        let ok = b"YUV4MPEG2 W4 H2 F30:1 C420jpeg\nFRAME\n\x10\x10\x10\x10\x10\x10\x10\x10\x80\x80\x80\x80";
+        let (mut decoder, format) = read_header(&ok[..], Path::new("x.y4m")).unwrap();
+        assert_eq!((format.width, format.height), (4, 2));
+        let frame = read_frame(&mut decoder, format, Path::new("x.y4m")).unwrap();
+        assert!(frame.is_some());
     }
 }
