@@ -149,29 +149,19 @@ impl CliPeer {
     /// Waits up to `within` for the peer to print `line` (alone, or followed by a space and
     /// more words); false if it did not.
     pub async fn printed(&self, line: &str, within: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let seen = self
-                .printed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .any(|l| {
-                    l.strip_prefix(line)
-                        .is_some_and(|r| r.is_empty() || r.starts_with(' '))
-                });
-            if seen {
-                return true;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.waits_for_a_line(within, |l| {
+            l.strip_prefix(line)
+                .is_some_and(|r| r.is_empty() || r.starts_with(' '))
+        })
+        .await
     }
 
     /// Waits up to `within` for a line (on stdout or stderr) holding `text`.
     pub async fn said(&self, text: &str, within: Duration) -> bool {
+        self.waits_for_a_line(within, |l| l.contains(text)).await
+    }
+
+    async fn waits_for_a_line(&self, within: Duration, wanted: impl Fn(&str) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let seen = self
@@ -179,7 +169,7 @@ impl CliPeer {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .iter()
-                .any(|l| l.contains(text));
+                .any(|l| wanted(l));
             if seen {
                 return true;
             }

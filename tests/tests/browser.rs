@@ -130,6 +130,29 @@ async fn chromium_and_a_native_peer_see_and_hear_each_other() {
         )
         .await;
 
+    // The connection's security code, as the page shows it under Ada's tile; and the page's
+    // own SHA-256 (for pages without crypto.subtle: a LAN server's plain http address) agrees
+    // with the browser's.
+    let page_code = browser
+        .wait_for(
+            "the security code under Ada's tile",
+            &format!(
+                "const p = window.tincan.peers.get({:?}); return p && p.securityCode",
+                ada.id
+            ),
+            Duration::from_secs(10),
+        )
+        .await;
+    let hashes = browser
+        .execute(
+            "const m = await import('/guest/security.js');
+             const out = [];
+             for (const t of ['', 'abc', 'a'.repeat(55), 'a'.repeat(56), 'a'.repeat(1000), 'h\\u00e9llo \\u2713'])
+               out.push([await m.sha256Hex(t, false), await m.sha256Hex(t, true)]);
+             return out",
+            json!([]),
+        )
+        .await;
     let ada_id = ada.id.clone();
     let ada = ada.finish().await;
     let seen = stats_when_left(&browser, &ada_id).await;
@@ -137,6 +160,16 @@ async fn chromium_and_a_native_peer_see_and_hear_each_other() {
         .execute("return window.tincan.chat", json!([]))
         .await;
     browser.quit().await;
+    assert_eq!(
+        about(&ada, &me)["security_code"],
+        page_code,
+        "the same security code at both ends"
+    );
+    let hashes = hashes.as_array().cloned().unwrap_or_default();
+    assert_eq!(hashes.len(), 6, "{hashes:?}");
+    for pair in &hashes {
+        assert_eq!(pair[0], pair[1], "crypto.subtle and the page's own SHA-256");
+    }
     eprintln!(
         "Chromium saw from Ada: {seen:#}\nAda saw from Chromium: {:#}",
         about(&ada, &me)

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 #[path = "server/admission.rs"]
 mod admission;
+#[path = "server/fuzz_corpus.rs"]
+mod fuzz_corpus;
 
 use serde_json::json;
 use tincan_e2e::{RawClient, ServerProcess};
