@@ -6,7 +6,9 @@
 // `window.tincan` exposes the call's state and a stats reader for tests and curious people.
 
 import { Signaling } from "/shared/signaling.js";
+import { scheduleIceRenewal } from "/guest/renewal.js";
 import { commitmentTo, fingerprintsOf, makeIdentity, securityCode } from "/guest/security.js";
+import { selectedPair, statsOf } from "/guest/stats.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -360,10 +362,7 @@ class Peer {
   /** Whether the path in use goes through a TURN relay (at either end). */
   async throughRelay() {
     const report = await this.pc.getStats();
-    let pair = null;
-    report.forEach((s) => {
-      if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
-    });
+    const pair = selectedPair(report);
     if (!pair) return false;
     const types = [report.get(pair.localCandidateId), report.get(pair.remoteCandidateId)].map((c) => c?.candidateType);
     return types.includes("relay");
@@ -373,51 +372,6 @@ class Peer {
     this.pc.close();
     this.tile.remove();
   }
-}
-
-// ---------- TURN credentials that outlast the call ----------
-
-/**
- * When the TURN credentials among `servers` expire, in Unix seconds: the earliest expiry in
- * a TURN server's username (`<expiry>:<label>`), or null. As the engine reads it
- * (crates/call/src/ice_renewal.rs).
- */
-function turnExpiry(servers) {
-  const times = (servers || [])
-    .filter((s) => (s.urls || []).some((u) => /^turns?:/.test(u)))
-    .map((s) => Number.parseInt((s.username || "").split(":")[0], 10))
-    .filter(Number.isFinite);
-  return times.length ? Math.min(...times) : null;
-}
-
-/** Asks for fresh credentials a quarter of their life (at most 5 minutes) before they expire. */
-function scheduleIceRenewal() {
-  clearTimeout(call.iceRenewal);
-  const expires = turnExpiry(call.iceServers);
-  if (expires === null) return;
-  const left = Math.max(0, expires - Date.now() / 1000);
-  const wait = Math.max(2, left - Math.min(300, left / 4));
-  call.iceRenewal = setTimeout(renewIce, wait * 1000);
-}
-
-/** Fresh credentials for every connection; the paths through a relay restart onto them. */
-async function renewIce() {
-  if (call.state !== "in-call") return;
-  try {
-    call.iceServers = await call.signaling.refreshIce();
-  } catch {
-    call.iceRenewal = setTimeout(renewIce, 10000);
-    return;
-  }
-  for (const peer of call.peers.values()) {
-    peer.pc.setConfiguration({ iceServers: call.iceServers, certificates: [call.identity.certificate] });
-    if (await peer.throughRelay()) {
-      peer.pc.restartIce();
-      peer.offer();
-    }
-  }
-  call.iceRenewals += 1;
-  scheduleIceRenewal();
 }
 
 function addPeer(info, offering) {
@@ -495,7 +449,7 @@ async function reconnect(attempt) {
     const joined = await call.signaling.join(call.room, call.name, call.resumeToken);
     call.resumeToken = joined.resume_token;
     call.iceServers = joined.ice_servers;
-    scheduleIceRenewal();
+    scheduleIceRenewal(call);
     if (joined.peer_id !== call.me) {
       // The place was given up: everyone starts again with the new id.
       for (const id of [...call.peers.keys()]) dropPeer(id, true);
@@ -551,7 +505,7 @@ async function join(create) {
     call.serverConnected = true;
     call.iceServers = joined.ice_servers;
     call.state = "in-call";
-    scheduleIceRenewal();
+    scheduleIceRenewal(call);
     history.replaceState(null, "", `/r/${joined.room}`);
     $("room-code").textContent = joined.room;
     $("share").value = `${location.origin}/r/${joined.room}`;
@@ -615,35 +569,6 @@ call.stats = async () => {
   }
   return out;
 };
-
-async function statsOf(peer) {
-    // `at` (ms) lets a reader turn two snapshots' byte counts into a rate.
-    const entry = { connection: peer.pc.connectionState, at: Date.now() };
-    if (peer.meter) {
-      Object.assign(entry, { audioLevel: peer.meter.level(), audioPitch: peer.meter.pitch() });
-    }
-    const report = await peer.pc.getStats();
-    // The estimate is on the pair in use: the transport names it (several pairs may be
-    // nominated, and the others carry no estimate).
-    let selected = null;
-    report.forEach((s) => {
-      if (s.type === "transport" && s.selectedCandidatePairId) selected = s.selectedCandidatePairId;
-    });
-    report.forEach((s) => {
-      if (s.type === "inbound-rtp" && s.kind === "video") {
-        Object.assign(entry, { framesReceived: s.framesReceived, framesDecoded: s.framesDecoded, keyFramesDecoded: s.keyFramesDecoded, pliSent: s.pliCount, nackSent: s.nackCount, videoBytesReceived: s.bytesReceived, frameWidth: s.frameWidth });
-      } else if (s.type === "inbound-rtp" && s.kind === "audio") {
-        Object.assign(entry, { audioPacketsReceived: s.packetsReceived, audioCodec: s.codecId, audioSamplesReceived: s.totalSamplesReceived, audioConcealed: s.concealedSamples, audioEnergy: s.totalAudioEnergy });
-      } else if (s.type === "outbound-rtp" && s.kind === "video") {
-        Object.assign(entry, { framesSent: s.framesSent, videoBytesSent: s.bytesSent, pliReceived: s.pliCount, nackReceived: s.nackCount, targetBitrate: s.targetBitrate, sentWidth: s.frameWidth });
-      } else if (s.type === "outbound-rtp" && s.kind === "audio") {
-        Object.assign(entry, { audioPacketsSent: s.packetsSent });
-      } else if (s.type === "candidate-pair" && (selected ? s.id === selected : s.nominated)) {
-        Object.assign(entry, { availableOutgoingBitrate: s.availableOutgoingBitrate, rtt: s.currentRoundTripTime });
-      }
-    });
-    return entry;
-}
 
 // ---------- wiring ----------
 

@@ -102,16 +102,14 @@ export async function sha256Hex(text, plain) {
  */
 export async function makeIdentity() {
   const certificate = await RTCPeerConnection.generateCertificate({ name: "ECDSA", namedCurve: "P-256" });
-  let fingerprints;
-  if (certificate.getFingerprints) {
-    fingerprints = certificate.getFingerprints().map((f) => `${f.algorithm} ${f.value}`.toLowerCase());
-  } else {
-    // Older browsers: read it from an offer of a connection that is never used.
-    const probe = new RTCPeerConnection({ certificates: [certificate] });
-    probe.createDataChannel("probe");
-    fingerprints = fingerprintsOf((await probe.createOffer()).sdp);
-    probe.close();
+  // The fingerprints exactly as this browser's SDP shows them (which hash functions it lists
+  // is its own business): read from an offer of a connection that is never used.
+  const probe = new RTCPeerConnection({ certificates: [certificate] });
+  probe.createDataChannel("probe");
+  const fingerprints = fingerprintsOf((await probe.createOffer()).sdp);
+  probe.close();
+  if (fingerprints.length === 0) {
+    throw new Error("This browser did not show its connection certificate, so a security code cannot be made; try another browser.");
   }
-  fingerprints = [...new Set(fingerprints)].sort();
   return { certificate, fingerprints, commitment: await commitmentTo(fingerprints) };
 }

@@ -11,6 +11,8 @@ use axum::Router;
 const INDEX: &str = include_str!("../../../ui/guest/index.html");
 const GUEST_JS: &str = include_str!("../../../ui/guest/guest.js");
 const SECURITY_JS: &str = include_str!("../../../ui/guest/security.js");
+const RENEWAL_JS: &str = include_str!("../../../ui/guest/renewal.js");
+const STATS_JS: &str = include_str!("../../../ui/guest/stats.js");
 const STYLE: &str = include_str!("../../../ui/guest/style.css");
 const SIGNALING_JS: &str = include_str!("../../../ui/shared/signaling.js");
 
@@ -42,6 +44,14 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/guest/security.js",
             get(|| async { file("text/javascript; charset=utf-8", SECURITY_JS) }),
+        )
+        .route(
+            "/guest/renewal.js",
+            get(|| async { file("text/javascript; charset=utf-8", RENEWAL_JS) }),
+        )
+        .route(
+            "/guest/stats.js",
+            get(|| async { file("text/javascript; charset=utf-8", STATS_JS) }),
         )
         .route(
             "/guest/style.css",
