@@ -2,6 +2,7 @@
 //! shows with what to do next.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -108,6 +109,7 @@ async fn scan_devices() -> DeviceList {
 /// Stops the preview, if one runs, and waits off the async threads until its devices are
 /// free (the call is about to open them, or a new preview is).
 async fn stop_preview_now(state: &AppState) {
+    state.preview_stops.fetch_add(1, Ordering::SeqCst);
     let preview = lock(&state.preview).take();
     if let Some(p) = preview {
         let _ = tokio::task::spawn_blocking(move || p.stop()).await;
@@ -132,6 +134,7 @@ pub async fn start_preview(
     microphone: String,
 ) -> Result<(), AppError> {
     stop_preview_now(&state).await;
+    let stops = state.preview_stops.load(Ordering::SeqCst);
     let list = scan_devices().await;
     let video = devices::video_input(&camera, &list);
     let audio = devices::audio_input(&microphone, &list);
@@ -141,7 +144,20 @@ pub async fn start_preview(
         tokio::task::spawn_blocking(move || Preview::start(&app, tiles, &video, &audio, format))
             .await
             .map_err(|e| AppError::Call(e.to_string()))??;
-    *lock(&state.preview) = Some(preview);
+    // Stopped (a join, a link that asks first, another start) while this one opened the
+    // devices: it is not wanted any more. Checked and stored under the lock a stop takes.
+    let unwanted = {
+        let mut slot = lock(&state.preview);
+        if state.preview_stops.load(Ordering::SeqCst) == stops {
+            *slot = Some(preview);
+            None
+        } else {
+            Some(preview)
+        }
+    };
+    if let Some(preview) = unwanted {
+        let _ = tokio::task::spawn_blocking(move || preview.stop()).await;
+    }
     Ok(())
 }
 

@@ -22,6 +22,9 @@ pub struct AppState {
     /// Started when the page first asks for it.
     pub frame_socket: tokio::sync::Mutex<Option<FrameSocket>>,
     pub preview: Mutex<Option<Preview>>,
+    /// Counts preview stops: a start that took a while (opening a camera does) and finds it
+    /// moved on was stopped meanwhile, and must not leave the camera on.
+    pub preview_stops: std::sync::atomic::AtomicU64,
     pub call: tokio::sync::Mutex<Option<Arc<Call>>>,
     /// A `tincan://join/` link the page has not taken yet.
     pub pending_link: Mutex<Option<LinkJoin>>,
@@ -41,6 +44,7 @@ impl AppState {
             tiles: Arc::new(Tiles::default()),
             frame_socket: tokio::sync::Mutex::new(None),
             preview: Mutex::new(None),
+            preview_stops: std::sync::atomic::AtomicU64::new(0),
             call: tokio::sync::Mutex::new(None),
             pending_link: Mutex::new(None),
         }
