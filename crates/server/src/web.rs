@@ -9,12 +9,42 @@ use axum::routing::get;
 use axum::Router;
 
 const INDEX: &str = include_str!("../../../ui/guest/index.html");
-const GUEST_JS: &str = include_str!("../../../ui/guest/guest.js");
-const SECURITY_JS: &str = include_str!("../../../ui/guest/security.js");
-const RENEWAL_JS: &str = include_str!("../../../ui/guest/renewal.js");
-const STATS_JS: &str = include_str!("../../../ui/guest/stats.js");
-const STYLE: &str = include_str!("../../../ui/guest/style.css");
-const SIGNALING_JS: &str = include_str!("../../../ui/shared/signaling.js");
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// Every file the page loads: its path, type and contents.
+const FILES: [(&str, &str, &str); 6] = [
+    (
+        "/guest/guest.js",
+        JS,
+        include_str!("../../../ui/guest/guest.js"),
+    ),
+    (
+        "/guest/security.js",
+        JS,
+        include_str!("../../../ui/guest/security.js"),
+    ),
+    (
+        "/guest/renewal.js",
+        JS,
+        include_str!("../../../ui/guest/renewal.js"),
+    ),
+    (
+        "/guest/stats.js",
+        JS,
+        include_str!("../../../ui/guest/stats.js"),
+    ),
+    (
+        "/guest/style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../ui/guest/style.css"),
+    ),
+    (
+        "/shared/signaling.js",
+        JS,
+        include_str!("../../../ui/shared/signaling.js"),
+    ),
+];
 
 /// The page's own rules: scripts and styles from this server only, media and the WebSocket
 /// to it; nothing else is loaded or framed.
@@ -34,31 +64,12 @@ fn file(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     let index = || async { file("text/html; charset=utf-8", INDEX) };
-    Router::new()
-        .route("/", get(index))
-        .route("/r/{code}", get(index))
-        .route(
-            "/guest/guest.js",
-            get(|| async { file("text/javascript; charset=utf-8", GUEST_JS) }),
-        )
-        .route(
-            "/guest/security.js",
-            get(|| async { file("text/javascript; charset=utf-8", SECURITY_JS) }),
-        )
-        .route(
-            "/guest/renewal.js",
-            get(|| async { file("text/javascript; charset=utf-8", RENEWAL_JS) }),
-        )
-        .route(
-            "/guest/stats.js",
-            get(|| async { file("text/javascript; charset=utf-8", STATS_JS) }),
-        )
-        .route(
-            "/guest/style.css",
-            get(|| async { file("text/css; charset=utf-8", STYLE) }),
-        )
-        .route(
-            "/shared/signaling.js",
-            get(|| async { file("text/javascript; charset=utf-8", SIGNALING_JS) }),
-        )
+    FILES.iter().fold(
+        Router::new()
+            .route("/", get(index))
+            .route("/r/{code}", get(index)),
+        |router, &(path, content_type, body)| {
+            router.route(path, get(move || async move { file(content_type, body) }))
+        },
+    )
 }

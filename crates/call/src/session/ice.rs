@@ -59,9 +59,9 @@ impl Session {
         self.ice = servers;
         self.schedule_ice_renewal();
         let mut relayed = Vec::new();
+        let configuration = engine::configuration(&self.ice, self.relay_only, None);
         for (id, peer) in &self.peers {
-            let configuration = engine::configuration(&self.ice, self.relay_only, None);
-            if let Err(e) = peer.pc.set_configuration(configuration).await {
+            if let Err(e) = peer.pc.set_configuration(configuration.clone()).await {
                 tracing::warn!(peer = %id, error = %e, "cannot give the connection fresh ICE servers");
                 continue;
             }
