@@ -101,14 +101,21 @@ impl CliPeer {
         let mut child = command.spawn().expect("tincan-cli starts");
         let printed = Arc::new(Mutex::new(Vec::new()));
         // What it says on stderr (errors, warnings) is passed on to the test's and kept, so
-        // a test can look for an error it should have told.
+        // a test can look for an error it should have told. A message repeated per packet
+        // (a write to a cut link) is passed on a few times and then counted, so that what a
+        // failing test panicked with stays in sight of the output's end.
         let mut errors = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
         let said = Arc::clone(&printed);
+        let name_of_peer = name.to_owned();
         tokio::spawn(async move {
+            let mut echo = Repeats::default();
             while let Ok(Some(line)) = errors.next_line().await {
-                eprintln!("{line}");
+                if echo.passes(&line) {
+                    eprintln!("{line}");
+                }
                 said.lock().unwrap_or_else(|p| p.into_inner()).push(line);
             }
+            echo.report(&name_of_peer);
         });
         let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
         let (mut room, mut id) = (String::new(), String::new());
@@ -212,4 +219,29 @@ pub fn about<'a>(of: &'a Value, about: &str) -> &'a Value {
         .as_array()
         .and_then(|peers| peers.iter().find(|p| p["peer_id"] == about))
         .unwrap_or_else(|| panic!("no stats about {about} in {of:#}"))
+}
+
+/// Counts lines that differ only in their numbers (times, addresses, ports): the first
+/// [`Repeats::SHOWN`] of each kind pass, the rest are only counted.
+#[derive(Default)]
+struct Repeats {
+    seen: std::collections::HashMap<String, u64>,
+}
+
+impl Repeats {
+    const SHOWN: u64 = 3;
+
+    fn passes(&mut self, line: &str) -> bool {
+        let kind: String = line.chars().filter(|c| !c.is_ascii_digit()).collect();
+        let count = self.seen.entry(kind).or_default();
+        *count += 1;
+        *count <= Self::SHOWN
+    }
+
+    fn report(&self, peer: &str) {
+        let hidden: u64 = self.seen.values().map(|n| n.saturating_sub(Self::SHOWN)).sum();
+        if hidden > 0 {
+            eprintln!("({peer} said {hidden} more lines like those above; not shown)");
+        }
+    }
 }

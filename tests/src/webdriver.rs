@@ -212,19 +212,33 @@ impl Browser {
     }
 
     /// Polls `script` until it returns something truthy, or panics with `what` after `timeout`.
+    /// A script may say where things stand while it waits by returning `{"waiting": …}`: the
+    /// last such answer is in the panic's message.
     pub async fn wait_for(&self, what: &str, script: &str, timeout: Duration) -> Value {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = Value::Null;
         loop {
             let value = self.execute(script, json!([])).await;
-            let truthy = !(value.is_null() || value == json!(false) || value == json!(""));
+            let waiting = value.get("waiting").is_some();
+            let truthy = !(value.is_null() || value == json!(false) || value == json!("") || waiting);
             if truthy {
                 return value;
+            }
+            if waiting {
+                last = value;
             }
             if tokio::time::Instant::now() > deadline {
                 let errors = self
                     .execute("return window.tincan?.errors", json!([]))
                     .await;
-                panic!("the browser never got to: {what} (page errors: {errors})");
+                // Where it stood instead (the guest page's reading of each connection).
+                let stats = self
+                    .execute("return (await window.tincan?.stats?.()) ?? null", json!([]))
+                    .await;
+                panic!(
+                    "the browser never got to: {what} (page errors: {errors}; its stats now: \
+                     {stats}; last while waiting: {last})"
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

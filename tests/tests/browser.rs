@@ -503,7 +503,7 @@ async fn chromium_asks_for_keyframes_and_gets_them() {
         Some((
             "a keyframe request from Chromium",
             "const s = Object.values(await window.tincan.stats())[0];
-             return s && s.pliSent > 0 && s.keyFramesDecoded > 1",
+             return !s ? false : s.pliSent > 0 && s.keyFramesDecoded > 1 ? s : { waiting: s }",
         )),
     );
     let (

@@ -360,12 +360,11 @@ class Peer {
   }
 
   /** Whether the path in use goes through a TURN relay (at either end). */
-  async throughRelay() {
+  /** Whether the path in use goes through a relay allocation of ours (not the far end's). */
+  async throughOurRelay() {
     const report = await this.pc.getStats();
     const pair = selectedPair(report);
-    if (!pair) return false;
-    const types = [report.get(pair.localCandidateId), report.get(pair.remoteCandidateId)].map((c) => c?.candidateType);
-    return types.includes("relay");
+    return report.get(pair?.localCandidateId)?.candidateType === "relay";
   }
 
   close() {

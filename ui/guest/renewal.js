@@ -1,5 +1,5 @@
 // TURN credentials that outlast the call: fresh ones before they expire, and the paths through
-// a relay restarted onto them. As the engine does (crates/call/src/ice_renewal.rs; why and
+// our relay allocations restarted onto them. As the engine does (crates/call/src/ice_renewal.rs; why and
 // when: docs/protocol.md, "Messages, server to client").
 
 /**
@@ -27,7 +27,10 @@ export function scheduleIceRenewal(call) {
   call.iceRenewal = setTimeout(() => renewIce(call), wait * 1000);
 }
 
-/** Fresh credentials for every connection; the paths through a relay restart onto them. */
+/**
+ * Fresh credentials for every connection; the paths through a relay allocation of ours
+ * restart onto them (the far end moves its own allocations, on its own renewal).
+ */
 async function renewIce(call) {
   if (call.state !== "in-call") return;
   try {
@@ -38,7 +41,7 @@ async function renewIce(call) {
   }
   for (const peer of call.peers.values()) {
     peer.pc.setConfiguration({ iceServers: call.iceServers, certificates: [call.identity.certificate] });
-    if (await peer.throughRelay()) {
+    if (await peer.throughOurRelay()) {
       peer.pc.restartIce();
       peer.offer();
     }

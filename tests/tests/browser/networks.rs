@@ -73,7 +73,8 @@ async fn chromium_hiding_its_addresses_calls_a_native_peer_as_fast() {
 
 /// No direct path between a native peer (in a namespace) and Chromium: nftables lets only the
 /// TURN server's port through. The call goes through coturn, both ways. The credentials last
-/// 8 s: both ends fetch fresh ones before that and move their relayed path onto them.
+/// 8 s: both ends fetch fresh ones before that, and the native peer, whose relay allocation
+/// carries the call, moves its path onto them (about 6 s in); the call goes on for 8 s more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_and_a_native_peer_call_through_coturn_when_nothing_else_gets_through() {
     let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -106,7 +107,7 @@ async fn chromium_and_a_native_peer_call_through_coturn_when_nothing_else_gets_t
         &dir,
         "Ada",
         None,
-        &["--duration", "10"],
+        &["--duration", "14"],
     )
     .await;
     let (browser, me) = join_from_chromium_with(&server, &ada.room, &video, &audio, false).await;

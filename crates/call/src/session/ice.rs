@@ -53,7 +53,7 @@ impl Session {
     }
 
     /// Uses `servers` from now on: every connection's next gathering takes them, and with
-    /// `restart_relayed` the paths through a relay restart at once (their allocation's
+    /// `restart_relayed` the paths through a relay allocation of ours restart at once (its
     /// credentials are about to expire).
     pub(super) async fn use_ice(&mut self, servers: Vec<IceServer>, restart_relayed: bool) {
         self.ice = servers;
@@ -65,10 +65,11 @@ impl Session {
                 tracing::warn!(peer = %id, error = %e, "cannot give the connection fresh ICE servers");
                 continue;
             }
-            let through_relay = [&peer.path.local_candidate, &peer.path.remote_candidate]
-                .into_iter()
-                .any(|c| c.as_deref() == Some("relay"));
-            if restart_relayed && through_relay {
+            // Only our own allocation is ours to move: a path through the far end's relay
+            // is moved by the far end, when its own credentials are renewed (two restarts
+            // at once would collide and stop media for longer).
+            let through_our_relay = peer.path.local_candidate.as_deref() == Some("relay");
+            if restart_relayed && through_our_relay {
                 relayed.push(id.clone());
             }
         }
