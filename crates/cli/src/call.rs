@@ -2,26 +2,33 @@
 //! measures what it receives: frames decoded, stamps in order, latency from the stamps, the
 //! received tone's frequency, chat. `--stats-json` writes it all down at the end.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tincan_call::{
     AudioInput, AudioOutput, AudioProcessing, Call, CallError, CallEvent, CallOptions, PeerStats,
     RoomChoice, VideoInput,
 };
-use tincan_media::audio::analysis::{dominant_frequency, rms};
-use tincan_media::video::{stamp, VideoFormat};
-use tincan_media::{now_us, SAMPLE_RATE};
+use tincan_media::video::VideoFormat;
 use tincan_protocol::ErrorCode;
+
+use crate::people;
 
 /// Exit codes a script can tell apart.
 pub mod exit {
     pub const UNREACHABLE: u8 = 2;
     pub const ROOM: u8 = 3;
     pub const FAILED: u8 = 4;
+    /// `--ring`: the person declined.
+    pub const DECLINED: u8 = 5;
+    /// `--ring`: nobody answered within the server's ring timeout (30 s by default).
+    pub const NO_ANSWER: u8 = 6;
+    /// `--ring`: the person is in another call.
+    pub const BUSY: u8 = 7;
+    /// `--ring`: nobody has that personal code on the server now.
+    pub const OFFLINE: u8 = 8;
     pub const USAGE: u8 = 64;
 }
 
@@ -30,10 +37,18 @@ pub struct CallArgs {
     /// The signaling server (ws://, wss://, or host:port). Without it, --create hosts a
     /// server in this process and --room looks for the room on the LAN.
     #[arg(long)]
-    server: Option<String>,
+    pub(crate) server: Option<String>,
     /// The room code to join.
-    #[arg(long, conflicts_with = "create", required_unless_present = "create")]
-    room: Option<String>,
+    #[arg(long, conflicts_with = "create")]
+    pub(crate) room: Option<String>,
+    /// Ring a person by their personal code into a room created for the call, and call them
+    /// when they accept (exit 5 declined, 6 no answer, 7 busy, 8 not reachable).
+    #[arg(long, value_name = "CODE", conflicts_with_all = ["room", "create"], requires = "server")]
+    ring: Option<String>,
+    /// Where this peer's personal key is kept (made the first time): its personal code stays
+    /// the same from run to run. Without it, a new code each run.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) identity: Option<PathBuf>,
     /// Create a room and print its code.
     #[arg(long)]
     create: bool,
@@ -109,8 +124,10 @@ pub struct CallArgs {
     relay_only: bool,
 }
 
+mod measure;
 mod parse;
 mod server;
+use measure::{measure, Received, Sample, SERIES_KEPT};
 use parse::{parse_audio, parse_processing, parse_switch, parse_video};
 
 fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat), String> {
@@ -130,160 +147,6 @@ fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat)
             fps: args.fps,
         },
     ))
-}
-
-/// What this peer measured about one remote peer.
-#[derive(Default)]
-struct Received {
-    latencies_us: Vec<u64>,
-    /// Capture → the frame's `show_at` (decoded, then held to line up with the audio).
-    shown_latencies_us: Vec<u64>,
-    last_number: Option<u32>,
-    out_of_order: u64,
-    stamps_read: u64,
-    stamps_unreadable: u64,
-    /// The last [`AUDIO_KEPT`] samples heard: a ring, so keeping it costs nothing per frame.
-    audio: VecDeque<i16>,
-    chat: Vec<String>,
-    /// When each video frame of the last [`FPS_WINDOW`] was decoded.
-    decoded_at: VecDeque<Instant>,
-    /// The longest wait between two decoded video frames (after the first).
-    max_gap: Duration,
-    /// The once-a-second statistics, the last [`SERIES_KEPT`] of them.
-    series: VecDeque<Sample>,
-}
-
-const AUDIO_KEPT: usize = SAMPLE_RATE as usize * 2;
-/// The frame rate at the end is measured over this long.
-const FPS_WINDOW: Duration = Duration::from_secs(10);
-/// Seconds of statistics kept for the summary's series (an hour).
-const SERIES_KEPT: usize = 3600;
-
-/// One second's statistics about a peer, in the summary's `series`.
-#[derive(Serialize)]
-struct Sample {
-    /// Seconds since this peer started.
-    t: f64,
-    kbps_out: f64,
-    kbps_in: f64,
-    available_send_kbps: Option<u64>,
-    fps_received: f64,
-    sent_size: Option<(u32, u32)>,
-    video_delay_ms: u64,
-    rtt_ms: Option<f64>,
-    /// The echo canceller's delay estimate (our microphone's, the same for every peer).
-    echo_delay_ms: Option<i32>,
-}
-
-#[derive(Serialize)]
-struct PeerSummary {
-    #[serde(flatten)]
-    stats: PeerStats,
-    stamps_read: u64,
-    stamps_unreadable: u64,
-    stamps_out_of_order: u64,
-    latency_p50_ms: Option<f64>,
-    latency_p95_ms: Option<f64>,
-    shown_latency_p50_ms: Option<f64>,
-    /// Frames decoded a second over the last 10 s of the call.
-    fps_last_10s: f64,
-    /// The longest wait between two decoded frames from this peer, ms: how long the worst
-    /// outage (a freeze, a network change) left the picture still.
-    max_frame_gap_ms: u64,
-    audio_hz: Option<f64>,
-    audio_level: f64,
-    bitrate_in_kbps: f64,
-    bitrate_out_kbps: f64,
-    chat: Vec<String>,
-    series: Vec<Sample>,
-}
-
-#[derive(Serialize)]
-struct Summary {
-    room: String,
-    peer_id: String,
-    seconds: f64,
-    cpu_seconds: f64,
-    /// Times fresh TURN credentials came and the relayed paths moved onto them.
-    ice_renewals: u32,
-    peers: Vec<PeerSummary>,
-}
-
-/// Reads stamps from video and keeps the last two seconds of audio.
-fn measure(received: &mut HashMap<String, Received>, event: CallEvent) {
-    match event {
-        CallEvent::Video {
-            peer,
-            frame,
-            show_at,
-        } => {
-            let r = received.entry(peer.0).or_default();
-            let decoded = Instant::now();
-            if let Some(last) = r.decoded_at.back() {
-                r.max_gap = r.max_gap.max(decoded.duration_since(*last));
-            }
-            while r
-                .decoded_at
-                .front()
-                .is_some_and(|at| decoded.duration_since(*at) > FPS_WINDOW)
-            {
-                r.decoded_at.pop_front();
-            }
-            r.decoded_at.push_back(decoded);
-            if let Some(s) = stamp::read(&frame) {
-                r.stamps_read += 1;
-                let now = now_us();
-                let latency = now.saturating_sub(s.capture_us_near(now));
-                r.latencies_us.push(latency);
-                let wait = show_at.saturating_duration_since(Instant::now());
-                r.shown_latencies_us.push(latency + wait.as_micros() as u64);
-                if r.last_number.is_some_and(|last| s.frame_number <= last) {
-                    r.out_of_order += 1;
-                }
-                r.last_number = Some(s.frame_number);
-            } else {
-                r.stamps_unreadable += 1;
-            }
-        }
-        CallEvent::Audio { peer, frame } => {
-            let r = received.entry(peer.0).or_default();
-            for sample in frame.samples {
-                if r.audio.len() == AUDIO_KEPT {
-                    r.audio.pop_front();
-                }
-                r.audio.push_back(sample);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn percentile_ms(sorted: &[u64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    Some(sorted[i] as f64 / 1000.0)
-}
-
-/// User and system CPU time of this process, from /proc (Linux; 0 elsewhere).
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) start at the last ')'.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the ')'.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 pub async fn run(args: CallArgs) -> ExitCode {
@@ -335,16 +198,32 @@ pub async fn run(args: CallArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let room = match (&args.room, args.create) {
-        (_, true) => RoomChoice::Create,
-        (Some(code), false) => RoomChoice::Join(code.clone()),
-        (None, false) => RoomChoice::Create,
+    let room = match (&args.room, args.create, &args.ring) {
+        (Some(code), false, None) => RoomChoice::Join(code.clone()),
+        (None, _, Some(_)) | (None, true, None) => RoomChoice::Create,
+        _ => {
+            eprintln!("tincan-cli: give --room CODE, --create, or --ring CODE");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    // Who to ring and as whom, checked before anything connects.
+    let ring_to = match args.ring.as_deref().map(|to| {
+        let code =
+            tincan_protocol::PersonalCode::parse(to).map_err(|e| format!("--ring {to}: {e}"))?;
+        Ok::<_, String>((code, people::identity(args.identity.as_deref())?))
+    }) {
+        Some(Err(message)) => {
+            eprintln!("tincan-cli: {message}");
+            return ExitCode::from(exit::USAGE);
+        }
+        Some(Ok(found)) => Some(found),
+        None => None,
     };
     let (server, host) = match server::choose(&args).await {
         Ok(chosen) => chosen,
         Err(code) => return code,
     };
-    let mut options = CallOptions::new(server, room, args.name.clone());
+    let mut options = CallOptions::new(server.clone(), room, args.name.clone());
     options.video = video;
     options.audio = audio;
     options.audio_processing = args.audio_processing;
@@ -373,6 +252,21 @@ pub async fn run(args: CallArgs) -> ExitCode {
         println!("link {link}");
     }
 
+    let mut ringing = match &ring_to {
+        Some((to, key)) => {
+            match people::Ringing::start(&server, key, *to, &args.name, call.room()).await {
+                Ok(ringing) => Some(ringing),
+                Err(code) => {
+                    let _ = call.leave().await;
+                    return code;
+                }
+            }
+        }
+        None => None,
+    };
+    // Set when a ring ends without the call: the exit code to leave with.
+    let mut unanswered: Option<u8> = None;
+
     let deadline = args.duration.map(|s| started + Duration::from_secs_f64(s));
     let mute_at = args
         .mute_after
@@ -395,6 +289,13 @@ pub async fn run(args: CallArgs) -> ExitCode {
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => break,
             _ = tokio::signal::ctrl_c() => break,
+            reason = ring_end(&mut ringing), if ringing.is_some() => {
+                ringing = None;
+                if let Some(code) = people::ring_outcome(reason) {
+                    unanswered = Some(code);
+                    break;
+                }
+            }
             event = events.recv() => {
                 let Some(event) = event else { break };
                 if mute_at.is_some_and(|at| Instant::now() >= at) {
@@ -510,6 +411,10 @@ pub async fn run(args: CallArgs) -> ExitCode {
             }
         }
     }
+    if let Some(ring) = ringing.take() {
+        // Leaving before an answer hangs up.
+        ring.cancel().await;
+    }
     let seconds = started.elapsed().as_secs_f64();
     let ended = Instant::now();
     let room = call.room().to_string();
@@ -525,48 +430,15 @@ pub async fn run(args: CallArgs) -> ExitCode {
     for stats in final_stats {
         last_stats.insert(stats.peer_id.clone(), stats);
     }
-    let summary = Summary {
+    let summary = measure::summarize(measure::Ending {
         room,
-        peer_id: me,
+        me,
         seconds,
-        cpu_seconds: cpu_seconds(),
+        ended,
         ice_renewals,
-        peers: last_stats
-            .into_values()
-            .map(|stats| {
-                let mut r = received.remove(&stats.peer_id).unwrap_or_default();
-                let mut sorted = r.latencies_us.clone();
-                sorted.sort_unstable();
-                let mut shown = r.shown_latencies_us.clone();
-                shown.sort_unstable();
-                let window = FPS_WINDOW.as_secs_f64().min(seconds);
-                let recent = r
-                    .decoded_at
-                    .iter()
-                    .filter(|at| ended.duration_since(**at) <= FPS_WINDOW)
-                    .count();
-                let heard = r.audio.make_contiguous();
-                let tail = &heard[heard.len().saturating_sub(SAMPLE_RATE as usize)..];
-                PeerSummary {
-                    stamps_read: r.stamps_read,
-                    stamps_unreadable: r.stamps_unreadable,
-                    stamps_out_of_order: r.out_of_order,
-                    latency_p50_ms: percentile_ms(&sorted, 0.5),
-                    latency_p95_ms: percentile_ms(&sorted, 0.95),
-                    shown_latency_p50_ms: percentile_ms(&shown, 0.5),
-                    fps_last_10s: recent as f64 / window,
-                    max_frame_gap_ms: r.max_gap.as_millis() as u64,
-                    audio_hz: dominant_frequency(tail, SAMPLE_RATE),
-                    audio_level: rms(tail),
-                    bitrate_in_kbps: stats.bytes_received as f64 * 8.0 / 1000.0 / seconds,
-                    bitrate_out_kbps: stats.bytes_sent as f64 * 8.0 / 1000.0 / seconds,
-                    chat: r.chat,
-                    series: r.series.into(),
-                    stats,
-                }
-            })
-            .collect(),
-    };
+        received,
+        last_stats,
+    });
     if let Some(path) = &args.stats_json {
         let written = serde_json::to_string_pretty(&summary)
             .map_err(|e| e.to_string())
@@ -575,6 +447,9 @@ pub async fn run(args: CallArgs) -> ExitCode {
             eprintln!("tincan-cli: cannot write {}: {e}", path.display());
             return ExitCode::from(exit::FAILED);
         }
+    }
+    if let Some(code) = unanswered {
+        return ExitCode::from(code);
     }
     if !met.is_empty() && !connected_any {
         eprintln!(
@@ -585,6 +460,14 @@ pub async fn run(args: CallArgs) -> ExitCode {
         return ExitCode::from(exit::FAILED);
     }
     ExitCode::SUCCESS
+}
+
+/// How the ring under way ends (pending forever without one).
+async fn ring_end(ringing: &mut Option<people::Ringing>) -> tincan_protocol::RingEnd {
+    match ringing {
+        Some(ring) => ring.ended().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn fail(e: &CallError) -> ExitCode {

@@ -1,5 +1,7 @@
 //! `tincan-cli`: the headless Tincan peer. `devices` lists what the media engine can use;
-//! `echo-test` tests a speaker and microphone together; `call` joins a room with a test pattern, a file or a device and measures what arrives.
+//! `echo-test` tests a speaker and microphone together; `call` joins a room (or rings a
+//! person) with a test pattern, a file or a device and measures what arrives; `listen` is
+//! reachable by a personal code and answers rings.
 
 use std::process::ExitCode;
 
@@ -7,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod call;
 mod devices;
+mod people;
 
 /// The headless Tincan peer.
 #[derive(Debug, Parser)]
@@ -38,9 +41,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Join (or create) a room and call everyone in it. Exit codes: 2 server unreachable,
-    /// 3 room not found, full or malformed, 4 call failed.
+    /// Join (or create) a room and call everyone in it, or ring a person (--ring) and call
+    /// them. Exit codes: 2 server unreachable, 3 room not found, full or malformed, 4 call
+    /// failed; with --ring: 5 declined, 6 no answer, 7 busy, 8 not reachable.
     Call(call::CallArgs),
+    /// Be reachable by a personal code: print `code CODE`, then `ringing CODE NAME` for each
+    /// ring, answered as --answer says (accept: join the caller's room and call).
+    Listen(people::ListenArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,12 +65,17 @@ fn main() -> ExitCode {
             speaker,
             json,
         } => devices::echo_test(microphone.as_deref(), speaker.as_deref(), json),
-        Command::Call(args) => match tokio::runtime::Runtime::new() {
-            Ok(runtime) => runtime.block_on(call::run(args)),
-            Err(e) => {
-                eprintln!("tincan-cli: cannot start: {e}");
-                ExitCode::from(call::exit::FAILED)
-            }
-        },
+        Command::Call(args) => block_on(call::run(args)),
+        Command::Listen(args) => block_on(people::listen(args)),
+    }
+}
+
+fn block_on(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(work),
+        Err(e) => {
+            eprintln!("tincan-cli: cannot start: {e}");
+            ExitCode::from(call::exit::FAILED)
+        }
     }
 }

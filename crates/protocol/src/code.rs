@@ -56,23 +56,55 @@ impl RoomCode {
     /// Parses what a person typed: any case, with or without separators (`-`, space, `_`, `.`),
     /// forgiving look-alike characters.
     pub fn parse(input: &str) -> Result<Self, RoomCodeError> {
-        let mut value = 0u64;
-        let mut count = 0usize;
-        for c in input.trim().chars() {
-            if matches!(c, '-' | ' ' | '_' | '.') {
-                continue;
-            }
-            let digit = digit_of(c).ok_or(RoomCodeError::BadCharacter(c))?;
-            count += 1;
-            if count <= CHARS {
-                value = (value << 5) | u64::from(digit);
-            }
+        match read_base32(input, CHARS) {
+            Ok(value) => Ok(Self {
+                value: value as u64,
+            }),
+            Err(Misread::Length(n)) => Err(RoomCodeError::WrongLength(n)),
+            Err(Misread::Character(c)) => Err(RoomCodeError::BadCharacter(c)),
         }
-        if count != CHARS {
-            return Err(RoomCodeError::WrongLength(count));
-        }
-        Ok(Self { value })
     }
+}
+
+/// Why text is not a code of the length asked for.
+pub(crate) enum Misread {
+    Length(usize),
+    Character(char),
+}
+
+/// Reads `chars` Crockford base32 digits as a person typed them (any case, separators and
+/// spaces ignored, look-alikes forgiven) into a number, the first digit highest.
+pub(crate) fn read_base32(input: &str, chars: usize) -> Result<u128, Misread> {
+    let mut value = 0u128;
+    let mut count = 0usize;
+    for c in input.trim().chars() {
+        if matches!(c, '-' | ' ' | '_' | '.') {
+            continue;
+        }
+        let digit = digit_of(c).ok_or(Misread::Character(c))?;
+        count += 1;
+        if count <= chars {
+            value = (value << 5) | u128::from(digit);
+        }
+    }
+    if count != chars {
+        return Err(Misread::Length(count));
+    }
+    Ok(value)
+}
+
+/// Writes the low `5 * chars` bits of `value` as `chars` base32 digits in groups of four
+/// joined by dashes (`k7wq-2m9x-d4tp`).
+pub(crate) fn write_base32(value: u128, chars: usize) -> String {
+    let mut out = String::with_capacity(chars + chars / GROUP);
+    for i in 0..chars {
+        if i > 0 && i % GROUP == 0 {
+            out.push('-');
+        }
+        let shift = 5 * (chars - 1 - i);
+        out.push(ALPHABET[((value >> shift) & 31) as usize] as char);
+    }
+    out
 }
 
 fn digit_of(c: char) -> Option<u8> {
@@ -90,19 +122,7 @@ fn digit_of(c: char) -> Option<u8> {
 
 impl fmt::Display for RoomCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = [0u8; CHARS + CHARS / GROUP - 1];
-        let mut at = 0;
-        for i in 0..CHARS {
-            if i > 0 && i % GROUP == 0 {
-                out[at] = b'-';
-                at += 1;
-            }
-            let shift = 5 * (CHARS - 1 - i);
-            out[at] = ALPHABET[((self.value >> shift) & 31) as usize];
-            at += 1;
-        }
-        // The buffer holds only ASCII from ALPHABET and '-'.
-        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+        f.write_str(&write_base32(u128::from(self.value), CHARS))
     }
 }
 

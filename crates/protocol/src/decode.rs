@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn decodes_every_client_type() {
-        let cases = [
+        let cases: [&str; 12] = [
             r#"{"type":"hello","version":1,"client":"t"}"#,
             r#"{"type":"create_room"}"#,
             r#"{"type":"join","room":"k7wq2m9xd4tp","name":"Ada"}"#,
@@ -100,6 +100,15 @@ mod tests {
             r#"{"type":"leave"}"#,
             r#"{"type":"refresh_ice"}"#,
             r#"{"type":"ping","nonce":7}"#,
+            &format!(
+                r#"{{"type":"register","key":"{}","proof":"{}"}}"#,
+                "ab".repeat(32),
+                "cd".repeat(64)
+            ),
+            r#"{"type":"ring","to":"k7wq-2m9x-d4tp-8rna","name":"Ada","room":"k7wq2m9xd4tp"}"#,
+            r#"{"type":"answer_ring","ring":"r1","answer":"busy"}"#,
+            r#"{"type":"cancel_ring","ring":"r1"}"#,
+            r#"{"type":"watch","codes":["k7wq2m9xd4tp8rna"]}"#,
         ];
         assert_eq!(cases.len(), ClientMessage::TYPE_NAMES.len());
         for (case, name) in cases.iter().zip(ClientMessage::TYPE_NAMES) {
@@ -188,5 +197,17 @@ mod tests {
         assert_eq!(serde_json::to_string(&message).unwrap(), text);
         let e = decode_server(r#"{"type":"fireworks"}"#).unwrap_err();
         assert_eq!(e.code(), ErrorCode::UnknownType);
+        let ringing = r#"{"type":"ringing","ring":"r1","from":"k7wq-2m9x-d4tp-8rna","name":"Ada","room":"abcd-efgh-jkmn"}"#;
+        let message = decode_server(ringing).unwrap();
+        assert_eq!(serde_json::to_string(&message).unwrap(), ringing);
+        // A reason from a newer server still ends the ring.
+        let ended = decode_server(r#"{"type":"ring_ended","ring":"r1","reason":"moved"}"#);
+        assert!(matches!(
+            ended,
+            Ok(ServerMessage::RingEnded {
+                reason: crate::RingEnd::Other,
+                ..
+            })
+        ));
     }
 }

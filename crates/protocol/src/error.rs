@@ -35,6 +35,14 @@ pub enum ErrorCode {
     ServerFull,
     /// Something went wrong inside the server.
     Internal,
+    /// `register` with a proof that the key did not sign for this connection.
+    BadProof,
+    /// `ring` before `register`: the callee must be shown who rings.
+    NotRegistered,
+    /// `ring` to a personal code nobody has registered on this server now.
+    Offline,
+    /// `answer_ring` or `cancel_ring` for a ring that is over or was never yours.
+    RingNotFound,
     /// A code from a newer server that this build does not know.
     #[serde(other)]
     Unknown,
@@ -58,12 +66,16 @@ impl ErrorCode {
             Self::PeerNotFound => "peer_not_found",
             Self::ServerFull => "server_full",
             Self::Internal => "internal",
+            Self::BadProof => "bad_proof",
+            Self::NotRegistered => "not_registered",
+            Self::Offline => "offline",
+            Self::RingNotFound => "ring_not_found",
             Self::Unknown => "unknown",
         }
     }
 
     /// Every code, for metrics and documentation.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::UnsupportedVersion,
         Self::HandshakeRequired,
         Self::BadMessage,
@@ -78,6 +90,10 @@ impl ErrorCode {
         Self::PeerNotFound,
         Self::ServerFull,
         Self::Internal,
+        Self::BadProof,
+        Self::NotRegistered,
+        Self::Offline,
+        Self::RingNotFound,
         Self::Unknown,
     ];
 }

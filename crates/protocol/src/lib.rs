@@ -16,6 +16,7 @@ mod error;
 pub mod fuzzing;
 pub mod lan;
 mod messages;
+mod personal;
 mod security;
 
 pub use code::{RoomCode, RoomCodeError, ROOM_CODE_BITS};
@@ -23,7 +24,11 @@ pub use decode::{decode_client, decode_server, DecodeError};
 pub use error::ErrorCode;
 pub use messages::{
     is_hidden_formatting, AudioProcessing, ClientMessage, IceCandidate, IceServer, LeaveReason,
-    PeerId, PeerInfo, ServerMessage, Signal, MAX_NAME_CHARS,
+    PeerId, PeerInfo, RingAnswer, RingEnd, RingId, ServerMessage, Signal, MAX_NAME_CHARS,
+};
+pub use personal::{
+    canonical_host, registration_text, KeyError, PersonalCode, PersonalCodeError, PersonalKey,
+    Proof, ProofError, PublicKey, PERSONAL_CODE_BITS,
 };
 pub use security::{
     fingerprints, security_code, BadCommitment, Commitment, Side, SECURITY_CODE_DIGITS,
@@ -37,6 +42,27 @@ pub const APP_ORIGINS: [&str; 3] = [
     "https://tauri.localhost",
 ];
 
+/// The feature a server names in `welcome.features` when it takes `register`, `ring`,
+/// `answer_ring`, `cancel_ring` and `watch` (docs/protocol.md, "Ringing people").
+pub const FEATURE_RING: &str = "ring";
+
 /// The protocol version this crate speaks. A client says it in `hello`; a server that cannot
 /// speak it answers `unsupported_version`.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes behind hex digits (either case), or None when `text` is not an even number of
+/// them.
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Commitment, ErrorCode, RoomCode};
+use crate::{Commitment, ErrorCode, PersonalCode, Proof, PublicKey, RoomCode};
 
 /// The longest display name the server accepts, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -145,6 +145,59 @@ impl Default for AudioProcessing {
     }
 }
 
+/// A ring's id, made by the server: opaque, unique while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RingId(pub String);
+
+impl std::fmt::Display for RingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the person rung says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RingAnswer {
+    /// They take the call: they join the ring's room next.
+    Accept,
+    Decline,
+    /// Already in a call (an app answers this by itself).
+    Busy,
+}
+
+/// How a ring ended; each side of it is told once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RingEnd {
+    Accepted,
+    Declined,
+    Busy,
+    /// Nobody answered within the server's ring timeout (30 s by default).
+    NoAnswer,
+    /// The caller hung up first (`cancel_ring`, or it left its room).
+    Cancelled,
+    /// Another of the callee's devices answered it.
+    AnsweredElsewhere,
+    /// The other side's connection to the server ended.
+    Gone,
+    /// A reason from a newer server.
+    #[serde(other)]
+    Other,
+}
+
+impl RingEnd {
+    /// The answer as the caller's side sees the ring end.
+    pub fn of(answer: RingAnswer) -> Self {
+        match answer {
+            RingAnswer::Accept => Self::Accepted,
+            RingAnswer::Decline => Self::Declined,
+            RingAnswer::Busy => Self::Busy,
+        }
+    }
+}
+
 /// Why a peer is no longer in the room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -197,6 +250,23 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nonce: Option<u64>,
     },
+    /// Be reachable by the personal code of `key`: `proof` signs the server as dialled and
+    /// the `welcome`'s nonce ([`crate::registration_text`]). The reply is `registered`.
+    Register { key: PublicKey, proof: Proof },
+    /// Ring a person by their personal code, to join `room` (which must exist). Needs
+    /// `register` first: the callee is shown the caller's code. The reply is `ring_sent`.
+    Ring {
+        to: PersonalCode,
+        name: String,
+        room: RoomCode,
+    },
+    /// The callee's answer to `ringing`; both sides then get `ring_ended`.
+    AnswerRing { ring: RingId, answer: RingAnswer },
+    /// The caller hangs up before an answer; both sides get `ring_ended` (`cancelled`).
+    CancelRing { ring: RingId },
+    /// Tell me whether these people are reachable here: `presence` for each now, and again
+    /// whenever it changes. Replaces the list sent before (at most 256 codes).
+    Watch { codes: Vec<PersonalCode> },
 }
 
 impl ClientMessage {
@@ -210,11 +280,16 @@ impl ClientMessage {
             Self::Leave => "leave",
             Self::RefreshIce => "refresh_ice",
             Self::Ping { .. } => "ping",
+            Self::Register { .. } => "register",
+            Self::Ring { .. } => "ring",
+            Self::AnswerRing { .. } => "answer_ring",
+            Self::CancelRing { .. } => "cancel_ring",
+            Self::Watch { .. } => "watch",
         }
     }
 
     /// Every type name a v1 client may send.
-    pub const TYPE_NAMES: [&'static str; 7] = [
+    pub const TYPE_NAMES: [&'static str; 12] = [
         "hello",
         "create_room",
         "join",
@@ -222,6 +297,11 @@ impl ClientMessage {
         "leave",
         "refresh_ice",
         "ping",
+        "register",
+        "ring",
+        "answer_ring",
+        "cancel_ring",
+        "watch",
     ];
 }
 
@@ -240,6 +320,13 @@ pub enum ServerMessage {
         idle_timeout_ms: u64,
         /// Larger messages are refused with `too_large`.
         max_message_bytes: usize,
+        /// What this server does beyond rooms: `"ring"` (personal codes, ringing and
+        /// presence). Absent from servers older than the feature.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
+        /// Signed by `register`, so a proof is good on this connection only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<String>,
     },
     /// The answer to `create_room`.
     RoomCreated {
@@ -289,6 +376,34 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nonce: Option<u64>,
     },
+    /// The answer to `register`: rings to `code` reach this connection from now on.
+    Registered {
+        code: PersonalCode,
+    },
+    /// The answer to `ring`: the callee is reachable and its devices are ringing.
+    RingSent {
+        ring: RingId,
+        to: PersonalCode,
+    },
+    /// Someone rings this connection's personal code: answer with `answer_ring`, and on
+    /// accepting, join `room`. `from` is the caller's registered code (the server checked
+    /// its key); `name` is what the caller calls itself.
+    Ringing {
+        ring: RingId,
+        from: PersonalCode,
+        name: String,
+        room: RoomCode,
+    },
+    /// A ring is over, and why; no more messages about it follow.
+    RingEnded {
+        ring: RingId,
+        reason: RingEnd,
+    },
+    /// Whether a watched person is reachable on this server now.
+    Presence {
+        code: PersonalCode,
+        online: bool,
+    },
     Error {
         code: ErrorCode,
         /// For a person: what happened and what to do.
@@ -310,7 +425,7 @@ impl ServerMessage {
     }
 
     /// Every type name a v1 server may send.
-    pub const TYPE_NAMES: [&'static str; 11] = [
+    pub const TYPE_NAMES: [&'static str; 16] = [
         "welcome",
         "room_created",
         "joined",
@@ -321,6 +436,11 @@ impl ServerMessage {
         "left",
         "ice_servers",
         "pong",
+        "registered",
+        "ring_sent",
+        "ringing",
+        "ring_ended",
+        "presence",
         "error",
     ];
 }

@@ -78,7 +78,7 @@ impl Commitment {
             h.update(f.as_bytes());
             h.update(b"\n");
         }
-        Self(hex(&h.finalize()))
+        Self(crate::hex(&h.finalize()))
     }
 
     /// Whether an SDP's fingerprints are the ones committed to (and it has some).
@@ -124,10 +124,6 @@ pub fn security_code(room: &str, a: Side<'_>, b: Side<'_>) -> String {
         .map(|c| std::str::from_utf8(c).unwrap_or_default())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -29,6 +29,11 @@ pub struct Config {
     /// Where `GET /metrics` is served, apart from the public address (loopback by default
     /// in `tincan-server`); None serves no metrics.
     pub metrics_listen: Option<String>,
+    /// The names (`host[:port]`) clients reach this server by. A registration's proof must
+    /// name one of them, so a server a person connected to cannot pass their proof on to
+    /// this one. Empty: the `Host` the connection came with (docs/protocol.md, "Ringing
+    /// people", says what that does not stop).
+    pub public_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +88,10 @@ pub struct Limits {
     pub reconnect_grace: Duration,
     /// Most messages held for a peer while it is reconnecting.
     pub held_messages: usize,
+    /// A ring nobody answers ends (`no_answer`) after this long.
+    pub ring_timeout: Duration,
+    /// Rings per IP address per minute.
+    pub rings_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -103,6 +112,8 @@ impl Default for Limits {
             room_grace: Duration::from_secs(60),
             reconnect_grace: Duration::from_secs(20),
             held_messages: 64,
+            ring_timeout: Duration::from_secs(30),
+            rings_per_minute: 20,
         }
     }
 }

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tincan_protocol::{
-    decode_client, ClientMessage, ErrorCode, LeaveReason, PeerId, ServerMessage, PROTOCOL_VERSION,
+    decode_client, ClientMessage, ErrorCode, LeaveReason, PeerId, ServerMessage, FEATURE_RING,
+    PROTOCOL_VERSION,
 };
 use tokio::sync::mpsc;
 
@@ -28,6 +29,9 @@ enum Phase {
         inbox: mpsc::Receiver<String>,
     },
 }
+
+/// Most directory messages (rings, presence) queued for one connection.
+const DIRECTORY_QUEUE: usize = 64;
 
 /// A close frame to a client that is not reading waits at most this long.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
@@ -62,7 +66,7 @@ impl From<SendFailed> for End {
     }
 }
 
-pub async fn serve(hub: Arc<Hub>, socket: WebSocket, ip: IpAddr) {
+pub async fn serve(hub: Arc<Hub>, socket: WebSocket, ip: IpAddr, host: Option<String>) {
     let slot = match hub.open_connection(ip) {
         Ok(slot) => slot,
         Err(refusal) => {
@@ -70,7 +74,12 @@ pub async fn serve(hub: Arc<Hub>, socket: WebSocket, ip: IpAddr) {
             return;
         }
     };
+    let (directory_outbox, directory_inbox) = mpsc::channel(DIRECTORY_QUEUE);
     let mut connection = Connection {
+        host,
+        nonce: None,
+        directory_outbox,
+        directory_inbox,
         bucket: TokenBucket::new(
             hub.limits.messages_per_second,
             hub.limits.message_burst,
@@ -116,6 +125,13 @@ async fn refuse(hub: &Hub, mut socket: WebSocket, refusal: Refusal) {
 struct Connection {
     hub: Arc<Hub>,
     ip: IpAddr,
+    /// The `Host` the WebSocket was opened with.
+    host: Option<String>,
+    /// Sent in `welcome`; `register` signs it.
+    nonce: Option<String>,
+    /// Rings and presence for this connection, from the directory.
+    directory_outbox: mpsc::Sender<String>,
+    directory_inbox: mpsc::Receiver<String>,
     slot: ConnectionSlot,
     socket: WebSocket,
     phase: Phase,
@@ -152,6 +168,11 @@ impl Connection {
                         return failed.into();
                     }
                 }
+                Some(text) = self.directory_inbox.recv() => {
+                    if let Err(failed) = self.put(Message::Text(text.into())).await {
+                        return failed.into();
+                    }
+                }
                 outgoing = recv_room(&mut self.phase) => {
                     match outgoing {
                         Some(text) => {
@@ -176,6 +197,7 @@ impl Connection {
     }
 
     async fn finish(mut self, end: End) {
+        self.hub.directory_gone(self.slot.id);
         if let Phase::InRoom { peer, .. } = &self.phase {
             let id = self.slot.id;
             match end {
@@ -255,6 +277,11 @@ impl Connection {
                 }
                 tracing::debug!(ip = %self.ip, client = client.as_deref().unwrap_or("?"), "hello");
                 self.phase = Phase::Lobby;
+                let mut nonce = [0u8; 16];
+                getrandom::fill(&mut nonce)
+                    .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+                let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+                self.nonce = Some(nonce.clone());
                 let limits = &self.hub.limits;
                 Ok(Some(ServerMessage::Welcome {
                     version: PROTOCOL_VERSION,
@@ -262,6 +289,8 @@ impl Connection {
                     heartbeat_ms: limits.heartbeat.as_millis() as u64,
                     idle_timeout_ms: limits.idle_timeout.as_millis() as u64,
                     max_message_bytes: limits.max_message_bytes,
+                    features: vec![FEATURE_RING.to_owned()],
+                    nonce: Some(nonce),
                 }))
             }
             (Phase::Handshake, _) => Err(Refusal::new(
@@ -269,6 +298,43 @@ impl Connection {
                 "send hello with the protocol version first",
             )),
             (_, ClientMessage::Hello { .. }) => Ok(None), // a repeated hello changes nothing
+            (_, ClientMessage::Register { key, proof }) => {
+                let nonce = self.nonce.clone().unwrap_or_default();
+                // The proof names the server the client dialled; the key signed it.
+                let proved = self
+                    .hub
+                    .names_for(self.host.as_deref())
+                    .iter()
+                    .any(|name| key.verify(name, &nonce, &proof).is_ok());
+                if !proved {
+                    return Err(Refusal::new(
+                        ErrorCode::BadProof,
+                        "the proof is not this key's signature of this connection's nonce for                          this server: sign the nonce of this connection's welcome, with the                          server's name as you reached it",
+                    ));
+                }
+                let code = tincan_protocol::PersonalCode::of(&key);
+                self.hub
+                    .register(self.slot.id, &self.directory_outbox, code)?;
+                tracing::debug!(ip = %self.ip, "registered a personal code");
+                Ok(Some(ServerMessage::Registered { code }))
+            }
+            (_, ClientMessage::Watch { codes }) => {
+                self.hub
+                    .watch(self.slot.id, &self.directory_outbox, codes)?;
+                Ok(None)
+            }
+            (_, ClientMessage::AnswerRing { ring, answer }) => {
+                self.hub.answer_ring(self.slot.id, &ring, answer)?;
+                Ok(None)
+            }
+            (_, ClientMessage::CancelRing { ring }) => {
+                self.hub.cancel_ring(self.slot.id, &ring)?;
+                Ok(None)
+            }
+            (_, ClientMessage::Ring { to, name, room }) => {
+                let sent = self.hub.ring(self.ip, self.slot.id, to, &name, &room)?;
+                Ok(Some(sent))
+            }
             (Phase::Lobby, ClientMessage::CreateRoom) => {
                 let room = self.hub.create_room(self.ip)?;
                 tracing::info!(room = %tincan_protocol::lan::room_tag(&room), "room created");

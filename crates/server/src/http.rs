@@ -60,6 +60,11 @@ async fn websocket(
     if let Some(refused) = foreign_origin(&hub, &headers) {
         return refused;
     }
+    // The name the client dialled, which a registration's proof must be signed for.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
     // Frames up to four times the message limit are read and refused with `too_large`, so the
     // connection survives; larger ones end it (close code 1009) before they fill memory.
     let hard_cap = hub.limits.max_message_bytes.saturating_mul(4);
@@ -68,7 +73,7 @@ async fn websocket(
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap)
-        .on_upgrade(move |socket| crate::connection::serve(hub, socket, peer.ip()))
+        .on_upgrade(move |socket| crate::connection::serve(hub, socket, peer.ip(), host))
         .into_response()
 }
 

@@ -6,9 +6,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
-use tincan_protocol::{ErrorCode, IceServer, LeaveReason, PeerId, RoomCode, ServerMessage, Signal};
+use tincan_protocol::{
+    ErrorCode, IceServer, LeaveReason, PeerId, PersonalCode, RingAnswer, RingId, RoomCode,
+    ServerMessage, Signal,
+};
 
 use crate::config::{Config, Limits, TurnConfig};
+use crate::directory::{Directory, DirectoryRules};
 use crate::limits::{ConnectionCounts, JoinLimiter};
 use crate::metrics::Metrics;
 use crate::room_key::RoomKey;
@@ -35,7 +39,10 @@ pub struct Hub {
     pub limits: Limits,
     pub metrics: Metrics,
     registry: Mutex<Registry>,
+    directory: Mutex<Directory>,
     joins: Mutex<JoinLimiter>,
+    rings: Mutex<JoinLimiter>,
+    public_hosts: Vec<String>,
     per_address: Mutex<ConnectionCounts>,
     stun_urls: Vec<String>,
     turn: Option<TurnConfig>,
@@ -78,7 +85,17 @@ impl Hub {
         };
         Arc::new(Self {
             registry: Mutex::new(Registry::new(rules, key)),
+            directory: Mutex::new(Directory::new(DirectoryRules {
+                ring_timeout: limits.ring_timeout,
+                ..DirectoryRules::default()
+            })),
             joins: Mutex::new(JoinLimiter::new(limits.joins_per_minute, Instant::now())),
+            rings: Mutex::new(JoinLimiter::new(limits.rings_per_minute, Instant::now())),
+            public_hosts: config
+                .public_hosts
+                .iter()
+                .map(|h| tincan_protocol::canonical_host(h))
+                .collect(),
             per_address: Mutex::default(),
             limits,
             metrics: Metrics::new(),
@@ -248,6 +265,115 @@ impl Hub {
             }
             hub.refresh_gauges();
         });
+    }
+
+    /// The names a registration may be signed for (the server as the client dialled it):
+    /// this server's public names, or without those, the `Host` the connection came with.
+    pub fn names_for(&self, host_header: Option<&str>) -> Vec<String> {
+        if self.public_hosts.is_empty() {
+            host_header.map(str::to_owned).into_iter().collect()
+        } else {
+            self.public_hosts.clone()
+        }
+    }
+
+    /// Rings to `code` reach `conn` (whose key was checked) from now on.
+    pub fn register(
+        &self,
+        conn: ConnId,
+        outbox: &Outbox,
+        code: PersonalCode,
+    ) -> Result<(), Refusal> {
+        self.directory().register(conn, outbox, code)?;
+        self.refresh_directory_gauges();
+        Ok(())
+    }
+
+    pub fn watch(
+        &self,
+        conn: ConnId,
+        outbox: &Outbox,
+        codes: Vec<PersonalCode>,
+    ) -> Result<(), Refusal> {
+        self.directory().watch(conn, outbox, codes)
+    }
+
+    /// `conn` rings `to` to join `room`; the ring ends by itself at the ring timeout.
+    pub fn ring(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        conn: ConnId,
+        to: PersonalCode,
+        name: &str,
+        room: &RoomCode,
+    ) -> Result<ServerMessage, Refusal> {
+        let name = valid_name(name)?;
+        if !self.hosts_room(room) {
+            return Err(Refusal::new(
+                ErrorCode::RoomNotFound,
+                format!("no room has the code {room}: create and join it before ringing"),
+            ));
+        }
+        let allowed = self
+            .rings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allow(ip, Instant::now());
+        if !allowed {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many rings from your address (limit {} a minute); wait a minute",
+                    self.limits.rings_per_minute
+                ),
+            ));
+        }
+        let (ring, at) = self
+            .directory()
+            .ring(conn, to, &name, room, Instant::now())?;
+        self.metrics.rings.inc();
+        self.refresh_directory_gauges();
+        let hub = Arc::clone(self);
+        let expiring = ring.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            hub.directory().expire(&expiring, Instant::now());
+            hub.refresh_directory_gauges();
+        });
+        Ok(ServerMessage::RingSent { ring, to })
+    }
+
+    pub fn answer_ring(
+        &self,
+        conn: ConnId,
+        ring: &RingId,
+        answer: RingAnswer,
+    ) -> Result<(), Refusal> {
+        self.directory().answer(conn, ring, answer)?;
+        self.refresh_directory_gauges();
+        Ok(())
+    }
+
+    pub fn cancel_ring(&self, conn: ConnId, ring: &RingId) -> Result<(), Refusal> {
+        self.directory().cancel(conn, ring)?;
+        self.refresh_directory_gauges();
+        Ok(())
+    }
+
+    /// `conn` closed: its registration, watches and rings end.
+    pub fn directory_gone(&self, conn: ConnId) {
+        self.directory().disconnect(conn);
+        self.refresh_directory_gauges();
+    }
+
+    fn refresh_directory_gauges(&self) {
+        let (registered, ringing) = self.directory().counts();
+        self.metrics.registered.set(registered as i64);
+        self.metrics.ringing.set(ringing as i64);
+    }
+
+    fn directory(&self) -> MutexGuard<'_, Directory> {
+        self.directory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether a browser page from `origin` may use this server, asked at `host` (the

@@ -8,6 +8,7 @@
 mod accept;
 pub mod config;
 mod connection;
+mod directory;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;

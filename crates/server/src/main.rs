@@ -78,6 +78,17 @@ struct Args {
     /// A dropped peer keeps its place this long.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     reconnect_grace: Duration,
+    /// A ring nobody answers ends this long after it started.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    ring_timeout: Duration,
+    /// Rings per IP address per minute.
+    #[arg(long, default_value_t = Limits::default().rings_per_minute)]
+    rings_per_minute: u32,
+    /// A name clients reach this server by (host or host:port, as in its URL; repeat for
+    /// more). Registrations must be signed for one of them. Without it, for the Host header
+    /// each connection sends.
+    #[arg(long = "public-host")]
+    public_host: Vec<String>,
     /// Where the room key is kept (made on first start). Calls outlive a restart of the
     /// server when it finds the same key again. Default: $STATE_DIRECTORY/room-key, else
     /// $XDG_STATE_HOME/tincan-server/room-key, else ~/.local/state/tincan-server/room-key.
@@ -106,6 +117,7 @@ impl Args {
         Ok(Config {
             lan_lookup: self.lan_lookup,
             allowed_origins: self.allow_origin.clone(),
+            public_hosts: self.public_host.clone(),
             metrics_listen: (self.metrics_listen != "none").then(|| self.metrics_listen.clone()),
             room_key: self.room_key()?,
             limits: Limits {
@@ -123,6 +135,8 @@ impl Args {
                 idle_timeout: self.idle_timeout,
                 room_grace: self.room_grace,
                 reconnect_grace: self.reconnect_grace,
+                ring_timeout: self.ring_timeout,
+                rings_per_minute: self.rings_per_minute,
                 ..Limits::default()
             },
             stun_urls: self.stun.clone(),

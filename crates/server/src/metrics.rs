@@ -20,6 +20,9 @@ pub struct Metrics {
     pub rooms: Gauge,
     pub peers: Gauge,
     pub relayed: Counter,
+    pub registered: Gauge,
+    pub ringing: Gauge,
+    pub rings: Counter,
     pub errors: Family<CodeLabel, Counter>,
 }
 
@@ -31,6 +34,9 @@ impl Metrics {
         let rooms = Gauge::default();
         let peers = Gauge::default();
         let relayed = Counter::default();
+        let registered = Gauge::default();
+        let ringing = Gauge::default();
+        let rings = Counter::default();
         let errors = Family::<CodeLabel, Counter>::default();
         registry.register(
             "connections",
@@ -57,6 +63,17 @@ impl Metrics {
             "Signals relayed from one peer to another",
             relayed.clone(),
         );
+        registry.register(
+            "registered_codes",
+            "Personal codes registered by open connections",
+            registered.clone(),
+        );
+        registry.register(
+            "rings_waiting",
+            "Rings waiting for an answer",
+            ringing.clone(),
+        );
+        registry.register("rings", "Rings sent since start", rings.clone());
         registry.register("errors", "Errors sent to clients, by code", errors.clone());
         // Every code shows from the start, at zero, so dashboards need no special cases.
         for code in ErrorCode::ALL {
@@ -71,6 +88,9 @@ impl Metrics {
             rooms,
             peers,
             relayed,
+            registered,
+            ringing,
+            rings,
             errors,
         }
     }

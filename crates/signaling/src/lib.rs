@@ -22,7 +22,9 @@ mod error;
 mod tls;
 mod url;
 
-pub use client::{connect, ClientOptions, Event, Joined, ReconnectPolicy, Signaling};
+pub use client::{
+    connect, ClientOptions, DirectoryEvent, Event, Joined, ReconnectPolicy, Signaling,
+};
 pub use error::SignalingError;
 pub use url::websocket_url;
 

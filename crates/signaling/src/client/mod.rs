@@ -6,10 +6,11 @@ mod task;
 
 pub use options::{ClientOptions, ReconnectPolicy};
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tincan_protocol::{
-    ClientMessage, ErrorCode, IceServer, LeaveReason, PeerId, PeerInfo, RoomCode, ServerMessage,
-    Signal,
+    ClientMessage, ErrorCode, IceServer, LeaveReason, PeerId, PeerInfo, PersonalCode, PersonalKey,
+    RingAnswer, RingEnd, RingId, RoomCode, ServerMessage, Signal, FEATURE_RING,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -68,12 +69,42 @@ pub enum Event {
     },
 }
 
+/// What happens to the people side of the connection: rings and presence (apart from the
+/// room's [`Event`]s, so a call engine and a ringing app can share one connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryEvent {
+    /// Someone rings: answer with [`Signaling::answer_ring`]; on accepting, join `room`.
+    Ringing {
+        ring: RingId,
+        /// The caller's personal code, as the server checked it.
+        from: PersonalCode,
+        name: String,
+        room: RoomCode,
+    },
+    /// A ring (made or received) is over.
+    RingEnded { ring: RingId, reason: RingEnd },
+    /// A watched person came online or went offline on this server.
+    Presence { code: PersonalCode, online: bool },
+    /// Registered again after a reconnect (or refused: `code` None and why).
+    Registered {
+        code: Option<PersonalCode>,
+        error: Option<String>,
+    },
+}
+
 pub(crate) enum Command {
     Request {
         message: ClientMessage,
         reply: oneshot::Sender<Result<ServerMessage, SignalingError>>,
     },
     Send(ClientMessage),
+    /// Register with this key now and after every reconnect.
+    Register {
+        key: PersonalKey,
+        reply: oneshot::Sender<Result<ServerMessage, SignalingError>>,
+    },
+    /// Watch these codes now and after every reconnect.
+    Watch(Vec<PersonalCode>),
     /// Drop the connection and make a new one now (the network changed under it).
     Reconnect,
     Close,
@@ -85,6 +116,9 @@ pub(crate) enum Command {
 pub struct Signaling {
     commands: mpsc::Sender<Command>,
     request_timeout: Duration,
+    /// What the server said it does beyond rooms (`welcome.features`).
+    features: Arc<Vec<String>>,
+    directory_events: Arc<Mutex<Option<mpsc::Receiver<DirectoryEvent>>>>,
 }
 
 /// Connects to a tincan-server (`ws://`, `wss://`, `http(s)://` or a bare `host:port`) and
@@ -102,13 +136,25 @@ pub async fn connect(
     let (socket, welcome) = open(&url, tls.clone(), &options).await?;
     let (commands_tx, commands_rx) = mpsc::channel(256);
     let (events_tx, events_rx) = mpsc::channel(1024);
+    let (directory_tx, directory_rx) = mpsc::channel(256);
     let request_timeout = options.request_timeout;
-    let task = Task::new(url, tls, options, commands_rx, events_tx, welcome);
+    let features = Arc::new(welcome.features.clone());
+    let task = Task::new(
+        url,
+        tls,
+        options,
+        commands_rx,
+        events_tx,
+        directory_tx,
+        welcome,
+    );
     tokio::spawn(task.run(socket));
     Ok((
         Signaling {
             commands: commands_tx,
             request_timeout,
+            features,
+            directory_events: Arc::new(Mutex::new(Some(directory_rx))),
         },
         events_rx,
     ))
@@ -156,6 +202,100 @@ impl Signaling {
         }
     }
 
+    /// Whether the server takes personal codes, rings and presence.
+    pub fn rings_people(&self) -> bool {
+        self.features.iter().any(|f| f == FEATURE_RING)
+    }
+
+    /// The stream of rings and presence, once (None after the first call).
+    pub fn directory_events(&self) -> Option<mpsc::Receiver<DirectoryEvent>> {
+        self.directory_events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Makes this connection reachable by `key`'s personal code (and again after each
+    /// reconnect). Returns the code the server registered.
+    pub async fn register(&self, key: &PersonalKey) -> Result<PersonalCode, SignalingError> {
+        self.needs_ringing()?;
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Register {
+                key: key.clone(),
+                reply,
+            })
+            .await
+            .map_err(|_| SignalingError::Closed)?;
+        match self.wait(answer).await? {
+            ServerMessage::Registered { code } => Ok(code),
+            other => Err(unexpected("registered", &other)),
+        }
+    }
+
+    /// Rings `to`, asking them to join `room` (which must exist). The ring's end comes as
+    /// [`DirectoryEvent::RingEnded`].
+    pub async fn ring(
+        &self,
+        to: PersonalCode,
+        name: &str,
+        room: &RoomCode,
+    ) -> Result<RingId, SignalingError> {
+        self.needs_ringing()?;
+        let message = ClientMessage::Ring {
+            to,
+            name: name.to_owned(),
+            room: room.clone(),
+        };
+        match self.request(message).await? {
+            ServerMessage::RingSent { ring, .. } => Ok(ring),
+            other => Err(unexpected("ring_sent", &other)),
+        }
+    }
+
+    /// Answers a ring this connection received.
+    pub async fn answer_ring(
+        &self,
+        ring: RingId,
+        answer: RingAnswer,
+    ) -> Result<(), SignalingError> {
+        self.send(ClientMessage::AnswerRing { ring, answer }).await
+    }
+
+    /// Hangs up a ring this connection made, before it is answered.
+    pub async fn cancel_ring(&self, ring: RingId) -> Result<(), SignalingError> {
+        self.send(ClientMessage::CancelRing { ring }).await
+    }
+
+    /// Watches these people's presence (replacing the list before; again after reconnects).
+    pub async fn watch(&self, codes: Vec<PersonalCode>) -> Result<(), SignalingError> {
+        self.needs_ringing()?;
+        self.commands
+            .send(Command::Watch(codes))
+            .await
+            .map_err(|_| SignalingError::Closed)
+    }
+
+    fn needs_ringing(&self) -> Result<(), SignalingError> {
+        if self.rings_people() {
+            Ok(())
+        } else {
+            Err(SignalingError::Refused {
+                code: ErrorCode::UnknownType,
+                message: "this server does not take personal codes or rings; it needs a newer \
+                          tincan-server"
+                    .into(),
+            })
+        }
+    }
+
+    async fn send(&self, message: ClientMessage) -> Result<(), SignalingError> {
+        self.commands
+            .send(Command::Send(message))
+            .await
+            .map_err(|_| SignalingError::Closed)
+    }
+
     /// Leaves the room; the connection stays open for another join.
     pub async fn leave(&self) -> Result<(), SignalingError> {
         match self.request(ClientMessage::Leave).await? {
@@ -182,6 +322,13 @@ impl Signaling {
             .send(Command::Request { message, reply })
             .await
             .map_err(|_| SignalingError::Closed)?;
+        self.wait(answer).await
+    }
+
+    async fn wait(
+        &self,
+        answer: oneshot::Receiver<Result<ServerMessage, SignalingError>>,
+    ) -> Result<ServerMessage, SignalingError> {
         match tokio::time::timeout(self.request_timeout, answer).await {
             Err(_) => Err(SignalingError::NoAnswer {
                 seconds: self.request_timeout.as_secs(),

@@ -7,23 +7,27 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tincan_protocol::{
-    decode_server, ClientMessage, DecodeError, ErrorCode, RoomCode, ServerMessage, PROTOCOL_VERSION,
+    decode_server, ClientMessage, DecodeError, ErrorCode, PersonalCode, PersonalKey, RoomCode,
+    ServerMessage, PROTOCOL_VERSION,
 };
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::{joined_from, ClientOptions, Command, Event};
+use super::{joined_from, ClientOptions, Command, DirectoryEvent, Event};
 use crate::SignalingError;
 
 pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// What the server said in its welcome.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Welcome {
     heartbeat: Duration,
     idle_timeout: Duration,
+    pub(super) features: Vec<String>,
+    /// What a registration on this connection signs.
+    nonce: String,
 }
 
 /// Opens the socket and completes hello/welcome.
@@ -55,11 +59,15 @@ pub(super) async fn open(
                 ServerMessage::Welcome {
                     heartbeat_ms,
                     idle_timeout_ms,
+                    features,
+                    nonce,
                     ..
                 } => {
                     let welcome = Welcome {
                         heartbeat: Duration::from_millis(heartbeat_ms.max(100)),
                         idle_timeout: Duration::from_millis(idle_timeout_ms.max(1000)),
+                        features,
+                        nonce: nonce.unwrap_or_default(),
                     };
                     return Ok((socket, welcome));
                 }
@@ -122,6 +130,11 @@ pub(super) struct Task {
     options: ClientOptions,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
+    directory: mpsc::Sender<DirectoryEvent>,
+    /// The key this connection registers with, again after each reconnect.
+    identity: Option<PersonalKey>,
+    /// The codes it watches, again after each reconnect.
+    watching: Vec<PersonalCode>,
     /// Requests waiting for their answer, by the request's type name. The server answers in
     /// order, and errors name the request type, so this routes every answer.
     pending:
@@ -146,6 +159,7 @@ impl Task {
         options: ClientOptions,
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<Event>,
+        directory: mpsc::Sender<DirectoryEvent>,
         welcome: Welcome,
     ) -> Self {
         Self {
@@ -154,6 +168,9 @@ impl Task {
             options,
             commands,
             events,
+            directory,
+            identity: None,
+            watching: Vec::new(),
             pending: HashMap::new(),
             room: None,
             joining_as: None,
@@ -176,6 +193,9 @@ impl Task {
             match self.reconnect(reason).await {
                 Some(fresh) => socket = fresh,
                 None => return,
+            }
+            if self.restore_directory(&mut socket).await.is_err() {
+                tracing::info!("lost the new connection while registering again");
             }
         }
     }
@@ -229,6 +249,22 @@ impl Task {
                                 return Ended::Lost("send failed".into());
                             }
                         }
+                        Command::Register { key, reply } => {
+                            let message = self.registration(&key);
+                            self.identity = Some(key);
+                            if send(socket, &message).await.is_err() {
+                                let _ = reply.send(Err(SignalingError::ConnectionLost));
+                                return Ended::Lost("send failed".into());
+                            }
+                            self.pending.entry("register").or_default().push_back(reply);
+                        }
+                        Command::Watch(codes) => {
+                            self.watching = codes.clone();
+                            let message = ClientMessage::Watch { codes };
+                            if send(socket, &message).await.is_err() {
+                                return Ended::Lost("send failed".into());
+                            }
+                        }
                         Command::Reconnect => {
                             self.hurry = true;
                             return Ended::Lost("the network changed".into());
@@ -249,6 +285,39 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// `register` for `key`, signed for this connection's nonce and the server as dialled.
+    fn registration(&self, key: &PersonalKey) -> ClientMessage {
+        let host = match (self.url.host_str(), self.url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => String::new(),
+        };
+        ClientMessage::Register {
+            key: key.public(),
+            proof: key.prove(&host, &self.welcome.nonce),
+        }
+    }
+
+    /// After a reconnect: registered and watching again, as before the drop.
+    async fn restore_directory(&mut self, socket: &mut Socket) -> Result<(), ()> {
+        if let Some(key) = &self.identity {
+            let message = self.registration(key);
+            send(socket, &message).await.map_err(|_| ())?;
+        }
+        if !self.watching.is_empty() {
+            let message = ClientMessage::Watch {
+                codes: self.watching.clone(),
+            };
+            send(socket, &message).await.map_err(|_| ())?;
+        }
+        Ok(())
+    }
+
+    async fn tell_directory(&self, event: DirectoryEvent) {
+        // A receiver that stopped listening is the caller's choice.
+        let _ = self.directory.send(event).await;
     }
 
     async fn say_goodbye(&mut self, socket: &mut Socket) {
@@ -289,6 +358,41 @@ impl Task {
                 return self.answer("join", Ok(message));
             }
             ServerMessage::IceServers { .. } => return self.answer("refresh_ice", Ok(message)),
+            ServerMessage::RingSent { .. } => return self.answer("ring", Ok(message)),
+            ServerMessage::Registered { code } => {
+                if self.waiting_for("register") {
+                    return self.answer("register", Ok(message));
+                }
+                let event = DirectoryEvent::Registered {
+                    code: Some(code),
+                    error: None,
+                };
+                return self.tell_directory(event).await;
+            }
+            ServerMessage::Ringing {
+                ring,
+                from,
+                name,
+                room,
+            } => {
+                let event = DirectoryEvent::Ringing {
+                    ring,
+                    from,
+                    name,
+                    room,
+                };
+                return self.tell_directory(event).await;
+            }
+            ServerMessage::RingEnded { ring, reason } => {
+                return self
+                    .tell_directory(DirectoryEvent::RingEnded { ring, reason })
+                    .await;
+            }
+            ServerMessage::Presence { code, online } => {
+                return self
+                    .tell_directory(DirectoryEvent::Presence { code, online })
+                    .await;
+            }
             ServerMessage::Left => {
                 self.room = None;
                 return self.answer("leave", Ok(message));
@@ -298,10 +402,15 @@ impl Task {
                 message,
                 request,
             } => {
-                let waiting = request
-                    .as_deref()
-                    .and_then(|r| self.pending.get(r))
-                    .is_some_and(|q| !q.is_empty());
+                let waiting = request.as_deref().is_some_and(|r| self.waiting_for(r));
+                if request.as_deref() == Some("register") && !waiting {
+                    // The registration made again after a reconnect was refused.
+                    let event = DirectoryEvent::Registered {
+                        code: None,
+                        error: Some(message),
+                    };
+                    return self.tell_directory(event).await;
+                }
                 if let (true, Some(request)) = (waiting, request) {
                     let error = SignalingError::Refused { code, message };
                     if let Some(kind) = ClientMessage::TYPE_NAMES.iter().find(|k| **k == request) {
@@ -314,6 +423,10 @@ impl Task {
         };
         // A receiver that stopped listening is the caller's choice; keep serving requests.
         let _ = self.events.send(event).await;
+    }
+
+    fn waiting_for(&self, kind: &str) -> bool {
+        self.pending.get(kind).is_some_and(|q| !q.is_empty())
     }
 
     fn answer(&mut self, kind: &str, result: Result<ServerMessage, SignalingError>) {
@@ -394,6 +507,12 @@ impl Task {
                 command = self.commands.recv() => match command {
                     None | Some(Command::Close) => return false,
                     Some(Command::Send(message)) => self.queue(message),
+                    Some(Command::Register { key, reply }) => {
+                        // Registered once connected again.
+                        self.identity = Some(key);
+                        let _ = reply.send(Err(SignalingError::ConnectionLost));
+                    }
+                    Some(Command::Watch(codes)) => self.watching = codes,
                     Some(Command::Reconnect) => return true,
                     Some(Command::Request { reply, .. }) => {
                         let _ = reply.send(Err(SignalingError::ConnectionLost));
