@@ -24,6 +24,16 @@ pub struct CliPeer {
     printed: Arc<Mutex<Vec<String>>>,
 }
 
+/// What a peer does: join a room, create one, ring a person into a new one, or listen for
+/// rings and answer them (`accept`, `decline`, `busy` or `none`).
+#[derive(Debug, Clone, Copy)]
+pub enum Role<'a> {
+    Join(&'a str),
+    Create,
+    Ring(&'a str),
+    Listen(&'a str),
+}
+
 /// Where a peer runs: which address its media binds to, and in which network namespace.
 #[derive(Default)]
 pub struct Place<'a> {
@@ -69,6 +79,34 @@ impl CliPeer {
         room: Option<&str>,
         extra: &[&str],
     ) -> Self {
+        let role = match room {
+            Some(code) => Role::Join(code),
+            None => Role::Create,
+        };
+        Self::start_as(server, place, dir, name, role, extra).await
+    }
+
+    /// A peer in `role`, on loopback: returns once it has joined its room, or for
+    /// [`Role::Listen`], once it is registered (its code is [`CliPeer::code`]).
+    pub async fn start_in_role(
+        server: &ServerProcess,
+        dir: &Path,
+        name: &str,
+        role: Role<'_>,
+        extra: &[&str],
+    ) -> Self {
+        let server = server.addr.to_string();
+        Self::start_as(Some(&server), &Place::default(), dir, name, role, extra).await
+    }
+
+    async fn start_as(
+        server: Option<&str>,
+        place: &Place<'_>,
+        dir: &Path,
+        name: &str,
+        role: Role<'_>,
+        extra: &[&str],
+    ) -> Self {
         let stats = dir.join(format!("{name}.json"));
         let cli = crate::binary("tincan-cli");
         let mut command = match place.netns {
@@ -80,8 +118,12 @@ impl CliPeer {
             }
             None => Command::new(&cli),
         };
+        let subcommand = match role {
+            Role::Listen(_) => "listen",
+            _ => "call",
+        };
         command
-            .arg("call")
+            .arg(subcommand)
             .args(server.map(|s| ["--server", s]).into_iter().flatten())
             .args([
                 "--name",
@@ -94,9 +136,16 @@ impl CliPeer {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        match room {
-            Some(code) => command.args(["--room", code]),
-            None => command.arg("--create"),
+        match role {
+            Role::Join(code) => command.args(["--room", code]),
+            Role::Create => command.arg("--create"),
+            Role::Ring(code) => command.args(["--ring", code]),
+            Role::Listen(answer) => command.args(["--answer", answer]),
+        };
+        // Ready when it has joined its room, or for a listener, when it has its code.
+        let ready = match role {
+            Role::Listen(_) => "code ",
+            _ => "peer ",
         };
         let mut child = command.spawn().expect("tincan-cli starts");
         let printed = Arc::new(Mutex::new(Vec::new()));
@@ -120,7 +169,7 @@ impl CliPeer {
         let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
         let (mut room, mut id) = (String::new(), String::new());
         let mut before = Vec::new();
-        while id.is_empty() {
+        loop {
             let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
                 .await
                 .expect("the peer joins within 20 s")
@@ -132,7 +181,11 @@ impl CliPeer {
             if let Some(peer) = line.strip_prefix("peer ") {
                 id = peer.to_owned();
             }
+            let done = line.starts_with(ready);
             before.push(line);
+            if done {
+                break;
+            }
         }
         printed
             .lock()
@@ -202,14 +255,27 @@ impl CliPeer {
     }
 
     /// Waits for the peer to end (successfully) and returns its summary.
-    pub async fn finish(mut self) -> Value {
+    pub async fn finish(self) -> Value {
+        let (code, summary) = self.exit().await;
+        assert_eq!(code, Some(0), "tincan-cli exited with {code:?}");
+        summary.expect("the summary was written")
+    }
+
+    /// Waits for the peer to end; its exit code, and its summary if it wrote one.
+    pub async fn exit(mut self) -> (Option<i32>, Option<Value>) {
         let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
             .expect("the peer ends")
             .expect("waitable");
-        assert!(status.success(), "tincan-cli exited with {status}");
-        let text = std::fs::read_to_string(&self.stats).expect("the summary was written");
-        serde_json::from_str(&text).expect("the summary is JSON")
+        let summary = std::fs::read_to_string(&self.stats)
+            .ok()
+            .map(|text| serde_json::from_str(&text).expect("the summary is JSON"));
+        (status.code(), summary)
+    }
+
+    /// Its personal code (`code …`, printed by a listener and by a peer that rings).
+    pub fn code(&self) -> Option<String> {
+        self.printed_after("code")
     }
 }
 
@@ -239,7 +305,11 @@ impl Repeats {
     }
 
     fn report(&self, peer: &str) {
-        let hidden: u64 = self.seen.values().map(|n| n.saturating_sub(Self::SHOWN)).sum();
+        let hidden: u64 = self
+            .seen
+            .values()
+            .map(|n| n.saturating_sub(Self::SHOWN))
+            .sum();
         if hidden > 0 {
             eprintln!("({peer} said {hidden} more lines like those above; not shown)");
         }

@@ -20,7 +20,7 @@ pub mod turn;
 pub mod webdriver;
 
 pub use cable::Cable;
-pub use cli::{about, CliPeer, Place};
+pub use cli::{about, CliPeer, Place, Role};
 pub use desktop::{start_app, Desktop};
 pub use long_path::{Impairment, LongPath};
 pub use netns::Netns;

@@ -47,11 +47,16 @@ impl RawClient {
     }
 
     /// Completes hello/welcome on a connected client.
-    pub async fn greet(mut self) -> Self {
+    pub async fn greet(self) -> Self {
+        self.greet_for_nonce().await.0
+    }
+
+    /// Completes hello/welcome, and returns the welcome's nonce (what `register` signs).
+    pub async fn greet_for_nonce(mut self) -> (Self, String) {
         self.send(r#"{"type":"hello","version":1,"client":"test"}"#)
             .await;
         match self.recv().await {
-            ServerMessage::Welcome { .. } => self,
+            ServerMessage::Welcome { nonce, .. } => (self, nonce.unwrap_or_default()),
             other => panic!("expected welcome, got {other:?}"),
         }
     }

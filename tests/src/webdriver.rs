@@ -220,7 +220,8 @@ impl Browser {
         loop {
             let value = self.execute(script, json!([])).await;
             let waiting = value.get("waiting").is_some();
-            let truthy = !(value.is_null() || value == json!(false) || value == json!("") || waiting);
+            let truthy =
+                !(value.is_null() || value == json!(false) || value == json!("") || waiting);
             if truthy {
                 return value;
             }

@@ -15,6 +15,8 @@ use tokio::process::Command;
 mod echo;
 #[path = "call/resilience.rs"]
 mod resilience;
+#[path = "call/ringing.rs"]
+mod ringing;
 
 /// Calls share two cores: one at a time, so a slow machine cannot fail them.
 static ONE_CALL_AT_A_TIME: Mutex<()> = Mutex::new(());

@@ -6,6 +6,8 @@ use std::time::Duration;
 mod admission;
 #[path = "server/fuzz_corpus.rs"]
 mod fuzz_corpus;
+#[path = "server/ringing.rs"]
+mod ringing;
 
 use serde_json::json;
 use tincan_e2e::{RawClient, ServerProcess};
