@@ -261,7 +261,11 @@ mod tests {
     fn the_code_is_stable_and_documented() {
         // docs/protocol.md gives this known answer.
         let key = PersonalKey::from_seed([7; 32]);
-        assert_eq!(key.code().to_string().len(), 19);
+        assert_eq!(
+            crate::hex(&key.public().0),
+            "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c"
+        );
+        assert_eq!(key.code().to_string(), "waj9-ev77-q593-7y9c");
         assert_eq!(
             PersonalKey::from_text(&key.to_text()).unwrap().code(),
             key.code()
