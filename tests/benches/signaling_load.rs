@@ -4,14 +4,16 @@
 //!
 //! Run with `scripts/bench-signaling` (builds the release server first). Settings:
 //! `TINCAN_LOAD_CLIENTS` (10,000), `TINCAN_LOAD_SECONDS` of relaying (10),
-//! `TINCAN_LOAD_RATE` signals per second per pair (1).
+//! `TINCAN_LOAD_RATE` signals per second per pair (1), `TINCAN_LOAD_REGISTER=1` to have every
+//! client also register a personal code (as the app does, to be rung) and watch its
+//! partner's.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tincan_e2e::ServerProcess;
-use tincan_protocol::{decode_server, ServerMessage, Signal};
+use tincan_protocol::{decode_server, PersonalKey, ServerMessage, Signal};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
@@ -49,7 +51,8 @@ async fn recv(socket: &mut Socket) -> ServerMessage {
     }
 }
 
-async fn greeted(url: &str) -> Socket {
+/// A greeted client; with `register`, registered under a personal code of its own.
+async fn greeted(url: &str, register: bool) -> Socket {
     let (mut socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("connect");
@@ -58,10 +61,34 @@ async fn greeted(url: &str) -> Socket {
         r#"{"type":"hello","version":1,"client":"load"}"#.into(),
     )
     .await;
-    assert!(matches!(
-        recv(&mut socket).await,
-        ServerMessage::Welcome { .. }
-    ));
+    let nonce = match recv(&mut socket).await {
+        ServerMessage::Welcome { nonce, .. } => nonce.unwrap_or_default(),
+        other => panic!("expected welcome, got {other:?}"),
+    };
+    if register {
+        let key = PersonalKey::generate().expect("random");
+        let host = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .unwrap_or("");
+        let message = serde_json::json!({
+            "type": "register",
+            "key": key.public(),
+            "proof": key.prove(host, &nonce),
+        });
+        send(&mut socket, message.to_string()).await;
+        assert!(matches!(
+            recv(&mut socket).await,
+            ServerMessage::Registered { .. }
+        ));
+        let watch = serde_json::json!({"type": "watch", "codes": [key.code()]});
+        send(&mut socket, watch.to_string()).await;
+        assert!(matches!(
+            recv(&mut socket).await,
+            ServerMessage::Presence { .. }
+        ));
+    }
     socket
 }
 
@@ -78,15 +105,15 @@ async fn join(socket: &mut Socket, room: &str) -> String {
 }
 
 /// Connects one pair in a fresh room; returns (sender, receiver, receiver's id).
-async fn pair(url: &str) -> (Socket, Socket, String) {
-    let mut a = greeted(url).await;
+async fn pair(url: &str, register: bool) -> (Socket, Socket, String) {
+    let mut a = greeted(url, register).await;
     send(&mut a, r#"{"type":"create_room"}"#.into()).await;
     let room = match recv(&mut a).await {
         ServerMessage::RoomCreated { room } => room.to_string(),
         other => panic!("create failed: {other:?}"),
     };
     join(&mut a, &room).await;
-    let mut b = greeted(url).await;
+    let mut b = greeted(url, register).await;
     let b_id = join(&mut b, &room).await;
     assert!(matches!(
         recv(&mut a).await,
@@ -108,6 +135,7 @@ async fn main() {
     let clients = setting("TINCAN_LOAD_CLIENTS", 10_000) & !1;
     let seconds = setting("TINCAN_LOAD_SECONDS", 10);
     let rate = setting("TINCAN_LOAD_RATE", 1).max(1);
+    let register = setting("TINCAN_LOAD_REGISTER", 0) == 1;
     let server = ServerProcess::start(&[
         "--max-connections",
         &(clients + 100).to_string(),
@@ -130,7 +158,7 @@ async fn main() {
         let gate = Arc::clone(&gate);
         pending.push(tokio::spawn(async move {
             let _permit = gate.acquire().await.expect("semaphore");
-            pair(&url).await
+            pair(&url, register).await
         }));
     }
     let mut pairs = Vec::new();
@@ -202,8 +230,13 @@ async fn main() {
     samples.sort_unstable();
     let per_client = (rss_held.saturating_sub(rss_idle)) as f64 / clients as f64;
     println!(
-        "signaling load: {clients} clients in {} rooms of two",
-        clients / 2
+        "signaling load: {clients} clients in {} rooms of two{}",
+        clients / 2,
+        if register {
+            ", each registered under a personal code and watching one"
+        } else {
+            ""
+        }
     );
     println!(
         "  connected + joined in {connect_secs:.1} s; server reports {connections} connections"

@@ -215,6 +215,20 @@ impl Browser {
     /// A script may say where things stand while it waits by returning `{"waiting": …}`: the
     /// last such answer is in the panic's message.
     pub async fn wait_for(&self, what: &str, script: &str, timeout: Duration) -> Value {
+        match self.try_wait_for(what, script, timeout).await {
+            Ok(value) => value,
+            Err(why) => panic!("{why}"),
+        }
+    }
+
+    /// [`Browser::wait_for`] that hands back why it gave up instead of panicking, for a test
+    /// that gathers more before it fails.
+    pub async fn try_wait_for(
+        &self,
+        what: &str,
+        script: &str,
+        timeout: Duration,
+    ) -> Result<Value, String> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last = Value::Null;
         loop {
@@ -223,7 +237,7 @@ impl Browser {
             let truthy =
                 !(value.is_null() || value == json!(false) || value == json!("") || waiting);
             if truthy {
-                return value;
+                return Ok(value);
             }
             if waiting {
                 last = value;
@@ -236,10 +250,10 @@ impl Browser {
                 let stats = self
                     .execute("return (await window.tincan?.stats?.()) ?? null", json!([]))
                     .await;
-                panic!(
+                return Err(format!(
                     "the browser never got to: {what} (page errors: {errors}; its stats now: \
                      {stats}; last while waiting: {last})"
-                );
+                ));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -1,11 +1,15 @@
 //! Inbound RTCP the engine needs from webrtc-rs's interceptor chain, read on the way in:
 //!
-//! - **Keyframe requests** (PLI, FIR) are marked for the application. webrtc-rs 0.21's chain
-//!   ends in a terminus that drops inbound RTCP unless an interceptor marks a packet
-//!   `DeliverToApplication` (docs/traps.md, trap 1). None of the default interceptors marks PLI or
-//!   FIR, so without this a receiver's keyframe requests vanish and its video stays frozen
-//!   after any loss. Measured: with it, the keyframe asked for arrives in about one frame
-//!   interval (see BENCHMARKS.md / the keyframe test).
+//! - **Keyframe requests** (PLI, FIR) are delivered to the application, each on its own.
+//!   webrtc-rs 0.21's chain ends in a terminus that drops inbound RTCP unless an interceptor
+//!   marks a packet `DeliverToApplication` (docs/traps.md, trap 1). None of the default
+//!   interceptors marks PLI or FIR, so without this a receiver's keyframe requests vanish and
+//!   its video stays frozen after any loss. And a delivered compound packet goes to the track
+//!   its *first* part names (docs/traps.md, trap 19): Chromium's `[receiver report, PLI]` went to our audio
+//!   track when the report named the audio stream first, and the video never heard the
+//!   request. So each request leaves here as a packet of its own, routed by the stream it
+//!   names; the compound it came in goes on unmarked. Measured: the keyframe asked for
+//!   arrives in about one frame interval (see BENCHMARKS.md / the keyframe test).
 //! - **Reception reports** about the streams we send (RFC 3550 report blocks, in receiver
 //!   reports or piggybacked on sender reports) are kept in [`ReceptionReports`]. webrtc-rs's
 //!   statistics miss both kinds: they read report blocks only from receiver reports, and only
@@ -17,7 +21,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::interceptor::{
+    Attribute, AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket,
+};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
@@ -91,11 +97,12 @@ impl InboundRtcp {
     }
 }
 
-fn asks_for_keyframe(packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool {
-    packets.iter().any(|p| {
-        p.as_any().downcast_ref::<PictureLossIndication>().is_some()
-            || p.as_any().downcast_ref::<FullIntraRequest>().is_some()
-    })
+fn asks_for_keyframe(packet: &dyn rtc::rtcp::Packet) -> bool {
+    packet
+        .as_any()
+        .downcast_ref::<PictureLossIndication>()
+        .is_some()
+        || packet.as_any().downcast_ref::<FullIntraRequest>().is_some()
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for InboundRtcp {
@@ -106,19 +113,36 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for InboundRtcp {
     type Time = Instant;
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            for packet in packets {
+        let mut requests = Vec::new();
+        if let Packet::Rtcp(packets) = &mut msg.message.packet {
+            for packet in packets.iter() {
                 if let Some(rr) = packet.as_any().downcast_ref::<ReceiverReport>() {
                     self.reports.record(&rr.reports);
                 } else if let Some(sr) = packet.as_any().downcast_ref::<SenderReport>() {
                     self.reports.record(&sr.reports);
                 }
             }
-            if asks_for_keyframe(packets) {
-                msg.message.add(Attribute::DeliverToApplication);
+            if packets.iter().any(|p| asks_for_keyframe(p.as_ref())) {
+                let (asks, rest): (Vec<_>, Vec<_>) = packets
+                    .drain(..)
+                    .partition(|p| asks_for_keyframe(p.as_ref()));
+                *packets = rest;
+                requests = asks;
             }
         }
-        self.read.push_back(msg);
+        let (now, transport) = (msg.now, msg.transport.clone());
+        let emptied = matches!(&msg.message.packet, Packet::Rtcp(p) if p.is_empty());
+        if !emptied || !msg.message.attributes.is_empty() {
+            self.read.push_back(msg);
+        }
+        for request in requests {
+            self.read.push_back(TaggedPacket {
+                now,
+                transport: transport.clone(),
+                message: AttributedPacket::new(Packet::Rtcp(vec![request]))
+                    .with(Attribute::DeliverToApplication),
+            });
+        }
         Ok(())
     }
 
@@ -186,6 +210,41 @@ mod tests {
             .unwrap()
             .message
             .has(&Attribute::DeliverToApplication));
+    }
+
+    #[test]
+    fn a_request_behind_a_report_leaves_on_its_own_so_it_reaches_the_video() {
+        // Chromium's compound: a receiver report naming our audio stream (5) first, then a
+        // PLI for our video (6). Delivered whole, it would go to the audio track.
+        let reports = Arc::new(ReceptionReports::default());
+        let mut i = InboundRtcp::new(Arc::clone(&reports));
+        i.handle_read(tagged(vec![
+            Box::new(ReceiverReport {
+                reports: vec![block(5, 10, 0), block(6, 20, 0)],
+                ..Default::default()
+            }),
+            Box::new(PictureLossIndication {
+                sender_ssrc: 1,
+                media_ssrc: 6,
+            }),
+        ]))
+        .unwrap();
+        let rest = i.poll_read().unwrap();
+        assert!(!rest.message.has(&Attribute::DeliverToApplication));
+        assert!(matches!(&rest.message.packet, Packet::Rtcp(p) if p.len() == 1));
+        let request = i.poll_read().unwrap();
+        assert!(request.message.has(&Attribute::DeliverToApplication));
+        let Packet::Rtcp(alone) = &request.message.packet else {
+            panic!("an RTCP packet");
+        };
+        assert_eq!(alone.len(), 1);
+        assert_eq!(
+            alone[0].destination_ssrc(),
+            vec![6],
+            "routed by the video's ssrc"
+        );
+        assert!(i.poll_read().is_none());
+        assert_eq!(reports.get(5).map(|r| r.highest), Some(10));
     }
 
     #[test]
