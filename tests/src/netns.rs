@@ -73,6 +73,29 @@ impl Netns {
         self.drop_udp("output", permille);
     }
 
+    /// Drops every UDP packet the namespace sends that is longer than `bytes` (IP length):
+    /// with 400, most video packets go and audio and ICE checks stay, so video is lost
+    /// without the connection looking dead to either end.
+    pub fn drop_outgoing_over(&self, bytes: u32) {
+        let nft = |args: &[&str]| {
+            let mut all = vec!["ip", "netns", "exec", &self.name, "nft"];
+            all.extend_from_slice(args);
+            run(&all);
+        };
+        let _ = Command::new("ip")
+            .args([
+                "netns", "exec", &self.name, "nft", "add", "table", "inet", "tincan",
+            ])
+            .output();
+        let chain = "{ type filter hook output priority 0; }";
+        nft(&["add", "chain", "inet", "tincan", "output", chain]);
+        let over = bytes.to_string();
+        nft(&[
+            "add", "rule", "inet", "tincan", "output", "meta", "l4proto", "udp", "meta", "length",
+            ">", &over, "drop",
+        ]);
+    }
+
     /// Blocks every UDP packet between the namespace and this host except those to and from
     /// `port` on the host (a TURN server's): no direct media path is left, only the relay.
     pub fn block_udp_except(&self, port: u16) {
