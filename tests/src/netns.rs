@@ -77,23 +77,8 @@ impl Netns {
     /// with 400, most video packets go and audio and ICE checks stay, so video is lost
     /// without the connection looking dead to either end.
     pub fn drop_outgoing_over(&self, bytes: u32) {
-        let nft = |args: &[&str]| {
-            let mut all = vec!["ip", "netns", "exec", &self.name, "nft"];
-            all.extend_from_slice(args);
-            run(&all);
-        };
-        let _ = Command::new("ip")
-            .args([
-                "netns", "exec", &self.name, "nft", "add", "table", "inet", "tincan",
-            ])
-            .output();
-        let chain = "{ type filter hook output priority 0; }";
-        nft(&["add", "chain", "inet", "tincan", "output", chain]);
         let over = bytes.to_string();
-        nft(&[
-            "add", "rule", "inet", "tincan", "output", "meta", "l4proto", "udp", "meta", "length",
-            ">", &over, "drop",
-        ]);
+        self.drop_udp_where("output", &["meta", "length", ">", &over]);
     }
 
     /// Blocks every UDP packet between the namespace and this host except those to and from
@@ -145,6 +130,17 @@ impl Netns {
     }
 
     fn drop_udp(&self, hook: &str, permille: u32) {
+        let threshold = permille.min(999).to_string();
+        let mut sample = Vec::new();
+        if permille < 1000 {
+            sample.extend_from_slice(&["numgen", "random", "mod", "1000", "<", &threshold]);
+        }
+        self.drop_udp_where(hook, &sample);
+    }
+
+    /// An nftables rule inside the namespace dropping the UDP packets at `hook` (input or
+    /// output) that meet `conditions` (nft's words; none: every one).
+    fn drop_udp_where(&self, hook: &str, conditions: &[&str]) {
         let nft = |args: &[&str]| {
             let mut all = vec!["ip", "netns", "exec", &self.name, "nft"];
             all.extend_from_slice(args);
@@ -157,13 +153,10 @@ impl Netns {
             .output();
         let chain = format!("{{ type filter hook {hook} priority 0; }}");
         nft(&["add", "chain", "inet", "tincan", hook, &chain]);
-        let threshold = permille.min(999).to_string();
         let mut rule = vec![
             "add", "rule", "inet", "tincan", hook, "meta", "l4proto", "udp",
         ];
-        if permille < 1000 {
-            rule.extend_from_slice(&["numgen", "random", "mod", "1000", "<", &threshold]);
-        }
+        rule.extend_from_slice(conditions);
         rule.push("drop");
         nft(&rule);
     }
