@@ -309,7 +309,9 @@ impl Connection {
                 if !proved {
                     return Err(Refusal::new(
                         ErrorCode::BadProof,
-                        "the proof is not this key's signature of this connection's nonce for                          this server: sign the nonce of this connection's welcome, with the                          server's name as you reached it",
+                        "the proof is not this key's signature of this connection's nonce for this \
+                         server: sign the nonce of this connection's welcome, with the \
+                         server's name as you reached it",
                     ));
                 }
                 let code = tincan_protocol::PersonalCode::of(&key);

@@ -5,17 +5,24 @@
 //! what they were sent or not, while the clock moves and the registry's timers fire.
 //!
 //! Codes, peer ids and resume tokens are random, so a fuzzer cannot guess them: a `room`,
-//! `to` or `resume` of one digit `n` stands for the n-th code, id or token handed out so far.
+//! `to` or `resume` of one digit `n` stands for the n-th code, id or token handed out so far;
+//! a `ring` of one digit for the n-th ring. The people messages go to the directory: a
+//! `register` is taken without its proof (signatures are unit-tested; a fuzzer cannot make
+//! them), and a `ring`'s `to` and `room` stand for one of the personal codes registered and
+//! one of the room codes handed out so far.
 //!
 //! Properties checked: nothing panics; every frame the server queues for a client decodes as
 //! a server message; nobody's queue holds more than the outbox's bound.
 
 use std::time::{Duration, Instant};
 
-use tincan_protocol::{decode_client, decode_server, ClientMessage, LeaveReason, PeerId};
+use tincan_protocol::{
+    decode_client, decode_server, ClientMessage, LeaveReason, PeerId, PersonalCode, RingId,
+};
 use tokio::sync::mpsc;
 
-use crate::rooms::{ConnId, Registry, RoomRules, Timer};
+use crate::directory::{Directory, DirectoryRules};
+use crate::rooms::{ConnId, Outbox, Registry, RoomRules, Timer};
 use crate::RoomKey;
 
 const CONNECTIONS: usize = 4;
@@ -32,10 +39,34 @@ enum Phase {
     },
 }
 
-#[derive(Default)]
 struct Connection {
     id: ConnId,
     phase: Phase,
+    /// Rings and presence from the directory.
+    outbox: Outbox,
+    inbox: mpsc::Receiver<String>,
+}
+
+impl Connection {
+    fn new(id: ConnId) -> Self {
+        let (outbox, inbox) = mpsc::channel(OUTBOX);
+        Self {
+            id,
+            phase: Phase::default(),
+            outbox,
+            inbox,
+        }
+    }
+}
+
+/// Reads what a connection was sent: every frame decodes, and no more than the bound waited.
+fn read_all(inbox: &mut mpsc::Receiver<String>) {
+    let mut queued = 0;
+    while let Ok(text) = inbox.try_recv() {
+        queued += 1;
+        assert!(decode_server(&text).is_ok(), "the server sent {text}");
+    }
+    assert!(queued <= OUTBOX, "{queued} frames queued");
 }
 
 /// Runs one script of frames, drops, reads and clock steps against a registry.
@@ -50,6 +81,15 @@ pub fn messages(data: &[u8]) {
         held_messages: 8,
     };
     let mut registry = Registry::new(rules, key);
+    let mut directory = Directory::new(DirectoryRules {
+        ring_timeout: Duration::from_secs(30),
+        devices_per_code: 2,
+        watched_per_connection: 8,
+        rings_per_callee: 2,
+    });
+    let mut registered: Vec<PersonalCode> = Vec::new();
+    let mut rings: Vec<RingId> = Vec::new();
+    let mut ring_timers: Vec<(RingId, Instant)> = Vec::new();
     let mut now = Instant::now();
     let mut timers: Vec<Timer> = Vec::new();
     let mut codes = Vec::new();
@@ -59,10 +99,7 @@ pub fn messages(data: &[u8]) {
     let mut conns: Vec<Connection> = (0..CONNECTIONS)
         .map(|_| {
             next_conn += 1;
-            Connection {
-                id: next_conn,
-                ..Connection::default()
-            }
+            Connection::new(next_conn)
         })
         .collect();
     let pick = |list: &[String], text: &str| -> String {
@@ -132,30 +169,69 @@ pub fn messages(data: &[u8]) {
                         }
                         conn.phase = Phase::Lobby;
                     }
+                    (Phase::Handshake, _) => {}
+                    (_, ClientMessage::Register { key, .. }) => {
+                        let code = PersonalCode::of(&key);
+                        if directory.register(conn.id, &conn.outbox, code).is_ok() {
+                            registered.push(code);
+                        }
+                    }
+                    (_, ClientMessage::Watch { codes }) => {
+                        let _ = directory.watch(conn.id, &conn.outbox, codes);
+                    }
+                    (_, ClientMessage::Ring { to, name, room }) => {
+                        let to = match registered.len() {
+                            0 => to,
+                            n => {
+                                registered
+                                    [to.to_string().bytes().map(usize::from).sum::<usize>() % n]
+                            }
+                        };
+                        // A room that exists: the one of the codes handed out so far that the
+                        // ring's room code points at.
+                        let room = match codes.len() {
+                            0 => room,
+                            n => {
+                                tincan_protocol::RoomCode::parse(&codes[room.value() as usize % n])
+                                    .unwrap_or(room)
+                            }
+                        };
+                        if let Ok((ring, at)) = directory.ring(conn.id, to, &name, &room, now) {
+                            rings.push(ring.clone());
+                            ring_timers.push((ring, at));
+                        }
+                    }
+                    (_, ClientMessage::AnswerRing { ring, answer }) => {
+                        let names: Vec<String> = rings.iter().map(|r| r.0.clone()).collect();
+                        let ring = RingId(pick(&names, &ring.0));
+                        let _ = directory.answer(conn.id, &ring, answer);
+                    }
+                    (_, ClientMessage::CancelRing { ring }) => {
+                        let names: Vec<String> = rings.iter().map(|r| r.0.clone()).collect();
+                        let ring = RingId(pick(&names, &ring.0));
+                        let _ = directory.cancel(conn.id, &ring);
+                    }
                     _ => {}
                 }
             }
             // The connection drops; a new one takes its place.
             4 => {
-                let old = std::mem::take(&mut conns[c]);
+                next_conn += 1;
+                let old = std::mem::replace(&mut conns[c], Connection::new(next_conn));
+                directory.disconnect(old.id);
                 if let Phase::InRoom { peer, .. } = old.phase {
                     if let Some(t) = registry.connection_lost(&peer, old.id, now) {
                         timers.push(t);
                     }
                 }
-                next_conn += 1;
-                conns[c].id = next_conn;
             }
             // The client reads what it was sent.
             5 => {
-                if let Phase::InRoom { inbox, .. } = &mut conns[c].phase {
-                    let mut queued = 0;
-                    while let Ok(text) = inbox.try_recv() {
-                        queued += 1;
-                        assert!(decode_server(&text).is_ok(), "the server sent {text}");
-                    }
-                    assert!(queued <= OUTBOX, "{queued} frames queued");
+                let conn = &mut conns[c];
+                if let Phase::InRoom { inbox, .. } = &mut conn.phase {
+                    read_all(inbox);
                 }
+                read_all(&mut conn.inbox);
             }
             // The clock moves; due timers fire.
             _ => {
@@ -164,6 +240,12 @@ pub fn messages(data: &[u8]) {
                 };
                 rest = tail;
                 now += Duration::from_millis(u64::from(step) * 250);
+                ring_timers.retain(|(ring, at)| {
+                    if *at <= now {
+                        directory.expire(ring, now);
+                    }
+                    *at > now
+                });
                 let due: Vec<Timer> = {
                     let (due, later) = timers.drain(..).partition(|t| match t {
                         Timer::Room { at, .. } | Timer::Peer { at, .. } => *at <= now,
