@@ -130,6 +130,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for InboundRtcp {
                 requests = asks;
             }
         }
+        if requests.is_empty() {
+            self.read.push_back(msg);
+            return Ok(());
+        }
         let (now, transport) = (msg.now, msg.transport.clone());
         let emptied = matches!(&msg.message.packet, Packet::Rtcp(p) if p.is_empty());
         if !emptied || !msg.message.attributes.is_empty() {

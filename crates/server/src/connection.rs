@@ -277,10 +277,8 @@ impl Connection {
                 }
                 tracing::debug!(ip = %self.ip, client = client.as_deref().unwrap_or("?"), "hello");
                 self.phase = Phase::Lobby;
-                let mut nonce = [0u8; 16];
-                getrandom::fill(&mut nonce)
+                let nonce = crate::rooms::random_hex(16)
                     .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
-                let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
                 self.nonce = Some(nonce.clone());
                 let limits = &self.hub.limits;
                 Ok(Some(ServerMessage::Welcome {

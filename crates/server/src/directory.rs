@@ -246,8 +246,13 @@ impl Directory {
         }
     }
 
-    /// `conn` is gone: its code, watches and rings go with it.
-    pub fn disconnect(&mut self, conn: ConnId) {
+    /// `conn` is gone: its code, watches and rings go with it. False (and nothing looked
+    /// through) for a connection that never registered, watched or rang: most of them.
+    pub fn disconnect(&mut self, conn: ConnId) -> bool {
+        // Callers and callees are registered, so they all have an entry here.
+        if !self.clients.contains_key(&conn) {
+            return false;
+        }
         for ring in self.rings_by(conn) {
             // The caller is gone: the callee's side hears `gone`.
             self.finish(&ring, RingEnd::Gone, RingEnd::Gone);
@@ -272,6 +277,7 @@ impl Directory {
         self.unregister(conn);
         self.unwatch(conn);
         self.clients.remove(&conn);
+        true
     }
 
     /// How many codes are registered and rings under way, for metrics.

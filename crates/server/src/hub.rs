@@ -362,8 +362,10 @@ impl Hub {
 
     /// `conn` closed: its registration, watches and rings end.
     pub fn directory_gone(&self, conn: ConnId) {
-        self.directory().disconnect(conn);
-        self.refresh_directory_gauges();
+        let known = self.directory().disconnect(conn);
+        if known {
+            self.refresh_directory_gauges();
+        }
     }
 
     fn refresh_directory_gauges(&self) {

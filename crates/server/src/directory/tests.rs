@@ -126,7 +126,8 @@ fn a_caller_that_hangs_up_or_goes_ends_the_ring_and_so_does_a_callee_that_goes()
 
     d.register(cy.id, &cy.outbox, code(3)).unwrap();
     d.ring(cy.id, code(2), "Cy", &room(), now).unwrap();
-    d.disconnect(cy.id);
+    assert!(d.disconnect(cy.id));
+    assert!(!d.disconnect(99), "a connection that never came here");
     assert_eq!(ended(&bo.said()), [RingEnd::Gone]);
 
     d.ring(ada.id, code(2), "Ada", &room(), now).unwrap();

@@ -369,7 +369,8 @@ impl Registry {
     }
 }
 
-fn random_hex(bytes: usize) -> Result<String, getrandom::Error> {
+/// `bytes` random bytes from the operating system's CSPRNG, in hex.
+pub(crate) fn random_hex(bytes: usize) -> Result<String, getrandom::Error> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf)?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
