@@ -33,6 +33,8 @@ pub struct AppInfo {
     settings_problem: Option<String>,
     /// A `tincan://join/` link the app was started with, once.
     link: Option<LinkJoin>,
+    /// A `tincan://person/` link the app was started with, once.
+    person: Option<crate::links::PersonLink>,
 }
 
 #[tauri::command]
@@ -42,6 +44,7 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
         settings: state.settings(),
         settings_problem: lock(&state.settings_problem).take(),
         link: lock(&state.pending_link).take(),
+        person: lock(&state.pending_person).take(),
     }
 }
 
@@ -49,19 +52,7 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
 /// if it is not running; restarted when LAN hosting changed and no call uses it).
 #[tauri::command]
 pub async fn server_address(state: State<'_, AppState>) -> Result<String, AppError> {
-    let configured = state.settings().server.trim().to_owned();
-    if !configured.is_empty() {
-        return Ok(configured);
-    }
-    let idle = state.call.lock().await.is_none();
-    server_choice::builtin(&state, idle).await?;
-    Ok(state
-        .builtin
-        .lock()
-        .await
-        .as_ref()
-        .map(|b| b.local_url())
-        .unwrap_or_default())
+    server_choice::in_use(&state).await
 }
 
 /// What Settings says about the built-in server: where it runs and who can join.
@@ -73,16 +64,27 @@ pub async fn builtin_server_info(state: State<'_, AppState>) -> Result<String, A
 
 #[tauri::command]
 pub async fn save_settings(
+    app: AppHandle,
     state: State<'_, AppState>,
-    settings: Settings,
+    mut settings: Settings,
 ) -> Result<Settings, AppError> {
+    let before = state.settings();
+    // Said once is said once, whatever the page last read.
+    settings.told_about_tray |= before.told_about_tray;
+    if settings.start_at_login != before.start_at_login {
+        crate::tray::start_at_login(&app, settings.start_at_login)?;
+    }
     state.settings_file.save(&settings)?;
-    let lan_changed = lock(&state.settings).lan_hosting != settings.lan_hosting;
+    let lan_changed = before.lan_hosting != settings.lan_hosting;
     *lock(&state.settings) = settings.clone();
     // LAN hosting on or off takes effect now (the built-in server moves to its new reach)
     // unless a call uses it; then it waits for the next call.
     if lan_changed && state.call.lock().await.is_none() && state.builtin.lock().await.is_some() {
         server_choice::builtin(&state, true).await?;
+    }
+    // Rings come through the server in use: a new one means registering there.
+    if lan_changed || before.server.trim() != settings.server.trim() {
+        state.people.reconnect();
     }
     // The microphone's processing applies to a call in progress at once (and its peers are
     // told); the rest waits for the next call.

@@ -30,6 +30,9 @@ pub enum AppError {
     AlreadyInCall,
     #[error("{0}")]
     Call(String),
+    /// Contacts and rings.
+    #[error("{0}")]
+    People(String),
 }
 
 impl AppError {
@@ -47,6 +50,7 @@ impl AppError {
             Self::NotInCall => "not-in-call",
             Self::AlreadyInCall => "already-in-call",
             Self::Call(_) => "call",
+            Self::People(_) => "people",
         }
     }
 

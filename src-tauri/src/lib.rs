@@ -1,25 +1,29 @@
 //! The Tincan desktop app: a Tauri window over the call engine (tincan-call).
 //!
 //! The page (ui/app) draws and asks; this crate owns devices, the call, the built-in server,
-//! settings and the pictures sent to the page's tiles.
+//! settings, the pictures sent to the page's tiles, and people: the personal code, contacts
+//! and rings ([`people`]), with the tray that keeps the app reachable ([`tray`]).
 
 mod builtin_server;
 mod commands;
 mod devices;
 mod error;
 mod frame_socket;
-mod links;
+pub(crate) mod links;
 mod no_gpu;
+mod people;
 mod preview;
 mod server_choice;
 mod session;
 mod settings;
 mod state;
 mod tiles;
+mod tray;
 
 use tauri::{Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
 
+use crate::people::People;
 use crate::settings::SettingsFile;
 use crate::state::{lock, AppState};
 
@@ -31,29 +35,37 @@ pub fn run() -> Result<(), tauri::Error> {
         // First: a second launch (or a tincan:// link opened while running) hands its
         // arguments to this instance and exits.
         .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
-            if let Some(window) = app.get_webview_window("main") {
-                let _ = window.unminimize();
-                let _ = window.set_focus();
-            }
-            let state = app.state::<AppState>();
-            if let Some(link) = args.iter().find_map(|a| state.link(a)) {
-                let _ = app.emit("link:join", link);
-            }
+            // Also what brings the window back from the tray on a desktop without one.
+            tray::show_window(app);
+            open_links(app, args.iter().map(String::as_str));
         }))
         .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![tray::HIDDEN_ARG]),
+        ))
+        .on_window_event(tray::on_window_event)
         .setup(|app| {
             let dir = app.path().app_config_dir()?;
-            let state = AppState::new(SettingsFile::in_dir(&dir));
+            let state = AppState::new(SettingsFile::in_dir(&dir), People::new(&dir));
             *lock(&state.pending_link) = std::env::args().find_map(|a| state.link(&a));
+            *lock(&state.pending_person) =
+                std::env::args().find_map(|a| links::person_in_link(&a));
             app.manage(state);
             let handle = app.handle().clone();
             app.deep_link().on_open_url(move |event| {
-                let state = handle.state::<AppState>();
-                let link = event.urls().iter().find_map(|u| state.link(u.as_str()));
-                if let Some(link) = link {
-                    let _ = handle.emit("link:join", link);
-                }
+                open_links(&handle, event.urls().iter().map(|u| u.as_str()));
             });
+            if let Err(e) = tray::build(app.handle()) {
+                tracing::warn!("no tray icon: {e}");
+            }
+            if std::env::args().any(|a| a == tray::HIDDEN_ARG) {
+                if let Some(window) = app.get_webview_window("main") {
+                    let _ = window.hide();
+                }
+            }
+            people::reach::start(app.handle().clone());
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -77,6 +89,27 @@ pub fn run() -> Result<(), tauri::Error> {
             commands::resize_tile,
             commands::frame_shown,
             commands::tile_counts,
+            people::commands::people_view,
+            people::commands::add_contact,
+            people::commands::rename_contact,
+            people::commands::remove_contact,
+            people::commands::ring,
+            people::commands::cancel_ring,
+            people::commands::answer_ring,
+            people::commands::set_do_not_disturb,
         ])
         .run(tauri::generate_context!())
+}
+
+/// Opens the `tincan://` links among `args` in the running app: a room to join
+/// (`link:join`), or a person to add (`link:person`).
+fn open_links<'a>(app: &tauri::AppHandle, args: impl Iterator<Item = &'a str>) {
+    let state = app.state::<AppState>();
+    for arg in args {
+        if let Some(link) = state.link(arg) {
+            let _ = app.emit("link:join", link);
+        } else if let Some(person) = links::person_in_link(arg) {
+            let _ = app.emit("link:person", person);
+        }
+    }
 }

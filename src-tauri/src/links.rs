@@ -1,9 +1,13 @@
 //! `tincan://join/CODE?server=…` links: opening one starts the app (or wakes the running one)
 //! for that room, on the server the link names (after asking, for a server the person has
 //! not joined before) or, without one, the way a typed code goes.
+//!
+//! `tincan://person/CODE?name=…` links ("Copy my link"): opening one offers to add that
+//! person to the contacts.
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
+use tincan_protocol::PersonalCode;
 
 /// What a query value escapes: everything but RFC 3986's unreserved characters.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -64,6 +68,32 @@ pub fn join_in_link(text: &str, knows: &dyn Fn(&str) -> bool) -> Option<LinkJoin
     })
 }
 
+/// Someone's personal code (and the name they go by) from a person link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PersonLink {
+    pub code: PersonalCode,
+    pub name: Option<String>,
+}
+
+/// The link that adds this install's `code` to someone's contacts.
+pub fn person_link(code: PersonalCode) -> String {
+    format!("tincan://person/{code}")
+}
+
+/// The person in a `tincan://person/CODE[?name=…]` link, if `text` is one.
+pub fn person_in_link(text: &str) -> Option<PersonLink> {
+    let rest = text.trim().strip_prefix("tincan://person/")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let code = PersonalCode::parse(path.trim_end_matches('/')).ok()?;
+    let name = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("name="))
+        .and_then(|v| percent_decode_str(v).decode_utf8().ok())
+        .map(|n| crate::people::book::clean_name(&n))
+        .filter(|n| !n.is_empty());
+    Some(PersonLink { code, name })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +140,18 @@ mod tests {
         let joined = join_in_link("tincan://join/abc?server=call.example.org", &known).unwrap();
         assert_eq!(joined.server.as_deref(), Some("ws://call.example.org/ws"));
         assert!(joined.ask);
+    }
+
+    #[test]
+    fn person_links_carry_a_code_and_maybe_a_name() {
+        let code = tincan_protocol::PersonalKey::from_seed([7; 32]).code();
+        let link = person_link(code);
+        assert_eq!(link, "tincan://person/waj9-ev77-q593-7y9c");
+        assert_eq!(person_in_link(&link), Some(PersonLink { code, name: None }));
+        let named = person_in_link(&format!("{link}?name=Ada%20L%0A")).unwrap();
+        assert_eq!(named.name.as_deref(), Some("Ada L"));
+        for bad in ["tincan://person/", "tincan://person/abc", "tincan://join/waj9-ev77-q593-7y9c"] {
+            assert_eq!(person_in_link(bad), None, "{bad}");
+        }
     }
 }

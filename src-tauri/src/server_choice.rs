@@ -70,6 +70,24 @@ async fn ensure(
     Ok(())
 }
 
+/// The server this computer's calls and rings use: the configured one, or the built-in one
+/// (started if it is not running; restarted when LAN hosting changed and no call uses it).
+pub async fn in_use(state: &AppState) -> Result<String, AppError> {
+    let configured = state.settings().server.trim().to_owned();
+    if !configured.is_empty() {
+        return Ok(configured);
+    }
+    let idle = state.call.lock().await.is_none();
+    builtin(state, idle).await?;
+    Ok(state
+        .builtin
+        .lock()
+        .await
+        .as_ref()
+        .map(|b| b.local_url())
+        .unwrap_or_default())
+}
+
 /// Chooses the server for joining `room` (None: a new call), with `link_server` from a link
 /// the person agreed to. Called with no call in progress.
 pub async fn choose(

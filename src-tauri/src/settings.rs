@@ -1,6 +1,7 @@
 //! What the person chose, kept in the OS config directory (`settings.json`): their name, the
 //! signaling server, video quality, default devices, whether to hide their IP address, the
-//! microphone's processing, and recent rooms.
+//! microphone's processing, recent rooms, who may ring and starting at login. (Contacts and
+//! recent calls: people::book.)
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,13 @@ pub struct Settings {
     pub audio_processing: AudioProcessing,
     /// Newest first.
     pub recent_rooms: Vec<String>,
+    /// Only contacts can ring this app: rings from anyone else are declined at once (and
+    /// listed as declined).
+    pub contacts_only: bool,
+    /// Start Tincan (in the tray, window hidden) when the person logs in.
+    pub start_at_login: bool,
+    /// Closing the window has said once that Tincan keeps running in the tray.
+    pub told_about_tray: bool,
 }
 
 impl Default for Settings {
@@ -64,6 +72,9 @@ impl Default for Settings {
             hide_ip: false,
             audio_processing: AudioProcessing::ON,
             recent_rooms: Vec::new(),
+            contacts_only: false,
+            start_at_login: false,
+            told_about_tray: false,
         }
     }
 }

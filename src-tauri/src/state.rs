@@ -6,7 +6,8 @@ use tincan_call::Call;
 
 use crate::builtin_server::BuiltInServer;
 use crate::frame_socket::FrameSocket;
-use crate::links::{self, LinkJoin};
+use crate::links::{self, LinkJoin, PersonLink};
+use crate::people::People;
 use crate::preview::Preview;
 use crate::settings::{Settings, SettingsFile};
 use crate::tiles::Tiles;
@@ -28,10 +29,14 @@ pub struct AppState {
     pub call: tokio::sync::Mutex<Option<Arc<Call>>>,
     /// A `tincan://join/` link the page has not taken yet.
     pub pending_link: Mutex<Option<LinkJoin>>,
+    /// A `tincan://person/` link the page has not taken yet.
+    pub pending_person: Mutex<Option<PersonLink>>,
+    /// The personal code, contacts and rings.
+    pub people: Arc<People>,
 }
 
 impl AppState {
-    pub fn new(settings_file: SettingsFile) -> Self {
+    pub fn new(settings_file: SettingsFile, people: People) -> Self {
         let (settings, problem) = match settings_file.load() {
             Ok(s) => (s, None),
             Err(e) => (Settings::default(), Some(e.to_string())),
@@ -47,6 +52,8 @@ impl AppState {
             preview_stops: std::sync::atomic::AtomicU64::new(0),
             call: tokio::sync::Mutex::new(None),
             pending_link: Mutex::new(None),
+            pending_person: Mutex::new(None),
+            people: Arc::new(people),
         }
     }
 

@@ -99,6 +99,18 @@ impl CliPeer {
         Self::start_as(Some(&server), &Place::default(), dir, name, role, extra).await
     }
 
+    /// [`CliPeer::start_in_role`] with a server this test did not start (the app's built-in
+    /// one), by its address.
+    pub async fn start_role_with_server(
+        server: &str,
+        dir: &Path,
+        name: &str,
+        role: Role<'_>,
+        extra: &[&str],
+    ) -> Self {
+        Self::start_as(Some(server), &Place::default(), dir, name, role, extra).await
+    }
+
     async fn start_as(
         server: Option<&str>,
         place: &Place<'_>,

@@ -10,6 +10,7 @@ pub mod desktop;
 pub mod lan;
 pub mod long_path;
 pub mod netns;
+pub mod notifications;
 pub mod plain_peer;
 pub mod raw;
 pub mod resilience;

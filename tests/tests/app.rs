@@ -3,6 +3,7 @@
 //! built-in server. The microphone is the virtual one (scripts/virtual-audio.sh), fed a tone.
 //! Screenshots of each screen go to docs/screenshots/. [`lan`]: the app hosting a call for
 //! its LAN, joined by code from another computer and by its copied link from Chromium.
+//! [`people`]: contacts and ringing, with the window closed to the tray.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,6 +18,8 @@ use tincan_media::audio::{AudioSource, WavSource};
 
 #[path = "app/lan.rs"]
 mod lan;
+#[path = "app/people.rs"]
+mod people;
 
 /// The tone played into the virtual microphone the app listens to.
 const MIC_HZ: f64 = 600.0;

@@ -5,6 +5,7 @@
 // `window.tincan` exposes the state for tests and curious people.
 
 import { ADVICE, TITLES } from "./errors.js";
+import { offerPerson, startPeople } from "./people.js";
 import { askLanHosting, followLink } from "./reach.js";
 import { quality, statsText } from "./stats.js";
 import { shownSize, tileResize, watchTile } from "./tiles.js";
@@ -377,6 +378,8 @@ async function openSettings() {
   $("echo-cancellation").checked = audio.echo_cancellation !== false;
   $("noise-suppression").checked = audio.noise_suppression !== false;
   $("auto-gain").checked = audio.auto_gain !== false;
+  $("contacts-only").checked = !!s.contacts_only;
+  $("start-at-login").checked = !!s.start_at_login;
   // Settings open over a call too; closing them goes back to where they were opened.
   if (app.screen !== "settings") app.settingsFrom = app.screen;
   show("settings");
@@ -406,6 +409,8 @@ async function saveSettings(event) {
       noise_suppression: $("noise-suppression").checked,
       auto_gain: $("auto-gain").checked,
     },
+    contacts_only: $("contacts-only").checked,
+    start_at_login: $("start-at-login").checked,
     camera: $("default-camera").value,
     microphone: $("default-microphone").value,
     speaker: $("default-speaker").value,
@@ -592,6 +597,19 @@ document.addEventListener("keydown", (e) => {
   }
 });
 
+// Straight into `room` (null: a new one) with the chosen devices, no pre-join screen: for
+// answering a ring and calling a contact. The joined room, or null (the error is shown).
+async function joinRoom(room) {
+  if (app.screen === "call") return null;
+  await invoke("stop_preview").catch(() => {});
+  app.room = room;
+  app.linkServer = null;
+  app.joined = null;
+  await loadDevices();
+  await join();
+  return app.screen === "call" ? app.joined : null;
+}
+
 async function start() {
   const info = await invoke("app_info");
   app.settings = info.settings;
@@ -602,6 +620,8 @@ async function start() {
     app.settings = await invoke("save_settings", { settings: { ...app.settings, lan_hosting: allow } });
   });
   if (info.link) openLink(info.link);
+  if (info.person) offerPerson(info.person);
+  startPeople(app, { joinRoom, leave, showError, notice, copy });
 }
 
 start().catch((e) => showError(e));

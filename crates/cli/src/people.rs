@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use tincan_protocol::{PersonalCode, PersonalKey, RingAnswer, RingEnd, RingId, RoomCode};
-use tincan_signaling::{connect, ClientOptions, DirectoryEvent, Signaling, SignalingError};
+use tincan_signaling::{connect, identity, ClientOptions, DirectoryEvent, Signaling, SignalingError};
 use tokio::sync::mpsc;
 
 use crate::call::{self, exit, CallArgs};
@@ -14,32 +14,11 @@ use crate::call::{self, exit, CallArgs};
 /// Reads the personal key kept at `path`, making (and keeping) one when there is none yet.
 /// Without a path: a new key for this run only.
 pub fn identity(path: Option<&Path>) -> Result<PersonalKey, String> {
-    let Some(path) = path else {
-        return PersonalKey::generate().map_err(|e| e.to_string());
-    };
-    match std::fs::read_to_string(path) {
-        Ok(text) => PersonalKey::from_text(&text)
-            .map_err(|e| format!("{}: {e} (delete it to make a new identity)", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = PersonalKey::generate().map_err(|e| e.to_string())?;
-            write_private(path, &key.to_text())
-                .map_err(|e| format!("cannot keep the identity in {}: {e}", path.display()))?;
-            Ok(key)
-        }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    match path {
+        Some(path) => identity::load_or_create(path),
+        None => identity::generate(),
     }
-}
-
-/// Writes a file only its owner can read (the key is a secret).
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())
+    .map_err(|e| e.to_string())
 }
 
 /// A connection registered under this run's personal code.

@@ -19,6 +19,7 @@
 
 mod client;
 mod error;
+pub mod identity;
 mod tls;
 mod url;
 
