@@ -60,9 +60,13 @@ export function startPeople(state, calls) {
       const who = document.createElement("span");
       who.className = "who";
       who.textContent = c.name;
+      const state_ = document.createElement("span");
+      state_.className = "when";
+      state_.textContent = c.online ? "online" : "offline";
       li.append(
         dot,
         who,
+        state_,
         button("Call", `Call ${c.name}`, () => ringContact(c), "primary small"),
         button("Rename", `Rename ${c.name}`, () => rename(c)),
         button("Remove", `Remove ${c.name}`, () => remove(c)),
@@ -131,6 +135,10 @@ export function startPeople(state, calls) {
       state.outgoing = { ring, name: c.name };
       $("ringing-name").textContent = c.name;
       $("ringing").hidden = false;
+      // A quick answer can end the ring before its id came back.
+      const early = endedEarly.get(ring);
+      endedEarly.clear();
+      if (early) ringEnded(early);
     } catch (e) {
       await calls.leave("");
       calls.showError(e);
@@ -149,6 +157,9 @@ export function startPeople(state, calls) {
     }
   }
 
+  // Ends of rings not (yet) known here: the last few, for ringContact to find its own.
+  const endedEarly = new Map();
+
   function hideIncoming() {
     state.incoming = null;
     $("incoming").hidden = true;
@@ -160,7 +171,11 @@ export function startPeople(state, calls) {
       calls.notice(`Missed call from ${name}.`);
       return;
     }
-    if (state.outgoing?.ring !== ring) return;
+    if (state.outgoing?.ring !== ring) {
+      endedEarly.set(ring, { ring, reason, name });
+      if (endedEarly.size > 8) endedEarly.delete(endedEarly.keys().next().value);
+      return;
+    }
     state.outgoing = null;
     $("ringing").hidden = true;
     if (reason !== "accepted") calls.leave((RING_ENDS[reason] || (() => `The ring ended (${reason}).`))(name));

@@ -27,48 +27,64 @@ pub fn start(app: AppHandle) {
             let Some(key) = people.key.clone() else {
                 return; // No identity: People::new said why; nothing can register.
             };
-            let reason = match crate::server_choice::in_use(&state).await {
+            let ended = match crate::server_choice::in_use(&state).await {
                 Ok(server) => stay_connected(&app, &people, &server, &key).await,
-                Err(e) => e.to_string(),
+                Err(e) => Ended::Lost(e.to_string()),
             };
             *lock(&people.connection) = None;
             lock(&people.online).clear();
+            let (reason, wait) = match ended {
+                Ended::Restart => ("connecting to the server in use…".to_owned(), false),
+                Ended::Lost(reason) => (reason, true),
+            };
             *lock(&people.problem) = Some(reason);
             people.changed(&app);
-            tokio::select! {
-                () = tokio::time::sleep(RETRY) => {}
-                () = people.restart.notified() => {}
+            if wait {
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY) => {}
+                    () = people.restart.notified() => {}
+                }
             }
         }
     });
 }
 
+/// Why [`stay_connected`] returned.
+enum Ended {
+    /// The server in use changed: connect again now.
+    Restart,
+    /// Why the connection failed or ended, for the page; try again after [`RETRY`].
+    Lost(String),
+}
+
 /// Connects, registers and handles what comes until the connection ends or a restart is
-/// asked; returns why it ended, for the page.
+/// asked.
 async fn stay_connected(
     app: &AppHandle,
     people: &People,
     server: &str,
     key: &tincan_protocol::PersonalKey,
-) -> String {
+) -> Ended {
     let (signaling, _room_events) = match connect(server, ClientOptions::default()).await {
         Ok(connected) => connected,
-        Err(e) => return format!("people cannot ring you now: {e}"),
+        Err(e) => return Ended::Lost(format!("people cannot ring you now: {e}")),
     };
     if !signaling.rings_people() {
         signaling.close().await;
-        return format!(
+        return Ended::Lost(format!(
             "the server {server} does not take personal codes (it needs a newer \
              tincan-server): people cannot ring you there"
-        );
+        ));
     }
     let Some(mut events) = signaling.directory_events() else {
-        return "the connection gave no ring events".into();
+        return Ended::Lost("the connection gave no ring events".into());
     };
     match signaling.register(key).await {
         Ok(code) if Some(code) == people.code() => {}
-        Ok(other) => return format!("the server registered {other}, not this app's code"),
-        Err(e) => return format!("the server refused your personal code: {e}"),
+        Ok(other) => {
+            return Ended::Lost(format!("the server registered {other}, not this app's code"))
+        }
+        Err(e) => return Ended::Lost(format!("the server refused your personal code: {e}")),
     }
     let _ = signaling.watch(people.contact_codes()).await;
     *lock(&people.connection) = Some(signaling.clone());
@@ -78,9 +94,9 @@ async fn stay_connected(
         tokio::select! {
             event = events.recv() => match event {
                 Some(event) => on_event(app, people, &signaling, event).await,
-                None => break "the connection to the server ended; connecting again".to_owned(),
+                None => break Ended::Lost("the connection to the server ended; connecting again".into()),
             },
-            () = people.restart.notified() => break "connecting to the new server".to_owned(),
+            () = people.restart.notified() => break Ended::Restart,
         }
     };
     signaling.close().await;

@@ -13,7 +13,7 @@ use tincan_e2e::desktop::page::{click, server_address, set_value, wait_for_call,
 use tincan_e2e::notifications::Notifications;
 use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, Role};
 
-use super::{feed_microphone, n, screenshots, ONE_APP_AT_A_TIME};
+use super::{change_settings, feed_microphone, n, screenshots, ONE_APP_AT_A_TIME};
 
 /// `tincan-cli call --ring`'s exit codes (crates/cli/src/call.rs, `exit`).
 const DECLINED: i32 = 5;
@@ -90,6 +90,21 @@ async fn rings() {
     wait_for_home(&app).await;
     set_value(&app, "name", "Desk").await;
     click(&app, "lan-deny").await;
+    // No camera here but the test pattern, which the app does not pick by itself. (Settings
+    // list the devices once they have looked.)
+    change_settings(
+        &app,
+        "const pick = document.getElementById('default-camera');
+         for (let i = 0; i < 100 && !pick.querySelector('option[value=pattern]'); i++)
+           await new Promise(r => setTimeout(r, 100));
+         pick.value = 'pattern'",
+        "home",
+    )
+    .await;
+    assert_eq!(
+        app.execute("return window.tincan.settings.camera", json!([])).await,
+        json!("pattern")
+    );
     let me = app
         .wait_for(
             "the app registered under its personal code",
@@ -132,6 +147,14 @@ async fn rings() {
     .await;
     let online_after = wait_presence(&app, "Ada", true).await;
     eprintln!("Ada shown online {online_after:?} after being added");
+    app.wait_for(
+        "the add-contact form cleared",
+        "return document.getElementById('contact-code').value === ''",
+        Duration::from_secs(5),
+    )
+    .await;
+    // (The page has changed; the screen shows it at its next paint.)
+    tokio::time::sleep(Duration::from_millis(500)).await;
     desktop.screenshot(&shots.join("contacts.png"));
     app.execute(
         "document.querySelector('#contacts li button[aria-label=\"Call Ada\"]').click(); return true",
@@ -176,11 +199,12 @@ async fn rings() {
     );
     let offline_after = wait_presence(&app, "Ada", false).await;
     eprintln!("Ada shown offline {offline_after:?} after she quit");
-    click(&app, "leave").await;
+    back_home(&app).await;
 
     // Bob rings the app; it shows his name; declined, his tincan-cli exits "declined".
-    let bob = ring(&server, &dir, "Bob", &my_code).await;
+    let bob = ring(&server, &dir, "Bob", &my_code, 10).await;
     assert_eq!(incoming(&app).await, "Bob");
+    tokio::time::sleep(Duration::from_millis(500)).await;
     desktop.screenshot(&shots.join("incoming-call.png"));
     click(&app, "incoming-decline").await;
     assert_eq!(bob.exit().await.0, Some(DECLINED), "Bob hears the decline");
@@ -203,7 +227,7 @@ async fn rings() {
         .await;
     assert!(told.is_some(), "closing the window the first time says Tincan keeps running: {:?}", notifications.shown());
     let rang = Instant::now();
-    let bob = ring(&server, &dir, "Bob", &my_code).await;
+    let bob = ring(&server, &dir, "Bob", &my_code, 45).await;
     let shown = notifications
         .wait_for("Bob is calling", Duration::from_secs(10))
         .await;
@@ -247,7 +271,7 @@ async fn rings() {
         Duration::from_secs(20),
     )
     .await;
-    let cy = ring(&server, &dir, "Cy", &my_code).await;
+    let cy = ring(&server, &dir, "Cy", &my_code, 10).await;
     assert_eq!(cy.exit().await.0, Some(BUSY), "a ring during a call is busy");
     let bob = bob.finish().await;
     let from_app = about(&bob, &app_id);
@@ -259,7 +283,7 @@ async fn rings() {
     assert_eq!(recent[0]["name"], json!("Cy"), "{recent}");
     assert_eq!(recent[0]["outcome"], json!("you were in a call"), "{recent}");
     assert_eq!(recent[1]["kind"], json!("incoming"), "{recent}");
-    click(&app, "leave").await;
+    back_home(&app).await;
 
     // Contacts are kept: after a restart Ada is still there, and online again with her.
     drop(app);
@@ -280,9 +304,24 @@ async fn rings() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A `tincan-cli call --ring` from `name` to `code`, ringing once this returns.
-async fn ring(server: &str, dir: &Path, name: &str, code: &str) -> CliPeer {
-    CliPeer::start_role_with_server(server, dir, name, Role::Ring(code), &["--duration", "5"])
+/// Leaves the call and goes back to the home screen.
+async fn back_home(app: &Browser) {
+    click(app, "leave").await;
+    app.wait_for(
+        "the call left",
+        "return window.tincan.screen === 'ended'",
+        Duration::from_secs(10),
+    )
+    .await;
+    click(app, "home-again").await;
+    wait_for_home(app).await;
+}
+
+/// A `tincan-cli call --ring` from `name` to `code`, ringing once this returns, for at most
+/// `seconds` (ringing included).
+async fn ring(server: &str, dir: &Path, name: &str, code: &str, seconds: u32) -> CliPeer {
+    let seconds = seconds.to_string();
+    CliPeer::start_role_with_server(server, dir, name, Role::Ring(code), &["--duration", &seconds])
         .await
 }
 
