@@ -50,8 +50,7 @@ pub fn run() -> Result<(), tauri::Error> {
             let dir = app.path().app_config_dir()?;
             let state = AppState::new(SettingsFile::in_dir(&dir), People::new(&dir));
             *lock(&state.pending_link) = std::env::args().find_map(|a| state.link(&a));
-            *lock(&state.pending_person) =
-                std::env::args().find_map(|a| links::person_in_link(&a));
+            *lock(&state.pending_person) = std::env::args().find_map(|a| links::person_in_link(&a));
             app.manage(state);
             let handle = app.handle().clone();
             app.deep_link().on_open_url(move |event| {

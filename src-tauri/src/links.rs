@@ -150,7 +150,11 @@ mod tests {
         assert_eq!(person_in_link(&link), Some(PersonLink { code, name: None }));
         let named = person_in_link(&format!("{link}?name=Ada%20L%0A")).unwrap();
         assert_eq!(named.name.as_deref(), Some("Ada L"));
-        for bad in ["tincan://person/", "tincan://person/abc", "tincan://join/waj9-ev77-q593-7y9c"] {
+        for bad in [
+            "tincan://person/",
+            "tincan://person/abc",
+            "tincan://join/waj9-ev77-q593-7y9c",
+        ] {
             assert_eq!(person_in_link(bad), None, "{bad}");
         }
     }

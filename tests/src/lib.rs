@@ -18,6 +18,7 @@ pub mod room;
 pub mod server;
 pub mod speech;
 pub mod turn;
+pub mod virtual_audio;
 pub mod webdriver;
 
 pub use cable::Cable;

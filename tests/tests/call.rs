@@ -308,41 +308,6 @@ async fn a_keyframe_asked_for_arrives_within_200_ms_and_muting_silences_the_audi
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// What a peer's speaker plays, read back from the virtual speaker's monitor for `seconds`.
-fn record_virtual_speaker(seconds: f64) -> std::thread::JoinHandle<Vec<i16>> {
-    use std::io::Read;
-    assert!(
-        std::env::var_os("PULSE_SERVER").is_some(),
-        "no virtual sound devices: run through scripts/test (it sources scripts/virtual-audio.sh)"
-    );
-    std::thread::spawn(move || {
-        let mut parec = std::process::Command::new("parec")
-            .args([
-                "-d",
-                "tincan_speaker.monitor",
-                "--format=s16le",
-                "--rate=48000",
-                "--channels=1",
-            ])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("parec runs");
-        let mut out = parec.stdout.take().expect("piped");
-        let reader = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = out.read_to_end(&mut bytes);
-            bytes
-        });
-        std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
-        let _ = parec.kill();
-        let bytes = reader.join().expect("reader");
-        bytes
-            .chunks_exact(2)
-            .map(|b| i16::from_le_bytes([b[0], b[1]]))
-            .collect()
-    })
-}
-
 /// Ada plays Bo on the (virtual) speaker through the jitter buffer and records him; Bo sends
 /// a 660 Hz tone. The speaker plays 660 Hz; the recording holds every frame Ada decoded, in
 /// order, and the tone.
@@ -383,7 +348,7 @@ async fn the_speaker_plays_the_far_end_and_the_recording_keeps_it() {
     .await;
     let b_id = b.id.clone();
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let played = record_virtual_speaker(3.0);
+    let played = tincan_e2e::virtual_audio::record_virtual_speaker(3.0);
     let (a, _b) = (a.finish().await, b.finish().await);
 
     let played = played.join().expect("speaker recording");

@@ -48,6 +48,7 @@ export function startPeople(state, calls) {
           : "People who have your code can ring you."
         : "Connecting…";
     $("reach-status").dataset.reachable = String(view.reachable);
+    $("do-not-disturb").checked = view.do_not_disturb;
     const list = $("contacts");
     list.replaceChildren();
     for (const c of view.contacts) {
@@ -68,8 +69,8 @@ export function startPeople(state, calls) {
         who,
         state_,
         button("Call", `Call ${c.name}`, () => ringContact(c), "primary small"),
-        button("Rename", `Rename ${c.name}`, () => rename(c)),
-        button("Remove", `Remove ${c.name}`, () => remove(c)),
+        button("Rename", `Rename ${c.name}`, () => rename(c, li)),
+        button("Remove", `Remove ${c.name}`, () => remove(c, li)),
       );
       list.append(li);
     }
@@ -106,23 +107,43 @@ export function startPeople(state, calls) {
     }
   }
 
-  async function rename(c) {
-    const name = window.prompt(`New name for ${c.name}`, c.name);
-    if (!name) return;
-    try {
-      await invoke("rename_contact", { code: c.code, name });
-    } catch (e) {
-      calls.showError(e);
-    }
+  // Renaming happens in the row: the name becomes a field, saved with Enter or Save.
+  function rename(c, li) {
+    const field = document.createElement("input");
+    field.value = c.name;
+    field.maxLength = 64;
+    field.className = "who";
+    field.setAttribute("aria-label", `New name for ${c.name}`);
+    const save = async () => {
+      try {
+        await invoke("rename_contact", { code: c.code, name: field.value });
+      } catch (e) {
+        calls.showError(e);
+      }
+    };
+    field.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") save();
+      if (e.key === "Escape") render(state.people);
+    });
+    li.replaceChildren(field, button("Save", `Save the name for ${c.name}`, save, "primary small"),
+      button("Cancel", "Cancel renaming", () => render(state.people)));
+    field.focus();
   }
 
-  async function remove(c) {
-    if (!window.confirm(`Remove ${c.name} from your contacts?`)) return;
-    try {
-      await invoke("remove_contact", { code: c.code });
-    } catch (e) {
-      calls.showError(e);
-    }
+  // Removing asks in the row first.
+  function remove(c, li) {
+    const gone = async () => {
+      try {
+        await invoke("remove_contact", { code: c.code });
+      } catch (e) {
+        calls.showError(e);
+      }
+    };
+    const ask = document.createElement("span");
+    ask.className = "who";
+    ask.textContent = `Remove ${c.name}?`;
+    li.replaceChildren(ask, button("Remove", `Yes, remove ${c.name}`, gone, "danger small"),
+      button("Keep", `Keep ${c.name}`, () => render(state.people)));
   }
 
   // Calling a contact: start a new room, join it, and ring them into it. The call screen
@@ -202,6 +223,9 @@ export function startPeople(state, calls) {
     await invoke("cancel_ring", { ring: out.ring }).catch(() => {});
     // The ring's end (cancelled) leaves the room.
   });
+  $("do-not-disturb").addEventListener("change", (e) =>
+    invoke("set_do_not_disturb", { on: e.currentTarget.checked }).catch((err) => calls.showError(err)),
+  );
   $("copy-my-code").addEventListener("click", () => calls.copy(state.people?.code || "", "Your code"));
   $("copy-my-link").addEventListener("click", () => calls.copy(state.people?.link || "", "Your link"));
   $("add-contact-form").addEventListener("submit", async (e) => {

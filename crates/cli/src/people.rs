@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use tincan_protocol::{PersonalCode, PersonalKey, RingAnswer, RingEnd, RingId, RoomCode};
-use tincan_signaling::{connect, identity, ClientOptions, DirectoryEvent, Signaling, SignalingError};
+use tincan_signaling::{
+    connect, identity, ClientOptions, DirectoryEvent, Signaling, SignalingError,
+};
 use tokio::sync::mpsc;
 
 use crate::call::{self, exit, CallArgs};

@@ -8,7 +8,9 @@ use tincan_protocol::PersonalKey;
 /// Why the personal key could not be read or kept.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    #[error("{path}: {reason} (delete it to make a new identity; contacts will need your new code)")]
+    #[error(
+        "{path}: {reason} (delete it to make a new identity; contacts will need your new code)"
+    )]
     Unreadable { path: PathBuf, reason: String },
     #[error("cannot keep the identity in {path}: {reason}")]
     CannotKeep { path: PathBuf, reason: String },

@@ -90,14 +90,15 @@ impl Book {
             )));
         }
         self.contacts.push(Contact { code, name });
-        self.contacts
-            .sort_by_key(|c| c.name.to_lowercase());
+        self.contacts.sort_by_key(|c| c.name.to_lowercase());
         Ok(())
     }
 
     pub fn rename(&mut self, code: PersonalCode, name: &str) -> Result<(), AppError> {
         if self.contact(code).is_none() {
-            return Err(AppError::People(format!("{code} is not one of your contacts")));
+            return Err(AppError::People(format!(
+                "{code} is not one of your contacts"
+            )));
         }
         self.add(code, name)
     }
@@ -166,13 +167,16 @@ impl BookFile {
     /// leaves one or the other).
     pub fn save(&self, book: &Book) -> Result<(), AppError> {
         let fail = |e: std::io::Error| {
-            AppError::People(format!("cannot save contacts to {}: {e}", self.path.display()))
+            AppError::People(format!(
+                "cannot save contacts to {}: {e}",
+                self.path.display()
+            ))
         };
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
-        let text = serde_json::to_string_pretty(book)
-            .map_err(|e| AppError::People(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(book).map_err(|e| AppError::People(e.to_string()))?;
         let temp = self.path.with_extension("json.new");
         std::fs::write(&temp, text).map_err(fail)?;
         std::fs::rename(&temp, &self.path).map_err(fail)
@@ -214,7 +218,10 @@ mod tests {
         assert!(!book.remove(code(1)));
         let long = "x".repeat(500);
         book.add(code(4), &long).unwrap();
-        assert_eq!(book.contact(code(4)).unwrap().name.chars().count(), NAME_CHARS);
+        assert_eq!(
+            book.contact(code(4)).unwrap().name.chars().count(),
+            NAME_CHARS
+        );
     }
 
     #[test]

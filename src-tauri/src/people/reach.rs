@@ -82,7 +82,9 @@ async fn stay_connected(
     match signaling.register(key).await {
         Ok(code) if Some(code) == people.code() => {}
         Ok(other) => {
-            return Ended::Lost(format!("the server registered {other}, not this app's code"))
+            return Ended::Lost(format!(
+                "the server registered {other}, not this app's code"
+            ))
         }
         Err(e) => return Ended::Lost(format!("the server refused your personal code: {e}")),
     }
@@ -149,8 +151,14 @@ async fn ringing(
     let contact = lock(&people.book).contact(from).map(|c| c.name.clone());
     let in_call = state.call.lock().await.is_some();
     let showing = lock(&people.incoming).is_some();
-    let refuse = if in_call || showing {
+    let refuse = if in_call {
         Some((RingAnswer::Busy, CallKind::Missed, "you were in a call"))
+    } else if showing {
+        Some((
+            RingAnswer::Busy,
+            CallKind::Missed,
+            "another call was ringing",
+        ))
     } else if people.do_not_disturb() {
         Some((RingAnswer::Busy, CallKind::Missed, "do not disturb"))
     } else if contact.is_none() && state.settings().contacts_only {
@@ -180,18 +188,16 @@ async fn ringing(
         contact: contact.is_some(),
         room,
     };
-    *lock(&people.incoming) = Some(incoming.clone());
     let speaker = state.settings().speaker;
-    // Opening a speaker can take a moment: off the async threads.
-    let tone = tokio::task::spawn_blocking(move || super::ringtone::Ringtone::start(&speaker))
-        .await
+    let tone = super::ringtone::Ringtone::start(&speaker)
+        .map_err(|e| tracing::warn!("no ringtone: {e}"))
         .ok()
-        .and_then(|r| r.map_err(|e| tracing::warn!("no ringtone: {e}")).ok())
         .flatten();
-    let still_ringing = lock(&people.incoming)
-        .as_ref()
-        .is_some_and(|i| i.ring == incoming.ring);
-    if still_ringing {
+    // Shown and rung together, under the lock an answer takes: an answer never finds the
+    // ring without its tone (and leaves it ringing).
+    {
+        let mut shown = lock(&people.incoming);
+        *shown = Some(incoming.clone());
         *lock(&people.ringtone) = tone;
     }
     notify_if_away(app, &incoming.name);
@@ -218,7 +224,10 @@ fn notify_if_away(app: &AppHandle, name: &str) {
 }
 
 fn ring_ended(app: &AppHandle, people: &People, ring: &RingId, reason: RingEnd) {
-    if lock(&people.incoming).as_ref().is_some_and(|i| &i.ring == ring) {
+    if lock(&people.incoming)
+        .as_ref()
+        .is_some_and(|i| &i.ring == ring)
+    {
         return end_incoming(app, people, reason);
     }
     let Some(out) = lock(&people.outgoing).remove(ring) else {

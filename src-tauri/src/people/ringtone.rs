@@ -9,6 +9,8 @@ use tincan_media::{AudioFrame, MediaError, FRAME_SAMPLES, SAMPLE_RATE};
 
 /// One ring's pattern, in 20 ms frames.
 const PERIOD_FRAMES: usize = 150;
+/// How long to wait before opening a speaker that failed again.
+const RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Rings until dropped.
 pub struct Ringtone {
@@ -17,7 +19,8 @@ pub struct Ringtone {
 
 impl Ringtone {
     /// Starts ringing on `speaker` (a device id; empty: the system's default; "none": no
-    /// sound, which is not an error).
+    /// sound). A speaker that cannot be opened (or stops taking audio) is tried again every
+    /// half second while it rings: a sound server busy for a moment does not silence a ring.
     pub fn start(speaker: &str) -> Result<Option<Self>, MediaError> {
         if speaker == crate::devices::NONE {
             return Ok(None);
@@ -25,36 +28,35 @@ impl Ringtone {
         let id = (!speaker.is_empty()).then(|| speaker.to_owned());
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
-        // The speaker is opened on the thread that writes to it (cpal's streams stay put).
-        let (opened_tx, opened_rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("ringtone".into())
+            // The speaker is opened on the thread that writes to it (cpal's streams stay put).
             .spawn(move || {
-                let mut sink = match SpeakerSink::open(id.as_deref()) {
-                    Ok(sink) => {
-                        let _ = opened_tx.send(Ok(()));
-                        sink
-                    }
-                    Err(e) => {
-                        let _ = opened_tx.send(Err(e));
-                        return;
-                    }
-                };
                 let mut n = 0usize;
+                let mut told = false;
                 while !stopped.load(Ordering::Relaxed) {
-                    // `write` waits while enough is queued: this loop runs at the sound's pace.
-                    if sink.write(&frame(n)).is_err() {
-                        return;
+                    let mut sink = match SpeakerSink::open(id.as_deref()) {
+                        Ok(sink) => sink,
+                        Err(e) => {
+                            if !std::mem::replace(&mut told, true) {
+                                tracing::warn!("the ringtone cannot open the speaker yet: {e}");
+                            }
+                            std::thread::sleep(RETRY);
+                            continue;
+                        }
+                    };
+                    while !stopped.load(Ordering::Relaxed) {
+                        // `write` waits while enough is queued: this runs at the sound's pace.
+                        if let Err(e) = sink.write(&frame(n)) {
+                            tracing::warn!("the ringtone's speaker failed: {e}");
+                            break;
+                        }
+                        n = (n + 1) % PERIOD_FRAMES;
                     }
-                    n = (n + 1) % PERIOD_FRAMES;
                 }
             })
             .map_err(|e| MediaError::AudioDevice(e.to_string()))?;
-        match opened_rx.recv() {
-            Ok(Ok(())) => Ok(Some(Self { stop })),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(MediaError::AudioDevice("the ringtone stopped at once".into())),
-        }
+        Ok(Some(Self { stop }))
     }
 }
 
@@ -91,6 +93,9 @@ mod tests {
     fn the_pattern_rings_then_rests() {
         let loud = |n| frame(n).samples.iter().any(|s| s.unsigned_abs() > 4000);
         assert!(loud(0) && loud(30));
-        assert!(!loud(22) && !loud(100), "quiet between notes and after them");
+        assert!(
+            !loud(22) && !loud(100),
+            "quiet between notes and after them"
+        );
     }
 }

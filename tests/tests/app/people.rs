@@ -2,8 +2,11 @@
 //! the app calls a contact who is a `tincan-cli listen` peer; `tincan-cli call --ring` rings
 //! the app, which declines, misses a ring with its window closed to the tray (the OS
 //! notification is read from the test's own notification server), accepts one (video and
-//! audio both ways) and answers a second ring meanwhile "busy"; contacts survive a restart
-//! and presence follows the contact within 5 s.
+//! audio both ways) and answers a second ring meanwhile "busy", as it does in do-not-disturb;
+//! with "only contacts can ring me" a stranger is declined; contacts are added from the recent
+//! calls, renamed and removed, and survive a restart
+//! and presence follows the contact within 5 s; starting at login writes (and removes) an
+//! XDG autostart entry.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,7 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tincan_e2e::desktop::page::{click, server_address, set_value, wait_for_call, wait_for_home};
 use tincan_e2e::notifications::Notifications;
+use tincan_e2e::virtual_audio::record_virtual_speaker;
 use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, Role};
+use tincan_media::audio::analysis::{dominant_frequency, rms};
 
 use super::{change_settings, feed_microphone, n, screenshots, ONE_APP_AT_A_TIME};
 
@@ -102,7 +107,8 @@ async fn rings() {
     )
     .await;
     assert_eq!(
-        app.execute("return window.tincan.settings.camera", json!([])).await,
+        app.execute("return window.tincan.settings.camera", json!([]))
+            .await,
         json!("pattern")
     );
     let me = app
@@ -114,8 +120,11 @@ async fn rings() {
         .await;
     let my_code = me.as_str().unwrap_or_default().to_owned();
     assert_eq!(
-        app.execute("return document.getElementById('my-code').textContent", json!([]))
-            .await,
+        app.execute(
+            "return document.getElementById('my-code').textContent",
+            json!([])
+        )
+        .await,
         json!(my_code),
         "the home screen shows the personal code"
     );
@@ -167,7 +176,9 @@ async fn rings() {
         ada.printed("ringing", Duration::from_secs(10)).await,
         "Ada was rung"
     );
-    let ada_id = ada.printed_after("peer").expect("Ada joined the app's room");
+    let ada_id = ada
+        .printed_after("peer")
+        .expect("Ada joined the app's room");
     app.wait_for(
         "Ada's video in the app",
         &format!("const t = window.tincan.tiles[{ada_id:?}]; return t && t.drawn > 30"),
@@ -175,8 +186,11 @@ async fn rings() {
     )
     .await;
     assert_eq!(
-        app.execute("return document.getElementById('ringing').hidden", json!([]))
-            .await,
+        app.execute(
+            "return document.getElementById('ringing').hidden",
+            json!([])
+        )
+        .await,
         json!(true),
         "the ringing banner went once Ada answered"
     );
@@ -204,8 +218,28 @@ async fn rings() {
     // Bob rings the app; it shows his name; declined, his tincan-cli exits "declined".
     let bob = ring(&server, &dir, "Bob", &my_code, 10).await;
     assert_eq!(incoming(&app).await, "Bob");
+    // The ringtone plays on the speaker: its two notes (880 and 660 Hz) every 3 s (two rounds:
+    // a cold speaker can take a moment to start, docs/traps.md trap 10).
+    let played = record_virtual_speaker(6.5);
     tokio::time::sleep(Duration::from_millis(500)).await;
     desktop.screenshot(&shots.join("incoming-call.png"));
+    let inputs = std::process::Command::new("pactl")
+        .args(["list", "short", "sink-inputs"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let played = played.join().expect("the recording");
+    let notes: Vec<f64> = played
+        .chunks(48_000 / 5)
+        .filter(|c| rms(c) > 0.05)
+        .filter_map(|c| dominant_frequency(c, 48_000))
+        .collect();
+    assert!(
+        notes.iter().any(|hz| (hz - 880.0).abs() < 10.0)
+            && notes.iter().any(|hz| (hz - 660.0).abs() < 10.0),
+        "the ringtone's notes not heard: loud parts at {notes:?} Hz; levels {:?}; playing: {inputs}",
+        played.chunks(48_000 / 5).map(|c| (rms(c) * 100.0).round()).collect::<Vec<_>>()
+    );
     click(&app, "incoming-decline").await;
     assert_eq!(bob.exit().await.0, Some(DECLINED), "Bob hears the decline");
 
@@ -225,16 +259,27 @@ async fn rings() {
     let told = notifications
         .wait_for("still running", Duration::from_secs(5))
         .await;
-    assert!(told.is_some(), "closing the window the first time says Tincan keeps running: {:?}", notifications.shown());
+    assert!(
+        told.is_some(),
+        "closing the window the first time says Tincan keeps running: {:?}",
+        notifications.shown()
+    );
     let rang = Instant::now();
     let bob = ring(&server, &dir, "Bob", &my_code, 45).await;
     let shown = notifications
         .wait_for("Bob is calling", Duration::from_secs(10))
         .await;
-    assert!(shown.is_some(), "no notification of Bob's ring: {:?}", notifications.shown());
+    assert!(
+        shown.is_some(),
+        "no notification of Bob's ring: {:?}",
+        notifications.shown()
+    );
     assert_eq!(bob.exit().await.0, Some(NO_ANSWER), "Bob hears no answer");
     let waited = rang.elapsed();
-    assert!(waited >= Duration::from_secs(29), "no answer after only {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(29),
+        "no answer after only {waited:?}"
+    );
     // Opening Tincan again (as from a launcher, on a desktop without a tray) shows the window.
     relaunch(&desktop, &config, home).await;
     app.wait_for(
@@ -272,7 +317,11 @@ async fn rings() {
     )
     .await;
     let cy = ring(&server, &dir, "Cy", &my_code, 10).await;
-    assert_eq!(cy.exit().await.0, Some(BUSY), "a ring during a call is busy");
+    assert_eq!(
+        cy.exit().await.0,
+        Some(BUSY),
+        "a ring during a call is busy"
+    );
     let bob = bob.finish().await;
     let from_app = about(&bob, &app_id);
     assert!(
@@ -281,9 +330,82 @@ async fn rings() {
     );
     let recent = people(&app).await["recent"].clone();
     assert_eq!(recent[0]["name"], json!("Cy"), "{recent}");
-    assert_eq!(recent[0]["outcome"], json!("you were in a call"), "{recent}");
+    assert_eq!(
+        recent[0]["outcome"],
+        json!("you were in a call"),
+        "{recent}"
+    );
     assert_eq!(recent[1]["kind"], json!("incoming"), "{recent}");
     back_home(&app).await;
+
+    // Do not disturb: a ring is answered "busy" and listed as missed.
+    let dnd = |on: bool| {
+        format!(
+            "const box = document.getElementById('do-not-disturb'); box.checked = {on};
+             box.dispatchEvent(new Event('change')); return true"
+        )
+    };
+    app.execute(&dnd(true), json!([])).await;
+    app.wait_for(
+        "do not disturb on",
+        "return window.tincan.people.do_not_disturb",
+        Duration::from_secs(5),
+    )
+    .await;
+    let cy = ring(&server, &dir, "Cy", &my_code, 10).await;
+    assert_eq!(cy.exit().await.0, Some(BUSY), "do not disturb answers busy");
+    assert_eq!(
+        people(&app).await["recent"][0]["outcome"],
+        json!("do not disturb")
+    );
+    app.execute(&dnd(false), json!([])).await;
+    // Only contacts may ring (Settings): Cy is not one, and is declined at once.
+    let contacts_only = |on: bool| {
+        let app = &app;
+        async move {
+            let change = format!("document.getElementById('contacts-only').checked = {on}");
+            change_settings(app, &change, "home").await;
+        }
+    };
+    contacts_only(true).await;
+    let cy = ring(&server, &dir, "Cy", &my_code, 10).await;
+    assert_eq!(cy.exit().await.0, Some(DECLINED), "a stranger is declined");
+    let recent = people(&app).await["recent"][0].clone();
+    assert_eq!(recent["kind"], json!("declined"), "{recent}");
+    assert_eq!(recent["outcome"], json!("not a contact"), "{recent}");
+    contacts_only(false).await;
+
+    // Contacts are renamed and removed in their row; a caller from the recent calls is added.
+    let press = |label: &str| {
+        format!("document.querySelector('button[aria-label={label:?}]').click(); return true")
+    };
+    app.execute(&press("Add Cy to contacts"), json!([])).await;
+    app.wait_for(
+        "Cy added from the recent calls",
+        "return window.tincan.people.contacts.some(c => c.name === 'Cy')",
+        Duration::from_secs(5),
+    )
+    .await;
+    app.execute(&press("Rename Ada"), json!([])).await;
+    app.execute(
+        "const f = document.querySelector('input[aria-label=\"New name for Ada\"]');
+         f.value = 'Ada Lovelace'; return true",
+        json!([]),
+    )
+    .await;
+    app.execute(&press("Save the name for Ada"), json!([]))
+        .await;
+    app.execute(&press("Remove Cy"), json!([])).await;
+    app.execute(&press("Yes, remove Cy"), json!([])).await;
+    let names = app
+        .wait_for(
+            "Ada renamed and Cy removed",
+            "const names = window.tincan.people.contacts.map(c => c.name);
+             return names.length === 1 && names[0] === 'Ada Lovelace' && names",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(names, json!(["Ada Lovelace"]));
 
     // Contacts are kept: after a restart Ada is still there, and online again with her.
     drop(app);
@@ -293,14 +415,68 @@ async fn rings() {
         &server_of(&app).await,
         &dir,
         "Ada again",
-        Role::Listen("none"),
+        Role::Listen("decline"),
         &["--identity", ada_key],
     )
     .await;
     assert_eq!(ada_again.code().as_deref(), Some(ada_code.as_str()));
-    wait_presence(&app, "Ada", true).await;
-    assert_eq!(people(&app).await["code"], json!(my_code), "the same personal code");
+    wait_presence(&app, "Ada Lovelace", true).await;
+    assert_eq!(
+        people(&app).await["code"],
+        json!(my_code),
+        "the same personal code"
+    );
+    // This time Ada declines: the app leaves the room it made and says so.
+    app.execute(
+        "document.querySelector('button[aria-label=\"Call Ada Lovelace\"]').click(); return true",
+        json!([]),
+    )
+    .await;
+    let said = app
+        .wait_for(
+            "the call ended by Ada's decline",
+            "return window.tincan.screen === 'ended' && window.tincan.ended",
+            Duration::from_secs(15),
+        )
+        .await;
+    assert_eq!(said, json!("Ada Lovelace declined the call."));
+    let recent = people(&app).await["recent"][0].clone();
+    assert_eq!(recent["kind"], json!("outgoing"), "{recent}");
+    assert_eq!(recent["outcome"], json!("declined"), "{recent}");
+    click(&app, "home-again").await;
+    wait_for_home(&app).await;
     drop(ada_again);
+
+    // Start at login (Settings): an XDG autostart entry that starts Tincan in the tray, gone
+    // again when turned off.
+    let autostart = Path::new(home).join(".config/autostart");
+    let entries = || {
+        std::fs::read_dir(&autostart)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let login = |on: bool| {
+        let app = &app;
+        async move {
+            let change = format!("document.getElementById('start-at-login').checked = {on}");
+            change_settings(app, &change, "home").await;
+        }
+    };
+    login(true).await;
+    let made = entries();
+    assert_eq!(made.len(), 1, "one autostart entry: {made:?}");
+    let entry = std::fs::read_to_string(&made[0]).unwrap_or_default();
+    assert!(entry.contains("--hidden"), "it starts in the tray: {entry}");
+    login(false).await;
+    assert_eq!(
+        entries(),
+        Vec::<std::path::PathBuf>::new(),
+        "the entry is removed"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -321,8 +497,14 @@ async fn back_home(app: &Browser) {
 /// `seconds` (ringing included).
 async fn ring(server: &str, dir: &Path, name: &str, code: &str, seconds: u32) -> CliPeer {
     let seconds = seconds.to_string();
-    CliPeer::start_role_with_server(server, dir, name, Role::Ring(code), &["--duration", &seconds])
-        .await
+    CliPeer::start_role_with_server(
+        server,
+        dir,
+        name,
+        Role::Ring(code),
+        &["--duration", &seconds],
+    )
+    .await
 }
 
 /// The restarted app's built-in server (a new port), once it is registered there.
