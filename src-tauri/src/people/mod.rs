@@ -1,5 +1,5 @@
 //! People: this install's personal code, its contacts, and ringing (docs/protocol.md,
-//! "Ringing people"; docs/app.md, "Contacts and ringing").
+//! "Ringing people"; docs/desktop-app.md, "Contacts and ringing").
 //!
 //! - [`book`]: contacts and recent calls, kept on this machine;
 //! - [`reach`]: the signaling connection the app keeps while it runs, registered under the

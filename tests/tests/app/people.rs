@@ -1,4 +1,4 @@
-//! Contacts and ringing in the desktop app (issue 19; docs/app.md, "Contacts and ringing"):
+//! Contacts and ringing in the desktop app (issue 19; docs/desktop-app.md, "Contacts and ringing"):
 //! the app calls a contact who is a `tincan-cli listen` peer; `tincan-cli call --ring` rings
 //! the app, which declines, misses a ring with its window closed to the tray (the OS
 //! notification is read from the test's own notification server), accepts one (video and
