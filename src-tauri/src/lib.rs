@@ -9,6 +9,7 @@ mod commands;
 mod devices;
 mod error;
 mod frame_socket;
+mod json_file;
 pub(crate) mod links;
 mod no_gpu;
 mod people;

@@ -3,12 +3,13 @@
 //! microphone's processing, recent rooms, who may ring and starting at login. (Contacts and
 //! recent calls: people::book.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tincan_call::AudioProcessing;
 
 use crate::error::AppError;
+use crate::json_file::{JsonFile, JsonFileError};
 
 /// How many recent rooms the home screen lists.
 const RECENT_ROOMS: usize = 5;
@@ -121,58 +122,43 @@ impl Settings {
 
 /// Where the settings live and how they are read and written.
 pub struct SettingsFile {
-    path: PathBuf,
+    file: JsonFile,
 }
 
 impl SettingsFile {
     pub fn in_dir(dir: &Path) -> Self {
         Self {
-            path: dir.join("settings.json"),
+            file: JsonFile::new(dir.join("settings.json")),
         }
     }
 
     #[cfg(test)]
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// The saved settings; defaults when there are none yet. A file that cannot be read is
     /// an error (the caller starts from defaults and says so) and is left in place.
     pub fn load(&self) -> Result<Settings, AppError> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                AppError::Settings(format!(
-                    "{} is damaged ({e}); using defaults until you save new settings",
-                    self.path.display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
-            Err(e) => Err(AppError::Settings(format!(
-                "cannot read {}: {e}",
-                self.path.display()
-            ))),
-        }
+        self.file.load().map_err(|e| match e {
+            JsonFileError::Damaged { .. } => {
+                AppError::Settings(format!("{e}; using defaults until you save new settings"))
+            }
+            other => AppError::Settings(other.to_string()),
+        })
     }
 
-    /// Writes through a temporary file and a rename, so a crash never leaves half a file.
     pub fn save(&self, settings: &Settings) -> Result<(), AppError> {
-        let fail = |e: std::io::Error| {
-            AppError::Settings(format!("cannot save to {}: {e}", self.path.display()))
-        };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(fail)?;
-        }
-        let text = serde_json::to_string_pretty(settings)
-            .map_err(|e| AppError::Settings(e.to_string()))?;
-        let temp = self.path.with_extension("json.new");
-        std::fs::write(&temp, text).map_err(fail)?;
-        std::fs::rename(&temp, &self.path).map_err(fail)
+        self.file
+            .save(settings)
+            .map_err(|e| AppError::Settings(e.to_string()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =

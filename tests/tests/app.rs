@@ -137,11 +137,11 @@ async fn tile_twice(app: &Browser, tile: &str, apart: Duration) -> (Value, Value
     (first, second)
 }
 
-#[test]
-fn the_app_calls_a_native_peer_through_its_built_in_server() {
+/// Runs an app test, one at a time. Polling the whole call's state machine, built without
+/// optimisation, takes more stack than a test thread has (2 MiB): it runs on a thread with
+/// more.
+fn run_app_test<F: std::future::Future<Output = ()> + Send + 'static>(test: F) {
     let _one = ONE_APP_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    // Polling the whole call's state machine, built without optimisation, takes more stack
-    // than a test thread has (2 MiB): it runs on a thread with more.
     let runner = std::thread::Builder::new()
         .name("app-test".into())
         .stack_size(32 << 20)
@@ -151,12 +151,17 @@ fn the_app_calls_a_native_peer_through_its_built_in_server() {
                 .enable_all()
                 .build()
                 .expect("a runtime")
-                .block_on(Box::pin(the_app_calls_a_native_peer()));
+                .block_on(Box::pin(test));
         })
         .expect("a thread for the test");
     if let Err(panic) = runner.join() {
         std::panic::resume_unwind(panic);
     }
+}
+
+#[test]
+fn the_app_calls_a_native_peer_through_its_built_in_server() {
+    run_app_test(the_app_calls_a_native_peer());
 }
 
 async fn the_app_calls_a_native_peer() {

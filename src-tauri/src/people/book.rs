@@ -3,12 +3,13 @@
 //!
 //! Pure data and its file; what rings and who is online is [`super::reach`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tincan_protocol::PersonalCode;
 
 use crate::error::AppError;
+use crate::json_file::{JsonFile, JsonFileError};
 
 /// The most contacts kept (a pasted flood cannot grow the file without bound).
 pub const MAX_CONTACTS: usize = 500;
@@ -133,53 +134,33 @@ impl Book {
 
 /// `contacts.json` in the app's config directory.
 pub struct BookFile {
-    path: PathBuf,
+    file: JsonFile,
 }
 
 impl BookFile {
     pub fn in_dir(dir: &Path) -> Self {
         Self {
-            path: dir.join("contacts.json"),
+            file: JsonFile::new(dir.join("contacts.json")),
         }
     }
 
     /// The saved book; an empty one when there is none yet.
     pub fn load(&self) -> Result<Book, AppError> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => serde_json::from_str::<Book>(&text)
-                .map(Book::bounded)
-                .map_err(|e| {
-                    AppError::People(format!(
-                        "your contacts in {} cannot be read ({e}); Tincan starts with none and \
-                         keeps the file until you add one",
-                        self.path.display()
-                    ))
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Book::default()),
-            Err(e) => Err(AppError::People(format!(
-                "cannot read {}: {e}",
-                self.path.display()
+        match self.file.load::<Book>() {
+            Ok(book) => Ok(book.bounded()),
+            Err(e @ JsonFileError::Damaged { .. }) => Err(AppError::People(format!(
+                "your contacts cannot be read: {e}; Tincan starts with none and keeps the \
+                 file until you add one"
             ))),
+            Err(e) => Err(AppError::People(e.to_string())),
         }
     }
 
-    /// Writes the book whole (to a new file renamed over the old, so a crash mid-write
-    /// leaves one or the other).
+    /// Writes the book whole.
     pub fn save(&self, book: &Book) -> Result<(), AppError> {
-        let fail = |e: std::io::Error| {
-            AppError::People(format!(
-                "cannot save contacts to {}: {e}",
-                self.path.display()
-            ))
-        };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(fail)?;
-        }
-        let text =
-            serde_json::to_string_pretty(book).map_err(|e| AppError::People(e.to_string()))?;
-        let temp = self.path.with_extension("json.new");
-        std::fs::write(&temp, text).map_err(fail)?;
-        std::fs::rename(&temp, &self.path).map_err(fail)
+        self.file
+            .save(book)
+            .map_err(|e| AppError::People(e.to_string()))
     }
 }
 

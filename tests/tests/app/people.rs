@@ -18,7 +18,7 @@ use tincan_e2e::virtual_audio::record_virtual_speaker;
 use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, Role};
 use tincan_media::audio::analysis::{dominant_frequency, rms};
 
-use super::{change_settings, feed_microphone, n, screenshots, ONE_APP_AT_A_TIME};
+use super::{change_settings, feed_microphone, n, screenshots};
 
 /// `tincan-cli call --ring`'s exit codes (crates/cli/src/call.rs, `exit`).
 const DECLINED: i32 = 5;
@@ -27,23 +27,7 @@ const BUSY: i32 = 7;
 
 #[test]
 fn the_app_rings_its_contacts_and_is_rung() {
-    let _one = ONE_APP_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    // As for the other app test: the call's state machine needs a larger stack unoptimised.
-    let runner = std::thread::Builder::new()
-        .name("app-people-test".into())
-        .stack_size(32 << 20)
-        .spawn(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a runtime")
-                .block_on(Box::pin(rings()));
-        })
-        .expect("a thread for the test");
-    if let Err(panic) = runner.join() {
-        std::panic::resume_unwind(panic);
-    }
+    super::run_app_test(rings());
 }
 
 /// The people view the page holds (`window.tincan.people`).
