@@ -277,6 +277,13 @@ impl Browser {
         self.request("POST", &path, Some(body)).await;
     }
 
+    /// Resizes the window (WebDriver's Set Window Rect); returns the rect it got.
+    pub async fn set_window_size(&self, width: u32, height: u32) -> Value {
+        let path = format!("/session/{}/window/rect", self.session);
+        let body = json!({"width": width, "height": height});
+        self.request("POST", &path, Some(body)).await
+    }
+
     pub async fn quit(self) {
         let path = format!("/session/{}", self.session);
         self.request("DELETE", &path, None).await;

@@ -8,7 +8,7 @@ import { ADVICE, TITLES } from "./errors.js";
 import { offerPerson, startPeople } from "./people.js";
 import { askLanHosting, followLink } from "./reach.js";
 import { quality, statsText } from "./stats.js";
-import { shownSize, tileResize, watchTile } from "./tiles.js";
+import { tileResize, watchTile } from "./tiles.js";
 
 const { invoke } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
@@ -31,6 +31,7 @@ const app = {
   cameraOn: true,
   lastAction: null,
   ended: null,
+  preview: null, // "starting CAMERA", "on CAMERA", "failed"
 };
 window.tincan = app;
 
@@ -200,7 +201,18 @@ function showStats(s) {
 
 // ---------- pre-join ----------
 
-let previewTile = null;
+// Your own picture goes to one canvas at a time: the preview before joining, the small tile
+// in a call. The app keeps one sink per tile, so the canvas showing "self" is watched anew
+// whenever that changes (a Rejoin or a New call after a call goes back to the preview).
+let selfCanvas = null;
+
+function watchSelf(canvas) {
+  if (selfCanvas === canvas && app.tiles.self) return;
+  app.tiles.self?.close?.();
+  selfCanvas = canvas;
+  canvas.dataset.tile = "self";
+  watchTile(app.tiles, "self", canvas);
+}
 
 async function toPrejoin(room, server = null) {
   clearError();
@@ -213,17 +225,17 @@ async function toPrejoin(room, server = null) {
 }
 
 async function startPreview() {
-  if (!previewTile) {
-    $("preview-canvas").dataset.tile = "self";
-    previewTile = watchTile(app.tiles, "self", $("preview-canvas"));
-  }
+  watchSelf($("preview-canvas"));
   const camera = $("camera").value;
   const noCamera = camera === "none";
   $("preview-avatar").hidden = !noCamera;
   $("preview-avatar").textContent = initials($("name").value);
+  app.preview = `starting ${camera}`;
   try {
     await invoke("start_preview", { camera, microphone: $("microphone").value });
+    app.preview = `on ${camera}`;
   } catch (e) {
+    app.preview = "failed";
     showError(e, startPreview);
   }
 }
@@ -260,21 +272,12 @@ async function join() {
 
 // ---------- in call ----------
 
-let selfTile = null;
-
 function enterCall(joined) {
   $("call-room").textContent = joined.room;
   $("copy-app-link").hidden = !joined.app_link;
   show("call");
-  if (!selfTile) {
-    $("self-canvas").dataset.tile = "self";
-    selfTile = watchTile(app.tiles, "self", $("self-canvas"));
-    tileResize.observe($("self-canvas"));
-  } else {
-    app.tiles.self = selfTile;
-    const [width, height] = shownSize($("self-canvas"));
-    invoke("resize_tile", { tile: "self", width, height }).catch(() => {});
-  }
+  watchSelf($("self-canvas"));
+  tileResize.observe($("self-canvas"));
   setToggle("mute", !app.micOn, "Unmute", "Mute");
   setToggle("camera-toggle", !app.cameraOn, "Camera on", "Camera off");
   $("self-avatar").hidden = app.cameraOn && $("camera").value !== "none";

@@ -14,7 +14,8 @@ const frameSocket = invoke("frame_socket").catch(() => null);
 /** Starts receiving pictures for `id` into `canvas`; its counters go in `tiles[id]`. */
 export function watchTile(tiles, id, canvas) {
   const renderer = new I420Canvas(canvas);
-  const entry = { drawn: 0, fingerprint: 0, width: 0, height: 0, renderer };
+  // `canvas`: which canvas shows it (for tests and curious people).
+  const entry = { drawn: 0, fingerprint: 0, width: 0, height: 0, renderer, canvas: canvas.id };
   tiles[id] = entry;
   const show = (buffer) => {
     if (renderer.draw(buffer)) {
