@@ -1,9 +1,9 @@
 //! Pictures to the page, per tile (a remote peer, or "self"): by the frame socket
 //! ([`crate::frame_socket`], the default) or a binary Tauri channel (when the socket cannot be
-//! used). Neither has backpressure of its own: Tauri's channels (docs/traps.md, trap 6: sending faster than the page draws grew
-//! the app to 3.4 GiB in 10 s), so each tile has at most two pictures in flight: the page
-//! says when it has drawn one ([`Tiles::shown`]), and pictures arriving meanwhile replace each
-//! other — the page always gets the newest. Pictures larger than the tile are scaled down to
+//! used). Neither has backpressure of its own (docs/traps.md, trap 6: sending faster than the
+//! page draws grew the app to 3.4 GiB in 10 s), so each tile has at most [`IN_FLIGHT`] (three)
+//! pictures in flight: the page says when it has drawn one ([`Tiles::shown`]), and pictures
+//! arriving meanwhile replace each other — the page always gets the newest. Pictures larger than the tile are scaled down to
 //! fit it (the page shows them whole, `object-fit: contain`): fewer bytes through the webview
 //! and fewer pixels for its GL to upload, draw and composite (BENCHMARKS.md, "Desktop app").
 //!

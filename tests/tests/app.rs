@@ -466,6 +466,20 @@ async fn the_app_calls_a_native_peer() {
         eprintln!("call layout at {width}x{height}: {fit}");
     }
     app.set_window_size(1100, 720).await;
+    // The quality dot counts audio lost since the last stats (issue 21: it read a field the
+    // stats do not have, so lost audio never lowered it): 10 of 60 frames concealed.
+    let rated = app
+        .execute(
+            "const { quality } = await import('./stats.js');
+             const base = { connected: true, rtt_ms: 20, fps_received: 30, video_frames_received: 900 };
+             const prev = { ...base, audio_frames_received: 100, audio_frames_concealed: 0 };
+             const now = { ...base, audio_frames_received: 150, audio_frames_concealed: 10 };
+             const steady = { ...base, audio_frames_received: 200, audio_frames_concealed: 10 };
+             return [quality(now, prev), quality(steady, now)]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(rated, json!(["fair", "good"]), "the quality dot and lost audio");
 
     // Mute (its shortcut, Ctrl+D); a few seconds later, the microphone is unplugged: the app
     // says so and the call goes on; then leave (Ctrl+Shift+L).

@@ -190,8 +190,8 @@ function updateLayout() {
 function showStats(s) {
   const peer = app.peers.get(s.peer_id);
   if (!peer) return;
+  const level = quality(s, peer.stats);
   peer.stats = s;
-  const level = quality(s);
   const q = peer.tile.querySelector(".quality");
   q.dataset.level = level;
   q.setAttribute("aria-label", `Connection: ${level}`);

@@ -1,14 +1,26 @@
 // What the statistics about a peer say, as the tile shows them: the quality dot's rating and
 // the lines of the statistics panel. Pure functions of a `PeerStats` (crates/call/src/events.rs).
 
-/** good / fair / poor from what arrives: round trip, frame rate, freezes, audio loss. */
-export function quality(s) {
+/**
+ * good / fair / poor from what arrives: round trip, frame rate, and the audio lost since the
+ * stats before (`prev`, or none): the share of audio frames the engine had to conceal.
+ */
+export function quality(s, prev) {
   if (!s.connected) return "poor";
   const rtt = s.rtt_ms ?? 0;
   const fps = s.fps_received ?? 0;
-  if (rtt > 400 || (s.video_frames_received > 0 && fps < 10)) return "poor";
-  if (rtt > 150 || (s.video_frames_received > 0 && fps < 20) || (s.audio_loss_percent ?? 0) > 5) return "fair";
+  const lost = audioLossPercent(s, prev);
+  if (rtt > 400 || (s.video_frames_received > 0 && fps < 10) || lost > 20) return "poor";
+  if (rtt > 150 || (s.video_frames_received > 0 && fps < 20) || lost > 5) return "fair";
   return "good";
+}
+
+/** Percent of the audio frames played since `prev` that were concealed (lost or late). */
+export function audioLossPercent(s, prev) {
+  const concealed = (s.audio_frames_concealed ?? 0) - (prev?.audio_frames_concealed ?? 0);
+  const received = (s.audio_frames_received ?? 0) - (prev?.audio_frames_received ?? 0);
+  const played = concealed + received;
+  return played > 0 && concealed > 0 ? (100 * concealed) / played : 0;
 }
 
 /** The statistics panel's lines; `drawn`: pictures the tile has drawn. */
