@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::{AppHandle, State};
-use tincan_call::{Call, RoomChoice};
+use tincan_call::{Call, LostInput, RoomChoice};
 use tincan_media::audio::echo_check::{check_devices, EchoCheckResult};
 use tincan_media::devices::DeviceList;
 use tincan_media::video::VideoFormat;
@@ -288,15 +288,16 @@ pub async fn join(
     let call = Arc::new(call);
     let room = call.room().to_string();
     let me = call.peer_id().to_string();
-    session::watch_devices(
-        app.clone(),
-        Arc::downgrade(&call),
-        session::InUse {
-            camera: request.camera.clone(),
-            microphone: request.microphone.clone(),
-        },
+    let in_use = Arc::new(session::InUse::new(&request.camera, &request.microphone));
+    *lock(&state.in_use) = Arc::clone(&in_use);
+    session::watch_devices(app.clone(), Arc::downgrade(&call), Arc::clone(&in_use));
+    session::pump(
+        app,
+        Arc::clone(&state.tiles),
+        Arc::clone(&call),
+        in_use,
+        events,
     );
-    session::pump(app, Arc::clone(&state.tiles), Arc::clone(&call), events);
     *current = Some(call);
     {
         let mut settings = lock(&state.settings);
@@ -359,6 +360,7 @@ pub async fn switch_device(
                 .await
                 .map_err(|e| AppError::Camera(e.to_string()))?
                 .map_err(AppError::from)?;
+            lock(&state.in_use).set(LostInput::Camera, id);
         }
         "microphone" => {
             let input = devices::audio_input(&id, &list);
@@ -366,6 +368,8 @@ pub async fn switch_device(
                 .await
                 .map_err(|e| AppError::Microphone(e.to_string()))?
                 .map_err(AppError::from)?;
+            // The device watcher now follows this one (unplugging the old one is no loss).
+            lock(&state.in_use).set(LostInput::Microphone, id);
         }
         "speaker" => call
             .set_speaker(devices::audio_output(&id, &list))

@@ -57,6 +57,7 @@ pub fn pump(
     app: AppHandle,
     tiles: Arc<Tiles>,
     call: Arc<Call>,
+    in_use: Arc<InUse>,
     mut events: mpsc::Receiver<CallEvent>,
 ) {
     tauri::async_runtime::spawn(async move {
@@ -114,9 +115,11 @@ pub fn pump(
                     let _ = app.emit("call:server", serde_json::json!({ "connected": true }));
                 }
                 CallEvent::InputLost { input, reason } => {
-                    let (app, call) = (app.clone(), Arc::clone(&call));
-                    let _ =
-                        tokio::task::spawn_blocking(move || lost(&app, &call, input, reason)).await;
+                    let (app, call, in_use) = (app.clone(), Arc::clone(&call), Arc::clone(&in_use));
+                    let _ = tokio::task::spawn_blocking(move || {
+                        lost(&app, &call, &in_use, input, reason)
+                    })
+                    .await;
                 }
                 CallEvent::Ended { reason } => {
                     let _ = app.emit("call:ended", reason);
@@ -170,24 +173,51 @@ fn fall_back(call: &Call, input: LostInput) -> Option<String> {
     }
 }
 
-/// Falls back and tells the page.
-fn lost(app: &AppHandle, call: &Call, input: LostInput, reason: String) {
+/// Falls back, notes that the default is in use now, and tells the page.
+fn lost(app: &AppHandle, call: &Call, in_use: &InUse, input: LostInput, reason: String) {
     let now = fall_back(call, input);
+    in_use.set(input, String::new());
     let _ = app.emit("call:input-lost", InputLostNotice { input, reason, now });
 }
 
-/// The camera and microphone a call was started with ("" for the system's default).
-#[derive(Debug, Clone, Default)]
-pub struct InUse {
-    pub camera: String,
-    pub microphone: String,
+/// The camera and microphone the call uses now ("" for the system's default): set at join,
+/// changed by a switch mid-call (`switch_device`) and by a fallback, read by the device
+/// watcher to tell whether an unplugged device is the one in use.
+#[derive(Debug, Default)]
+pub struct InUse(std::sync::Mutex<(String, String)>);
+
+impl InUse {
+    pub fn new(camera: &str, microphone: &str) -> Self {
+        Self(std::sync::Mutex::new((
+            camera.to_owned(),
+            microphone.to_owned(),
+        )))
+    }
+
+    pub fn set(&self, input: LostInput, id: String) {
+        let mut ids = crate::state::lock(&self.0);
+        match input {
+            LostInput::Camera => ids.0 = id,
+            LostInput::Microphone => ids.1 = id,
+        }
+    }
+
+    /// Whether losing device `id` of kind `input` takes away what the call uses.
+    pub fn uses(&self, input: LostInput, id: &str) -> bool {
+        let ids = crate::state::lock(&self.0);
+        let chosen = match input {
+            LostInput::Camera => &ids.0,
+            LostInput::Microphone => &ids.1,
+        };
+        chosen.is_empty() || chosen == id
+    }
 }
 
 /// Watches the devices while `call` lives. A sound server such as PulseAudio or PipeWire
 /// moves a recording to another source when its microphone is unplugged, so the engine never
 /// sees the microphone fail: the app notices the device going from the list instead, falls
 /// back to the default on purpose and says so. New devices refresh the pickers.
-pub fn watch_devices(app: AppHandle, call: Weak<Call>, in_use: InUse) {
+pub fn watch_devices(app: AppHandle, call: Weak<Call>, in_use: Arc<InUse>) {
     let spawned = std::thread::Builder::new()
         .name("device-watch".into())
         .spawn(move || {
@@ -202,13 +232,14 @@ pub fn watch_devices(app: AppHandle, call: Weak<Call>, in_use: InUse) {
                 };
                 let _ = app.emit("devices:changed", &change);
                 if let DeviceChange::Removed { kind, id, name } = change {
-                    let (input, chosen) = match kind {
-                        DeviceKind::Camera => (LostInput::Camera, &in_use.camera),
-                        DeviceKind::Microphone => (LostInput::Microphone, &in_use.microphone),
+                    let input = match kind {
+                        DeviceKind::Camera => LostInput::Camera,
+                        DeviceKind::Microphone => LostInput::Microphone,
                         DeviceKind::Speaker => continue,
                     };
-                    if chosen.is_empty() || *chosen == id {
-                        lost(&app, &call, input, format!("{name} was unplugged"));
+                    if in_use.uses(input, &id) {
+                        let reason = format!("{name} was unplugged");
+                        lost(&app, &call, &in_use, input, reason);
                     }
                 }
             }

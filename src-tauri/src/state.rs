@@ -9,6 +9,7 @@ use crate::frame_socket::FrameSocket;
 use crate::links::{self, LinkJoin, PersonLink};
 use crate::people::People;
 use crate::preview::Preview;
+use crate::session::InUse;
 use crate::settings::{Settings, SettingsFile};
 use crate::tiles::Tiles;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub call: tokio::sync::Mutex<Option<Arc<Call>>>,
     /// A `tincan://join/` link the page has not taken yet.
     pub pending_link: Mutex<Option<LinkJoin>>,
+    /// The devices the call in progress uses (the device watcher's and `switch_device`'s).
+    pub in_use: Mutex<Arc<InUse>>,
     /// A `tincan://person/` link the page has not taken yet.
     pub pending_person: Mutex<Option<PersonLink>>,
     /// The personal code, contacts and rings.
@@ -52,6 +55,7 @@ impl AppState {
             preview_stops: std::sync::atomic::AtomicU64::new(0),
             call: tokio::sync::Mutex::new(None),
             pending_link: Mutex::new(None),
+            in_use: Mutex::new(Arc::default()),
             pending_person: Mutex::new(None),
             people: Arc::new(people),
         }

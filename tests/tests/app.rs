@@ -101,8 +101,19 @@ struct UnpluggedMicrophone;
 
 impl UnpluggedMicrophone {
     fn now() -> Self {
+        // Its module by index: other remapped sources (a second microphone) stay.
+        let modules = std::process::Command::new("pactl")
+            .args(["list", "short", "modules"])
+            .output()
+            .expect("pactl runs");
+        let modules = String::from_utf8_lossy(&modules.stdout).into_owned();
+        let index = modules
+            .lines()
+            .find(|l| l.contains("source_name=tincan_mic "))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no virtual microphone module in {modules}"));
         let status = std::process::Command::new("pactl")
-            .args(["unload-module", "module-remap-source"])
+            .args(["unload-module", index])
             .status()
             .expect("pactl runs");
         assert!(status.success(), "cannot unplug the virtual microphone");
@@ -124,6 +135,35 @@ impl Drop for UnpluggedMicrophone {
             .status();
         let _ = std::process::Command::new("pactl")
             .args(["set-default-source", "tincan_mic"])
+            .status();
+    }
+}
+
+/// A second virtual microphone (TincanSecondMic, the same feed as the first) until dropped.
+struct SecondMicrophone(String);
+
+impl SecondMicrophone {
+    fn plug() -> Self {
+        let out = std::process::Command::new("pactl")
+            .args([
+                "load-module",
+                "module-remap-source",
+                "source_name=tincan_mic2",
+                "master=tincan_micfeed.monitor",
+                "channels=1",
+                "source_properties=device.description=TincanSecondMic",
+            ])
+            .output()
+            .expect("pactl runs");
+        assert!(out.status.success(), "cannot plug a second microphone");
+        Self(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+}
+
+impl Drop for SecondMicrophone {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pactl")
+            .args(["unload-module", &self.0])
             .status();
     }
 }
@@ -479,7 +519,11 @@ async fn the_app_calls_a_native_peer() {
             json!([]),
         )
         .await;
-    assert_eq!(rated, json!(["fair", "good"]), "the quality dot and lost audio");
+    assert_eq!(
+        rated,
+        json!(["fair", "good"]),
+        "the quality dot and lost audio"
+    );
 
     // Mute (its shortcut, Ctrl+D); a few seconds later, the microphone is unplugged: the app
     // says so and the call goes on; then leave (Ctrl+Shift+L).
@@ -524,7 +568,41 @@ async fn the_app_calls_a_native_peer() {
         )
         .await;
     eprintln!("camera off: {camera_off}; on again: {camera_on}");
+    // A second microphone comes; the call switches to it (Devices); unplugging the first,
+    // now unused, changes nothing (issue 21: the unplug watcher followed the device chosen at
+    // join). Then the second is unplugged: the app says so and the call goes on.
+    let second = SecondMicrophone::plug();
+    let second_id = app
+        .wait_for(
+            "the second microphone in the call's picker",
+            "const o = [...document.getElementById('call-microphone').options]
+                 .find(o => o.textContent.includes('TincanSecondMic'));
+             return o && o.value",
+            Duration::from_secs(10),
+        )
+        .await;
+    set_value(
+        &app,
+        "call-microphone",
+        second_id.as_str().unwrap_or_default(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let unplugged = UnpluggedMicrophone::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let wrongly = app
+        .execute(
+            "const n = document.getElementById('notice');
+             return !n.hidden && n.textContent.includes('microphone stopped') && n.textContent",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        wrongly,
+        json!(false),
+        "unplugging the unused microphone moved the call"
+    );
+    drop(second);
     let told = app
         .wait_for(
             "the notice of a lost microphone",
