@@ -11,7 +11,8 @@ use tincan_e2e::lan::{join, Computer, Lan};
 use tincan_e2e::webdriver::fake_device_files;
 use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, FakeDevices, Place};
 
-use super::{feed_microphone, n, ONE_APP_AT_A_TIME};
+use super::microphones::feed_microphone;
+use super::{n, ONE_APP_AT_A_TIME};
 
 /// The tone Chromium's fake microphone plays.
 const BROWSER_HZ: f64 = 523.0;

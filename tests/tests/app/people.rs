@@ -18,7 +18,8 @@ use tincan_e2e::virtual_audio::record_virtual_speaker;
 use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, Role};
 use tincan_media::audio::analysis::{dominant_frequency, rms};
 
-use super::{change_settings, feed_microphone, n, screenshots};
+use super::microphones::feed_microphone;
+use super::{change_settings, n, screenshots};
 
 /// `tincan-cli call --ring`'s exit codes (crates/cli/src/call.rs, `exit`).
 const DECLINED: i32 = 5;
