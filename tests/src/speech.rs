@@ -82,48 +82,90 @@ pub fn speech_level_dbfs(samples: &[i16]) -> f64 {
     db(active.iter().sum::<f64>() / active.len().max(1) as f64)
 }
 
+/// The loudness contour: 10 ms blocks, in dB (floored at −70).
+fn envelope(x: &[i16]) -> Vec<f64> {
+    block_powers(x)
+        .into_iter()
+        .map(|p| db(p).max(-70.0))
+        .collect()
+}
+
+/// The blocks `range` of `ea` paired with those of `eb` `shift` blocks later.
+fn pairs_at(
+    ea: &[f64],
+    eb: &[f64],
+    range: std::ops::Range<usize>,
+    shift: isize,
+) -> Vec<(f64, f64)> {
+    range
+        .filter_map(|i| {
+            let j = usize::try_from(i as isize + shift).ok()?;
+            Some((*ea.get(i)?, *eb.get(j)?))
+        })
+        .collect()
+}
+
+/// The correlation coefficient of `pairs` (None for fewer than 50, or a flat side).
+fn pearson(pairs: &[(f64, f64)]) -> Option<f64> {
+    if pairs.len() < 50 {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let (mx, my) = (
+        pairs.iter().map(|p| p.0).sum::<f64>() / n,
+        pairs.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in pairs {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx).powi(2);
+        syy += (y - my).powi(2);
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
+/// The shift (in blocks, up to `max` either way) at which `range` of `ea` best matches `eb`.
+fn best_shift(
+    ea: &[f64],
+    eb: &[f64],
+    range: std::ops::Range<usize>,
+    max: isize,
+) -> Option<(isize, f64)> {
+    (-max..=max)
+        .filter_map(|s| pearson(&pairs_at(ea, eb, range.clone(), s)).map(|r| (s, r)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
 /// How alike the loudness contours (10 ms blocks, in dB) of two recordings are: the best
 /// correlation coefficient over shifts of up to `max_shift_ms` either way.
 pub fn envelope_correlation(a: &[i16], b: &[i16], max_shift_ms: usize) -> f64 {
-    let env = |x: &[i16]| -> Vec<f64> {
-        block_powers(x)
-            .into_iter()
-            .map(|p| db(p).max(-70.0))
-            .collect()
-    };
-    let (ea, eb) = (env(a), env(b));
-    let shift = (max_shift_ms / 10) as isize;
-    let mut best = -1.0f64;
-    for s in -shift..=shift {
-        let pairs: Vec<(f64, f64)> = ea
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &x)| {
-                let j = i as isize + s;
-                (j >= 0)
-                    .then(|| eb.get(j as usize).map(|&y| (x, y)))
-                    .flatten()
-            })
-            .collect();
-        if pairs.len() < 50 {
-            continue;
-        }
-        let n = pairs.len() as f64;
-        let (mx, my) = (
-            pairs.iter().map(|p| p.0).sum::<f64>() / n,
-            pairs.iter().map(|p| p.1).sum::<f64>() / n,
-        );
-        let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-        for (x, y) in &pairs {
-            sxy += (x - mx) * (y - my);
-            sxx += (x - mx).powi(2);
-            syy += (y - my).powi(2);
-        }
-        if sxx > 0.0 && syy > 0.0 {
-            best = best.max(sxy / (sxx * syy).sqrt());
+    let (ea, eb) = (envelope(a), envelope(b));
+    best_shift(&ea, &eb, 0..ea.len(), (max_shift_ms / 10) as isize).map_or(-1.0, |(_, r)| r)
+}
+
+/// [`envelope_correlation`] for recordings whose timing may slip on the way (a jitter
+/// buffer that grows, a sound server that stalls): each `piece_ms` of `a` is matched to `b`
+/// at its own best shift (up to `max_shift_ms`), and the coefficient is taken over all the
+/// pieces' pairs together, so a part that does not match lowers it as before. Also returns
+/// each piece's own coefficient, for a reader of a failure.
+pub fn envelope_correlation_in_pieces(
+    a: &[i16],
+    b: &[i16],
+    max_shift_ms: usize,
+    piece_ms: usize,
+) -> (f64, Vec<f64>) {
+    let (ea, eb) = (envelope(a), envelope(b));
+    let (max, piece) = ((max_shift_ms / 10) as isize, (piece_ms / 10).max(50));
+    let mut all = Vec::new();
+    let mut each = Vec::new();
+    for start in (0..ea.len()).step_by(piece) {
+        let range = start..(start + piece).min(ea.len());
+        if let Some((shift, r)) = best_shift(&ea, &eb, range.clone(), max) {
+            all.extend(pairs_at(&ea, &eb, range, shift));
+            each.push(r);
         }
     }
-    best
+    (pearson(&all).unwrap_or(-1.0), each)
 }
 
 #[cfg(test)]
@@ -148,6 +190,17 @@ mod tests {
         let shifted: Vec<i16> = [vec![0; 4_800], a.clone()].concat();
         assert!(envelope_correlation(&a, &shifted, 200) > 0.95);
         assert!(envelope_correlation(&a, &b, 50) < 0.5);
+        // A slip of 150 ms halfway: one shift no longer fits both halves; pieces do, and a
+        // contour that is not alike stays unlike in pieces too.
+        let half = a.len() / 2;
+        let slipped: Vec<i16> = [&a[..half], &vec![0; 7_200], &a[half..]].concat();
+        let whole = envelope_correlation(&a, &slipped, 300);
+        let (pieces, each) = envelope_correlation_in_pieces(&a, &slipped, 300, 500);
+        assert!(
+            pieces > 0.95 && pieces > whole + 0.05,
+            "{pieces} vs {whole}: {each:?}"
+        );
+        assert!(envelope_correlation_in_pieces(&a, &b, 50, 500).0 < 0.5);
         assert!((speech_level_dbfs(&a) - speech_level_dbfs(&noise)).abs() < 1.0);
     }
 }

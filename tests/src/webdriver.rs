@@ -277,6 +277,24 @@ impl Browser {
         self.request("POST", &path, Some(body)).await;
     }
 
+    /// Puts `key` down and leaves it there (WebDriver keeps it pressed between actions) until
+    /// [`Browser::key_up`]: a key held while the test looks at the page.
+    pub async fn key_down(&self, key: &str) {
+        self.key_action("keyDown", key).await;
+    }
+
+    /// Lets go of a key [`Browser::key_down`] pressed.
+    pub async fn key_up(&self, key: &str) {
+        self.key_action("keyUp", key).await;
+    }
+
+    async fn key_action(&self, action: &str, key: &str) {
+        let path = format!("/session/{}/actions", self.session);
+        let body = json!({"actions": [{"type": "key", "id": "keyboard",
+                                       "actions": [{"type": action, "value": key}]}]});
+        self.request("POST", &path, Some(body)).await;
+    }
+
     /// Resizes the window (WebDriver's Set Window Rect); returns the rect it got.
     pub async fn set_window_size(&self, width: u32, height: u32) -> Value {
         let path = format!("/session/{}/window/rect", self.session);

@@ -3,7 +3,8 @@
 //! built-in server. The microphone is the virtual one (scripts/virtual-audio.sh), fed a tone.
 //! Screenshots of each screen go to docs/screenshots/. [`lan`]: the app hosting a call for
 //! its LAN, joined by code from another computer and by its copied link from Chromium.
-//! [`people`]: contacts and ringing, with the window closed to the tray.
+//! [`people`]: contacts and ringing, with the window closed to the tray. [`room`]: a room of
+//! five, push-to-talk and the shortcuts' help.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,6 +21,8 @@ mod lan;
 mod microphones;
 #[path = "app/people.rs"]
 mod people;
+#[path = "app/room.rs"]
+mod room;
 
 /// The tone played into the virtual microphone the app listens to.
 const MIC_HZ: f64 = 600.0;

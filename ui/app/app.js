@@ -8,13 +8,14 @@ import { ADVICE, TITLES } from "./errors.js";
 import { offerPerson, startPeople } from "./people.js";
 import { askLanHosting, followLink } from "./reach.js";
 import { quality, statsText } from "./stats.js";
+import { startSettings } from "./settings.js";
+import { startShortcuts } from "./shortcuts.js";
 import { tileResize, watchTile } from "./tiles.js";
 
 const { invoke } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
 
 const $ = (id) => document.getElementById(id);
-const MAX_REMOTE_TILES = 3;
 
 const app = {
   screen: "home",
@@ -28,6 +29,7 @@ const app = {
   chat: [],
   errors: [],
   micOn: true,
+  talking: false, // Space held while muted (push-to-talk)
   cameraOn: true,
   lastAction: null,
   ended: null,
@@ -160,8 +162,6 @@ function addPeer(peer) {
   code.title = "Read this to each other: if it matches, nobody sits between you";
   code.hidden = true;
   tile.append(canvas, avatar, label, quality, code, stats);
-  const count = $("tiles").querySelectorAll(".tile").length;
-  if (count >= MAX_REMOTE_TILES) tile.classList.add("overflow");
   $("tiles").append(tile);
   updateLayout();
   app.peers.set(peer.id, { name: peer.name, tile, stats: null, security_code: null });
@@ -181,9 +181,12 @@ function removePeer(id) {
   notice(`${peer.name} left`);
 }
 
+// Every remote person has a tile (issue 21: a fourth was heard and never seen): one column
+// for one, two for up to four, three for up to nine, in rows that share the height left.
 function updateLayout() {
   const count = $("tiles").querySelectorAll(".tile").length;
-  $("tiles").dataset.count = String(Math.min(count, MAX_REMOTE_TILES));
+  $("tiles").dataset.count = String(count);
+  $("tiles").style.gridTemplateColumns = `repeat(${Math.max(1, Math.ceil(Math.sqrt(count)))}, minmax(0, 1fr))`;
   $("waiting").hidden = count > 0;
 }
 
@@ -275,6 +278,7 @@ async function join() {
 function enterCall(joined) {
   $("call-room").textContent = joined.room;
   $("copy-app-link").hidden = !joined.app_link;
+  app.talking = false;
   show("call");
   watchSelf($("self-canvas"));
   tileResize.observe($("self-canvas"));
@@ -304,6 +308,22 @@ async function toggleMic() {
   }
 }
 
+// Push-to-talk: the microphone opens while Space is held, the Mute button saying so, and
+// `app.micOn` (the button's state) does not change.
+async function setMicMuted(muted) {
+  try {
+    await invoke("set_mic_muted", { muted });
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function showTalking(on) {
+  $("mute").classList.toggle("talking", on);
+  if (on) $("mute").textContent = "Talking…";
+  else setToggle("mute", !app.micOn, "Unmute", "Mute");
+}
+
 async function toggleCamera() {
   const off = app.cameraOn;
   try {
@@ -327,6 +347,9 @@ async function leave(reason) {
 
 function endCall(reason) {
   for (const id of [...app.peers.keys()]) removePeer(id);
+  // Space still held as the call ends: its release has nothing left to mute.
+  app.talking = false;
+  $("mute").classList.remove("talking");
   $("notice").hidden = true;
   app.ended = reason;
   $("ended-reason").textContent = reason;
@@ -364,66 +387,6 @@ function addChat(from, text) {
   $("chat-log").append(li);
   li.scrollIntoView({ block: "end" });
   if ($("chat").hidden) $("chat-toggle").classList.add("unread");
-}
-
-// ---------- settings ----------
-
-async function openSettings() {
-  clearError();
-  const s = app.settings;
-  const builtin = !s.server;
-  document.querySelector(`input[name=server-kind][value=${builtin ? "builtin" : "url"}]`).checked = true;
-  $("server-url").value = s.server;
-  $("lan-hosting").checked = s.lan_hosting === true;
-  $("quality").value = s.quality;
-  $("hide-ip").checked = !!s.hide_ip;
-  const audio = s.audio_processing || {};
-  $("echo-cancellation").checked = audio.echo_cancellation !== false;
-  $("noise-suppression").checked = audio.noise_suppression !== false;
-  $("auto-gain").checked = audio.auto_gain !== false;
-  $("contacts-only").checked = !!s.contacts_only;
-  $("start-at-login").checked = !!s.start_at_login;
-  // Settings open over a call too; closing them goes back to where they were opened.
-  if (app.screen !== "settings") app.settingsFrom = app.screen;
-  show("settings");
-  await loadDevices();
-  try {
-    $("builtin-address").textContent = builtin ? await invoke("builtin_server_info") : "";
-  } catch (e) {
-    $("builtin-address").textContent = e.message || String(e);
-  }
-}
-
-function closeSettings() {
-  show(app.settingsFrom === "call" ? "call" : "home");
-}
-
-async function saveSettings(event) {
-  event.preventDefault();
-  const url = document.querySelector("input[name=server-kind]:checked").value === "url";
-  const settings = {
-    ...app.settings,
-    server: url ? $("server-url").value.trim() : "",
-    quality: $("quality").value,
-    hide_ip: $("hide-ip").checked,
-    lan_hosting: $("lan-hosting").checked,
-    audio_processing: {
-      echo_cancellation: $("echo-cancellation").checked,
-      noise_suppression: $("noise-suppression").checked,
-      auto_gain: $("auto-gain").checked,
-    },
-    contacts_only: $("contacts-only").checked,
-    start_at_login: $("start-at-login").checked,
-    camera: $("default-camera").value,
-    microphone: $("default-microphone").value,
-    speaker: $("default-speaker").value,
-  };
-  try {
-    app.settings = await invoke("save_settings", { settings });
-    closeSettings();
-  } catch (e) {
-    showError(e);
-  }
 }
 
 // ---------- events from the app ----------
@@ -574,30 +537,11 @@ $("home-again").addEventListener("click", () => {
   renderRecent();
   show("home");
 });
-$("open-settings").addEventListener("click", openSettings);
-$("settings-cancel").addEventListener("click", closeSettings);
-$("settings-form").addEventListener("submit", saveSettings);
+startSettings({ app, show, loadDevices, clearError, showError });
 $("error-close").addEventListener("click", clearError);
 $("error-retry").addEventListener("click", () => {
   clearError();
   app.lastAction?.();
-});
-
-document.addEventListener("keydown", (e) => {
-  if (app.screen !== "call") return;
-  const ctrl = e.ctrlKey || e.metaKey;
-  // Letters typed into a field or a picker are not shortcuts.
-  const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(e.target.tagName);
-  if ((ctrl && e.key.toLowerCase() === "d") || (!typing && !ctrl && e.key === "m")) {
-    e.preventDefault();
-    toggleMic();
-  } else if ((ctrl && !e.shiftKey && e.key.toLowerCase() === "e") || (!typing && !ctrl && e.key === "v")) {
-    e.preventDefault();
-    toggleCamera();
-  } else if (ctrl && e.shiftKey && e.key.toLowerCase() === "l") {
-    e.preventDefault();
-    leave("You left the call.");
-  }
 });
 
 // Straight into `room` (null: a new one) with the chosen devices, no pre-join screen: for
@@ -627,4 +571,5 @@ async function start() {
   startPeople(app, { joinRoom, leave, showError, notice, copy });
 }
 
+startShortcuts({ app, toggleMic, toggleCamera, leave, setMicMuted, showTalking });
 start().catch((e) => showError(e));

@@ -92,6 +92,10 @@ pub struct CallArgs {
     /// Mute the microphone this many seconds into the call.
     #[arg(long)]
     mute_after: Option<f64>,
+    /// Push-to-talk, scripted: the microphone is muted except from START to END seconds
+    /// into the call (START-END, like 5-7.5; give the flag once per window).
+    #[arg(long, value_name = "START-END")]
+    talk: Vec<String>,
     /// This many seconds into the call, throw away incoming video and ask every peer for a
     /// keyframe; the wait is reported (keyframe_waits_ms).
     #[arg(long)]
@@ -128,7 +132,7 @@ mod measure;
 mod parse;
 mod server;
 use measure::{measure, Received, Sample, SERIES_KEPT};
-use parse::{parse_audio, parse_processing, parse_switch, parse_video};
+use parse::{muted_at, parse_audio, parse_processing, parse_switch, parse_video, parse_window};
 
 fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat), String> {
     let video = parse_video(&args.video);
@@ -186,6 +190,19 @@ pub async fn run(args: CallArgs) -> ExitCode {
         .transpose()
     {
         Ok(p) => p,
+        Err(message) => {
+            eprintln!("tincan-cli: {message}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let talk = match args
+        .talk
+        .iter()
+        .map(String::as_str)
+        .map(parse_window)
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(windows) => windows,
         Err(message) => {
             eprintln!("tincan-cli: {message}");
             return ExitCode::from(exit::USAGE);
@@ -268,9 +285,11 @@ pub async fn run(args: CallArgs) -> ExitCode {
     let mut unanswered: Option<u8> = None;
 
     let deadline = args.duration.map(|s| started + Duration::from_secs_f64(s));
-    let mute_at = args
-        .mute_after
-        .map(|s| started + Duration::from_secs_f64(s));
+    // Muted from the start when the first --talk window opens later.
+    let mut muted = muted_at(0.0, args.mute_after, &talk);
+    if muted {
+        call.set_mic_muted(true);
+    }
     let mut refresh_at = args
         .refresh_video_at
         .map(|s| started + Duration::from_secs_f64(s));
@@ -298,10 +317,12 @@ pub async fn run(args: CallArgs) -> ExitCode {
             }
             event = events.recv() => {
                 let Some(event) = event else { break };
-                if mute_at.is_some_and(|at| Instant::now() >= at) {
-                    call.set_mic_muted(true);
-                }
                 let elapsed = started.elapsed().as_secs_f64();
+                if muted_at(elapsed, args.mute_after, &talk) != muted {
+                    muted = !muted;
+                    call.set_mic_muted(muted);
+                    println!("microphone {}", if muted { "muted" } else { "open" });
+                }
                 if switch_video.as_ref().is_some_and(|(at, _)| elapsed >= *at) {
                     if let Some((_, input)) = switch_video.take() {
                         match call.set_video_input(input) {

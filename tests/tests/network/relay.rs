@@ -57,10 +57,22 @@ async fn two_peers_that_hide_their_addresses_call_through_a_turn_relay() {
         let sent = n(about(theirs, my_id), "video_frames_sent");
         // The peers end a second apart: what the longer one sent after the other stopped
         // counting (up to half a second of frames) is not a loss; nor is what the sender sent
-        // into the restart's gap.
+        // into the restart's gap, nor what still waited in the playout buffer at the end (its
+        // delay grows for a few seconds after the restart's gap: 12 → 405 ms in one run,
+        // frames sent and not yet due).
         let in_the_gap = gap_ms / 1000.0 * 30.0;
+        let waiting_ms = s["series"]
+            .as_array()
+            .and_then(|series| series.last())
+            .and_then(|last| last["video_delay_ms"].as_f64())
+            .unwrap_or(0.0);
+        let in_the_buffer = waiting_ms / 1000.0 * 30.0;
+        eprintln!(
+            "{me}: decoded {decoded} of {sent} sent; {in_the_gap:.0} frames in the gap, \
+             {in_the_buffer:.0} still in the playout buffer"
+        );
         assert!(
-            decoded > 150.0 && decoded >= 0.95 * sent - 15.0 - in_the_gap,
+            decoded > 150.0 && decoded >= 0.95 * sent - 15.0 - in_the_gap - in_the_buffer,
             "{me} decoded {decoded} of {sent} frames through the relay"
         );
         assert!(n(s, "audio_frames_received") > 200.0, "{me}: {s:#}");

@@ -59,6 +59,22 @@ pub(super) fn parse_switch(flag: &str, value: &str) -> Result<(f64, String), Str
         .ok_or_else(|| format!("{flag} {value}: use SECONDS:INPUT, like 3:tone:660"))
 }
 
+/// `START-END` of --talk: seconds into the call.
+pub(super) fn parse_window(value: &str) -> Result<(f64, f64), String> {
+    value
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)))
+        .filter(|(a, b)| a.is_finite() && b.is_finite() && *a >= 0.0 && a < b)
+        .ok_or_else(|| format!("--talk {value}: use START-END in seconds, like 5-7.5"))
+}
+
+/// Whether the microphone is muted `elapsed` seconds into the call: from --mute-after on, and
+/// outside every --talk window when there are any (push-to-talk, scripted).
+pub(super) fn muted_at(elapsed: f64, mute_after: Option<f64>, talk: &[(f64, f64)]) -> bool {
+    mute_after.is_some_and(|at| elapsed >= at)
+        || (!talk.is_empty() && !talk.iter().any(|&(a, b)| elapsed >= a && elapsed < b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +95,24 @@ mod tests {
             Ok((5.0, "aec".to_owned()))
         );
         assert!(parse_switch("--audio-processing-at", "soon").is_err());
+    }
+
+    #[test]
+    fn talk_windows_open_the_microphone_only_inside_them() {
+        assert_eq!(parse_window("5-7.5"), Ok((5.0, 7.5)));
+        for bad in ["7-5", "5", "a-b", "-1-2", "3-3"] {
+            assert!(
+                parse_window(bad).unwrap_err().contains("START-END"),
+                "{bad}"
+            );
+        }
+        let talk = [(2.0, 4.0), (6.0, 7.0)];
+        let muted: Vec<bool> = [0.0, 2.0, 3.9, 4.0, 6.5, 8.0]
+            .iter()
+            .map(|&t| muted_at(t, None, &talk))
+            .collect();
+        assert_eq!(muted, [true, false, false, true, false, true]);
+        assert!(!muted_at(100.0, None, &[]));
+        assert!(muted_at(3.0, Some(2.5), &talk));
     }
 }
