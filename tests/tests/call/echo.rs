@@ -14,7 +14,8 @@
 //! | 36 | 46 | silent | talks at −40 dBFS | 150 ms |
 //! | 47 | 63 | silent | a fan (10 dB under the talker); talks from 50 | 150 ms |
 //!
-//! `TINCAN_ECHO_DEBUG=1` prints what the far end heard every half second of both runs.
+//! `TINCAN_ECHO_DEBUG=1` prints what the far end heard every half second of both runs;
+//! `TINCAN_ECHO_DEBUG=DIR` (a directory) also writes the double-talk and alone windows there.
 //!
 //! Each microphone also hears a −70 dBFS floor, as real ones do. The fan's pause is measured
 //! after the talker, from 58 s: the talker's words end at 55.4 s, and a word's tail that
@@ -263,12 +264,22 @@ async fn processing_removes_echo_and_noise_and_evens_the_level_on_a_real_echo_pa
     let (double_db, alone_db) = (speech_level_dbfs(&double), speech_level_dbfs(&alone));
     // Matched in 2 s pieces, each at its own shift, so that a far end whose playout moves
     // mid-window (its jitter buffer on a busy machine) is not read as harm to the speech;
-    // speech the processing cut still lowers the figure, and each piece's is printed. (One
-    // CI run measured 0.68 over the whole window at one shift, against 0.97 usually; why
-    // was not found.)
+    // speech the processing cut still lowers the figure, and each piece's is printed.
     let (alike, pieces) = envelope_correlation_in_pieces(&double, &alone, 300, 2000);
     let pieces: Vec<String> = pieces.iter().map(|r| format!("{r:.2}")).collect();
     eprintln!("double talk: near end at {double_db:.1} dBFS (alone {alone_db:.1}), envelope correlation {alike:.2} (pieces {})", pieces.join(", "));
+    if let Some(debug) =
+        std::env::var_os("TINCAN_ECHO_DEBUG").filter(|d| std::path::Path::new(d).is_dir())
+    {
+        // The two windows as raw 48 kHz s16le, for a closer look (sox, numpy).
+        for (name, samples) in [("double-talk.raw", &double), ("alone.raw", &alone)] {
+            let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+            let path = std::path::Path::new(&debug).join(name);
+            if std::fs::write(&path, bytes).is_ok() {
+                eprintln!("wrote {}", path.display());
+            }
+        }
+    }
     // Noise: the pause after the talker, the fan on since 47 s.
     let (fan_off, fan_on) = (
         level_dbfs(&off.heard(58.0, 62.8)),
