@@ -30,6 +30,7 @@ const app = {
   errors: [],
   micOn: true,
   talking: false, // Space held while muted (push-to-talk)
+  speaker: null, // the peer id of the active speaker, if anyone speaks
   cameraOn: true,
   lastAction: null,
   ended: null,
@@ -178,6 +179,7 @@ function removePeer(id) {
   app.tiles[id]?.close?.();
   delete app.tiles[id];
   updateLayout();
+  markSpeaker();
   notice(`${peer.name} left`);
 }
 
@@ -200,6 +202,20 @@ function showStats(s) {
   q.setAttribute("aria-label", `Connection: ${level}`);
   const tile = app.tiles[s.peer_id];
   peer.tile.querySelector(".stats").textContent = statsText(s, tile?.drawn ?? 0);
+  markSpeaker();
+}
+
+// The active speaker: the loudest person heard over the last half second (their stats'
+// `speaking_level`), when anyone is louder than a murmur (−34 dBFS); their tile is outlined.
+const SPEAKING_LEVEL = 0.02;
+function markSpeaker() {
+  let loudest = null;
+  for (const [id, peer] of app.peers) {
+    const level = peer.stats?.speaking_level ?? 0;
+    if (level >= SPEAKING_LEVEL && (!loudest || level > loudest.level)) loudest = { id, level };
+  }
+  app.speaker = loudest?.id ?? null;
+  for (const [id, peer] of app.peers) peer.tile.classList.toggle("speaking", id === app.speaker);
 }
 
 // ---------- pre-join ----------

@@ -30,6 +30,9 @@ pub(crate) struct Counters {
     /// How long this peer's audio waits between arriving and being heard, in µs (set by the
     /// playout thread): its video is shown that long after arriving too.
     pub audio_delay_us: AtomicU64,
+    /// This peer's audio as played, its mean square smoothed over about half a second (f32
+    /// bits; the playout thread sets it): [`Counters::speaking_level`].
+    pub audio_power: AtomicU32,
     /// Round trip to this peer in µs (0 until measured), from the once-a-second statistics.
     pub rtt_us: AtomicU64,
     /// How long its video is held before decoding (the playout delay), in ms.
@@ -46,7 +49,23 @@ pub(crate) struct Counters {
     pub first_frame: Mutex<Option<Instant>>,
 }
 
+/// How much of a new 20 ms frame's power goes into the smoothed one: a time constant of
+/// half a second.
+const POWER_SMOOTHING: f32 = 0.04;
+
 impl Counters {
+    /// Notes the power (mean square, 0–1) of a 20 ms frame of this peer's audio as played.
+    pub fn note_audio_power(&self, mean_square: f32) {
+        let old = f32::from_bits(self.audio_power.load(Ordering::Relaxed));
+        let new = old + POWER_SMOOTHING * (mean_square - old);
+        self.audio_power.store(new.to_bits(), Ordering::Relaxed);
+    }
+
+    /// How loud this peer is as played: RMS, 0–1, over about the last half second.
+    pub fn speaking_level(&self) -> f64 {
+        f64::from(f32::from_bits(self.audio_power.load(Ordering::Relaxed)).max(0.0)).sqrt()
+    }
+
     pub fn mark_first_frame(&self) {
         if let Ok(mut first) = self.first_frame.lock() {
             if first.is_none() {

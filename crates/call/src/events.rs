@@ -44,6 +44,9 @@ pub struct PeerStats {
     pub audio_frames_sent: u64,
     pub audio_frames_received: u64,
     pub audio_frames_concealed: u64,
+    /// How loud this peer is as played here: RMS (0–1) over about the last half second
+    /// (what the app's active speaker follows).
+    pub speaking_level: f64,
     pub packets_lost: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,

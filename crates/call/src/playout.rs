@@ -158,6 +158,10 @@ fn run(
                 .audio_delay_us
                 .store(delay.as_micros() as u64, Ordering::Relaxed);
             drop(buffer);
+            audio.counters.note_audio_power(match played {
+                Played::Silence => 0.0,
+                _ => mean_square(&frame),
+            });
             match played {
                 Played::Silence => continue,
                 Played::Concealed => {
@@ -209,6 +213,16 @@ fn run(
     }
 }
 
+/// A frame's power: the mean of its squared samples, full scale 1.
+fn mean_square(frame: &AudioFrame) -> f32 {
+    let sum: f64 = frame
+        .samples
+        .iter()
+        .map(|&s| (f64::from(s) / 32768.0).powi(2))
+        .sum();
+    (sum / frame.samples.len().max(1) as f64) as f32
+}
+
 /// Mixes `frame` into `sum`, saturating rather than wrapping.
 fn add_into(sum: &mut AudioFrame, frame: &AudioFrame) {
     for (s, &f) in sum.samples.iter_mut().zip(&frame.samples) {
@@ -230,5 +244,26 @@ mod tests {
         b.samples[1] = 50;
         add_into(&mut a, &b);
         assert_eq!((a.samples[0], a.samples[1]), (i16::MAX, -50));
+    }
+
+    #[test]
+    fn the_speaking_level_follows_the_audio_over_half_a_second() {
+        let counters = Counters::default();
+        let mut loud = AudioFrame::silence(0);
+        for (i, s) in loud.samples.iter_mut().enumerate() {
+            *s = if i % 2 == 0 { 16_384 } else { -16_384 };
+        }
+        let frames = |frame: &AudioFrame, n: usize| {
+            for _ in 0..n {
+                counters.note_audio_power(mean_square(frame));
+            }
+            counters.speaking_level()
+        };
+        assert!(frames(&loud, 1) < 0.15, "one frame is not a voice");
+        let talking = frames(&loud, 75);
+        assert!((0.45..=0.5).contains(&talking), "{talking}");
+        let after = frames(&AudioFrame::silence(0), 75);
+        assert!(after < 0.15, "{after}");
+        assert!(frames(&AudioFrame::silence(0), 150) < 0.01);
     }
 }

@@ -1,7 +1,7 @@
 //! The app in a room of five, through a server that holds more than the default four: every
 //! remote person has a tile in view (issue 21: a fourth was heard and never seen);
 //! push-to-talk (Space held while muted) reaches a peer only while it is held, and so does
-//! `tincan-cli call --talk`; the shortcuts' help overlay (`?`).
+//! `tincan-cli call --talk`; the active speaker outlined; the shortcuts' help overlay (`?`).
 
 use std::time::{Duration, Instant};
 
@@ -88,15 +88,16 @@ async fn room_of_five() {
     let me = joined["me"].as_str().unwrap_or_default().to_owned();
 
     // Four peers, small pictures (five encoders and twenty decoders share two cores). Ada
-    // records what she hears; Bo sends a tone of his own and talks from 6 to 8 s only.
+    // records what she hears and sends a tone; Bo sends a tone of his own and talks from 6
+    // to 8 s only; Cy and Di send no sound.
     let record = dir.join("recorded");
     let small = ["--size", "320x180", "--fps", "15", "--bitrate", "200"];
     let mut peers = Vec::new();
     for (name, own) in [
         ("Ada", vec!["--record", record.to_str().unwrap_or_default()]),
         ("Bo", vec!["--audio", "tone:880", "--talk", "6-8"]),
-        ("Cy", vec![]),
-        ("Di", vec![]),
+        ("Cy", vec!["--audio", "none"]),
+        ("Di", vec!["--audio", "none"]),
     ] {
         let mut flags = vec!["--duration", "35"];
         flags.extend(small);
@@ -127,6 +128,22 @@ async fn room_of_five() {
         )
         .await;
     eprintln!("tiles: {seen}");
+    // The active speaker is Ada, the one sending sound all along (outside Bo's two seconds):
+    // her tile alone is outlined.
+    let speaking = format!(
+        "const marked = [...document.querySelectorAll('#tiles .tile.speaking')].map(t => t.id);
+         return window.tincan.speaker === {ada:?} && marked.length === 1 && marked[0] === 'tile-' + {ada:?}
+                && [...window.tincan.peers].map(([id, p]) => [id, p.stats && p.stats.speaking_level])",
+        ada = ids[0]
+    );
+    let levels = app
+        .wait_for(
+            "Ada marked as the active speaker",
+            &speaking,
+            Duration::from_secs(15),
+        )
+        .await;
+    eprintln!("speaking levels: {levels}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     desktop.screenshot(&screenshots().join("room-of-five.png"));
 

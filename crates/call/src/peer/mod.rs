@@ -375,6 +375,7 @@ impl PeerSession {
             audio_frames_sent: load(&c.audio_frames_sent),
             audio_frames_received: load(&c.audio_frames_received),
             audio_frames_concealed: load(&c.audio_frames_concealed),
+            speaking_level: c.speaking_level(),
             packets_lost: load(&c.packets_lost),
             bytes_sent: load(&c.bytes_sent),
             bytes_received: load(&c.bytes_received),
