@@ -10,7 +10,7 @@ use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::{AppHandle, State};
 use tincan_call::{Call, LostInput, RoomChoice};
 use tincan_media::audio::echo_check::{check_devices, EchoCheckResult};
-use tincan_media::devices::DeviceList;
+use tincan_media::devices::{DeviceKind, DeviceList};
 use tincan_media::video::VideoFormat;
 
 use crate::devices::{self, Choices};
@@ -348,13 +348,13 @@ pub async fn set_camera_off(state: State<'_, AppState>, off: bool) -> Result<(),
 #[tauri::command]
 pub async fn switch_device(
     state: State<'_, AppState>,
-    kind: String,
+    kind: DeviceKind,
     id: String,
 ) -> Result<(), AppError> {
     let call = current_call(&state).await?;
     let list = scan_devices().await;
-    match kind.as_str() {
-        "camera" => {
+    match kind {
+        DeviceKind::Camera => {
             let input = devices::video_input(&id, &list);
             tokio::task::spawn_blocking(move || call.set_video_input(input))
                 .await
@@ -362,7 +362,7 @@ pub async fn switch_device(
                 .map_err(AppError::from)?;
             lock(&state.in_use).set(LostInput::Camera, id);
         }
-        "microphone" => {
+        DeviceKind::Microphone => {
             let input = devices::audio_input(&id, &list);
             tokio::task::spawn_blocking(move || call.set_audio_input(input))
                 .await
@@ -371,11 +371,10 @@ pub async fn switch_device(
             // The device watcher now follows this one (unplugging the old one is no loss).
             lock(&state.in_use).set(LostInput::Microphone, id);
         }
-        "speaker" => call
+        DeviceKind::Speaker => call
             .set_speaker(devices::audio_output(&id, &list))
             .await
             .map_err(|e| AppError::Speaker(e.to_string()))?,
-        other => return Err(AppError::Call(format!("no device kind {other}"))),
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod builtin_server;
 mod commands;
 mod devices;
 mod error;
+mod events;
 mod frame_socket;
 mod json_file;
 pub(crate) mod links;
@@ -21,7 +22,7 @@ mod state;
 mod tiles;
 mod tray;
 
-use tauri::{Emitter, Manager};
+use tauri::Manager;
 use tauri_plugin_deep_link::DeepLinkExt;
 
 use crate::people::People;
@@ -107,9 +108,9 @@ fn open_links<'a>(app: &tauri::AppHandle, args: impl Iterator<Item = &'a str>) {
     let state = app.state::<AppState>();
     for arg in args {
         if let Some(link) = state.link(arg) {
-            let _ = app.emit("link:join", link);
+            events::PageEvent::LinkJoin(link).send(app);
         } else if let Some(person) = links::person_in_link(arg) {
-            let _ = app.emit("link:person", person);
+            events::PageEvent::LinkPerson(person).send(app);
         }
     }
 }

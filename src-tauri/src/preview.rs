@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tauri::{AppHandle, Emitter};
+use tauri::AppHandle;
 use tincan_call::sources::{open_audio, open_video, pace};
 use tincan_call::{AudioInput, VideoInput};
 use tincan_media::audio::analysis::rms;
@@ -16,6 +16,7 @@ use tincan_media::audio::{AudioSink, SpeakerSink, ToneSource};
 use tincan_media::video::VideoFormat;
 
 use crate::error::AppError;
+use crate::events::PageEvent;
 use crate::tiles::Tiles;
 
 /// The self tile's id, in the preview and in a call.
@@ -80,7 +81,7 @@ impl Preview {
                         }
                     }
                     if told.elapsed() >= LEVEL_EVERY {
-                        let _ = app.emit("preview:level", loudest);
+                        PageEvent::PreviewLevel(loudest).send(&app);
                         (loudest, told) = (0.0, Instant::now());
                     }
                 }

@@ -5,18 +5,19 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
-use tauri::{AppHandle, Emitter};
+use tauri::AppHandle;
 use tincan_call::{AudioInput, Call, CallEvent, CallOptions, LostInput, VideoInput};
 use tincan_media::devices::{DeviceChange, DeviceKind, DeviceList, DeviceWatcher};
 use tincan_protocol::PeerInfo;
 use tokio::sync::mpsc;
 
 use crate::devices;
+use crate::events::{InputLostNotice, PageEvent, PeerView};
 use crate::preview::SELF_TILE;
 use crate::tiles::Tiles;
 
 /// What the page learns once in the room; who is already there arrives as
-/// `call:peer-joined` events.
+/// [`PageEvent::PeerJoined`] events.
 #[derive(Debug, Clone, Serialize)]
 pub struct Joined {
     pub room: String,
@@ -28,28 +29,13 @@ pub struct Joined {
     pub app_link: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct PeerView {
-    pub id: String,
-    pub name: String,
-}
-
-/// A notice for the page when an input went away mid-call and what replaced it.
-#[derive(Debug, Clone, Serialize)]
-struct InputLostNotice {
-    input: LostInput,
-    reason: String,
-    /// The device now used instead, or None.
-    now: Option<String>,
-}
-
 /// A tile for `info` on the page.
 fn show_peer(app: &AppHandle, info: PeerInfo) {
     let view = PeerView {
         id: info.id.to_string(),
         name: info.name,
     };
-    let _ = app.emit("call:peer-joined", view);
+    PageEvent::PeerJoined(view).send(app);
 }
 
 /// Runs the call's events until it ends, then tells the page.
@@ -76,43 +62,51 @@ pub fn pump(
                 CallEvent::PeerJoined(info) => show_peer(&app, info),
                 CallEvent::PeerLeft { peer } => {
                     tiles.forget(&peer.0);
-                    let _ = app.emit("call:peer-left", peer.to_string());
+                    PageEvent::PeerLeft(peer.to_string()).send(&app);
                 }
                 CallEvent::Connected {
                     peer,
                     security_code,
                 } => {
-                    let _ = app.emit(
-                        "call:connected",
-                        serde_json::json!({ "peer": peer.to_string(), "security_code": security_code }),
-                    );
+                    PageEvent::Connected {
+                        peer: peer.to_string(),
+                        security_code,
+                    }
+                    .send(&app);
                 }
                 CallEvent::Disconnected { peer, reason } => {
-                    let _ = app.emit(
-                        "call:disconnected",
-                        serde_json::json!({ "peer": peer.to_string(), "reason": reason }),
-                    );
+                    PageEvent::Disconnected {
+                        peer: peer.to_string(),
+                        reason,
+                    }
+                    .send(&app);
                 }
                 CallEvent::Chat { peer, text } => {
-                    let _ = app.emit(
-                        "call:chat",
-                        serde_json::json!({ "peer": peer.to_string(), "text": text }),
-                    );
+                    PageEvent::Chat {
+                        peer: peer.to_string(),
+                        text,
+                    }
+                    .send(&app);
                 }
                 CallEvent::Stats(stats) => {
-                    let _ = app.emit("call:stats", stats);
+                    PageEvent::Stats(Box::new(stats)).send(&app);
                 }
                 CallEvent::Error { message } => {
-                    let _ = app.emit("call:error", message);
+                    PageEvent::Error(message).send(&app);
                 }
                 CallEvent::ServerLost { reason } => {
-                    let _ = app.emit(
-                        "call:server",
-                        serde_json::json!({ "connected": false, "reason": reason }),
-                    );
+                    PageEvent::Server {
+                        connected: false,
+                        reason: Some(reason),
+                    }
+                    .send(&app);
                 }
                 CallEvent::ServerBack => {
-                    let _ = app.emit("call:server", serde_json::json!({ "connected": true }));
+                    PageEvent::Server {
+                        connected: true,
+                        reason: None,
+                    }
+                    .send(&app);
                 }
                 CallEvent::InputLost { input, reason } => {
                     let (app, call, in_use) = (app.clone(), Arc::clone(&call), Arc::clone(&in_use));
@@ -122,7 +116,7 @@ pub fn pump(
                     .await;
                 }
                 CallEvent::Ended { reason } => {
-                    let _ = app.emit("call:ended", reason);
+                    PageEvent::Ended(reason).send(&app);
                     break;
                 }
             }
@@ -177,7 +171,7 @@ fn fall_back(call: &Call, input: LostInput) -> Option<String> {
 fn lost(app: &AppHandle, call: &Call, in_use: &InUse, input: LostInput, reason: String) {
     let now = fall_back(call, input);
     in_use.set(input, String::new());
-    let _ = app.emit("call:input-lost", InputLostNotice { input, reason, now });
+    PageEvent::InputLost(InputLostNotice { input, reason, now }).send(app);
 }
 
 /// The camera and microphone the call uses now ("" for the system's default): set at join,
@@ -230,7 +224,7 @@ pub fn watch_devices(app: AppHandle, call: Weak<Call>, in_use: Arc<InUse>) {
                 let Some(change) = change else {
                     continue;
                 };
-                let _ = app.emit("devices:changed", &change);
+                PageEvent::DevicesChanged(change.clone()).send(&app);
                 if let DeviceChange::Removed { kind, id, name } = change {
                     let input = match kind {
                         DeviceKind::Camera => LostInput::Camera,

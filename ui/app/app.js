@@ -4,6 +4,7 @@
 //
 // `window.tincan` exposes the state for tests and curious people.
 
+import { EVENTS, invoke, on } from "./api.js";
 import { ADVICE, TITLES } from "./errors.js";
 import { offerPerson, startPeople } from "./people.js";
 import { askLanHosting, followLink } from "./reach.js";
@@ -12,8 +13,6 @@ import { startSettings } from "./settings.js";
 import { startShortcuts } from "./shortcuts.js";
 import { tileResize, watchTile } from "./tiles.js";
 
-const { invoke } = window.__TAURI__.core;
-const { listen } = window.__TAURI__.event;
 
 const $ = (id) => document.getElementById(id);
 
@@ -407,14 +406,14 @@ function addChat(from, text) {
 
 // ---------- events from the app ----------
 
-listen("preview:level", ({ payload }) => {
+on(EVENTS.previewLevel, (payload) => {
   const percent = Math.min(100, Math.round(Math.sqrt(payload) * 180));
   $("mic-level").style.width = `${percent}%`;
   $("mic-meter").setAttribute("aria-valuenow", String(percent));
 });
-listen("call:peer-joined", ({ payload }) => addPeer(payload));
-listen("call:peer-left", ({ payload }) => removePeer(payload));
-listen("call:connected", ({ payload }) => {
+on(EVENTS.peerJoined, (payload) => addPeer(payload));
+on(EVENTS.peerLeft, (payload) => removePeer(payload));
+on(EVENTS.connected, (payload) => {
   const peer = app.peers.get(payload.peer);
   if (peer) {
     peer.security_code = payload.security_code;
@@ -425,7 +424,7 @@ listen("call:connected", ({ payload }) => {
     code.hidden = false;
   }
 });
-listen("call:disconnected", ({ payload }) => {
+on(EVENTS.disconnected, (payload) => {
   const peer = app.peers.get(payload.peer);
   notice(`Lost the connection to ${peer?.name || "a peer"}: ${payload.reason}; reconnecting…`);
   if (peer) {
@@ -434,7 +433,7 @@ listen("call:disconnected", ({ payload }) => {
     peer.tile.classList.add("reconnecting");
   }
 });
-listen("call:server", ({ payload }) => {
+on(EVENTS.server, (payload) => {
   // Media goes peer to peer, so losing the server ends nothing; say so until it is back.
   notice(
     payload.connected
@@ -442,18 +441,18 @@ listen("call:server", ({ payload }) => {
       : `Connection to the server lost (${payload.reason}); the call goes on. Reconnecting…`,
   );
 });
-listen("call:chat", ({ payload }) => addChat(app.peers.get(payload.peer)?.name || "Someone", payload.text));
-listen("call:stats", ({ payload }) => showStats(payload));
-listen("call:error", ({ payload }) => notice(payload));
-listen("call:input-lost", ({ payload }) => {
+on(EVENTS.chat, (payload) => addChat(app.peers.get(payload.peer)?.name || "Someone", payload.text));
+on(EVENTS.stats, (payload) => showStats(payload));
+on(EVENTS.error, (payload) => notice(payload));
+on(EVENTS.inputLost, (payload) => {
   const what = payload.input === "camera" ? "camera" : "microphone";
   const now = payload.now ? `now using ${payload.now}` : `the call goes on without a ${what}`;
   notice(`Your ${what} stopped (${payload.reason}); ${now}.`);
   if (what === "camera" && !payload.now) $("self-avatar").hidden = false;
   loadDevices().catch(() => {});
 });
-listen("devices:changed", () => loadDevices().catch(() => {}));
-listen("call:ended", ({ payload }) => {
+on(EVENTS.devicesChanged, () => loadDevices().catch(() => {}));
+on(EVENTS.ended, (payload) => {
   // The engine ended the call (the server gave up): let the app drop it too, so a new join
   // is not refused as "already in a call".
   invoke("leave").catch(() => {});
@@ -464,7 +463,7 @@ async function openLink(link) {
   if (link.ask) await invoke("stop_preview").catch(() => {});
   followLink(link, show, toPrejoin);
 }
-listen("link:join", ({ payload }) => {
+on(EVENTS.linkJoin, (payload) => {
   if (app.screen !== "call") openLink(payload);
 });
 

@@ -6,8 +6,7 @@
 // `calls` is what app.js lends: { joinRoom(room), leave(reason), showError(e), notice(text),
 // copy(text, what) }.
 
-const { invoke } = window.__TAURI__.core;
-const { listen } = window.__TAURI__.event;
+import { EVENTS, invoke, on } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -202,7 +201,7 @@ export function startPeople(state, calls) {
     if (reason !== "accepted") calls.leave((RING_ENDS[reason] || (() => `The ring ended (${reason}).`))(name));
   }
 
-  listen("people", ({ payload }) => {
+  on(EVENTS.people, (payload) => {
     if (payload.kind === "changed") render(payload);
     else if (payload.kind === "incoming") {
       state.incoming = payload;
@@ -213,7 +212,7 @@ export function startPeople(state, calls) {
     } else if (payload.kind === "ring_ended") ringEnded(payload);
   });
   // A tincan://person/ link opened while running: offer to add them.
-  listen("link:person", ({ payload }) => offerPerson(payload));
+  on(EVENTS.linkPerson, (payload) => offerPerson(payload));
 
   $("incoming-accept").addEventListener("click", () => answer(true));
   $("incoming-decline").addEventListener("click", () => answer(false));

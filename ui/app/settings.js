@@ -2,7 +2,7 @@
 // devices, saved through `save_settings` (src-tauri/src/settings.rs). It opens over the home
 // screen or a call and goes back to where it was opened.
 
-const { invoke } = window.__TAURI__.core;
+import { invoke } from "./api.js";
 const $ = (id) => document.getElementById(id);
 
 /// Wires the Settings screen. `page` gives the page's state (`app`) and what the screen uses

@@ -1,9 +1,8 @@
 // Pictures for the tiles: how each tile gets the app's frames (a WebSocket on 127.0.0.1, or
 // a Tauri channel) and tells the app the size it is shown at.
 
+import { Channel, invoke } from "./api.js";
 import { I420Canvas } from "./video.js";
-
-const { invoke, Channel } = window.__TAURI__.core;
 
 /**
  * Where tiles get their pictures: a WebSocket on 127.0.0.1 when the app has one (no Tauri

@@ -7,8 +7,8 @@
 //! - [`ringtone`]: the sound of an incoming ring on the chosen speaker;
 //! - [`commands`]: what the page asks.
 //!
-//! The page hears everything here as one event, [`EVENT`], whose payload is a
-//! [`PeopleEvent`].
+//! The page hears everything here as one event, `people`
+//! ([`crate::events::PageEvent::People`]), whose payload is a [`PeopleEvent`].
 
 pub mod book;
 pub mod commands;
@@ -21,17 +21,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use serde::Serialize;
-use tauri::{AppHandle, Emitter};
+use tauri::AppHandle;
 use tincan_protocol::{PersonalCode, PersonalKey, RingEnd, RingId, RoomCode};
 use tincan_signaling::Signaling;
 
 use crate::state::lock;
 use book::{Book, BookFile, RecentCall};
 
-/// The one event name the page listens to for people.
-pub const EVENT: &str = "people";
-
-/// What the page hears about people (payload of [`EVENT`], tagged by `kind`).
+/// What the page hears about people (the `people` event's payload, tagged by `kind`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PeopleEvent {
@@ -200,7 +197,7 @@ impl People {
 }
 
 pub fn emit(app: &AppHandle, event: PeopleEvent) {
-    let _ = app.emit(EVENT, event);
+    crate::events::PageEvent::People(event).send(app);
 }
 
 /// Milliseconds since 1970 now (0 if the clock is before it).

@@ -22,7 +22,8 @@ fn the_app_shows_everyone_in_a_room_of_five_and_talks_while_space_is_held() {
     run_app_test(room_of_five());
 }
 
-/// The runs of `hz` in a recording, in 100 ms blocks: (start, length) in seconds.
+/// The runs of `hz` in a recording, in 100 ms blocks: (start, length) in seconds. A gap of
+/// up to two blocks inside a run (a frame concealed on a busy machine) does not split it.
 fn tone_runs(path: &std::path::Path, hz: f64) -> Vec<(f64, f64)> {
     let mut wav = WavSource::open(path, false)
         .unwrap_or_else(|e| panic!("{} cannot be read: {e}", path.display()));
@@ -37,19 +38,24 @@ fn tone_runs(path: &std::path::Path, hz: f64) -> Vec<(f64, f64)> {
             rms(b) > 0.01 && dominant_frequency(b, 48_000).is_some_and(|f| (f - hz).abs() < 10.0)
         })
         .collect();
-    let mut runs = Vec::new();
+    let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut start = None;
     for (i, &tone) in on.iter().chain([&false]).enumerate() {
         match (tone, start) {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
-                runs.push((s as f64 / 10.0, (i - s) as f64 / 10.0));
+                match runs.last_mut() {
+                    Some((_, end)) if s - *end <= 2 => *end = i,
+                    _ => runs.push((s, i)),
+                }
                 start = None;
             }
             _ => {}
         }
     }
-    runs
+    runs.into_iter()
+        .map(|(s, e)| (s as f64 / 10.0, (e - s) as f64 / 10.0))
+        .collect()
 }
 
 async fn room_of_five() {
