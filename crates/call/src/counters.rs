@@ -33,6 +33,9 @@ pub(crate) struct Counters {
     /// This peer's audio as played, its mean square smoothed over about half a second (f32
     /// bits; the playout thread sets it): [`Counters::speaking_level`].
     pub audio_power: AtomicU32,
+    /// How many times the selected candidate pair moved (an ICE restart, a network change):
+    /// the video receiver's picture of the path starts over each time.
+    pub path_changes: AtomicU64,
     /// Round trip to this peer in µs (0 until measured), from the once-a-second statistics.
     pub rtt_us: AtomicU64,
     /// How long its video is held before decoding (the playout delay), in ms.

@@ -103,6 +103,8 @@ pub struct PathStats {
     /// Types of the selected pair's candidates: host, srflx, prflx or relay.
     pub local_candidate: Option<String>,
     pub remote_candidate: Option<String>,
+    /// The selected pair itself (both candidates' addresses): when it changes, the path did.
+    pub pair: Option<String>,
 }
 
 pub async fn path_stats(pc: &dyn PeerConnection) -> PathStats {
@@ -143,6 +145,7 @@ pub async fn path_stats(pc: &dyn PeerConnection) -> PathStats {
         if let Ok(Some(pair)) = ice.get_selected_candidate_pair().await {
             out.local_candidate = Some(pair.local().typ.to_string());
             out.remote_candidate = Some(pair.remote().typ.to_string());
+            out.pair = Some(pair.to_string());
         }
     }
     out

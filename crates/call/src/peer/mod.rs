@@ -85,6 +85,9 @@ pub(crate) struct PeerSession {
     pub remote_audio_processing: Option<tincan_protocol::AudioProcessing>,
     /// What webrtc-rs's statistics said at the last refresh.
     pub path: PathStats,
+    /// The last selected candidate pair seen (a restart can leave none selected for a
+    /// refresh or two in between).
+    known_pair: Option<String>,
     rates: RateWindow,
     controls: Arc<Controls>,
     decoder_thread: DecoderThread,
@@ -225,6 +228,7 @@ impl PeerSession {
             audio,
             remote_audio_processing: None,
             path: PathStats::default(),
+            known_pair: None,
             rates: RateWindow::default(),
             controls: new.controls,
             decoder_thread,
@@ -259,7 +263,15 @@ impl PeerSession {
     /// repairs and the retransmission budget); also done as soon as the peer connects, so
     /// the first frames know the round trip.
     pub async fn refresh_path(&mut self) {
-        self.path = path_stats(self.pc.as_ref()).await;
+        let path = path_stats(self.pc.as_ref()).await;
+        if let Some(pair) = &path.pair {
+            if self.known_pair.as_ref().is_some_and(|known| known != pair) {
+                tracing::debug!(from = ?self.known_pair, to = %pair, "the path moved");
+                self.counters.path_changes.fetch_add(1, Ordering::Relaxed);
+            }
+            self.known_pair = Some(pair.clone());
+        }
+        self.path = path;
         if let Some(rtt_ms) = self.path.rtt_ms {
             let us = (rtt_ms * 1000.0) as u64;
             self.counters.rtt_us.store(us, Ordering::Relaxed);

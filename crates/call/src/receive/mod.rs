@@ -92,10 +92,16 @@ pub(crate) async fn receive_video(
             tracing::debug!(error = %e, "cannot send a PLI");
         }
     };
+    let mut paths_seen = counters.path_changes.load(Ordering::Relaxed);
     loop {
         let rtt = counters.rtt();
         if let Some(rtt) = rtt {
             receiver.set_rtt(rtt);
+        }
+        let paths = counters.path_changes.load(Ordering::Relaxed);
+        if paths != paths_seen {
+            paths_seen = paths;
+            receiver.path_changed(Instant::now());
         }
         let wake = receiver
             .next_wake()

@@ -101,6 +101,19 @@ impl PlayoutTiming {
         self.last_loss = Some(now);
     }
 
+    /// The path changed (a new candidate pair, noticed up to a second late): the earliest
+    /// arrivals, lateness and repairs seen so far describe the old path, and the outage of
+    /// the change itself (frames late by its gap, repairs of what was lost in it) is no
+    /// measure of the new one. They start over; the target then follows the new path at
+    /// its usual pace. (Before, one change over a relay raised the delay from 12 to 405 ms
+    /// for the ten seconds losses are remembered.)
+    pub fn path_changed(&mut self, _now: Instant) {
+        self.offsets.clear();
+        self.jitter.clear();
+        self.repairs.clear();
+        self.last_loss = None;
+    }
+
     /// The delay aimed at now.
     pub fn target(&self) -> Duration {
         Duration::from_secs_f64(self.target)
@@ -293,5 +306,43 @@ mod tests {
         let now = t0 + Duration::from_secs(20);
         let release = timing.frame(300 * 3000, now, false, now, RTT);
         assert!(release.saturating_duration_since(now) < Duration::from_millis(100));
+    }
+
+    #[test]
+    fn after_a_path_change_the_old_paths_outage_does_not_hold_the_delay() {
+        let rtt = Some(Duration::from_millis(5));
+        let run = |change: bool| {
+            let mut timing = PlayoutTiming::default();
+            let t0 = Instant::now();
+            let mut last = Duration::ZERO;
+            for i in 0..450u32 {
+                let expected = t0 + Duration::from_micros(u64::from(i) * 33_333);
+                // At 5 s the path moves: nothing for 260 ms, then the frames of the gap
+                // complete at once, repaired.
+                let (now, repaired) = match i {
+                    150..=157 => (t0 + Duration::from_millis(5_260 + 10), true),
+                    _ => (expected, false),
+                };
+                if i == 150 {
+                    timing.loss(now);
+                }
+                if change && i == 180 {
+                    // Noticed at the next statistics, a second later.
+                    timing.path_changed(expected);
+                }
+                let arrived = if repaired { expected } else { now };
+                let release = timing.frame(i * 3000, arrived, repaired, now, rtt);
+                last = release.saturating_duration_since(expected);
+            }
+            (last, timing.target())
+        };
+        let (kept, _) = run(false);
+        let (started_over, target) = run(true);
+        // Ten seconds after the change, without starting over, the gap still holds it.
+        assert!(kept >= Duration::from_millis(200), "{kept:?}");
+        assert!(
+            target <= Duration::from_millis(50),
+            "{target:?} ({started_over:?})"
+        );
     }
 }

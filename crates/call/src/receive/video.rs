@@ -53,6 +53,12 @@ impl VideoReceiver {
         self.rtt.unwrap_or(DEFAULT_RTT)
     }
 
+    /// The path to the sender changed at about `now` (a new candidate pair): what was
+    /// learnt of the old one's timing no longer holds.
+    pub fn path_changed(&mut self, now: Instant) {
+        self.timing.path_changed(now);
+    }
+
     /// The playout delay aimed at now.
     pub fn delay(&self) -> Duration {
         self.timing.target()
