@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tincan_e2e::desktop::page::{click, server_address, set_value, wait_for_call, wait_for_home};
+use tincan_e2e::desktop::page::{server_address, start_a_call_with_the_pattern, wait_for_home};
 use tincan_e2e::{start_app, CliPeer, Desktop, Place};
 
 /// Clock ticks of a process so far (user + system), from /proc.
@@ -112,16 +112,7 @@ async fn main() {
         .collect();
     let app = start_app(&desktop, &dir.join("config"), &extra).await;
     wait_for_home(&app).await;
-    click(&app, "create").await;
-    app.wait_for(
-        "the pre-join screen",
-        "return window.tincan.screen === 'prejoin' && document.getElementById('camera').options.length > 0",
-        Duration::from_secs(10),
-    )
-    .await;
-    set_value(&app, "camera", "pattern").await;
-    click(&app, "join").await;
-    let joined = wait_for_call(&app).await;
+    let joined = start_a_call_with_the_pattern(&app).await;
     let room = joined["room"].as_str().unwrap_or_default().to_owned();
     let server = server_address(&app).await;
     let ada = CliPeer::start_with_server(

@@ -179,6 +179,22 @@ pub mod page {
         .await
     }
 
+    /// From the home screen, starts a new call with the test pattern for a camera (the
+    /// pre-join screen's choice), and waits until the page is in it; returns what
+    /// [`wait_for_call`] returns.
+    pub async fn start_a_call_with_the_pattern(app: &Browser) -> Value {
+        click(app, "create").await;
+        app.wait_for(
+            "the pre-join screen",
+            "return window.tincan.screen === 'prejoin' && document.getElementById('camera').options.length > 0",
+            Duration::from_secs(10),
+        )
+        .await;
+        set_value(app, "camera", "pattern").await;
+        click(app, "join").await;
+        wait_for_call(app).await
+    }
+
     /// The signaling server the app calls through (its built-in one unless configured).
     pub async fn server_address(app: &Browser) -> String {
         app.execute(

@@ -6,9 +6,9 @@
 
 import { EVENTS, invoke, on } from "./api.js";
 import { ADVICE, TITLES } from "./errors.js";
+import { initials, startPeers } from "./peers.js";
 import { offerPerson, startPeople } from "./people.js";
 import { askLanHosting, followLink } from "./reach.js";
-import { quality, statsText } from "./stats.js";
 import { startSettings } from "./settings.js";
 import { startShortcuts } from "./shortcuts.js";
 import { tileResize, watchTile } from "./tiles.js";
@@ -117,105 +117,7 @@ function renderRecent() {
   $("recent-card").hidden = app.settings.recent_rooms.length === 0;
 }
 
-// ---------- tiles ----------
-
-// A peer whose camera went off (or who has none) sends no pictures: after a moment without
-// one, their tile shows their avatar instead of a frozen picture.
-const STALE_MS = 1500;
-setInterval(() => {
-  const now = performance.now();
-  for (const [id, peer] of app.peers) {
-    const at = app.tiles[id]?.at ?? 0;
-    peer.tile.classList.toggle("live", now - at < STALE_MS);
-  }
-}, 500);
-
-function initials(name) {
-  return (name || "?").split(/\s+/).map((w) => w[0]).join("").slice(0, 2).toUpperCase();
-}
-
-function addPeer(peer) {
-  if (app.peers.has(peer.id)) return;
-  const tile = document.createElement("div");
-  tile.className = "tile remote";
-  tile.id = `tile-${peer.id}`;
-  const canvas = document.createElement("canvas");
-  canvas.dataset.tile = peer.id;
-  canvas.setAttribute("aria-label", `${peer.name}'s video`);
-  const avatar = document.createElement("div");
-  avatar.className = "avatar";
-  avatar.textContent = initials(peer.name);
-  const label = document.createElement("span");
-  label.className = "label";
-  label.textContent = peer.name;
-  const quality = document.createElement("span");
-  quality.className = "quality";
-  quality.dataset.level = "unknown";
-  quality.setAttribute("role", "img");
-  quality.setAttribute("aria-label", "Connection: connecting");
-  const stats = document.createElement("pre");
-  stats.className = "stats";
-  stats.hidden = $("stats-toggle").getAttribute("aria-pressed") !== "true";
-  // The connection's security code, once it is up (docs/calls.md): read aloud and compared.
-  const code = document.createElement("span");
-  code.className = "security-code";
-  code.title = "Read this to each other: if it matches, nobody sits between you";
-  code.hidden = true;
-  tile.append(canvas, avatar, label, quality, code, stats);
-  $("tiles").append(tile);
-  updateLayout();
-  app.peers.set(peer.id, { name: peer.name, tile, stats: null, security_code: null });
-  watchTile(app.tiles, peer.id, canvas);
-  tileResize.observe(canvas);
-  notice(`${peer.name} joined`);
-}
-
-function removePeer(id) {
-  const peer = app.peers.get(id);
-  if (!peer) return;
-  peer.tile.remove();
-  app.peers.delete(id);
-  app.tiles[id]?.close?.();
-  delete app.tiles[id];
-  updateLayout();
-  markSpeaker();
-  notice(`${peer.name} left`);
-}
-
-// Every remote person has a tile (issue 21: a fourth was heard and never seen): one column
-// for one, two for up to four, three for up to nine, in rows that share the height left.
-function updateLayout() {
-  const count = $("tiles").querySelectorAll(".tile").length;
-  $("tiles").dataset.count = String(count);
-  $("tiles").style.gridTemplateColumns = `repeat(${Math.max(1, Math.ceil(Math.sqrt(count)))}, minmax(0, 1fr))`;
-  $("waiting").hidden = count > 0;
-}
-
-function showStats(s) {
-  const peer = app.peers.get(s.peer_id);
-  if (!peer) return;
-  const level = quality(s, peer.stats);
-  peer.stats = s;
-  const q = peer.tile.querySelector(".quality");
-  q.dataset.level = level;
-  q.setAttribute("aria-label", `Connection: ${level}`);
-  const tile = app.tiles[s.peer_id];
-  peer.tile.querySelector(".stats").textContent = statsText(s, tile?.drawn ?? 0);
-  markSpeaker();
-}
-
-// The active speaker: the loudest person heard over the last half second (their stats'
-// `speaking_level`), when anyone is louder than a murmur (−34 dBFS); their tile is outlined.
-const SPEAKING_LEVEL = 0.02;
-function markSpeaker() {
-  let loudest = null;
-  for (const [id, peer] of app.peers) {
-    const level = peer.stats?.speaking_level ?? 0;
-    if (level >= SPEAKING_LEVEL && (!loudest || level > loudest.level)) loudest = { id, level };
-  }
-  app.speaker = loudest?.id ?? null;
-  for (const [id, peer] of app.peers) peer.tile.classList.toggle("speaking", id === app.speaker);
-}
+const { addPeer, removePeer, showStats } = startPeers(app, notice);
 
 // ---------- pre-join ----------
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tincan_e2e::desktop::page::{click, set_value, wait_for_call, wait_for_home};
+use tincan_e2e::desktop::page::{click, set_value, start_a_call_with_the_pattern, wait_for_home};
 use tincan_e2e::lan::{join, Computer, Lan};
 use tincan_e2e::webdriver::fake_device_files;
 use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, FakeDevices, Place};
@@ -94,16 +94,7 @@ async fn the_app_hosts_for_the_lan(desk: Computer, other: Computer) {
     eprintln!("the app told a code nobody hosts in {took:?}");
     click(&app, "error-close").await;
 
-    click(&app, "create").await;
-    app.wait_for(
-        "the pre-join screen",
-        "return window.tincan.screen === 'prejoin' && document.getElementById('camera').options.length > 0",
-        Duration::from_secs(10),
-    )
-    .await;
-    set_value(&app, "camera", "pattern").await;
-    click(&app, "join").await;
-    let joined = wait_for_call(&app).await;
+    let joined = start_a_call_with_the_pattern(&app).await;
     let room = joined["room"].as_str().unwrap_or_default().to_owned();
     let me = joined["me"].as_str().unwrap_or_default().to_owned();
     let share = joined["share_link"].as_str().unwrap_or_default().to_owned();

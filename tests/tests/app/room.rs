@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tincan_e2e::desktop::page::{click, set_value, wait_for_call, wait_for_home};
+use tincan_e2e::desktop::page::{click, start_a_call_with_the_pattern, wait_for_home};
 use tincan_e2e::{start_app, CliPeer, Desktop, Place, ServerProcess};
 use tincan_media::audio::analysis::{dominant_frequency, rms};
 use tincan_media::audio::{AudioSource, WavSource};
@@ -80,16 +80,7 @@ async fn room_of_five() {
     let desktop = Desktop::start().await;
     let app = start_app(&desktop, &dir.join("config"), &[]).await;
     wait_for_home(&app).await;
-    click(&app, "create").await;
-    app.wait_for(
-        "the pre-join screen",
-        "return window.tincan.screen === 'prejoin' && document.getElementById('camera').options.length > 0",
-        Duration::from_secs(10),
-    )
-    .await;
-    set_value(&app, "camera", "pattern").await;
-    click(&app, "join").await;
-    let joined = wait_for_call(&app).await;
+    let joined = start_a_call_with_the_pattern(&app).await;
     let room = joined["room"].as_str().unwrap_or_default().to_owned();
     let me = joined["me"].as_str().unwrap_or_default().to_owned();
 
