@@ -195,7 +195,10 @@ async fn the_app_hosts_for_the_lan(desk: Computer, other: Computer) {
     let from_app = about(&bo, &me);
     assert_eq!(from_app["security_code"], json!(app_for_bo), "Bo's code");
     let decoded = n(from_app, "video_frames_decoded");
-    assert!(decoded > 100.0, "Bo decoded {decoded} frames from the app");
+    assert!(
+        decoded > 100.0,
+        "Bo decoded {decoded} frames from the app: {from_app:#}"
+    );
     let hz = n(from_app, "audio_hz");
     assert!(
         (hz - super::MIC_HZ).abs() < 5.0,
