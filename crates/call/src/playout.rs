@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use tincan_media::audio::analysis::rms;
 use tincan_media::audio::{AudioProcessor, AudioSink, SpeakerSink};
 use tincan_media::AudioFrame;
 use tincan_protocol::PeerId;
@@ -215,12 +216,7 @@ fn run(
 
 /// A frame's power: the mean of its squared samples, full scale 1.
 fn mean_square(frame: &AudioFrame) -> f32 {
-    let sum: f64 = frame
-        .samples
-        .iter()
-        .map(|&s| (f64::from(s) / 32768.0).powi(2))
-        .sum();
-    (sum / frame.samples.len().max(1) as f64) as f32
+    rms(&frame.samples).powi(2) as f32
 }
 
 /// Mixes `frame` into `sum`, saturating rather than wrapping.
