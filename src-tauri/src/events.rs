@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 use tauri::{AppHandle, Emitter};
-use tincan_call::{LostInput, PeerStats};
+use tincan_call::{FileEvent, LostInput, PeerStats};
 use tincan_media::devices::DeviceChange;
 
 use crate::links::{LinkJoin, PersonLink};
@@ -76,11 +76,13 @@ pub enum PageEvent {
     Ended(String),
     /// Contacts, presence and rings (`people`).
     People(PeopleEvent),
+    /// A file transfer's course: offered, progress, and how it ended (tagged by `kind`).
+    File(FileEvent),
 }
 
 impl PageEvent {
     /// Every event name, in the order of the variants.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "preview:level",
         "link:join",
         "link:person",
@@ -96,6 +98,7 @@ impl PageEvent {
         "devices:changed",
         "call:ended",
         "people",
+        "call:file",
     ];
 
     /// The Tauri event this is sent as.
@@ -116,6 +119,7 @@ impl PageEvent {
             Self::DevicesChanged(_) => 12,
             Self::Ended(_) => 13,
             Self::People(_) => 14,
+            Self::File(_) => 15,
         };
         Self::NAMES[index]
     }

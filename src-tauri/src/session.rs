@@ -88,6 +88,7 @@ pub fn pump(
                     }
                     .send(&app);
                 }
+                CallEvent::File(event) => PageEvent::File(event).send(&app),
                 CallEvent::Stats(stats) => {
                     PageEvent::Stats(Box::new(stats)).send(&app);
                 }

@@ -23,6 +23,7 @@ export const EVENTS = {
   devicesChanged: "devices:changed",
   ended: "call:ended",
   people: "people",
+  file: "call:file",
 };
 
 /// Calls `handler(payload)` for each `event` (one of `EVENTS`'s values).

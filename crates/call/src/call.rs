@@ -1,6 +1,7 @@
 //! The handle to a call: what the app and `tincan-cli` hold. It joins, then sends the
 //! session ([`crate::session`]) its commands.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -12,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::CallError;
 use crate::events::{CallEvent, PeerStats};
+use crate::files::{Control, TransferId, Transfers};
 use crate::identity::Identity;
 use crate::media::{open_audio, open_video, Controls, LocalMedia};
 use crate::options::{AudioInput, CallOptions, RoomChoice, VideoInput};
@@ -30,6 +32,12 @@ fn offers_turn(servers: &[IceServer]) -> bool {
 
 pub(crate) enum Command {
     Chat(String),
+    /// Offer a file to one peer, or to everyone connected.
+    SendFile {
+        file: PathBuf,
+        to: Option<PeerId>,
+        reply: oneshot::Sender<Result<Vec<TransferId>, CallError>>,
+    },
     /// Tell every peer the microphone's processing changed.
     AudioProcessing(AudioProcessing),
     Speaker(AudioOutput, oneshot::Sender<Result<(), CallError>>),
@@ -51,6 +59,7 @@ pub struct Call {
     controls: Arc<Controls>,
     processor: AudioProcessor,
     commands: mpsc::Sender<Command>,
+    transfers: Arc<Transfers>,
 }
 
 impl Call {
@@ -97,6 +106,7 @@ impl Call {
             })
             .await;
         let me = Arc::new(Mutex::new(joined.peer_id.clone()));
+        let transfers = Arc::new(Transfers::default());
         Session::start(
             &options,
             identity,
@@ -108,6 +118,7 @@ impl Call {
             signals,
             events_tx,
             commands_rx,
+            Arc::clone(&transfers),
         )
         .await;
         Ok((
@@ -119,6 +130,7 @@ impl Call {
                 controls,
                 processor,
                 commands,
+                transfers,
             },
             events,
         ))
@@ -227,6 +239,42 @@ impl Call {
             .send(Command::Chat(text.to_owned()))
             .await
             .map_err(|_| CallError::Ended)
+    }
+
+    /// Offers the file at `path` to `to`, or to everyone connected: one transfer each, whose
+    /// course arrives as [`CallEvent::File`]. Fails at once when the file cannot be read or
+    /// there is nobody to send it to.
+    pub async fn send_file(
+        &self,
+        path: &Path,
+        to: Option<PeerId>,
+    ) -> Result<Vec<TransferId>, CallError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::SendFile {
+                file: path.to_owned(),
+                to,
+                reply,
+            })
+            .await
+            .map_err(|_| CallError::Ended)?;
+        answer.await.map_err(|_| CallError::Ended)?
+    }
+
+    /// Accepts the file offered as `id`: it is saved in `dir` (made if missing) under the
+    /// name it was offered with, numbered when that is taken.
+    pub fn accept_file(&self, id: TransferId, dir: &Path) -> Result<(), CallError> {
+        self.transfers.tell(id, Control::Accept(dir.to_owned()))
+    }
+
+    /// Declines the file offered as `id`; the sender is told.
+    pub fn decline_file(&self, id: TransferId) -> Result<(), CallError> {
+        self.transfers.tell(id, Control::Decline)
+    }
+
+    /// Stops transfer `id`, sent or received, wherever it is; nothing of it is kept.
+    pub fn cancel_file(&self, id: TransferId) -> Result<(), CallError> {
+        self.transfers.tell(id, Control::Cancel)
     }
 
     /// Throws away the video arriving from every peer until each sends a fresh keyframe,

@@ -91,6 +91,11 @@ impl Chat {
         }
     }
 
+    /// Whether the chat channel is open (and so the connection's SCTP association is up).
+    pub async fn is_open(&self) -> bool {
+        self.0.lock().await.open
+    }
+
     /// Forgets the channel: a closed peer's channel must not be kept alive from here.
     pub async fn detach(&self) {
         let mut out = self.0.lock().await;

@@ -22,6 +22,14 @@ pub enum CallError {
     ChatQueueFull { to: String },
     #[error("a chat message can be at most {max} bytes long; this one is {bytes}: split it")]
     ChatTooLong { bytes: usize, max: usize },
+    #[error("cannot send {path}: {reason}")]
+    FileUnreadable { path: String, reason: String },
+    #[error("nobody is connected to send the file to yet")]
+    NobodyToSendTo,
+    #[error("{peer} is not in the call")]
+    NoSuchPeer { peer: String },
+    #[error("no file transfer {id} is under way (it has ended, or never was)")]
+    NoSuchTransfer { id: u64 },
 }
 
 impl CallError {

@@ -1,4 +1,6 @@
 use serde::Serialize;
+
+use crate::files::FileEvent;
 use tincan_media::audio::ProcessingStats;
 use tincan_media::{AudioFrame, VideoFrame};
 use tincan_protocol::{AudioProcessing, PeerId, PeerInfo, RoomCode};
@@ -143,6 +145,8 @@ pub enum CallEvent {
         peer: PeerId,
         text: String,
     },
+    /// A file transfer's course ([`crate::Call::send_file`], or a peer's offer).
+    File(FileEvent),
     /// The keyframe asked for by [`crate::Call::refresh_video`] arrived.
     KeyframeArrived {
         peer: PeerId,

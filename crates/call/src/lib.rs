@@ -14,6 +14,7 @@ mod counters;
 mod engine;
 mod error;
 mod events;
+mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 mod ice_renewal;
@@ -38,6 +39,7 @@ pub use call::Call;
 pub use chat::MAX_CHAT_BYTES;
 pub use error::CallError;
 pub use events::{CallEvent, LostInput, PeerStats};
+pub use files::{FileEvent, StoppedBy, TransferId};
 pub use identity::Identity;
 pub use options::{AudioInput, CallOptions, RoomChoice, VideoInput};
 pub use peer::{live_peer_connections, peer_connection_handlers_alive};

@@ -126,8 +126,11 @@ pub struct CallArgs {
     /// out TURN; exit 4 otherwise).
     #[arg(long)]
     relay_only: bool,
+    #[command(flatten)]
+    files: files::FileArgs,
 }
 
+mod files;
 mod measure;
 mod parse;
 mod server;
@@ -236,6 +239,11 @@ pub async fn run(args: CallArgs) -> ExitCode {
         Some(Ok(found)) => Some(found),
         None => None,
     };
+    let mut files = files::Files::new(args.files.clone());
+    if let Err(message) = files.check() {
+        eprintln!("tincan-cli: {message}");
+        return ExitCode::from(exit::USAGE);
+    }
     let (server, host) = match server::choose(&args).await {
         Ok(chosen) => chosen,
         Err(code) => return code,
@@ -362,6 +370,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
                     CallEvent::Connected { peer, security_code } => {
                         connected_any = true;
                         println!("connected {peer} security-code {security_code}");
+                        files.connected(&call, &peer).await;
                         if let Some(text) = &args.chat {
                             // Queued by the engine until the chat channel opens.
                             if chatted.insert(peer.0.clone()) {
@@ -369,6 +378,12 @@ pub async fn run(args: CallArgs) -> ExitCode {
                                     eprintln!("tincan-cli: chat: {e}");
                                 }
                             }
+                        }
+                    }
+                    CallEvent::File(event) => {
+                        files.on_event(&call, event);
+                        if files.all_done() {
+                            break;
                         }
                     }
                     CallEvent::KeyframeArrived { peer, after_ms } => println!("keyframe {peer} after {after_ms} ms"),
@@ -451,7 +466,9 @@ pub async fn run(args: CallArgs) -> ExitCode {
     for stats in final_stats {
         last_stats.insert(stats.peer_id.clone(), stats);
     }
+    let failed_files = files.failed_sends();
     let summary = measure::summarize(measure::Ending {
+        files: files.into_records(),
         room,
         me,
         seconds,
@@ -471,6 +488,10 @@ pub async fn run(args: CallArgs) -> ExitCode {
     }
     if let Some(code) = unanswered {
         return ExitCode::from(code);
+    }
+    if failed_files > 0 {
+        eprintln!("tincan-cli: {failed_files} file(s) did not arrive");
+        return ExitCode::from(exit::FAILED);
     }
     if !met.is_empty() && !connected_any {
         eprintln!(

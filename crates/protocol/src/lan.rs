@@ -18,7 +18,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::RoomCode;
+use crate::{hex, RoomCode};
 
 /// The DNS-SD service type every LAN-hosting Tincan server advertises.
 pub const SERVICE_TYPE: &str = "_tincan._tcp.local.";
@@ -75,10 +75,6 @@ pub fn new_nonce() -> Result<String, getrandom::Error> {
 /// True for a well-formed tag or nonce of `len` lowercase hex characters.
 pub fn is_hex(text: &str, len: usize) -> bool {
     text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

@@ -51,7 +51,7 @@ pub const FEATURE_RING: &str = "ring";
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -18,6 +18,7 @@ use webrtc::peer_connection::{
 use crate::chat::{read_chat, Chat, CHAT_LABEL};
 use crate::counters::Counters;
 use crate::events::CallEvent;
+use crate::files::{receive_file, Transfers, FILE_LABEL};
 use crate::playout::PeerAudio;
 use crate::receive::{receive_audio, receive_video};
 
@@ -73,6 +74,7 @@ pub(super) struct Wiring {
     pub(super) counters: Arc<Counters>,
     pub(super) audio: Arc<PeerAudio>,
     pub(super) chat: Arc<Chat>,
+    pub(super) transfers: Arc<Transfers>,
     /// Where to record what this peer sends, if anywhere.
     pub(super) record: Option<PathBuf>,
     pub(super) decoder_thread: DecoderThread,
@@ -184,19 +186,24 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
         let Some(w) = self.wiring() else { return };
-        if channel
-            .label()
-            .await
-            .map(|l| l == CHAT_LABEL)
-            .unwrap_or(false)
-        {
-            w.tasks.spawn(read_chat(
+        match channel.label().await.unwrap_or_default().as_str() {
+            CHAT_LABEL => w.tasks.spawn(read_chat(
                 w.peer.clone(),
                 channel,
                 Arc::clone(&w.chat),
                 Arc::clone(&w.counters),
                 w.events.clone(),
-            ));
+            )),
+            FILE_LABEL => w.tasks.spawn(receive_file(
+                w.peer.clone(),
+                channel,
+                Arc::clone(&w.transfers),
+                w.events.clone(),
+            )),
+            other => {
+                tracing::debug!(peer = %w.peer, label = other, "a data channel nobody reads: closed");
+                let _ = channel.close().await;
+            }
         }
     }
 }

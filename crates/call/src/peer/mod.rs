@@ -27,6 +27,9 @@ use crate::counters::Counters;
 use crate::engine;
 use crate::error::{webrtc, CallError};
 use crate::events::{CallEvent, PeerStats};
+use crate::files::{
+    send_file, Control, Outgoing, Reporting, Transfers, FILE_LABEL, SEND_BUFFER_BYTES,
+};
 use crate::inbound_rtcp::ReceptionReports;
 use crate::media::{Controls, EncodedAudio, EncodedVideo};
 use crate::negotiation::Negotiation;
@@ -95,6 +98,10 @@ pub(crate) struct PeerSession {
     handler: Arc<Handler>,
 }
 
+/// How long a file waits for the connection's data channels to come up before it is
+/// offered anyway.
+const ASSOCIATION_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The estimate may climb to this multiple of what the user asked to send: the encoder never
 /// goes above the ask, but room above it keeps the pacer from becoming the bottleneck.
 const ESTIMATE_HEADROOM: f64 = 2.0;
@@ -118,6 +125,7 @@ pub(crate) struct NewPeer<'a> {
     pub audio: &'a broadcast::Sender<Arc<EncodedAudio>>,
     pub inputs: mpsc::UnboundedSender<PeerInput>,
     pub events: mpsc::Sender<CallEvent>,
+    pub transfers: Arc<Transfers>,
 }
 
 impl PeerSession {
@@ -153,6 +161,7 @@ impl PeerSession {
             counters: Arc::clone(&counters),
             audio: Arc::clone(&audio),
             chat: Arc::clone(&chat),
+            transfers: new.transfers,
             record: new.record.map(Path::to_path_buf),
             decoder_thread: Arc::clone(&decoder_thread),
         }));
@@ -167,6 +176,8 @@ impl PeerSession {
             .with_interceptor_registry(registry)
             .with_handler(Arc::clone(&handler) as Arc<dyn PeerConnectionEventHandler>)
             .with_udp_addrs(new.bind.to_vec())
+            // A file's sender waits while this much is unacknowledged (crate::files).
+            .with_data_channel_send_buffer_limit(SEND_BUFFER_BYTES)
             .build()
             .await
             .map_err(webrtc)?;
@@ -252,6 +263,30 @@ impl PeerSession {
             events,
         ));
         Ok(())
+    }
+
+    /// Starts sending a file to this peer on a channel of its own: it is offered as soon
+    /// as the connection can carry it, and sent if the peer accepts ([`crate::files`]).
+    pub fn send_file(
+        &self,
+        outgoing: Outgoing,
+        control: mpsc::Receiver<Control>,
+        report: Reporting,
+    ) {
+        let (pc, chat) = (Arc::clone(&self.pc), Arc::clone(&self.chat));
+        self.tasks.spawn(async move {
+            // A channel made while the SCTP association is still being set up never opens
+            // (docs/traps.md, trap 20): the chat channel opens with the association, so its
+            // opening says the association is up.
+            let ready = tokio::time::Instant::now() + ASSOCIATION_WITHIN;
+            while !chat.is_open().await && tokio::time::Instant::now() < ready {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            match pc.create_data_channel(FILE_LABEL, None).await {
+                Ok(channel) => send_file(channel, outgoing, control, report).await,
+                Err(e) => report.fail(webrtc(e).to_string()).await,
+            }
+        });
     }
 
     /// Sends a chat message, or queues it until the chat channel opens.

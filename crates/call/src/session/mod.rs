@@ -2,6 +2,7 @@
 //! and the local media, and serves the handle's commands. Who to call, answer or drop is
 //! decided by the [`Roster`]; negotiating with one peer is in [`negotiate`].
 
+mod files;
 mod ice;
 mod negotiate;
 mod network;
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::call::Command;
 use crate::events::{CallEvent, PeerStats};
+use crate::files::Transfers;
 use crate::identity::Identity;
 use crate::media::LocalMedia;
 use crate::options::CallOptions;
@@ -90,6 +92,8 @@ pub(crate) struct Session {
     ice_renewing: bool,
     events: mpsc::Sender<CallEvent>,
     inputs_tx: mpsc::UnboundedSender<PeerInput>,
+    /// Files on their way, both ways (shared with [`crate::Call`], which answers them).
+    transfers: Arc<Transfers>,
 }
 
 impl Session {
@@ -106,6 +110,7 @@ impl Session {
         signals: mpsc::Receiver<Event>,
         events: mpsc::Sender<CallEvent>,
         commands: mpsc::Receiver<Command>,
+        transfers: Arc<Transfers>,
     ) {
         let (inputs_tx, inputs) = mpsc::unbounded_channel();
         let mut session = Session {
@@ -131,6 +136,7 @@ impl Session {
             ice_renewing: false,
             events,
             inputs_tx,
+            transfers,
         };
         session.schedule_ice_renewal();
         let steps = session.roster.joined(joined.peers);
@@ -174,6 +180,9 @@ impl Session {
                                 self.emit(CallEvent::Error { message: e.to_string() }).await;
                             }
                         }
+                    }
+                    Some(Command::SendFile { file, to, reply }) => {
+                        let _ = reply.send(self.send_file(&file, to.as_ref()).await);
                     }
                     Some(Command::AudioProcessing(settings)) => {
                         let ids: Vec<PeerId> = self.peers.keys().cloned().collect();
@@ -354,7 +363,9 @@ impl Session {
     async fn close_peer(&mut self, peer: &PeerId) {
         self.playout.remove(peer);
         if let Some(session) = self.peers.remove(peer) {
+            let name = session.name.clone();
             session.close().await;
+            self.end_transfers_with(peer, &name).await;
         }
     }
 

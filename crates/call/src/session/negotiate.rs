@@ -38,6 +38,7 @@ impl Session {
             audio: &self.media.audio,
             inputs: self.inputs_tx.clone(),
             events: self.events.clone(),
+            transfers: Arc::clone(&self.transfers),
         })
         .await?;
         self.playout

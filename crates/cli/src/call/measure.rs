@@ -85,6 +85,8 @@ pub(super) struct Summary {
     /// Times fresh TURN credentials came and the relayed paths moved onto them.
     ice_renewals: u32,
     peers: Vec<PeerSummary>,
+    /// Every file transfer, sent and received.
+    files: Vec<super::files::FileRecord>,
 }
 
 /// Reads stamps from video and keeps the last two seconds of audio.
@@ -166,6 +168,7 @@ fn cpu_seconds() -> f64 {
 
 /// How the call stood when it ended: what [`summarize`] makes the summary of.
 pub(super) struct Ending {
+    pub files: Vec<super::files::FileRecord>,
     pub room: String,
     pub me: String,
     pub seconds: f64,
@@ -178,6 +181,7 @@ pub(super) struct Ending {
 /// The summary `--stats-json` writes.
 pub(super) fn summarize(end: Ending) -> Summary {
     let Ending {
+        files,
         room,
         me,
         seconds,
@@ -192,6 +196,7 @@ pub(super) fn summarize(end: Ending) -> Summary {
         seconds,
         cpu_seconds: cpu_seconds(),
         ice_renewals,
+        files,
         peers: last_stats
             .into_values()
             .map(|stats| {
