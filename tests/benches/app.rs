@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tincan_e2e::desktop::page::{server_address, start_a_call_with_the_pattern, wait_for_home};
+use tincan_e2e::process::{rss_mib, status_mib};
 use tincan_e2e::{start_app, CliPeer, Desktop, Place};
 
 /// Clock ticks of a process so far (user + system), from /proc.
@@ -31,20 +32,6 @@ fn cpu_ticks(pid: u32) -> u64 {
     };
     // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
     field(11) + field(12)
-}
-
-/// A `kB` figure of /proc/PID/status (VmRSS, RssAnon, RssFile, RssShmem), in MiB.
-fn status_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    status_mib(pid, "VmRSS")
 }
 
 /// Resident memory by what is mapped (a library's path, or `[anon]`, `[heap]`, `[stack]`),

@@ -29,13 +29,7 @@ fn setting(name: &str, default: u64) -> u64 {
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    (tincan_e2e::process::rss_mib(pid) * 1024.0) as u64
 }
 
 async fn send(socket: &mut Socket, text: String) {

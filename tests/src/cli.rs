@@ -285,6 +285,11 @@ impl CliPeer {
         (status.code(), summary)
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Its personal code (`code …`, printed by a listener and by a peer that rings).
     pub fn code(&self) -> Option<String> {
         self.printed_after("code")

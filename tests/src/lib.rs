@@ -7,11 +7,13 @@
 pub mod cable;
 pub mod cli;
 pub mod desktop;
+pub mod files;
 pub mod lan;
 pub mod long_path;
 pub mod netns;
 pub mod notifications;
 pub mod plain_peer;
+pub mod process;
 pub mod raw;
 pub mod resilience;
 pub mod room;

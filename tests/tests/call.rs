@@ -13,6 +13,8 @@ use tokio::process::Command;
 
 #[path = "call/echo.rs"]
 mod echo;
+#[path = "call/files.rs"]
+mod files;
 #[path = "call/resilience.rs"]
 mod resilience;
 #[path = "call/ringing.rs"]

@@ -53,14 +53,7 @@ async fn one_call(server: &ServerProcess) {
 }
 
 fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
+    tincan_e2e::process::rss_mib(std::process::id())
 }
 
 async fn settle() -> usize {

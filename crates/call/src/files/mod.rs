@@ -15,12 +15,14 @@ mod wire;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
 use tincan_protocol::PeerId;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
 
 use crate::error::CallError;
 
@@ -36,6 +38,41 @@ pub(crate) const SEND_BUFFER_BYTES: usize = 1024 * 1024;
 /// included); more are declined at once, so a peer cannot pile up questions, channels and
 /// open files without end.
 pub(crate) const MAX_TRANSFERS_PER_PEER: usize = 16;
+
+/// How long the side that has the last word waits for the other to close the channel (its
+/// sign that it heard) before it closes it itself.
+const HEARD_WITHIN: Duration = Duration::from_secs(5);
+
+/// Ends a transfer's channel. The side that has the last word (`received`, `decline`,
+/// `cancel`, `failed`) says it and waits for the other to close, for at most
+/// [`HEARD_WITHIN`]: closing at once, or leaving the call, could reset the stream before the
+/// word (queued behind up to [`SEND_BUFFER_BYTES`] of file) arrives. The side that heard it
+/// closes at once (`last_word` None).
+async fn close_channel(channel: &Arc<dyn DataChannel>, last_word: Option<wire::FileMessage>) {
+    if let Some(word) = last_word {
+        if channel.send_text(&word.to_text()).await.is_ok() {
+            let heard = tokio::time::timeout(HEARD_WITHIN, async {
+                while let Some(event) = channel.poll().await {
+                    if matches!(
+                        event,
+                        DataChannelEvent::OnClose | DataChannelEvent::OnClosing
+                    ) {
+                        break;
+                    }
+                }
+            });
+            if heard.await.is_err() {
+                tracing::debug!(
+                    ?word,
+                    "the peer did not close the file channel after our last word"
+                );
+            }
+        }
+    }
+    if let Err(e) = channel.close().await {
+        tracing::debug!(error = %e, "closing a file channel");
+    }
+}
 
 /// One transfer, sent or received, in this call: its number is ours alone (the two ends of
 /// a transfer number it each their own way).
@@ -130,6 +167,20 @@ pub(crate) enum Control {
 pub(crate) struct Transfers {
     next: AtomicU64,
     live: Mutex<HashMap<TransferId, (PeerId, mpsc::Sender<Control>)>>,
+    /// Transfers that have ended but whose channel is still closing (a last word on its way).
+    closing: AtomicUsize,
+    closed: Notify,
+}
+
+/// A transfer that has ended, its channel still closing: [`Transfers::settled`] waits for
+/// it to be dropped.
+pub(crate) struct Closing<'a>(&'a Transfers);
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        self.0.closing.fetch_sub(1, Ordering::AcqRel);
+        self.0.closed.notify_waiters();
+    }
 }
 
 impl Transfers {
@@ -143,10 +194,25 @@ impl Transfers {
         (id, rx)
     }
 
-    /// The transfer is over (its task is ending).
-    pub fn close(&self, id: TransferId) {
+    /// The transfer is over: the app can no longer steer it, and a connection that closes
+    /// now does not fail it. Its channel is closing until the guard is dropped.
+    pub fn close(&self, id: TransferId) -> Closing<'_> {
         if let Ok(mut live) = self.live.lock() {
             live.remove(&id);
+        }
+        self.closing.fetch_add(1, Ordering::AcqRel);
+        Closing(self)
+    }
+
+    /// Returns once no transfer's channel is closing: leaving the call waits here (bounded),
+    /// so the last word of a transfer that just ended reaches the peer.
+    pub async fn settled(&self) {
+        loop {
+            let closed = self.closed.notified();
+            if self.closing.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            closed.await;
         }
     }
 

@@ -14,15 +14,11 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use super::progress::Tally;
 use super::send::Reporting;
 use super::wire::{safe_file_name, split_extension, FileMessage};
-use super::{Control, FileEvent, StoppedBy, Transfers, MAX_TRANSFERS_PER_PEER};
+use super::{close_channel, Control, FileEvent, StoppedBy, Transfers, MAX_TRANSFERS_PER_PEER};
 use crate::events::CallEvent;
 
 /// How long a peer has, once the channel is open, to say what it offers.
 const OFFER_WITHIN: Duration = Duration::from_secs(10);
-
-/// How long the receiver waits, after saying `received`, for the sender to close the
-/// channel (its sign that it heard): leaving the call at once could lose that last word.
-const HEARD_WITHIN: Duration = Duration::from_secs(3);
 
 /// Written to disk in pieces this big.
 const WRITE_BEHIND: usize = 256 * 1024;
@@ -63,8 +59,7 @@ pub(crate) async fn receive_file(
     };
     if transfers.with(&peer) >= MAX_TRANSFERS_PER_PEER {
         tracing::info!(%peer, "a file offer declined: too many transfers with this peer");
-        let _ = channel.send_text(&FileMessage::Decline.to_text()).await;
-        let _ = channel.close().await;
+        close_channel(&channel, Some(FileMessage::Decline)).await;
         return;
     }
     let (id, mut control) = transfers.open(&peer);
@@ -83,36 +78,16 @@ pub(crate) async fn receive_file(
         })
         .await;
     let ending = run(&channel, &name, size, &mut control, &report).await;
-    match &ending {
-        Ending::Cancelled(StoppedBy::Us) => {
-            let _ = channel.send_text(&FileMessage::Cancel.to_text()).await;
-        }
-        Ending::Failed(reason, true) => {
-            let failed = FileMessage::Failed {
-                reason: reason.clone(),
-            };
-            let _ = channel.send_text(&failed.to_text()).await;
-        }
-        Ending::Received(..) => {
-            // The sender closes the channel once it hears `received`.
-            let heard = tokio::time::timeout(HEARD_WITHIN, async {
-                while let Some(event) = channel.poll().await {
-                    if matches!(
-                        event,
-                        DataChannelEvent::OnClose | DataChannelEvent::OnClosing
-                    ) {
-                        break;
-                    }
-                }
-            });
-            if heard.await.is_err() {
-                tracing::debug!("the sender did not close the file channel after it arrived");
-            }
-        }
-        _ => {}
-    }
-    let _ = channel.close().await;
-    transfers.close(id);
+    let last_word = match &ending {
+        Ending::Received(..) => Some(FileMessage::Received),
+        Ending::Declined => Some(FileMessage::Decline),
+        Ending::Cancelled(StoppedBy::Us) => Some(FileMessage::Cancel),
+        Ending::Failed(reason, true) => Some(FileMessage::Failed {
+            reason: reason.clone(),
+        }),
+        Ending::Cancelled(StoppedBy::Peer) | Ending::Failed(_, false) => None,
+    };
+    let closing = transfers.close(id);
     report
         .emit(match ending {
             Ending::Received(path, sha256) => FileEvent::Received { id, path, sha256 },
@@ -121,6 +96,8 @@ pub(crate) async fn receive_file(
             Ending::Failed(reason, _) => FileEvent::Failed { id, reason },
         })
         .await;
+    close_channel(&channel, last_word).await;
+    drop(closing);
 }
 
 /// The offer: the name to save under (made safe) and the size. None when the peer says
@@ -160,10 +137,7 @@ async fn run(
         tokio::select! {
             c = control.recv() => match c {
                 Some(Control::Accept(dir)) => break dir,
-                Some(Control::Decline) => {
-                    let _ = channel.send_text(&FileMessage::Decline.to_text()).await;
-                    return Ending::Declined;
-                }
+                Some(Control::Decline) => return Ending::Declined,
                 Some(Control::Cancel) | None => return Ending::Cancelled(StoppedBy::Us),
             },
             event = channel.poll() => match event {
@@ -220,9 +194,6 @@ async fn run(
                         return match place(&part.path, &dir, name) {
                             Ok(path) => {
                                 part.kept = true;
-                                if channel.send_text(&FileMessage::Received.to_text()).await.is_err() {
-                                    tracing::debug!("the sender left before it heard the file arrived");
-                                }
                                 Ending::Received(path, sha256)
                             }
                             Err(e) => Ending::Failed(format!("cannot save {name} in {}: {e}", dir.display()), true),

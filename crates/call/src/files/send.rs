@@ -12,7 +12,7 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 
 use super::progress::Tally;
 use super::wire::{FileMessage, CHUNK_BYTES};
-use super::{Control, FileEvent, StoppedBy, TransferId, Transfers};
+use super::{close_channel, Control, FileEvent, StoppedBy, TransferId, Transfers};
 use crate::events::CallEvent;
 
 /// How long the channel may take to open.
@@ -50,7 +50,7 @@ impl Reporting {
 
     /// The transfer could not start: it is over.
     pub async fn fail(&self, reason: String) {
-        self.transfers.close(self.id);
+        drop(self.transfers.close(self.id));
         self.emit(FileEvent::Failed {
             id: self.id,
             reason,
@@ -86,13 +86,9 @@ pub(crate) async fn send_file(
 ) {
     let id = report.id;
     let ending = run(&channel, outgoing, &mut control, &report).await;
-    if let Ending::Cancelled(StoppedBy::Us) = ending {
-        let _ = channel.send_text(&FileMessage::Cancel.to_text()).await;
-    }
-    if let Err(e) = channel.close().await {
-        tracing::debug!(error = %e, "closing a file channel");
-    }
-    report.transfers.close(id);
+    let last_word =
+        matches!(ending, Ending::Cancelled(StoppedBy::Us)).then_some(FileMessage::Cancel);
+    let closing = report.transfers.close(id);
     report
         .emit(match ending {
             Ending::Sent(sha256) => FileEvent::Sent { id, sha256 },
@@ -101,6 +97,8 @@ pub(crate) async fn send_file(
             Ending::Failed(reason) => FileEvent::Failed { id, reason },
         })
         .await;
+    close_channel(&channel, last_word).await;
+    drop(closing);
 }
 
 /// What the channel said, read as the conversation needs it.

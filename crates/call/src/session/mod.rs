@@ -47,6 +47,9 @@ fn video_share_kbps(bps: u64, others_kbps: u32, asked_kbps: u32) -> u32 {
         .clamp(MIN_VIDEO_KBPS.min(asked_kbps), asked_kbps)
 }
 
+/// How long leaving waits for the file channels of ended transfers to close.
+const LAST_WORDS_WITHIN: Duration = Duration::from_secs(3);
+
 /// How long a leaving peer keeps receiving after announcing it: media already in flight.
 const LEAVE_DRAIN: Duration = Duration::from_millis(250);
 
@@ -204,6 +207,11 @@ impl Session {
                         let _ = reply.send(self.all_stats());
                     }
                     Some(Command::Leave(reply)) => {
+                        // A transfer that just ended says its last word before anyone is
+                        // told we go (they close their connection to us when they hear it).
+                        if tokio::time::timeout(LAST_WORDS_WITHIN, self.transfers.settled()).await.is_err() {
+                            tracing::debug!("left with a file channel still closing");
+                        }
                         // Tell the room first so the others stop sending at once, then let
                         // what is already in flight arrive before closing the connections.
                         if let Err(e) = self.signaling.leave().await {
