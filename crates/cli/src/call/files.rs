@@ -45,6 +45,10 @@ pub(super) struct FileRecord {
     reason: Option<String>,
     sha256: Option<String>,
     path: Option<PathBuf>,
+    /// From the offer to the end, in seconds (answering included).
+    seconds: Option<f64>,
+    #[serde(skip)]
+    offered_at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -167,6 +171,7 @@ impl Files {
             record.reason = reason;
             record.sha256 = sha256;
             record.path = path;
+            record.seconds = Some(record.offered_at.elapsed().as_secs_f64());
         }
     }
 
@@ -221,6 +226,8 @@ impl FileRecord {
             reason: None,
             sha256: None,
             path: None,
+            seconds: None,
+            offered_at: std::time::Instant::now(),
         }
     }
 }
