@@ -1,5 +1,5 @@
-//! Files for transfer tests: noise to send, a byte-for-byte comparison, what a folder holds
-//! (hidden part files included), and the transfer a `tincan-cli` summary lists.
+//! Files for transfer tests: noise to send, a byte-for-byte comparison, a hash, what a
+//! folder holds (hidden part files included), and the transfer a `tincan-cli` summary lists.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -52,6 +52,18 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> usize {
         }
     }
     filled
+}
+
+/// A file's SHA-256, as 64 lower-case hex digits (as transfers report it).
+pub fn sha256_of(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path).expect("readable");
+    let mut hash = Sha256::new();
+    std::io::copy(&mut file, &mut hash).expect("readable");
+    hash.finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Every entry in `dir`, hidden ones included.

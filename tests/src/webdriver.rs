@@ -2,8 +2,8 @@
 //! fake camera and microphone fed from files: the browser guest's side of the interop tests.
 //!
 //! The WebDriver client is a few JSON requests over HTTP/1.1 to chromedriver on loopback,
-//! written here rather than pulled in as a crate: the tests need navigate, execute script and
-//! quit, nothing more.
+//! written here rather than pulled in as a crate: the tests need navigate, execute script, keys,
+//! a file chosen and quit, nothing more.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
+
+/// The key WebDriver names an element by in its answers (the W3C spec's constant).
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A stamped 640x360 clip (10 s, looped by Chromium) and 30 s of a `hz` tone in `dir`, for
 /// [`FakeDevices`].
@@ -293,6 +296,27 @@ impl Browser {
         let body = json!({"actions": [{"type": "key", "id": "keyboard",
                                        "actions": [{"type": action, "value": key}]}]});
         self.request("POST", &path, Some(body)).await;
+    }
+
+    /// Picks `file` in the file input `css` finds, as a person choosing it in the file dialog
+    /// would (WebDriver's Element Send Keys on an `<input type=file>`): its `change` fires.
+    pub async fn choose_file(&self, css: &str, file: &Path) {
+        let path = format!("/session/{}/element", self.session);
+        let found = self
+            .request(
+                "POST",
+                &path,
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        let element = found[ELEMENT_KEY]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_owned();
+        let path = format!("/session/{}/element/{element}/value", self.session);
+        let text = file.to_str().expect("a file path in UTF-8");
+        self.request("POST", &path, Some(json!({ "text": text })))
+            .await;
     }
 
     /// Resizes the window (WebDriver's Set Window Rect); returns the rect it got.

@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tincan_e2e::{about, Browser, CliPeer, FakeDevices, Netns, Place, ServerProcess};
 
+#[path = "browser/files.rs"]
+mod files;
 #[path = "browser/networks.rs"]
 mod networks;
 

@@ -1,7 +1,8 @@
 // Tincan in a browser: a guest joins a room with the browser's own camera, microphone and
 // WebRTC, speaking the same protocol as the app (docs/protocol.md) and negotiating the same
 // way (docs/calls.md): the newcomer offers to everyone already there, one peer connection per
-// remote peer, chat on a data channel labelled "chat".
+// remote peer, chat on a data channel labelled "chat", files on channels labelled "file"
+// (files.js).
 //
 // `window.tincan` exposes the call's state and a stats reader for tests and curious people.
 
@@ -9,6 +10,8 @@ import { Signaling } from "/shared/signaling.js";
 import { scheduleIceRenewal } from "/guest/renewal.js";
 import { commitmentTo, fingerprintsOf, makeIdentity, securityCode } from "/guest/security.js";
 import { selectedPair, statsOf } from "/guest/stats.js";
+import { AudioMeter } from "/guest/meter.js";
+import { FILE_LABEL, Transfers, renderRecipients, renderTransfers } from "/guest/files.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -31,6 +34,10 @@ const call = {
   iceRenewals: 0, // times fresh TURN credentials came (scheduleIceRenewal)
 };
 window.tincan = call;
+// Files sent and received (files.js); `call.files` is their list, for tests and the view.
+const transfers = new Transfers(() => renderTransfers($("file-list"), transfers));
+call.files = transfers.list;
+call.savedFile = (id) => transfers.saved.get(id); // a received file's Blob
 
 /** The room in the address (/r/CODE), if any. */
 function roomFromPath() {
@@ -135,37 +142,6 @@ async function switchDevice(kind) {
 
 // ---------- peers ----------
 
-let audioContext = null;
-
-/** How loud a peer is and at which pitch, from Web Audio: the speaking indicator's source. */
-class AudioMeter {
-  constructor(track) {
-    audioContext ??= new AudioContext();
-    audioContext.resume().catch(() => {});
-    this.analyser = audioContext.createAnalyser();
-    this.analyser.fftSize = 8192;
-    audioContext.createMediaStreamSource(new MediaStream([track])).connect(this.analyser);
-  }
-
-  /** RMS of the last few milliseconds, 0 to 1. */
-  level() {
-    const samples = new Float32Array(this.analyser.fftSize);
-    this.analyser.getFloatTimeDomainData(samples);
-    return Math.sqrt(samples.reduce((sum, s) => sum + s * s, 0) / samples.length);
-  }
-
-  /** The loudest frequency, in Hz. */
-  pitch() {
-    const bins = new Float32Array(this.analyser.frequencyBinCount);
-    this.analyser.getFloatFrequencyData(bins);
-    let best = 0;
-    bins.forEach((db, i) => {
-      if (db > bins[best]) best = i;
-    });
-    return (best * audioContext.sampleRate) / this.analyser.fftSize;
-  }
-}
-
 class Peer {
   constructor(info, iceServers, offering) {
     this.id = info.id;
@@ -195,6 +171,8 @@ class Peer {
     this.pc.ondatachannel = ({ channel }) => {
       if (channel.label === "chat") {
         this.useChannel(channel);
+      } else if (channel.label === FILE_LABEL) {
+        transfers.receive(this, channel);
       }
     };
     this.pc.onconnectionstatechange = () => {
@@ -376,6 +354,7 @@ class Peer {
 function addPeer(info, offering) {
   if (!call.peers.has(info.id)) {
     call.peers.set(info.id, new Peer(info, call.iceServers, offering));
+    renderRecipients($("file-to"), call.peers);
   }
   return call.peers.get(info.id);
 }
@@ -384,6 +363,7 @@ function addPeer(info, offering) {
 function dropPeer(id, left = false) {
   const peer = call.peers.get(id);
   call.peers.delete(id);
+  renderRecipients($("file-to"), call.peers);
   if (left) call.commitments.delete(id);
   if (peer) {
     statsOf(peer).then((stats) => {
@@ -554,6 +534,13 @@ function sendChat(event) {
   $("chat-text").value = "";
 }
 
+/** Offers files to one peer (by id) or, with none, to everyone connected. */
+function sendFiles(files, to) {
+  const peers = [...call.peers.values()].filter((p) => (!to || p.id === to) && p.pc.connectionState === "connected");
+  if (peers.length === 0) return showError("Nobody is connected to send the file to yet.");
+  for (const file of files) peers.forEach((peer) => transfers.send(peer, file));
+}
+
 /** Turns the microphone's processing on or off (before joining); reopens the preview. */
 call.setAudioProcessing = async (on) => {
   call.audioProcessing = on;
@@ -587,6 +574,15 @@ $("mute").addEventListener("click", (e) => toggle("audio", e.currentTarget));
 $("camera-toggle").addEventListener("click", (e) => toggle("video", e.currentTarget));
 $("leave").addEventListener("click", leave);
 $("chat-form").addEventListener("submit", sendChat);
+$("file-pick").addEventListener("change", (e) => {
+  sendFiles([...e.target.files], $("file-to").value);
+  e.target.value = "";
+});
+$("tiles").addEventListener("dragover", (e) => e.preventDefault());
+$("tiles").addEventListener("drop", (e) => {
+  e.preventDefault();
+  sendFiles([...e.dataTransfer.files], e.target.closest(".tile")?.dataset.peer);
+});
 $("copy").addEventListener("click", () => navigator.clipboard?.writeText($("share").value));
 document.addEventListener("keydown", (e) => {
   if (call.state !== "in-call" || e.target.tagName === "INPUT") return;

@@ -13,7 +13,7 @@ const INDEX: &str = include_str!("../../../ui/guest/index.html");
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// Every file the page loads: its path, type and contents.
-const FILES: [(&str, &str, &str); 6] = [
+const FILES: [(&str, &str, &str); 9] = [
     (
         "/guest/guest.js",
         JS,
@@ -35,6 +35,16 @@ const FILES: [(&str, &str, &str); 6] = [
         include_str!("../../../ui/guest/stats.js"),
     ),
     (
+        "/guest/meter.js",
+        JS,
+        include_str!("../../../ui/guest/meter.js"),
+    ),
+    (
+        "/guest/files.js",
+        JS,
+        include_str!("../../../ui/guest/files.js"),
+    ),
+    (
         "/guest/style.css",
         "text/css; charset=utf-8",
         include_str!("../../../ui/guest/style.css"),
@@ -43,6 +53,11 @@ const FILES: [(&str, &str, &str); 6] = [
         "/shared/signaling.js",
         JS,
         include_str!("../../../ui/shared/signaling.js"),
+    ),
+    (
+        "/shared/sha256.js",
+        JS,
+        include_str!("../../../ui/shared/sha256.js"),
     ),
 ];
 
