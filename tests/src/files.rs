@@ -60,10 +60,7 @@ pub fn sha256_of(path: &Path) -> String {
     let mut file = std::fs::File::open(path).expect("readable");
     let mut hash = Sha256::new();
     std::io::copy(&mut file, &mut hash).expect("readable");
-    hash.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every entry in `dir`, hidden ones included.

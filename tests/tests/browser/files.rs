@@ -101,9 +101,16 @@ async fn files_go_from_chromium_to_a_native_peer_and_back_intact() {
     assert_eq!(received["state"], "received", "{received:#}");
     assert_eq!(received["name"], "from-ada.bin");
     assert_eq!(saved["size"], SIZE, "{saved:#}");
-    assert_eq!(saved["link"], "from-ada.bin", "a Save link under the file's name");
+    assert_eq!(
+        saved["link"], "from-ada.bin",
+        "a Save link under the file's name"
+    );
     let ada_hash = sha256_of(&from_ada);
-    assert_eq!(saved["sha256"], ada_hash.as_str(), "the bytes Chromium keeps");
+    assert_eq!(
+        saved["sha256"],
+        ada_hash.as_str(),
+        "the bytes Chromium keeps"
+    );
     assert_eq!(received["sha256"], ada_hash.as_str(), "the hash Ada gave");
 
     let files = summary["files"].as_array().expect("Ada's files");
