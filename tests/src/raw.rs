@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(5);
 
 impl RawClient {
     pub async fn connect(url: &str) -> Self {
-        let (socket, _) = tokio_tungstenite::connect_async(url)
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .expect("websocket connects");
         Self { socket }
@@ -40,6 +40,8 @@ impl RawClient {
         }
         socket.bind(SocketAddr::new(local, 0)).expect("bind");
         let stream = socket.connect(server).await.expect("connect");
+        // As the real client: Nagle off, so a signal right after another goes at once.
+        stream.set_nodelay(true).expect("TCP_NODELAY");
         let (socket, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
             .await
             .expect("websocket connects");

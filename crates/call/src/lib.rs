@@ -30,6 +30,7 @@ mod receive;
 mod recording;
 mod retransmit_budget;
 mod roster;
+mod runtime;
 mod send;
 mod sequence;
 mod session;

@@ -176,6 +176,7 @@ impl PeerSession {
             .with_interceptor_registry(registry)
             .with_handler(Arc::clone(&handler) as Arc<dyn PeerConnectionEventHandler>)
             .with_udp_addrs(new.bind.to_vec())
+            .with_runtime(crate::runtime::shared())
             // A file's sender waits while this much is unacknowledged (crate::files).
             .with_data_channel_send_buffer_limit(SEND_BUFFER_BYTES)
             .build()

@@ -39,8 +39,10 @@ pub(super) async fn open(
     let timeout = options.handshake_timeout;
     let handshake = async {
         let connector = tls.map(tokio_tungstenite::Connector::Rustls);
+        // Nagle off (`true`): a signal sent right after another must not wait for the first
+        // one's delayed ACK.
         let (mut socket, _) =
-            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector)
+            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, true, connector)
                 .await
                 .map_err(|e| SignalingError::Unreachable {
                     url: url.to_string(),
