@@ -317,7 +317,7 @@ pub async fn join(
     })
 }
 
-async fn current_call(state: &AppState) -> Result<Arc<Call>, AppError> {
+pub(crate) async fn current_call(state: &AppState) -> Result<Arc<Call>, AppError> {
     state.call.lock().await.clone().ok_or(AppError::NotInCall)
 }
 

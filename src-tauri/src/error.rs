@@ -33,6 +33,9 @@ pub enum AppError {
     /// Contacts and rings.
     #[error("{0}")]
     People(String),
+    /// Sending, receiving or saving a file.
+    #[error("{0}")]
+    File(String),
 }
 
 impl AppError {
@@ -51,6 +54,7 @@ impl AppError {
             Self::AlreadyInCall => "already-in-call",
             Self::Call(_) => "call",
             Self::People(_) => "people",
+            Self::File(_) => "file",
         }
     }
 

@@ -9,6 +9,7 @@ mod commands;
 mod devices;
 mod error;
 mod events;
+mod files;
 mod frame_socket;
 mod json_file;
 pub(crate) mod links;
@@ -43,6 +44,7 @@ pub fn run() -> Result<(), tauri::Error> {
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             Some(vec![tray::HIDDEN_ARG]),
@@ -90,6 +92,11 @@ pub fn run() -> Result<(), tauri::Error> {
             commands::resize_tile,
             commands::frame_shown,
             commands::tile_counts,
+            files::pick_files,
+            files::send_files,
+            files::accept_file,
+            files::decline_file,
+            files::cancel_file,
             people::commands::people_view,
             people::commands::add_contact,
             people::commands::rename_contact,

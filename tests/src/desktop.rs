@@ -69,6 +69,43 @@ impl Desktop {
     }
 }
 
+impl Desktop {
+    /// Answers the system's file chooser titled `title` (GTK's, opened by the app) with
+    /// `file`, as a person typing its path would: the location field (Ctrl+L), the path,
+    /// Enter. xdotool (Debian `xdotool`) types into the focused window through XTEST.
+    pub async fn choose_in_file_dialog(&self, title: &str, file: &Path) {
+        let xdotool = |args: &[&str]| {
+            let out = std::process::Command::new("xdotool")
+                .args(args)
+                .env("DISPLAY", &self.display)
+                .output()
+                .expect("xdotool runs (Debian package xdotool; scripts/install-deps installs it)");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        let start = std::time::Instant::now();
+        let window = loop {
+            let found = xdotool(&["search", "--onlyvisible", "--name", title]);
+            if let Some(id) = found.lines().next().filter(|l| !l.is_empty()) {
+                break id.to_owned();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no file chooser titled {title:?} within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        // The chooser fills itself in after it maps; typing before that is lost.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let path = file.to_str().expect("a UTF-8 path");
+        xdotool(&["windowfocus", "--sync", &window]);
+        xdotool(&["key", "--window", &window, "ctrl+l"]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        xdotool(&["type", "--delay", "10", path]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        xdotool(&["key", "Return"]);
+    }
+}
+
 /// The first line `out` writes (trimmed), waiting up to 10 s; empty if none came.
 async fn read_line(out: tokio::process::ChildStdout) -> String {
     use tokio::io::AsyncBufReadExt;

@@ -31,3 +31,14 @@ export function on(event, handler) {
   if (!Object.values(EVENTS).includes(event)) throw new Error(`no such event: ${event}`);
   return tauri.event.listen(event, ({ payload }) => handler(payload));
 }
+
+/// Calls `handler(paths, x, y)` when files are dropped on the window, with where (CSS
+/// pixels). Tauri catches the drop natively, so the page gets the files' paths (a page's
+/// own drop event would give only their contents).
+export function onFilesDropped(handler) {
+  return tauri.webview.getCurrentWebview().onDragDropEvent(({ payload }) => {
+    if (payload.type !== "drop" || !payload.paths?.length) return;
+    const scale = window.devicePixelRatio || 1;
+    handler(payload.paths, payload.position.x / scale, payload.position.y / scale);
+  });
+}

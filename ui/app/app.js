@@ -6,6 +6,7 @@
 
 import { EVENTS, invoke, on } from "./api.js";
 import { ADVICE, TITLES } from "./errors.js";
+import { startFiles } from "./files.js";
 import { initials, startPeers } from "./peers.js";
 import { offerPerson, startPeople } from "./people.js";
 import { askLanHosting, followLink } from "./reach.js";
@@ -117,7 +118,17 @@ function renderRecent() {
   $("recent-card").hidden = app.settings.recent_rooms.length === 0;
 }
 
-const { addPeer, removePeer, showStats } = startPeers(app, notice);
+const peers = startPeers(app, notice);
+const { showStats } = peers;
+const files = startFiles(app, { showError, notice });
+function addPeer(peer) {
+  peers.addPeer(peer);
+  files.peersChanged();
+}
+function removePeer(id) {
+  peers.removePeer(id);
+  files.peersChanged();
+}
 
 // ---------- pre-join ----------
 
@@ -196,6 +207,7 @@ function enterCall(joined) {
   $("call-room").textContent = joined.room;
   $("copy-app-link").hidden = !joined.app_link;
   app.talking = false;
+  files.reset();
   show("call");
   watchSelf($("self-canvas"));
   tileResize.observe($("self-canvas"));
@@ -428,6 +440,7 @@ $("chat-toggle").addEventListener("click", (e) => {
   $("chat").hidden = !open;
   e.currentTarget.setAttribute("aria-expanded", String(open));
   e.currentTarget.classList.remove("unread");
+  if (open && !$("files").hidden) $("files-toggle").click();
   if (open) $("chat-text").focus();
 });
 $("stats-toggle").addEventListener("click", (e) => {

@@ -11,6 +11,7 @@ export const ADVICE = {
   speaker: "Plug in speakers or headphones, or pick another output.",
   settings: "Open Settings and save them again.",
   call: "Try again; if it keeps failing, leave and rejoin.",
+  file: "Check that the file is still there and readable, and that the Downloads folder has room.",
 };
 export const TITLES = {
   "server-unreachable": "Can't reach the server",
@@ -21,4 +22,5 @@ export const TITLES = {
   microphone: "Microphone problem",
   speaker: "Speaker problem",
   settings: "Settings problem",
+  file: "File problem",
 };

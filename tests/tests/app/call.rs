@@ -1,11 +1,12 @@
 //! The app in a call with a tincan-cli peer through its built-in server: first start,
 //! settings, links, the pre-join screen, the call (layout, mute, camera, devices unplugged and
-//! switched, rejoin, a crashed peer) and what the peer received.
+//! switched, rejoin, a crashed peer), files both ways, and what the peer received.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tincan_e2e::desktop::page::{click, server_address, set_value, wait_for_call, wait_for_home};
+use tincan_e2e::files::{sha256_of, write_noise};
 use tincan_e2e::webdriver::{CONTROL, SHIFT};
 use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, Place};
 use tincan_media::audio::analysis::{dominant_frequency, rms};
@@ -38,6 +39,13 @@ async fn the_app_calls_a_native_peer() {
     let dir = std::env::temp_dir().join(format!("tincan-app-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("config")).unwrap();
+    // The person's Downloads folder, where the system says (XDG user dirs); the app makes it.
+    let downloads = dir.join("Downloads");
+    std::fs::write(
+        dir.join("config/user-dirs.dirs"),
+        format!("XDG_DOWNLOAD_DIR=\"{}\"\n", downloads.display()),
+    )
+    .unwrap();
     let shots = screenshots();
     let _microphone = feed_microphone(&dir);
     let desktop = Desktop::start().await;
@@ -261,6 +269,12 @@ async fn the_app_calls_a_native_peer() {
 
     // A tincan-cli peer with the test pattern joins through the built-in server.
     let record = dir.join("recorded");
+    // Ada offers a file as she connects, and takes the one the app sends.
+    let from_ada = dir.join("from-ada.bin");
+    write_noise(&from_ada, 3_000_000, 7);
+    let to_ada = dir.join("for ada.bin");
+    write_noise(&to_ada, 2_000_000, 8);
+    let ada_saves = dir.join("ada-received");
     let ada = CliPeer::start_with_server(
         Some(&server),
         &Place {
@@ -270,7 +284,16 @@ async fn the_app_calls_a_native_peer() {
         &dir,
         "Ada",
         Some(&room),
-        &["--duration", "36", "--record", record.to_str().unwrap()],
+        &[
+            "--duration",
+            "42",
+            "--record",
+            record.to_str().unwrap(),
+            "--send-file",
+            from_ada.to_str().unwrap(),
+            "--receive-dir",
+            ada_saves.to_str().unwrap(),
+        ],
     )
     .await;
     app.wait_for(
@@ -354,6 +377,52 @@ async fn the_app_calls_a_native_peer() {
         json!(["fair", "good"]),
         "the quality dot and lost audio"
     );
+
+    // Files: Ada's offer is in the Files panel; Accept saves it in Downloads. Then
+    // "Send files…" opens the system's file chooser; the file typed there goes to Ada, who
+    // saves it.
+    click(&app, "files-toggle").await;
+    let offer = app
+        .wait_for(
+            "Ada's file offered in the Files panel",
+            "const f = [...window.tincan.files.values()].find(f => f.state === 'offered');
+             return f && document.querySelector(`#file-list [data-transfer='${f.id}'] [data-action=accept]`) && f",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(offer["name"], json!("from-ada.bin"), "{offer}");
+    assert_eq!(offer["size"], json!(3_000_000), "{offer}");
+    app.execute(
+        &format!(
+            "document.querySelector(\"#file-list [data-transfer='{}'] [data-action=accept]\").click(); return true",
+            offer["id"]
+        ),
+        json!([]),
+    )
+    .await;
+    click(&app, "file-pick").await;
+    desktop.choose_in_file_dialog("Send files", &to_ada).await;
+    let ends = app
+        .wait_for(
+            "both files handed over",
+            "const f = [...window.tincan.files.values()];
+             const done = f.filter(f => f.state === 'received' || f.state === 'sent');
+             return done.length === 2 && f.map(f => [f.name, f.state, f.path || null])",
+            Duration::from_secs(20),
+        )
+        .await;
+    eprintln!("files in the app: {ends}");
+    desktop.screenshot(&shots.join("files.png"));
+    let saved = downloads.join("from-ada.bin");
+    assert_eq!(
+        ends,
+        json!([
+            ["from-ada.bin", "received", saved.to_str()],
+            ["for ada.bin", "sent", null]
+        ])
+    );
+    assert_eq!(sha256_of(&saved), sha256_of(&from_ada), "the file Ada sent");
+    click(&app, "files-toggle").await;
 
     // Mute (its shortcut, Ctrl+D); a few seconds later, the microphone is unplugged: the app
     // says so and the call goes on; then leave (Ctrl+Shift+L).
@@ -491,6 +560,29 @@ async fn the_app_calls_a_native_peer() {
         Duration::from_secs(20),
     )
     .await;
+    // Ada offers her file again to the app in the new call: this time it is declined, and
+    // she hears so.
+    let again = app
+        .wait_for(
+            "Ada's file offered again after rejoining",
+            "const f = [...window.tincan.files.values()].find(f => f.state === 'offered');
+             return f && document.querySelector(`#file-list [data-transfer='${f.id}'] [data-action=decline]`) && f.id",
+            Duration::from_secs(10),
+        )
+        .await;
+    app.execute(
+        &format!(
+            "document.querySelector(\"#file-list [data-transfer='{again}'] [data-action=decline]\").click(); return true"
+        ),
+        json!([]),
+    )
+    .await;
+    app.wait_for(
+        "the declined file shown as declined",
+        &format!("return window.tincan.files.get({again}).state === 'declined'"),
+        Duration::from_secs(10),
+    )
+    .await;
     // Someone whose app crashes mid-call: their tile goes within 5 s.
     let mut bo = CliPeer::start_with_server(
         Some(&server),
@@ -514,6 +606,11 @@ async fn the_app_calls_a_native_peer() {
         Duration::from_secs(20),
     )
     .await;
+    // (Bo declines Ada's file, having no folder for it: that is said before he crashes.)
+    assert!(
+        bo.printed("file declined", Duration::from_secs(10)).await,
+        "Bo never declined Ada's file"
+    );
     bo.kill();
     let killed = std::time::Instant::now();
     app.wait_for(
@@ -557,6 +654,12 @@ async fn the_app_calls_a_native_peer() {
     // Ada's side: the app's video and audio arrived; the audio went silent when it muted.
     let from_app = about(&ada, &me);
     eprintln!("Ada about the app: {from_app:#}");
+    let got = ada_saves.join("for ada.bin");
+    assert_eq!(
+        sha256_of(&got),
+        sha256_of(&to_ada),
+        "the file the app sent Ada"
+    );
     assert_eq!(
         from_app["remote_audio_processing"],
         json!({"echo_cancellation": false, "noise_suppression": false, "auto_gain": false}),

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tincan_protocol::PeerId;
 use tokio::sync::{mpsc, Notify};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
@@ -76,7 +76,7 @@ async fn close_channel(channel: &Arc<dyn DataChannel>, last_word: Option<wire::F
 
 /// One transfer, sent or received, in this call: its number is ours alone (the two ends of
 /// a transfer number it each their own way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TransferId(pub u64);
 
