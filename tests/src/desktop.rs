@@ -21,18 +21,16 @@ pub struct Desktop {
 }
 
 impl Desktop {
+    /// A screen the size of the app's window (1100x720).
     pub async fn start() -> Self {
+        Self::start_sized(1100, 720).await
+    }
+
+    pub async fn start_sized(width: u32, height: u32) -> Self {
         // Xvfb picks a free display itself and writes its number to stdout (-displayfd 1).
+        let size = format!("{width}x{height}x24");
         let mut xvfb = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1100x720x24",
-                "-nolisten",
-                "tcp",
-            ])
+            .args(["-displayfd", "1", "-screen", "0", &size, "-nolisten", "tcp"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -70,6 +68,18 @@ impl Desktop {
 }
 
 impl Desktop {
+    /// Shows the picture at `path` (any format ImageMagick reads) on the whole screen, as
+    /// the root window's background. (ImageMagick's `display` exits with 1 after doing so on
+    /// a screen without a window manager, so its status says nothing: what the screen shows
+    /// is for the caller to check.)
+    pub fn show_picture(&self, path: &Path) {
+        std::process::Command::new("display")
+            .args(["-display", &self.display, "-window", "root"])
+            .arg(path)
+            .status()
+            .expect("display runs (Debian package imagemagick)");
+    }
+
     /// Answers the system's file chooser titled `title` (GTK's, opened by the app) with
     /// `file`, as a person typing its path would: the location field (Ctrl+L), the path,
     /// Enter. xdotool (Debian `xdotool`) types into the focused window through XTEST.

@@ -19,6 +19,8 @@ mod files;
 mod resilience;
 #[path = "call/ringing.rs"]
 mod ringing;
+#[path = "call/screen.rs"]
+mod screen;
 
 /// Calls share two cores: one at a time, so a slow machine cannot fail them.
 static ONE_CALL_AT_A_TIME: Mutex<()> = Mutex::new(());

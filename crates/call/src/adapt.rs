@@ -3,7 +3,9 @@
 //! The bandwidth estimate sets the encoder's bitrate directly; when it falls far below what the
 //! captured size needs, more bits per pixel at a smaller size look better than a smeared full
 //! size, so the sender steps down a ladder — half size, then half the frame rate too, then a
-//! quarter size — and climbs back when the estimate has stayed high for a while.
+//! quarter size — and climbs back when the estimate has stayed high for a while. A shared
+//! screen is text, which a smaller size blurs: its ladder halves the frame rate twice before
+//! it gives up any size ([`Adapter::for_screen`]).
 
 use std::time::{Duration, Instant};
 
@@ -52,9 +54,30 @@ const LADDER: [Step; 4] = [
     },
 ];
 
+/// A screen's ladder: sharpness first (the frame rate goes first), half size last.
+const SCREEN_LADDER: [Step; 4] = [
+    Step {
+        scale: 1,
+        fps_divisor: 1,
+    },
+    Step {
+        scale: 1,
+        fps_divisor: 2,
+    },
+    Step {
+        scale: 1,
+        fps_divisor: 4,
+    },
+    Step {
+        scale: 2,
+        fps_divisor: 4,
+    },
+];
+
 /// Where the sender is on the ladder, and since when.
 #[derive(Debug)]
 pub struct Adapter {
+    ladder: &'static [Step; 4],
     width: u32,
     height: u32,
     fps: u32,
@@ -67,12 +90,22 @@ pub struct Adapter {
 
 impl Adapter {
     pub fn new(width: u32, height: u32, fps: u32) -> Self {
-        let rungs = LADDER
+        Self::with_ladder(&LADDER, width, height, fps)
+    }
+
+    /// For a shared screen: the frame rate goes down before the size does.
+    pub fn for_screen(width: u32, height: u32, fps: u32) -> Self {
+        Self::with_ladder(&SCREEN_LADDER, width, height, fps)
+    }
+
+    fn with_ladder(ladder: &'static [Step; 4], width: u32, height: u32, fps: u32) -> Self {
+        let rungs = ladder
             .iter()
             .take_while(|s| width / s.scale >= MIN_WIDTH)
             .count()
             .max(1);
         Self {
+            ladder,
             width,
             height,
             fps: fps.max(1),
@@ -84,12 +117,12 @@ impl Adapter {
     }
 
     pub fn step(&self) -> Step {
-        LADDER[self.level]
+        self.ladder[self.level]
     }
 
     /// What a rung needs, in kbps.
     fn needs_kbps(&self, level: usize) -> f64 {
-        let s = LADDER[level];
+        let s = self.ladder[level];
         let pixels = (self.width / s.scale) as f64 * (self.height / s.scale) as f64;
         let fps = (self.fps / s.fps_divisor).max(1) as f64;
         pixels * fps * BITS_PER_PIXEL / 1000.0
@@ -128,6 +161,20 @@ mod tests {
     use super::*;
 
     const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_screen_gives_up_frame_rate_before_size() {
+        // 1080p at 10 fps needs ~1037 kbps.
+        let mut adapter = Adapter::for_screen(1920, 1080, 10);
+        let t = Instant::now();
+        let mut steps = Vec::new();
+        for i in 0..12 {
+            if let Some(step) = adapter.update(t + SECOND * i, 100) {
+                steps.push((step.scale, step.fps_divisor));
+            }
+        }
+        assert_eq!(steps, [(1, 2), (1, 4), (2, 4)]);
+    }
 
     #[test]
     fn enough_bitrate_keeps_the_full_picture() {

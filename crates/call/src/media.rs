@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tincan_media::audio::{AudioProcessor, AudioSource, MicrophoneSource, ToneSource, WavSource};
 use tincan_media::codec::{OpusEncoder, Vp8Config, Vp8Encoder};
 use tincan_media::video::{
-    scale, stamp, CameraSource, PatternSource, VideoFormat, VideoSource, Y4mSource,
+    scale, stamp, CameraSource, PatternSource, ScreenSource, VideoFormat, VideoSource, Y4mSource,
 };
 use tincan_media::{AudioFrame, MediaError, VideoFrame};
 use tokio::sync::{broadcast, mpsc};
@@ -72,7 +72,11 @@ pub(crate) struct LocalMedia {
 pub type Video = (Box<dyn VideoSource>, bool);
 pub type Audio = (Box<dyn AudioSource>, bool);
 
-/// Opens a video input at `format` (a file keeps its own).
+/// A shared screen is sent at most this often: text needs sharpness, not motion.
+pub const MAX_SCREEN_FPS: u32 = 15;
+
+/// Opens a video input at `format` (a file keeps its own; a screen its own size, capped at
+/// 1080p, and at most [`MAX_SCREEN_FPS`]).
 pub fn open_video(input: &VideoInput, format: VideoFormat) -> Result<Option<Video>, CallError> {
     Ok(match input {
         VideoInput::Pattern => Some((Box::new(PatternSource::new(format)?), true)),
@@ -80,6 +84,13 @@ pub fn open_video(input: &VideoInput, format: VideoFormat) -> Result<Option<Vide
         VideoInput::Camera(id) => {
             Some((Box::new(CameraSource::open(id.as_deref(), format)?), false))
         }
+        VideoInput::Screen(target) => Some((
+            Box::new(ScreenSource::open(
+                target,
+                format.fps.clamp(1, MAX_SCREEN_FPS),
+            )?),
+            true,
+        )),
         VideoInput::None => None,
     })
 }
@@ -244,7 +255,7 @@ fn video_loop(
 ) {
     let mut kbps_now = kbps;
     // What is being encoded now: the source's format, its ladder and encoder.
-    let mut encoding: Option<(VideoFormat, Adapter, Step, Vp8Encoder)> = None;
+    let mut encoding: Option<(VideoFormat, bool, Adapter, Step, Vp8Encoder)> = None;
     let (mut start, mut n) = (Instant::now(), 0u64);
     let mut captured = 0u64;
     while !controls.stop.load(Ordering::Relaxed) {
@@ -259,15 +270,23 @@ fn video_loop(
             continue;
         };
         let format = video.format();
-        if encoding.as_ref().is_none_or(|(f, ..)| *f != format) {
-            let adapter = Adapter::new(format.width, format.height, format.fps);
+        let screen = video.is_screen();
+        if encoding
+            .as_ref()
+            .is_none_or(|(f, s, ..)| (*f, *s) != (format, screen))
+        {
+            let adapter = if screen {
+                Adapter::for_screen(format.width, format.height, format.fps)
+            } else {
+                Adapter::new(format.width, format.height, format.fps)
+            };
             let step = adapter.step();
-            let Some(encoder) = encoder_for(format, step, kbps_now, &controls) else {
+            let Some(encoder) = encoder_for(format, screen, step, kbps_now, &controls) else {
                 return;
             };
-            encoding = Some((format, adapter, step, encoder));
+            encoding = Some((format, screen, adapter, step, encoder));
         }
-        let Some((_, adapter, step, encoder)) = encoding.as_mut() else {
+        let Some((_, screen, adapter, step, encoder)) = encoding.as_mut() else {
             continue;
         };
         let interval = Duration::from_secs(1) / format.fps.max(1);
@@ -300,7 +319,7 @@ fn video_loop(
                 kbps = wanted,
                 "video step changed"
             );
-            match encoder_for(format, next, wanted, &controls) {
+            match encoder_for(format, *screen, next, wanted, &controls) {
                 Some(fresh) => {
                     (*encoder, *step, kbps_now) = (fresh, next, wanted);
                 }
@@ -343,13 +362,18 @@ fn video_loop(
 /// An encoder for one step of the ladder; says what it sends in `controls`.
 fn encoder_for(
     format: VideoFormat,
+    screen: bool,
     step: Step,
     kbps: u32,
     controls: &Controls,
 ) -> Option<Vp8Encoder> {
     let (width, height) = scaled_size(format.width, format.height, step.scale);
     let fps = (format.fps / step.fps_divisor).max(1);
-    match Vp8Encoder::new(&Vp8Config::new(width, height, fps, kbps)) {
+    let config = Vp8Config {
+        screen,
+        ..Vp8Config::new(width, height, fps, kbps)
+    };
+    match Vp8Encoder::new(&config) {
         Ok(encoder) => {
             controls.sent_width.store(width, Ordering::Relaxed);
             controls.sent_height.store(height, Ordering::Relaxed);

@@ -23,6 +23,8 @@ pub enum VideoInput {
     File(PathBuf),
     /// A camera by id, or the first one.
     Camera(Option<String>),
+    /// A screen or a window (docs/media.md, "Screen sharing").
+    Screen(tincan_media::video::ScreenTarget),
     None,
 }
 

@@ -61,7 +61,9 @@ pub struct CallArgs {
     host_port: u16,
     #[arg(long, default_value = "tincan-cli")]
     name: String,
-    /// pattern, a .y4m file, camera or camera:ID, or none.
+    /// pattern, a .y4m file, camera or camera:ID, screen (the X display in $DISPLAY),
+    /// screen:DISPLAY (like :0) or screen:WINDOW (an X window id), or none. A screen is sent
+    /// at its own size up to 1920x1080 and at most 15 fps, encoded for text.
     #[arg(long, default_value = "pattern")]
     video: String,
     /// tone, tone:HZ, a .wav file, mic or mic:ID, or none.
@@ -138,7 +140,7 @@ use measure::{measure, Received, Sample, SERIES_KEPT};
 use parse::{muted_at, parse_audio, parse_processing, parse_switch, parse_video, parse_window};
 
 fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat), String> {
-    let video = parse_video(&args.video);
+    let video = parse_video(&args.video)?;
     let audio = parse_audio(&args.audio)?;
     let (w, h) = args
         .size
@@ -168,7 +170,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
         let video = match &args.switch_video_at {
             Some(v) => {
                 let (secs, input) = parse_switch("--switch-video-at", v)?;
-                Some((secs, parse_video(&input)))
+                Some((secs, parse_video(&input)?))
             }
             None => None,
         };

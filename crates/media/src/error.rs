@@ -19,6 +19,9 @@ pub enum MediaError {
     File { path: String, reason: String },
     #[error("frame format: {0}")]
     Format(String),
+    /// The screen (or window) to share could not be read.
+    #[error("cannot share {what}: {reason}")]
+    Screen { what: String, reason: String },
     #[error("codec: {0}")]
     Codec(String),
     #[error("audio processing: {0}")]

@@ -1,15 +1,20 @@
 //! The values of `tincan-cli call`'s flags: inputs, processing, timed switches.
 
 use tincan_call::{AudioInput, AudioProcessing, VideoInput};
+use tincan_media::video::ScreenTarget;
 
-pub(super) fn parse_video(v: &str) -> VideoInput {
-    match v {
+pub(super) fn parse_video(v: &str) -> Result<VideoInput, String> {
+    Ok(match v {
         "pattern" => VideoInput::Pattern,
         "none" => VideoInput::None,
         "camera" => VideoInput::Camera(None),
         v if v.starts_with("camera:") => VideoInput::Camera(Some(v["camera:".len()..].to_owned())),
+        "screen" => VideoInput::Screen(ScreenTarget::Display(None)),
+        v if v.starts_with("screen:") => VideoInput::Screen(
+            ScreenTarget::parse(&v["screen:".len()..]).map_err(|e| format!("--video {v}: {e}"))?,
+        ),
         file => VideoInput::File(file.into()),
-    }
+    })
 }
 
 pub(super) fn parse_audio(a: &str) -> Result<AudioInput, String> {

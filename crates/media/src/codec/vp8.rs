@@ -15,6 +15,12 @@ use crate::{MediaError, VideoFrame};
 /// RTP's video clock: timestamps count 90 kHz ticks.
 const TIMEBASE: c_int = 90_000;
 
+/// The coarsest quantizer a shared screen is encoded with (a camera's is 56).
+const MAX_Q_SCREEN: c_uint = 40;
+
+/// A shared screen's keyframe may be this many per cent of a frame's share of the bitrate.
+const MAX_INTRA_PCT_SCREEN: c_uint = 3000;
+
 /// Encoder settings.
 #[derive(Debug, Clone)]
 pub struct Vp8Config {
@@ -27,6 +33,9 @@ pub struct Vp8Config {
     /// Speed: -16 (slowest) to 16 (fastest); negative means "at most that slow, faster if
     /// behind" in realtime mode. libwebrtc uses -6 on desktop.
     pub cpu_used: i32,
+    /// A shared screen rather than a camera: VP8's screen-content mode (sharp edges of text
+    /// kept, long static stretches cheap).
+    pub screen: bool,
 }
 
 impl Vp8Config {
@@ -38,6 +47,7 @@ impl Vp8Config {
             bitrate_kbps,
             threads: None,
             cpu_used: -6,
+            screen: false,
         }
     }
 }
@@ -136,7 +146,8 @@ impl Vp8Encoder {
         cfg.rc_dropframe_thresh = 30;
         cfg.rc_resize_allowed = 0;
         cfg.rc_min_quantizer = 2;
-        cfg.rc_max_quantizer = 56;
+        // A screen keeps its text readable: pictures are dropped before they go this coarse.
+        cfg.rc_max_quantizer = if config.screen { MAX_Q_SCREEN } else { 56 };
         cfg.rc_undershoot_pct = 100;
         cfg.rc_overshoot_pct = 15;
         cfg.rc_buf_initial_sz = 500;
@@ -169,10 +180,19 @@ impl Vp8Encoder {
             force_keyframe: false,
         };
         // libwebrtc: keyframes may use up to 0.5 × optimal buffer × fps / 10 % of the target.
-        let max_intra = (600.0 * 0.5 * config.fps as f64 / 10.0).max(300.0) as c_uint;
+        // A screen's keyframe carries most of what is seen (what follows changes little), so
+        // it may be as large as a few seconds' worth.
+        let max_intra = if config.screen {
+            MAX_INTRA_PCT_SCREEN
+        } else {
+            (600.0 * 0.5 * config.fps as f64 / 10.0).max(300.0) as c_uint
+        };
         encoder.control(vp8e_enc_control_id::VP8E_SET_CPUUSED, config.cpu_used)?;
         encoder.control(vp8e_enc_control_id::VP8E_SET_NOISE_SENSITIVITY, 0)?;
         encoder.control(vp8e_enc_control_id::VP8E_SET_STATIC_THRESHOLD, 1)?;
+        if config.screen {
+            encoder.control(vp8e_enc_control_id::VP8E_SET_SCREEN_CONTENT_MODE, 1)?;
+        }
         encoder.control(
             vp8e_enc_control_id::VP8E_SET_TOKEN_PARTITIONS,
             if threads > 1 { 1 } else { 0 },

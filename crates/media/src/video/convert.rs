@@ -1,5 +1,5 @@
-//! Camera pixel formats to I420. Cameras deliver MJPEG, YUYV (YUY2) or NV12; the encoder
-//! wants I420 (BT.601, limited range).
+//! Camera and screen pixel formats to I420. Cameras deliver MJPEG, YUYV (YUY2) or NV12, an
+//! X11 screen BGRX; the encoder wants I420 (BT.601, limited range).
 
 use yuvutils_rs::{
     BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
@@ -130,6 +130,34 @@ pub fn rgb_to_i420(
         YuvConversionMode::Balanced,
     )
     .map_err(|e| MediaError::Format(format!("RGB: {e}")))?;
+    Ok(frame)
+}
+
+/// Packed BGRX (blue, green, red, padding: an X11 ZPixmap of depth 24 on a little-endian
+/// display) to I420.
+pub fn bgrx_to_i420(
+    bgrx: &[u8],
+    width: u32,
+    height: u32,
+    capture_us: u64,
+) -> Result<VideoFrame, MediaError> {
+    let mut frame = output_for(
+        width,
+        height,
+        bgrx.len(),
+        (width * height * 4) as usize,
+        "BGRX",
+        capture_us,
+    )?;
+    yuvutils_rs::bgra_to_yuv420(
+        &mut planar(&mut frame),
+        &bgrx[..(width * height * 4) as usize],
+        width * 4,
+        YuvRange::Limited,
+        YuvStandardMatrix::Bt601,
+        YuvConversionMode::Balanced,
+    )
+    .map_err(|e| MediaError::Format(format!("BGRX: {e}")))?;
     Ok(frame)
 }
 

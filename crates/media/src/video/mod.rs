@@ -1,14 +1,16 @@
-//! Video sources: camera, test pattern, y4m file; and conversion to I420.
+//! Video sources: camera, screen, test pattern, y4m file; and conversion to I420.
 
 mod camera;
 pub mod convert;
 mod pattern;
 pub mod scale;
+pub mod screen;
 pub mod stamp;
 pub(crate) mod y4m_file;
 
 pub use camera::{list_cameras, CameraInfo, CameraMode, CameraSource, PixelFormat};
 pub use pattern::PatternSource;
+pub use screen::{ScreenSource, ScreenTarget};
 pub use y4m_file::{Y4mSource, Y4mWriter};
 
 use crate::{MediaError, VideoFrame};
@@ -48,4 +50,8 @@ pub struct VideoFormat {
 pub trait VideoSource: Send {
     fn format(&self) -> VideoFormat;
     fn read(&mut self) -> Result<VideoFrame, MediaError>;
+    /// A shared screen (text, mostly still) rather than a camera: encoded for sharpness.
+    fn is_screen(&self) -> bool {
+        false
+    }
 }
