@@ -2,14 +2,20 @@
 //!
 //! - setup time: both peers in the room → first remote frame decoded, median of 10 calls;
 //! - frame latency at 720p30: capture → decoded at the receiver, read from the stamps;
-//! - CPU of one 720p30 two-way call, both ends together, in cores.
+//! - CPU of one 720p30 two-way call, both ends together, in cores;
+//! - a shared 1920x1080 screen (a still page of text on Xvfb) at 10 fps and 1 Mbit/s: the
+//!   sharer's CPU, its bitrate, and the Y-PSNR of the far end's last picture at full size.
 //!
-//! Run with `scripts/bench-call`. TINCAN_BENCH_SECONDS sets the 720p call's length (20).
+//! Run with `scripts/bench-call`. TINCAN_BENCH_SECONDS sets the 720p call's and the share's
+//! length (20).
 
 use std::time::Duration;
 
 use serde_json::Value;
-use tincan_e2e::{CliPeer, ServerProcess};
+use tincan_e2e::screen::{screen_of_text, write_ppm};
+use tincan_e2e::{about, CliPeer, Desktop, ServerProcess};
+use tincan_media::codec::{IvfReader, Vp8Decoder};
+use tincan_media::video::{convert, y_psnr};
 
 async fn call(server: &ServerProcess, secs: f64, size: &str, bitrate: &str) -> (Value, Value) {
     let dir = std::env::temp_dir().join(format!("tincan-bench-{}", std::process::id()));
@@ -100,5 +106,85 @@ async fn main() {
         .unwrap_or(1.0)
         .max(b["seconds"].as_f64().unwrap_or(1.0));
     println!("  CPU per call, both ends: {:.2} cores", cpu / wall);
+    share_a_screen(&server, seconds).await;
     server.stop().await;
+}
+
+/// A still 1920x1080 page of text shared at 10 fps and at most 1 Mbit/s to a peer that sends
+/// nothing and records what it decodes.
+async fn share_a_screen(server: &ServerProcess, seconds: f64) {
+    const W: u32 = 1920;
+    const H: u32 = 1080;
+    let dir = std::env::temp_dir().join(format!("tincan-bench-screen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let shown = screen_of_text(W, H);
+    let picture = dir.join("screen.ppm");
+    write_ppm(&picture, W, H, &shown);
+    let desktop = Desktop::start_sized(W, H).await;
+    desktop.show_picture(&picture);
+    let screen = format!("screen:{}", desktop.display);
+    let secs = seconds.to_string();
+    let a = CliPeer::start(
+        server,
+        &dir,
+        "sharer",
+        None,
+        &[
+            "--video",
+            &screen,
+            "--fps",
+            "10",
+            "--bitrate",
+            "1000",
+            "--audio",
+            "none",
+            "--duration",
+            &secs,
+        ],
+    )
+    .await;
+    let recordings = dir.join("recordings");
+    let b = CliPeer::start(
+        server,
+        &dir,
+        "viewer",
+        Some(&a.room.clone()),
+        &[
+            "--video",
+            "none",
+            "--audio",
+            "none",
+            "--duration",
+            &secs,
+            "--record",
+            recordings.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let a_id = a.id.clone();
+    let (a, b) = tokio::join!(a.finish(), b.finish());
+    let mut ivf = IvfReader::open(recordings.join(format!("{a_id}.ivf"))).expect("a recording");
+    let mut decoder = Vp8Decoder::new().expect("a decoder");
+    let mut last = None;
+    while let Some((data, _)) = ivf.next_frame().expect("a readable recording") {
+        if let Ok(picture) = decoder.decode(&data, 0) {
+            last = Some(picture);
+        }
+    }
+    let expected = convert::rgb_to_i420(&shown, W, H, 0).expect("the shown picture");
+    let psnr = last.map_or(0.0, |l| y_psnr(&l, &expected));
+    let sent = peer(&a);
+    let seen = about(&b, &a_id);
+    println!("screen share, 1920x1080 still page of text, 10 fps, at most 1 Mbit/s, {seconds} s:");
+    println!(
+        "  sharer cpu {:.2} cores, sent {:.0} kbit/s, {} frames; viewer decoded {} at {}x{}, Y-PSNR of the last {psnr:.1} dB",
+        a["cpu_seconds"].as_f64().unwrap_or(0.0) / a["seconds"].as_f64().unwrap_or(1.0),
+        sent["bitrate_out_kbps"].as_f64().unwrap_or(f64::NAN),
+        sent["video_frames_sent"],
+        seen["video_frames_decoded"],
+        ivf.width,
+        ivf.height,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

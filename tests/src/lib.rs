@@ -17,6 +17,7 @@ pub mod process;
 pub mod raw;
 pub mod resilience;
 pub mod room;
+pub mod screen;
 pub mod server;
 pub mod speech;
 pub mod turn;

@@ -2,8 +2,7 @@
 //! virtual X display, one peer shares that display, the far end records what it decodes, and
 //! the picture matches the one shown at its full size; stopping the share stops its video.
 
-use std::path::Path;
-
+use tincan_e2e::screen::{screen_of_text, write_ppm};
 use tincan_e2e::{about, CliPeer, Desktop, ServerProcess};
 use tincan_media::codec::{IvfReader, Vp8Decoder};
 use tincan_media::video::{convert, y_psnr};
@@ -13,81 +12,15 @@ use super::{temp_dir, ONE_CALL_AT_A_TIME};
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 720;
 
-/// A picture like a screen of text: a white page with rows of dark "words" (runs of thin
-/// strokes), a title bar, a coloured side panel and a grey gradient; as packed RGB.
-fn screen_of_text() -> Vec<u8> {
-    let (w, h) = (WIDTH as usize, HEIGHT as usize);
-    let mut rgb = vec![255u8; w * h * 3];
-    let mut put = |x: usize, y: usize, c: [u8; 3]| {
-        let i = (y * w + x) * 3;
-        rgb[i..i + 3].copy_from_slice(&c);
-    };
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
-    for y in 0..h {
-        for x in 0..w {
-            if y < 40 {
-                put(x, y, [40, 60, 110]); // title bar
-            } else if x < 200 {
-                put(x, y, [230, 236, 245]); // side panel
-            } else if y >= h - 60 {
-                let g = (x * 255 / w) as u8;
-                put(x, y, [g, g, g]); // gradient
-            }
-        }
-    }
-    // Lines of text: 14 px high, 22 px apart; words of 2-12 "letters" 7 px wide.
-    for line in 0..26 {
-        let top = 60 + line * 22;
-        if top + 14 >= h - 60 {
-            break;
-        }
-        let mut x = 220;
-        while x < w - 40 {
-            let letters = 2 + (next() % 11) as usize;
-            for _ in 0..letters {
-                let shape = next();
-                for dy in 0..14 {
-                    for dx in 0..6 {
-                        // Each letter a few strokes: a stem, a bar, a bowl's edge.
-                        let on = (dx == 0 && shape & 1 == 1)
-                            || (dy == 7 && shape & 2 == 2)
-                            || (dx == 5 && shape & 4 == 4 && dy > 5)
-                            || (dy == 13 && shape & 8 == 8)
-                            || (dy == 3 && shape & 16 == 16 && dx < 4);
-                        if on && x + dx < w - 40 {
-                            put(x + dx, top + dy, [20, 20, 20]);
-                        }
-                    }
-                }
-                x += 7;
-            }
-            x += 7;
-        }
-    }
-    rgb
-}
-
-fn write_ppm(path: &Path, rgb: &[u8]) {
-    let mut file = format!("P6\n{WIDTH} {HEIGHT}\n255\n").into_bytes();
-    file.extend_from_slice(rgb);
-    std::fs::write(path, file).expect("the picture is written");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_screen_arrives_sharp_enough_to_read_and_stops_when_the_share_does() {
     let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = temp_dir("screen");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let shown = screen_of_text();
+    let shown = screen_of_text(WIDTH, HEIGHT);
     let picture = dir.join("screen.ppm");
-    write_ppm(&picture, &shown);
+    write_ppm(&picture, WIDTH, HEIGHT, &shown);
     let desktop = Desktop::start_sized(WIDTH, HEIGHT).await;
     desktop.show_picture(&picture);
 
