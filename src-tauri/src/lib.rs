@@ -16,6 +16,7 @@ pub(crate) mod links;
 mod no_gpu;
 mod people;
 mod preview;
+mod screen;
 mod server_choice;
 mod session;
 mod settings;
@@ -97,6 +98,7 @@ pub fn run() -> Result<(), tauri::Error> {
             files::accept_file,
             files::decline_file,
             files::cancel_file,
+            screen::share_screen,
             people::commands::people_view,
             people::commands::add_contact,
             people::commands::rename_contact,

@@ -197,6 +197,11 @@ impl InUse {
         }
     }
 
+    /// The camera chosen (empty: the default one).
+    pub fn camera(&self) -> String {
+        crate::state::lock(&self.0).0.clone()
+    }
+
     /// Whether losing device `id` of kind `input` takes away what the call uses.
     pub fn uses(&self, input: LostInput, id: &str) -> bool {
         let ids = crate::state::lock(&self.0);

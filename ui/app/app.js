@@ -32,6 +32,7 @@ const app = {
   talking: false, // Space held while muted (push-to-talk)
   speaker: null, // the peer id of the active speaker, if anyone speaks
   cameraOn: true,
+  sharing: false, // the screen goes in place of the camera
   lastAction: null,
   ended: null,
   preview: null, // "starting CAMERA", "on CAMERA", "failed"
@@ -207,6 +208,8 @@ function enterCall(joined) {
   $("call-room").textContent = joined.room;
   $("copy-app-link").hidden = !joined.app_link;
   app.talking = false;
+  app.sharing = false;
+  setToggle("share-screen", false, "Stop sharing", "Share screen");
   files.reset();
   show("call");
   watchSelf($("self-canvas"));
@@ -265,6 +268,19 @@ async function toggleCamera() {
   }
 }
 
+// The screen goes in place of the camera's picture while shared (docs/media.md).
+async function toggleScreen() {
+  const on = !app.sharing;
+  try {
+    await invoke("share_screen", { on });
+    app.sharing = on;
+    setToggle("share-screen", on, "Stop sharing", "Share screen");
+    notice(on ? "You are sharing your screen." : "You stopped sharing your screen.");
+  } catch (e) {
+    showError(e);
+  }
+}
+
 async function leave(reason) {
   try {
     await invoke("leave");
@@ -288,6 +304,11 @@ function endCall(reason) {
 async function switchDevice(kind, select) {
   try {
     await invoke("switch_device", { kind, id: select.value });
+    if (kind === "camera" && app.sharing) {
+      // A camera picked while sharing takes the screen's place.
+      app.sharing = false;
+      setToggle("share-screen", false, "Stop sharing", "Share screen");
+    }
     if (kind === "camera") $("self-avatar").hidden = select.value !== "none" && app.cameraOn;
   } catch (e) {
     showError(e, () => switchDevice(kind, select));
@@ -429,6 +450,7 @@ $("prejoin-back").addEventListener("click", async () => {
 $("join").addEventListener("click", join);
 $("mute").addEventListener("click", toggleMic);
 $("camera-toggle").addEventListener("click", toggleCamera);
+$("share-screen").addEventListener("click", toggleScreen);
 $("leave").addEventListener("click", () => leave("You left the call."));
 $("devices-toggle").addEventListener("click", (e) => {
   const open = $("devices").hidden;

@@ -11,6 +11,7 @@ use tincan_e2e::webdriver::{CONTROL, SHIFT};
 use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, Place};
 use tincan_media::audio::analysis::{dominant_frequency, rms};
 use tincan_media::audio::{AudioSource, WavSource};
+use tincan_media::codec::{IvfReader, Vp8Decoder};
 
 use super::microphones::{feed_microphone, SecondMicrophone, UnpluggedMicrophone};
 use super::{change_settings, n, run_app_test, screenshots, MIC_HZ};
@@ -223,7 +224,10 @@ async fn the_app_calls_a_native_peer() {
     set_value(&app, "camera", "pattern").await;
     app.wait_for(
         "the camera preview",
-        "return window.tincan.tiles.self && window.tincan.tiles.self.drawn > 10",
+        "const t = window.tincan.tiles.self;
+         return t && t.drawn > 10 ? t : { waiting: { preview: window.tincan.preview, screen: window.tincan.screen,
+           camera: document.getElementById('camera').value, tiles: Object.keys(window.tincan.tiles),
+           self: t ? { drawn: t.drawn, canvas: t.canvas, path: t.path } : null } }",
         Duration::from_secs(15),
     )
     .await;
@@ -423,6 +427,26 @@ async fn the_app_calls_a_native_peer() {
     );
     assert_eq!(sha256_of(&saved), sha256_of(&from_ada), "the file Ada sent");
     click(&app, "files-toggle").await;
+
+    // Share screen: the app's display (1100x720 here) goes to Ada instead of the camera's
+    // picture, then the camera comes back. (Ada's recording shows both: checked at the end.)
+    click(&app, "share-screen").await;
+    app.wait_for(
+        "the share button pressed",
+        "const b = document.getElementById('share-screen');
+         return b.getAttribute('aria-pressed') === 'true' && b.textContent === 'Stop sharing'",
+        Duration::from_secs(5),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    desktop.screenshot(&shots.join("screen-share.png"));
+    click(&app, "share-screen").await;
+    app.wait_for(
+        "the share stopped",
+        "return document.getElementById('share-screen').getAttribute('aria-pressed') === 'false'",
+        Duration::from_secs(5),
+    )
+    .await;
 
     // Mute (its shortcut, Ctrl+D); a few seconds later, the microphone is unplugged: the app
     // says so and the call goes on; then leave (Ctrl+Shift+L).
@@ -674,6 +698,31 @@ async fn the_app_calls_a_native_peer() {
     assert!(
         level < 0.001,
         "Ada still heard the app at level {level} after it muted"
+    );
+    // What Ada recorded of the app's video: the pattern (at the app's 720p, or less when the
+    // network asked), the shared screen at the display's size, then the pattern again.
+    let mut ivf = IvfReader::open(record.join(format!("{me}.ivf"))).expect("Ada's recording");
+    let mut decoder = Vp8Decoder::new().expect("a decoder");
+    let mut sizes: Vec<(u32, u32, usize)> = Vec::new();
+    while let Some((data, _)) = ivf.next_frame().expect("a readable recording") {
+        if let Ok(picture) = decoder.decode(&data, 0) {
+            let size = (picture.width(), picture.height());
+            match sizes.last_mut() {
+                Some((w, h, n)) if (*w, *h) == size => *n += 1,
+                _ => sizes.push((size.0, size.1, 1)),
+            }
+        }
+    }
+    eprintln!("the app's video at Ada, size runs: {sizes:?}");
+    let shared = sizes
+        .iter()
+        .position(|&(w, h, n)| (w, h) == (1100, 720) && n >= 3)
+        .unwrap_or_else(|| panic!("Ada never saw the app's 1100x720 screen: {sizes:?}"));
+    assert!(
+        sizes[shared + 1..]
+            .iter()
+            .any(|&(w, _, n)| w <= 640 && n >= 10),
+        "the camera's picture did not come back after the share: {sizes:?}"
     );
     let mut wav = WavSource::open(record.join(format!("{me}.wav")), false).unwrap();
     let mut heard = Vec::new();
