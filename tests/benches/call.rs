@@ -12,10 +12,9 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tincan_e2e::screen::{screen_of_text, write_ppm};
-use tincan_e2e::{about, CliPeer, Desktop, ServerProcess};
-use tincan_media::codec::{IvfReader, Vp8Decoder};
-use tincan_media::video::{convert, y_psnr};
+use tincan_e2e::screen::{desktop_showing_text, last_recorded};
+use tincan_e2e::{about, CliPeer, ServerProcess};
+use tincan_media::video::y_psnr;
 
 async fn call(server: &ServerProcess, secs: f64, size: &str, bitrate: &str) -> (Value, Value) {
     let dir = std::env::temp_dir().join(format!("tincan-bench-{}", std::process::id()));
@@ -118,11 +117,7 @@ async fn share_a_screen(server: &ServerProcess, seconds: f64) {
     let dir = std::env::temp_dir().join(format!("tincan-bench-screen-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let shown = screen_of_text(W, H);
-    let picture = dir.join("screen.ppm");
-    write_ppm(&picture, W, H, &shown);
-    let desktop = Desktop::start_sized(W, H).await;
-    desktop.show_picture(&picture);
+    let (desktop, expected) = desktop_showing_text(&dir, W, H).await;
     let screen = format!("screen:{}", desktop.display);
     let secs = seconds.to_string();
     let a = CliPeer::start(
@@ -164,16 +159,8 @@ async fn share_a_screen(server: &ServerProcess, seconds: f64) {
     .await;
     let a_id = a.id.clone();
     let (a, b) = tokio::join!(a.finish(), b.finish());
-    let mut ivf = IvfReader::open(recordings.join(format!("{a_id}.ivf"))).expect("a recording");
-    let mut decoder = Vp8Decoder::new().expect("a decoder");
-    let mut last = None;
-    while let Some((data, _)) = ivf.next_frame().expect("a readable recording") {
-        if let Ok(picture) = decoder.decode(&data, 0) {
-            last = Some(picture);
-        }
-    }
-    let expected = convert::rgb_to_i420(&shown, W, H, 0).expect("the shown picture");
-    let psnr = last.map_or(0.0, |l| y_psnr(&l, &expected));
+    let recorded = last_recorded(&recordings.join(format!("{a_id}.ivf")));
+    let psnr = recorded.last.map_or(0.0, |l| y_psnr(&l, &expected));
     let sent = peer(&a);
     let seen = about(&b, &a_id);
     println!("screen share, 1920x1080 still page of text, 10 fps, at most 1 Mbit/s, {seconds} s:");
@@ -183,8 +170,8 @@ async fn share_a_screen(server: &ServerProcess, seconds: f64) {
         sent["bitrate_out_kbps"].as_f64().unwrap_or(f64::NAN),
         sent["video_frames_sent"],
         seen["video_frames_decoded"],
-        ivf.width,
-        ivf.height,
+        recorded.size.0,
+        recorded.size.1,
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,10 +1,57 @@
-//! A known picture for screen-sharing tests and benchmarks: a screen of text-like strokes.
+//! Screen sharing's test bench: a known picture (a page of text-like strokes) shown on a
+//! virtual display, and the last picture a peer recorded of a share.
 
 use std::path::Path;
 
+use tincan_media::codec::{IvfReader, Vp8Decoder};
+use tincan_media::video::convert;
+use tincan_media::VideoFrame;
+
+use crate::Desktop;
+
+/// A virtual display of `width`×`height` showing the page of text (its picture written in
+/// `dir`), and that page in I420, as a share of it should arrive.
+pub async fn desktop_showing_text(dir: &Path, width: u32, height: u32) -> (Desktop, VideoFrame) {
+    let shown = screen_of_text(width, height);
+    let picture = dir.join("screen.ppm");
+    write_ppm(&picture, width, height, &shown);
+    let desktop = Desktop::start_sized(width, height).await;
+    desktop.show_picture(&picture);
+    let expected = convert::rgb_to_i420(&shown, width, height, 0).expect("the shown picture");
+    (desktop, expected)
+}
+
+/// What a recording (`--record`'s `PEER.ivf`) holds: the last picture that decoded, how many
+/// did, the last one's time in ms, and the size in the file's header.
+pub struct Recorded {
+    pub last: Option<VideoFrame>,
+    pub frames: usize,
+    pub last_ms: u64,
+    pub size: (u16, u16),
+}
+
+pub fn last_recorded(path: &Path) -> Recorded {
+    let mut ivf = IvfReader::open(path).expect("a recording");
+    let mut decoder = Vp8Decoder::new().expect("a decoder");
+    let mut recorded = Recorded {
+        last: None,
+        frames: 0,
+        last_ms: 0,
+        size: (ivf.width, ivf.height),
+    };
+    while let Some((data, ms)) = ivf.next_frame().expect("a readable recording") {
+        if let Ok(picture) = decoder.decode(&data, 0) {
+            recorded.last = Some(picture);
+            recorded.frames += 1;
+            recorded.last_ms = ms;
+        }
+    }
+    recorded
+}
+
 /// A picture like a screen of text: a white page with rows of dark "words" (runs of thin
 /// strokes), a title bar, a coloured side panel and a grey gradient; as packed RGB.
-pub fn screen_of_text(width: u32, height: u32) -> Vec<u8> {
+fn screen_of_text(width: u32, height: u32) -> Vec<u8> {
     let (w, h) = (width as usize, height as usize);
     let mut rgb = vec![255u8; w * h * 3];
     let mut put = |x: usize, y: usize, c: [u8; 3]| {
@@ -63,7 +110,7 @@ pub fn screen_of_text(width: u32, height: u32) -> Vec<u8> {
 }
 
 /// Writes packed RGB as a PPM (P6) picture, which ImageMagick shows.
-pub fn write_ppm(path: &Path, width: u32, height: u32, rgb: &[u8]) {
+fn write_ppm(path: &Path, width: u32, height: u32, rgb: &[u8]) {
     let mut file = format!("P6\n{width} {height}\n255\n").into_bytes();
     file.extend_from_slice(rgb);
     std::fs::write(path, file).expect("the picture is written");

@@ -2,10 +2,9 @@
 //! virtual X display, one peer shares that display, the far end records what it decodes, and
 //! the picture matches the one shown at its full size; stopping the share stops its video.
 
-use tincan_e2e::screen::{screen_of_text, write_ppm};
-use tincan_e2e::{about, CliPeer, Desktop, ServerProcess};
-use tincan_media::codec::{IvfReader, Vp8Decoder};
-use tincan_media::video::{convert, y_psnr};
+use tincan_e2e::screen::{desktop_showing_text, last_recorded};
+use tincan_e2e::{about, CliPeer, ServerProcess};
+use tincan_media::video::y_psnr;
 
 use super::{temp_dir, ONE_CALL_AT_A_TIME};
 
@@ -18,11 +17,7 @@ async fn a_shared_screen_arrives_sharp_enough_to_read_and_stops_when_the_share_d
     let dir = temp_dir("screen");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let shown = screen_of_text(WIDTH, HEIGHT);
-    let picture = dir.join("screen.ppm");
-    write_ppm(&picture, WIDTH, HEIGHT, &shown);
-    let desktop = Desktop::start_sized(WIDTH, HEIGHT).await;
-    desktop.show_picture(&picture);
+    let (desktop, expected) = desktop_showing_text(&dir, WIDTH, HEIGHT).await;
 
     let server = ServerProcess::start(&[]).await;
     let screen = format!("screen:{}", desktop.display);
@@ -66,23 +61,14 @@ async fn a_shared_screen_arrives_sharp_enough_to_read_and_stops_when_the_share_d
     server.stop().await;
 
     let from_ada = about(&bo, &ada_id);
-    let mut ivf = IvfReader::open(recordings.join(format!("{ada_id}.ivf"))).expect("a recording");
+    let recorded = last_recorded(&recordings.join(format!("{ada_id}.ivf")));
     assert_eq!(
-        (ivf.width, ivf.height),
+        recorded.size,
         (WIDTH as u16, HEIGHT as u16),
         "the share at the screen's size"
     );
-    let mut decoder = Vp8Decoder::new().expect("a decoder");
-    let (mut last, mut frames, mut last_ms) = (None, 0, 0);
-    while let Some((data, ms)) = ivf.next_frame().expect("a readable recording") {
-        if let Ok(picture) = decoder.decode(&data, 0) {
-            last = Some(picture);
-            frames += 1;
-            last_ms = ms;
-        }
-    }
-    let last = last.expect("a decoded picture of the screen");
-    let expected = convert::rgb_to_i420(&shown, WIDTH, HEIGHT, 0).expect("the shown picture");
+    let (frames, last_ms) = (recorded.frames, recorded.last_ms);
+    let last = recorded.last.expect("a decoded picture of the screen");
     let psnr = y_psnr(&last, &expected);
     eprintln!(
         "screen share: {frames} frames decoded, the last at {last_ms} ms, Y-PSNR {psnr:.1} dB, \

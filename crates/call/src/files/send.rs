@@ -75,17 +75,51 @@ enum Ending {
     Declined,
     Cancelled(StoppedBy),
     Failed(String),
+    /// The channel closed before the peer answered the offer (or before it opened): nothing
+    /// of the file was read, and it may be offered again on a new channel.
+    Unheard(Outgoing),
 }
 
-/// Sends `outgoing` on `channel` (just created, labelled `file`), answering to `control`.
-pub(crate) async fn send_file(
-    channel: Arc<dyn DataChannel>,
+/// A file channel is made at most this many times for one transfer: a channel that closes
+/// before its offer is answered is replaced once (the app test saw one close as the call
+/// began, cause unknown; a second channel went through).
+const CHANNELS_PER_TRANSFER: usize = 2;
+
+/// Sends `outgoing` on a channel `open` makes (labelled `file`), answering to `control`.
+pub(crate) async fn send_file<F, Fut>(
+    open: F,
     outgoing: Outgoing,
     mut control: mpsc::Receiver<Control>,
     report: Reporting,
-) {
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Arc<dyn DataChannel>, String>>,
+{
     let id = report.id;
-    let ending = run(&channel, outgoing, &mut control, &report).await;
+    let closed = || Ending::Failed(format!("the connection to {} closed", report.peer));
+    let mut outgoing = outgoing;
+    let mut made = 0;
+    let (channel, ending) = loop {
+        let channel = match open().await {
+            Ok(channel) => channel,
+            Err(e) if made == 0 => return report.fail(e).await,
+            Err(_) => {
+                return report
+                    .fail(format!("the connection to {} closed", report.peer))
+                    .await
+            }
+        };
+        made += 1;
+        match run(&channel, outgoing, &mut control, &report).await {
+            Ending::Unheard(back) if made < CHANNELS_PER_TRANSFER => {
+                tracing::info!(peer = %report.peer, %id, "a file channel closed before its offer was answered: offering on a new one");
+                let _ = channel.close().await;
+                outgoing = back;
+            }
+            Ending::Unheard(_) => break (channel, closed()),
+            other => break (channel, other),
+        }
+    };
     let last_word =
         matches!(ending, Ending::Cancelled(StoppedBy::Us)).then_some(FileMessage::Cancel);
     let closing = report.transfers.close(id);
@@ -95,6 +129,10 @@ pub(crate) async fn send_file(
             Ending::Declined => FileEvent::Declined { id },
             Ending::Cancelled(by) => FileEvent::Cancelled { id, by },
             Ending::Failed(reason) => FileEvent::Failed { id, reason },
+            Ending::Unheard(_) => FileEvent::Failed {
+                id,
+                reason: format!("the connection to {} closed", report.peer),
+            },
         })
         .await;
     close_channel(&channel, last_word).await;
@@ -130,14 +168,14 @@ async fn run(
     report: &Reporting,
 ) -> Ending {
     let closed = || Ending::Failed(format!("the connection to {} closed", report.peer));
-    // Open, then offer.
+    // Open, then offer: a channel that closes before the answer gives the file back.
     let deadline = tokio::time::Instant::now() + OPEN_WITHIN;
     loop {
         tokio::select! {
             c = control.recv() => if let Some(Control::Cancel) | None = c { return Ending::Cancelled(StoppedBy::Us) },
             heard = hear(channel) => match heard {
                 Heard::Open => break,
-                Heard::Closed => return closed(),
+                Heard::Closed => return Ending::Unheard(outgoing),
                 _ => {}
             },
             _ = tokio::time::sleep_until(deadline) => {
@@ -150,7 +188,7 @@ async fn run(
         size: outgoing.size,
     };
     if channel.send_text(&offer.to_text()).await.is_err() {
-        return closed();
+        return Ending::Unheard(outgoing);
     }
     // The answer.
     let deadline = tokio::time::Instant::now() + ANSWER_WITHIN;
@@ -161,7 +199,7 @@ async fn run(
                 Heard::Said(FileMessage::Accept) => break,
                 Heard::Said(FileMessage::Decline) => return Ending::Declined,
                 Heard::Said(FileMessage::Cancel) => return Ending::Cancelled(StoppedBy::Peer),
-                Heard::Closed => return closed(),
+                Heard::Closed => return Ending::Unheard(outgoing),
                 Heard::Garbled(e) => return Ending::Failed(e),
                 _ => {}
             },

@@ -276,17 +276,19 @@ impl PeerSession {
     ) {
         let (pc, chat) = (Arc::clone(&self.pc), Arc::clone(&self.chat));
         self.tasks.spawn(async move {
-            // A channel made while the SCTP association is still being set up never opens
-            // (docs/traps.md, trap 20): the chat channel opens with the association, so its
-            // opening says the association is up.
-            let ready = tokio::time::Instant::now() + ASSOCIATION_WITHIN;
-            while !chat.is_open().await && tokio::time::Instant::now() < ready {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            match pc.create_data_channel(FILE_LABEL, None).await {
-                Ok(channel) => send_file(channel, outgoing, control, report).await,
-                Err(e) => report.fail(webrtc(e).to_string()).await,
-            }
+            let open = || async {
+                // A channel made while the SCTP association is still being set up never
+                // opens (docs/traps.md, trap 20): the chat channel opens with the
+                // association, so its opening says the association is up.
+                let ready = tokio::time::Instant::now() + ASSOCIATION_WITHIN;
+                while !chat.is_open().await && tokio::time::Instant::now() < ready {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                pc.create_data_channel(FILE_LABEL, None)
+                    .await
+                    .map_err(|e| webrtc(e).to_string())
+            };
+            send_file(open, outgoing, control, report).await;
         });
     }
 

@@ -106,6 +106,38 @@ pub fn nv12_to_i420(
     Ok(frame)
 }
 
+/// A yuvutils-rs conversion from packed pixels to planar I420 (picture, pixels, stride, …).
+type PackedToYuv = fn(
+    &mut YuvPlanarImageMut<'_, u8>,
+    &[u8],
+    u32,
+    YuvRange,
+    YuvStandardMatrix,
+    YuvConversionMode,
+) -> Result<(), yuvutils_rs::YuvError>;
+
+/// Packed pixels of `bytes_per_pixel` bytes, tightly packed rows, to I420 by `convert`.
+fn packed_to_i420(
+    pixels: &[u8],
+    (width, height, bytes_per_pixel): (u32, u32, u32),
+    what: &str,
+    convert: PackedToYuv,
+    capture_us: u64,
+) -> Result<VideoFrame, MediaError> {
+    let want = (width * height * bytes_per_pixel) as usize;
+    let mut frame = output_for(width, height, pixels.len(), want, what, capture_us)?;
+    convert(
+        &mut planar(&mut frame),
+        &pixels[..want],
+        width * bytes_per_pixel,
+        YuvRange::Limited,
+        YuvStandardMatrix::Bt601,
+        YuvConversionMode::Balanced,
+    )
+    .map_err(|e| MediaError::Format(format!("{what}: {e}")))?;
+    Ok(frame)
+}
+
 /// Packed RGB (8 bits each) to I420.
 pub fn rgb_to_i420(
     rgb: &[u8],
@@ -113,24 +145,13 @@ pub fn rgb_to_i420(
     height: u32,
     capture_us: u64,
 ) -> Result<VideoFrame, MediaError> {
-    let mut frame = output_for(
-        width,
-        height,
-        rgb.len(),
-        (width * height * 3) as usize,
-        "RGB",
-        capture_us,
-    )?;
-    yuvutils_rs::rgb_to_yuv420(
-        &mut planar(&mut frame),
+    packed_to_i420(
         rgb,
-        width * 3,
-        YuvRange::Limited,
-        YuvStandardMatrix::Bt601,
-        YuvConversionMode::Balanced,
+        (width, height, 3),
+        "RGB",
+        yuvutils_rs::rgb_to_yuv420,
+        capture_us,
     )
-    .map_err(|e| MediaError::Format(format!("RGB: {e}")))?;
-    Ok(frame)
 }
 
 /// Packed BGRX (blue, green, red, padding: an X11 ZPixmap of depth 24 on a little-endian
@@ -141,24 +162,13 @@ pub fn bgrx_to_i420(
     height: u32,
     capture_us: u64,
 ) -> Result<VideoFrame, MediaError> {
-    let mut frame = output_for(
-        width,
-        height,
-        bgrx.len(),
-        (width * height * 4) as usize,
+    packed_to_i420(
+        bgrx,
+        (width, height, 4),
         "BGRX",
+        yuvutils_rs::bgra_to_yuv420,
         capture_us,
-    )?;
-    yuvutils_rs::bgra_to_yuv420(
-        &mut planar(&mut frame),
-        &bgrx[..(width * height * 4) as usize],
-        width * 4,
-        YuvRange::Limited,
-        YuvStandardMatrix::Bt601,
-        YuvConversionMode::Balanced,
     )
-    .map_err(|e| MediaError::Format(format!("BGRX: {e}")))?;
-    Ok(frame)
 }
 
 /// One MJPEG frame (a JPEG picture) to I420. The picture's own size wins over the expected
