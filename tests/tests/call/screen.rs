@@ -34,7 +34,7 @@ async fn a_shared_screen_arrives_sharp_enough_to_read_and_stops_when_the_share_d
             "--duration",
             "10",
             "--switch-video-at",
-            "6:none",
+            "5:none",
         ],
     )
     .await;
@@ -76,9 +76,11 @@ async fn a_shared_screen_arrives_sharp_enough_to_read_and_stops_when_the_share_d
         from_ada["bytes_received"]
     );
     assert!(psnr >= 30.0, "the shared screen arrived at {psnr:.1} dB");
-    assert!(frames >= 20, "only {frames} frames of the share decoded");
-    // The share stopped 6 s into Ada's call, 3 s before Bo's ended: his last two seconds
-    // have no video from her.
+    assert!(frames >= 10, "only {frames} frames of the share decoded");
+    // The share stopped 5 s into Ada's call, about 4 s before Bo's ended (he joins a moment
+    // after her, and his jitter buffer holds the last pictures a little): his last two
+    // seconds have no video from her. (CI once saw a picture in the second-last with the
+    // share stopped a second later.)
     let series = from_ada["series"].as_array().expect("a series");
     let tail: Vec<f64> = series
         .iter()
