@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use tincan_e2e::desktop::page::click;
 use tincan_e2e::Browser;
 
+#[path = "app/before_call.rs"]
+mod before_call;
 #[path = "app/call.rs"]
 mod call;
 #[path = "app/lan.rs"]
@@ -23,6 +25,8 @@ mod microphones;
 mod people;
 #[path = "app/room.rs"]
 mod room;
+#[path = "app/sharing.rs"]
+mod sharing;
 
 /// The tone played into the virtual microphone the app listens to.
 const MIC_HZ: f64 = 600.0;

@@ -1,19 +1,22 @@
-//! The app in a call with a tincan-cli peer through its built-in server: first start,
-//! settings, links, the pre-join screen, the call (layout, mute, camera, devices unplugged and
-//! switched, rejoin, a crashed peer), files both ways, and what the peer received.
+//! The app in a call with a tincan-cli peer through its built-in server: the call (layout,
+//! mute, camera, devices unplugged and switched, rejoin, a crashed peer) and what the peer
+//! received. Up to the call: `before_call.rs`; files and the screen in it: `sharing.rs`.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tincan_e2e::desktop::page::{click, server_address, set_value, wait_for_call, wait_for_home};
+use tincan_e2e::desktop::page::{click, server_address, set_value, wait_for_home};
 use tincan_e2e::files::{sha256_of, write_noise};
 use tincan_e2e::webdriver::{CONTROL, SHIFT};
 use tincan_e2e::{about, start_app, Browser, CliPeer, Desktop, Place};
 use tincan_media::audio::analysis::{dominant_frequency, rms};
 use tincan_media::audio::{AudioSource, WavSource};
-use tincan_media::codec::{IvfReader, Vp8Decoder};
 
+use super::before_call::first_start_to_the_call;
 use super::microphones::{feed_microphone, SecondMicrophone, UnpluggedMicrophone};
+use super::sharing::{
+    assert_the_share_was_recorded, decline_a_second_offer, files_both_ways, share_the_screen,
+};
 use super::{change_settings, n, run_app_test, screenshots, MIC_HZ};
 
 /// Settings → Audio → Echo cancellation, from a call.
@@ -52,214 +55,7 @@ async fn the_app_calls_a_native_peer() {
     let desktop = Desktop::start().await;
     let app = start_app(&desktop, &dir.join("config"), &[]).await;
     wait_for_home(&app).await;
-    set_value(&app, "name", "Desk").await;
-    // First start: the app asks once whether people on the network may join. Here (this
-    // host's own network) the answer is no: the built-in server stays on loopback and is not
-    // advertised. (Yes, between computers on a LAN: tests/tests/network/lan.rs.)
-    app.wait_for(
-        "the question about LAN hosting",
-        "return !document.getElementById('lan-ask').hidden",
-        Duration::from_secs(10),
-    )
-    .await;
-    desktop.screenshot(&shots.join("lan-question.png"));
-    click(&app, "lan-deny").await;
-    app.wait_for(
-        "the answer saved",
-        "return window.tincan.settings.lan_hosting === false
-                && document.getElementById('lan-ask').hidden",
-        Duration::from_secs(10),
-    )
-    .await;
-    desktop.screenshot(&shots.join("home.png"));
-
-    // Every control of every screen (all are in the page, the others hidden) has a name a
-    // screen reader can say and is reachable with Tab.
-    let controls = app
-        .execute(
-            "const all = [...document.querySelectorAll('button, input, select, textarea')];
-             const bad = all.filter(e => {
-                 const named = e.getAttribute('aria-label') || e.labels?.length > 0
-                   || (e.tagName === 'BUTTON' && e.textContent.trim());
-                 return !named || e.tabIndex < 0;
-               })
-               .map(e => e.id || e.outerHTML.slice(0, 80));
-             return {count: all.length, bad}",
-            json!([]),
-        )
-        .await;
-    assert!(controls["count"].as_u64() > Some(30), "{controls}");
-    assert_eq!(
-        controls["bad"],
-        json!([]),
-        "controls without a name or out of the Tab order"
-    );
-
-    // "Hide my IP address" needs a TURN relay, which the built-in server does not hand out:
-    // joining is refused with the reason (the relay itself: tests/tests/network/relay.rs).
-    // Then the setting goes off again.
-    let hide_ip = |on: bool| {
-        let app = &app;
-        async move {
-            let change = format!("document.getElementById('hide-ip').checked = {on}");
-            change_settings(app, &change, "home").await;
-        }
-    };
-    hide_ip(true).await;
-    click(&app, "create").await;
-    app.wait_for(
-        "the pre-join screen",
-        "return window.tincan.screen === 'prejoin'",
-        Duration::from_secs(10),
-    )
-    .await;
-    set_value(&app, "camera", "pattern").await;
-    click(&app, "join").await;
-    let refusal = app
-        .wait_for(
-            "the refusal to hide the IP address without a relay",
-            "const e = document.getElementById('error');
-             return !e.hidden && document.getElementById('error-message').textContent",
-            Duration::from_secs(15),
-        )
-        .await;
-    assert!(
-        refusal
-            .as_str()
-            .is_some_and(|m| m.contains("needs a TURN relay")),
-        "{refusal}"
-    );
-    click(&app, "error-close").await;
-    hide_ip(false).await;
-    // The microphone here plays a steady tone, which the processing would treat as noise or
-    // echo (docs/media.md): all off, as a person playing music would set it. Echo
-    // cancellation is turned on and off again mid-call below.
-    change_settings(
-        &app,
-        "document.getElementById('echo-cancellation').checked = false;
-         document.getElementById('noise-suppression').checked = false;
-         document.getElementById('auto-gain').checked = false",
-        "home",
-    )
-    .await;
-
-    // A wrong code, from a tincan:// link naming a server (the built-in one, by address)
-    // opened while the app runs: a second launch hands the link to the running window and
-    // exits (one instance). The server is not one the person used before, so the window asks
-    // first, with the camera off (the preview draws nothing); once they continue, it shows
-    // the pre-join screen for that room, and joining gets the server's refusal.
-    let builtin = server_address(&app).await;
-    let link = format!(
-        "tincan://join/zzzz-zzzz-zzzz?server={}",
-        builtin.replace(':', "%3A").replace('/', "%2F")
-    );
-    let second = tokio::process::Command::new(tincan_e2e::binary("tincan"))
-        .arg(&link)
-        .env("DISPLAY", &desktop.display)
-        .env("DBUS_SESSION_BUS_ADDRESS", &desktop.dbus_address)
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .kill_on_drop(true)
-        .status();
-    let second = tokio::time::timeout(Duration::from_secs(20), second)
-        .await
-        .expect("a second launch exits at once")
-        .expect("the app starts");
-    assert!(second.success(), "the second launch exited with {second}");
-    let asked = app
-        .wait_for(
-            "the question before joining on a new server",
-            "return window.tincan.screen === 'link-ask' &&
-                    document.getElementById('link-ask-title').textContent",
-            Duration::from_secs(10),
-        )
-        .await;
-    assert_eq!(asked, json!("Join a call on 127.0.0.1?"));
-    let drawn = "return window.tincan.tiles.self ? window.tincan.tiles.self.drawn : 0";
-    // (Pictures already on their way may still land.)
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = app.execute(drawn, json!([])).await;
-    let counts = "return await window.__TAURI__.core.invoke('tile_counts')";
-    let sent_before = app.execute(counts, json!([])).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let sent_after = app.execute(counts, json!([])).await;
-    assert_eq!(
-        app.execute(drawn, json!([])).await,
-        before,
-        "the camera stays off while the app asks (pictures sent: {sent_before} then {sent_after})"
-    );
-    desktop.screenshot(&shots.join("link-question.png"));
-    click(&app, "link-continue").await;
-    let title = app
-        .wait_for(
-            "the pre-join screen for the link's room",
-            "return window.tincan.screen === 'prejoin' &&
-                    document.getElementById('prejoin-title').textContent",
-            Duration::from_secs(10),
-        )
-        .await;
-    assert_eq!(title, json!("Join zzzz-zzzz-zzzz"));
-    click(&app, "join").await;
-    let error = app
-        .wait_for(
-            "the wrong code's error",
-            "const e = document.getElementById('error');
-             return !e.hidden && [e.dataset.kind, document.getElementById('error-title').textContent,
-                                  document.getElementById('error-advice').textContent,
-                                  document.getElementById('error-message').textContent]",
-            Duration::from_secs(15),
-        )
-        .await;
-    assert_eq!(error[0], json!("room-not-found"), "{error}");
-    assert_eq!(error[1], json!("No room with that code"), "{error}");
-
-    // A new room, from the test pattern (no camera here) and the virtual microphone.
-    click(&app, "error-close").await;
-    click(&app, "create").await;
-    app.wait_for(
-        "the pre-join screen",
-        "return window.tincan.screen === 'prejoin' && document.getElementById('camera').options.length > 0",
-        Duration::from_secs(10),
-    )
-    .await;
-    set_value(&app, "camera", "pattern").await;
-    app.wait_for(
-        "the camera preview",
-        "const t = window.tincan.tiles.self;
-         return t && t.drawn > 10 ? t : { waiting: { preview: window.tincan.preview, screen: window.tincan.screen,
-           camera: document.getElementById('camera').value, tiles: Object.keys(window.tincan.tiles),
-           self: t ? { drawn: t.drawn, canvas: t.canvas, path: t.path } : null } }",
-        Duration::from_secs(15),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    desktop.screenshot(&shots.join("prejoin.png"));
-    // "Test speaker and microphone": nothing carries this speaker into this microphone (the
-    // tone it hears is its own), so it says the microphone does not hear the speaker. (That
-    // it finds a speaker it does hear: tests/tests/call/echo.rs.)
-    click(&app, "test-devices").await;
-    let verdict = app
-        .wait_for(
-            "the speaker and microphone test's verdict",
-            "const r = document.getElementById('device-test-result');
-             return r.dataset.hears !== undefined && [r.dataset.hears, r.textContent]",
-            Duration::from_secs(20),
-        )
-        .await;
-    assert_eq!(verdict[0], json!("false"), "{verdict}");
-    assert!(
-        verdict[1]
-            .as_str()
-            .is_some_and(|t| t.contains("does not hear")),
-        "{verdict}"
-    );
-    app.wait_for(
-        "the camera preview back after the test",
-        "return window.tincan.tiles.self && window.tincan.tiles.self.drawn > 10",
-        Duration::from_secs(15),
-    )
-    .await;
-    click(&app, "join").await;
-    let joined = wait_for_call(&app).await;
+    let joined = first_start_to_the_call(&app, &desktop, &shots, &dir).await;
     let room_shown = app
         .execute(
             "return document.getElementById('call-room').textContent",
@@ -382,71 +178,8 @@ async fn the_app_calls_a_native_peer() {
         "the quality dot and lost audio"
     );
 
-    // Files: Ada's offer is in the Files panel; Accept saves it in Downloads. Then
-    // "Send files…" opens the system's file chooser; the file typed there goes to Ada, who
-    // saves it.
-    click(&app, "files-toggle").await;
-    let offer = app
-        .wait_for(
-            "Ada's file offered in the Files panel",
-            "const f = [...window.tincan.files.values()].find(f => f.state === 'offered');
-             return f && document.querySelector(`#file-list [data-transfer='${f.id}'] [data-action=accept]`) && f",
-            Duration::from_secs(10),
-        )
-        .await;
-    assert_eq!(offer["name"], json!("from-ada.bin"), "{offer}");
-    assert_eq!(offer["size"], json!(3_000_000), "{offer}");
-    app.execute(
-        &format!(
-            "document.querySelector(\"#file-list [data-transfer='{}'] [data-action=accept]\").click(); return true",
-            offer["id"]
-        ),
-        json!([]),
-    )
-    .await;
-    click(&app, "file-pick").await;
-    desktop.choose_in_file_dialog("Send files", &to_ada).await;
-    let ends = app
-        .wait_for(
-            "both files handed over",
-            "const f = [...window.tincan.files.values()];
-             const done = f.filter(f => f.state === 'received' || f.state === 'sent');
-             return done.length === 2 && f.map(f => [f.name, f.state, f.path || null])",
-            Duration::from_secs(20),
-        )
-        .await;
-    eprintln!("files in the app: {ends}");
-    desktop.screenshot(&shots.join("files.png"));
-    let saved = downloads.join("from-ada.bin");
-    assert_eq!(
-        ends,
-        json!([
-            ["from-ada.bin", "received", saved.to_str()],
-            ["for ada.bin", "sent", null]
-        ])
-    );
-    assert_eq!(sha256_of(&saved), sha256_of(&from_ada), "the file Ada sent");
-    click(&app, "files-toggle").await;
-
-    // Share screen: the app's display (1100x720 here) goes to Ada instead of the camera's
-    // picture, then the camera comes back. (Ada's recording shows both: checked at the end.)
-    click(&app, "share-screen").await;
-    app.wait_for(
-        "the share button pressed",
-        "const b = document.getElementById('share-screen');
-         return b.getAttribute('aria-pressed') === 'true' && b.textContent === 'Stop sharing'",
-        Duration::from_secs(5),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    desktop.screenshot(&shots.join("screen-share.png"));
-    click(&app, "share-screen").await;
-    app.wait_for(
-        "the share stopped",
-        "return document.getElementById('share-screen').getAttribute('aria-pressed') === 'false'",
-        Duration::from_secs(5),
-    )
-    .await;
+    files_both_ways(&app, &desktop, &shots, &downloads, &from_ada, &to_ada).await;
+    share_the_screen(&app, &desktop, &shots).await;
 
     // Mute (its shortcut, Ctrl+D); a few seconds later, the microphone is unplugged: the app
     // says so and the call goes on; then leave (Ctrl+Shift+L).
@@ -584,29 +317,7 @@ async fn the_app_calls_a_native_peer() {
         Duration::from_secs(20),
     )
     .await;
-    // Ada offers her file again to the app in the new call: this time it is declined, and
-    // she hears so.
-    let again = app
-        .wait_for(
-            "Ada's file offered again after rejoining",
-            "const f = [...window.tincan.files.values()].find(f => f.state === 'offered');
-             return f && document.querySelector(`#file-list [data-transfer='${f.id}'] [data-action=decline]`) && f.id",
-            Duration::from_secs(10),
-        )
-        .await;
-    app.execute(
-        &format!(
-            "document.querySelector(\"#file-list [data-transfer='{again}'] [data-action=decline]\").click(); return true"
-        ),
-        json!([]),
-    )
-    .await;
-    app.wait_for(
-        "the declined file shown as declined",
-        &format!("return window.tincan.files.get({again}).state === 'declined'"),
-        Duration::from_secs(10),
-    )
-    .await;
+    decline_a_second_offer(&app).await;
     // Someone whose app crashes mid-call: their tile goes within 5 s.
     let mut bo = CliPeer::start_with_server(
         Some(&server),
@@ -699,31 +410,7 @@ async fn the_app_calls_a_native_peer() {
         level < 0.001,
         "Ada still heard the app at level {level} after it muted"
     );
-    // What Ada recorded of the app's video: the pattern (at the app's 720p, or less when the
-    // network asked), the shared screen at the display's size, then the pattern again.
-    let mut ivf = IvfReader::open(record.join(format!("{me}.ivf"))).expect("Ada's recording");
-    let mut decoder = Vp8Decoder::new().expect("a decoder");
-    let mut sizes: Vec<(u32, u32, usize)> = Vec::new();
-    while let Some((data, _)) = ivf.next_frame().expect("a readable recording") {
-        if let Ok(picture) = decoder.decode(&data, 0) {
-            let size = (picture.width(), picture.height());
-            match sizes.last_mut() {
-                Some((w, h, n)) if (*w, *h) == size => *n += 1,
-                _ => sizes.push((size.0, size.1, 1)),
-            }
-        }
-    }
-    eprintln!("the app's video at Ada, size runs: {sizes:?}");
-    let shared = sizes
-        .iter()
-        .position(|&(w, h, n)| (w, h) == (1100, 720) && n >= 3)
-        .unwrap_or_else(|| panic!("Ada never saw the app's 1100x720 screen: {sizes:?}"));
-    assert!(
-        sizes[shared + 1..]
-            .iter()
-            .any(|&(w, _, n)| w <= 640 && n >= 10),
-        "the camera's picture did not come back after the share: {sizes:?}"
-    );
+    assert_the_share_was_recorded(&record, &me);
     let mut wav = WavSource::open(record.join(format!("{me}.wav")), false).unwrap();
     let mut heard = Vec::new();
     while let Ok(Some(frame)) = wav.read() {
