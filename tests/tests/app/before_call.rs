@@ -65,12 +65,9 @@ pub(super) async fn first_start_to_the_call(
     // "Hide my IP address" needs a TURN relay, which the built-in server does not hand out:
     // joining is refused with the reason (the relay itself: tests/tests/network/relay.rs).
     // Then the setting goes off again.
-    let hide_ip = |on: bool| {
-        let app = &app;
-        async move {
-            let change = format!("document.getElementById('hide-ip').checked = {on}");
-            change_settings(app, &change, "home").await;
-        }
+    let hide_ip = |on: bool| async move {
+        let change = format!("document.getElementById('hide-ip').checked = {on}");
+        change_settings(app, &change, "home").await;
     };
     hide_ip(true).await;
     click(app, "create").await;
