@@ -22,6 +22,11 @@ pub struct PeerView {
     pub name: String,
 }
 
+/// The tile that shows `peer`'s screen share (its camera's tile is its id).
+pub fn share_tile(peer: &str) -> String {
+    format!("{peer}/screen")
+}
+
 /// An input went away mid-call, and what replaced it.
 #[derive(Debug, Clone, Serialize)]
 pub struct InputLostNotice {
@@ -78,11 +83,17 @@ pub enum PageEvent {
     People(PeopleEvent),
     /// A file transfer's course: offered, progress, and how it ended (tagged by `kind`).
     File(FileEvent),
+    /// `peer` started (`on`) or stopped sharing its screen: its share has a tile of its own,
+    /// [`share_tile`], shown large.
+    Sharing {
+        peer: String,
+        on: bool,
+    },
 }
 
 impl PageEvent {
     /// Every event name, in the order of the variants.
-    pub const NAMES: [&'static str; 16] = [
+    pub const NAMES: [&'static str; 17] = [
         "preview:level",
         "link:join",
         "link:person",
@@ -99,6 +110,7 @@ impl PageEvent {
         "call:ended",
         "people",
         "call:file",
+        "call:sharing",
     ];
 
     /// The Tauri event this is sent as.
@@ -120,6 +132,7 @@ impl PageEvent {
             Self::Ended(_) => 13,
             Self::People(_) => 14,
             Self::File(_) => 15,
+            Self::Sharing { .. } => 16,
         };
         Self::NAMES[index]
     }

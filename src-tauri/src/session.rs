@@ -12,7 +12,7 @@ use tincan_protocol::PeerInfo;
 use tokio::sync::mpsc;
 
 use crate::devices;
-use crate::events::{InputLostNotice, PageEvent, PeerView};
+use crate::events::{share_tile, InputLostNotice, PageEvent, PeerView};
 use crate::preview::SELF_TILE;
 use crate::tiles::Tiles;
 
@@ -49,7 +49,28 @@ pub fn pump(
     tauri::async_runtime::spawn(async move {
         while let Some(event) = events.recv().await {
             match event {
-                CallEvent::Video { peer, frame, .. } => tiles.offer(&peer.0, frame),
+                CallEvent::Video {
+                    peer,
+                    screen: false,
+                    frame,
+                    ..
+                } => tiles.offer(&peer.0, frame),
+                CallEvent::Video {
+                    peer,
+                    screen: true,
+                    frame,
+                    ..
+                } => tiles.offer(&share_tile(&peer.0), frame),
+                CallEvent::Sharing { peer, on } => {
+                    if !on {
+                        tiles.forget(&share_tile(&peer.0));
+                    }
+                    PageEvent::Sharing {
+                        peer: peer.to_string(),
+                        on,
+                    }
+                    .send(&app);
+                }
                 CallEvent::SelfVideo { frame } => tiles.offer(SELF_TILE, frame),
                 // Renewed TURN credentials change nothing the person sees.
                 CallEvent::Audio { .. }
@@ -62,6 +83,7 @@ pub fn pump(
                 CallEvent::PeerJoined(info) => show_peer(&app, info),
                 CallEvent::PeerLeft { peer } => {
                     tiles.forget(&peer.0);
+                    tiles.forget(&share_tile(&peer.0));
                     PageEvent::PeerLeft(peer.to_string()).send(&app);
                 }
                 CallEvent::Connected {
@@ -109,6 +131,16 @@ pub fn pump(
                     }
                     .send(&app);
                 }
+                // A shared window closed: the engine ended the share; the page says so.
+                CallEvent::InputLost {
+                    input: LostInput::Screen,
+                    reason,
+                } => PageEvent::InputLost(InputLostNotice {
+                    input: LostInput::Screen,
+                    reason,
+                    now: None,
+                })
+                .send(&app),
                 CallEvent::InputLost { input, reason } => {
                     let (app, call, in_use) = (app.clone(), Arc::clone(&call), Arc::clone(&in_use));
                     let _ = tokio::task::spawn_blocking(move || {
@@ -130,6 +162,7 @@ pub fn pump(
 fn fall_back(call: &Call, input: LostInput) -> Option<String> {
     let list = DeviceList::scan();
     match input {
+        LostInput::Screen => None,
         LostInput::Camera => {
             let next = devices::video_input("", &list);
             let name = match &next {
@@ -194,12 +227,8 @@ impl InUse {
         match input {
             LostInput::Camera => ids.0 = id,
             LostInput::Microphone => ids.1 = id,
+            LostInput::Screen => {}
         }
-    }
-
-    /// The camera chosen (empty: the default one).
-    pub fn camera(&self) -> String {
-        crate::state::lock(&self.0).0.clone()
     }
 
     /// Whether losing device `id` of kind `input` takes away what the call uses.
@@ -208,6 +237,7 @@ impl InUse {
         let chosen = match input {
             LostInput::Camera => &ids.0,
             LostInput::Microphone => &ids.1,
+            LostInput::Screen => return false,
         };
         chosen.is_empty() || chosen == id
     }

@@ -24,6 +24,7 @@ export const EVENTS = {
   ended: "call:ended",
   people: "people",
   file: "call:file",
+  sharing: "call:sharing",
 };
 
 /// Calls `handler(payload)` for each `event` (one of `EVENTS`'s values).

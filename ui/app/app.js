@@ -268,7 +268,7 @@ async function toggleCamera() {
   }
 }
 
-// The screen goes in place of the camera's picture while shared (docs/media.md).
+// The screen goes to everyone beside the camera, on a track of its own (docs/media.md).
 async function toggleScreen() {
   const on = !app.sharing;
   try {
@@ -304,11 +304,6 @@ function endCall(reason) {
 async function switchDevice(kind, select) {
   try {
     await invoke("switch_device", { kind, id: select.value });
-    if (kind === "camera" && app.sharing) {
-      // A camera picked while sharing takes the screen's place.
-      app.sharing = false;
-      setToggle("share-screen", false, "Stop sharing", "Share screen");
-    }
     if (kind === "camera") $("self-avatar").hidden = select.value !== "none" && app.cameraOn;
   } catch (e) {
     showError(e, () => switchDevice(kind, select));
@@ -348,6 +343,7 @@ on(EVENTS.previewLevel, (payload) => {
 });
 on(EVENTS.peerJoined, (payload) => addPeer(payload));
 on(EVENTS.peerLeft, (payload) => removePeer(payload));
+on(EVENTS.sharing, ({ peer, on: sharing }) => peers.showShare(peer, sharing));
 on(EVENTS.connected, (payload) => {
   const peer = app.peers.get(payload.peer);
   if (peer) {
@@ -380,6 +376,12 @@ on(EVENTS.chat, (payload) => addChat(app.peers.get(payload.peer)?.name || "Someo
 on(EVENTS.stats, (payload) => showStats(payload));
 on(EVENTS.error, (payload) => notice(payload));
 on(EVENTS.inputLost, (payload) => {
+  if (payload.input === "screen") {
+    app.sharing = false;
+    setToggle("share-screen", false, "Stop sharing", "Share screen");
+    notice(`Your screen share ended (${payload.reason}).`);
+    return;
+  }
   const what = payload.input === "camera" ? "camera" : "microphone";
   const now = payload.now ? `now using ${payload.now}` : `the call goes on without a ${what}`;
   notice(`Your ${what} stopped (${payload.reason}); ${now}.`);

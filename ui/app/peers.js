@@ -1,6 +1,6 @@
 // The call's tiles for the other people: one per person (its picture, avatar, name,
-// connection-quality dot, security code and statistics), the grid they share, and the
-// active speaker's outline.
+// connection-quality dot, security code and statistics), one per screen shared (large, the
+// people small beside it), the grid they share, and the active speaker's outline.
 
 import { quality, statsText } from "./stats.js";
 import { tileResize, watchTile } from "./tiles.js";
@@ -61,7 +61,41 @@ export function startPeers(app, notice) {
     notice(`${peer.name} joined`);
   }
 
+  // A person's screen share: its own tile (`<peer id>/screen`, as the app names it) in the
+  // big column, the people's tiles in a narrow one beside it.
+  function showShare(id, on) {
+    const peer = app.peers.get(id);
+    const tileId = `${id}/screen`;
+    const existing = $(`share-${id}`);
+    if (!on || !peer) {
+      if (!existing) return;
+      existing.remove();
+      app.tiles[tileId]?.close?.();
+      delete app.tiles[tileId];
+      updateLayout();
+      if (peer && !on) notice(`${peer.name} stopped sharing their screen`);
+      return;
+    }
+    if (existing) return;
+    const tile = document.createElement("div");
+    tile.className = "tile remote share";
+    tile.id = `share-${id}`;
+    const canvas = document.createElement("canvas");
+    canvas.dataset.tile = tileId;
+    canvas.setAttribute("aria-label", `${peer.name}'s screen`);
+    const label = document.createElement("span");
+    label.className = "label";
+    label.textContent = `${peer.name}'s screen`;
+    tile.append(canvas, label);
+    $("tiles").prepend(tile);
+    updateLayout();
+    watchTile(app.tiles, tileId, canvas);
+    tileResize.observe(canvas);
+    notice(`${peer.name} is sharing their screen`);
+  }
+
   function removePeer(id) {
+    showShare(id, false);
     const peer = app.peers.get(id);
     if (!peer) return;
     peer.tile.remove();
@@ -75,10 +109,21 @@ export function startPeers(app, notice) {
 
   // Every remote person has a tile (issue 21: a fourth was heard and never seen): one column
   // for one, two for up to four, three for up to nine, in rows that share the height left.
+  // With a screen shared, the shares take a wide column and the people a narrow one.
   function updateLayout() {
-    const count = $("tiles").querySelectorAll(".tile").length;
-    $("tiles").dataset.count = String(count);
-    $("tiles").style.gridTemplateColumns = `repeat(${Math.max(1, Math.ceil(Math.sqrt(count)))}, minmax(0, 1fr))`;
+    const tiles = $("tiles");
+    const count = tiles.querySelectorAll(".tile:not(.share)").length;
+    const shares = [...tiles.querySelectorAll(".tile.share")];
+    tiles.dataset.count = String(count);
+    tiles.classList.toggle("sharing", shares.length > 0);
+    if (shares.length > 0) {
+      const rows = Math.max(count, shares.length, 1);
+      tiles.style.gridTemplateColumns = count > 0 ? "minmax(0, 4fr) minmax(0, 1fr)" : "minmax(0, 1fr)";
+      const each = Math.max(1, Math.floor(rows / shares.length));
+      shares.forEach((share, i) => { share.style.gridRow = `${i * each + 1} / span ${each}`; });
+    } else {
+      tiles.style.gridTemplateColumns = `repeat(${Math.max(1, Math.ceil(Math.sqrt(count)))}, minmax(0, 1fr))`;
+    }
     $("waiting").hidden = count > 0;
   }
 
@@ -108,5 +153,5 @@ export function startPeers(app, notice) {
     for (const [id, peer] of app.peers) peer.tile.classList.toggle("speaking", id === app.speaker);
   }
 
-  return { addPeer, removePeer, showStats };
+  return { addPeer, removePeer, showStats, showShare };
 }

@@ -42,6 +42,8 @@ pub(crate) enum Command {
     AudioProcessing(AudioProcessing),
     Speaker(AudioOutput, oneshot::Sender<Result<(), CallError>>),
     RefreshVideo,
+    /// We started or stopped sharing our screen: tell every peer, and split the bandwidth.
+    Sharing(bool),
     Stats(oneshot::Sender<Vec<PeerStats>>),
     Leave(oneshot::Sender<Vec<PeerStats>>),
 }
@@ -57,6 +59,7 @@ pub struct Call {
     /// when it comes on. Holding the lock also orders camera on/off against switches.
     video_input: Mutex<VideoInput>,
     controls: Arc<Controls>,
+    share_controls: Arc<Controls>,
     processor: AudioProcessor,
     commands: mpsc::Sender<Command>,
     transfers: Arc<Transfers>,
@@ -97,6 +100,7 @@ impl Call {
         }
         let (commands, commands_rx) = mpsc::channel(16);
         let controls = Arc::clone(&media.controls);
+        let share_controls = Arc::clone(&media.share_controls);
         let processor = media.processor.clone();
         let _ = events_tx
             .send(CallEvent::Joined {
@@ -128,6 +132,7 @@ impl Call {
                 format: options.format,
                 video_input: Mutex::new(options.video.clone()),
                 controls,
+                share_controls,
                 processor,
                 commands,
                 transfers,
@@ -206,6 +211,27 @@ impl Call {
         }
         *chosen = input;
         Ok(())
+    }
+
+    /// Shares a screen or a window beside the camera (on the connection's second video
+    /// track: the far ends show it large), or stops sharing with `None`. Every peer is told
+    /// (`Signal::Sharing`); nothing is renegotiated. A screen that cannot be opened fails this
+    /// call and changes nothing. A shared window that closes ends the share by itself
+    /// ([`CallEvent::InputLost`] with [`crate::LostInput::Screen`]).
+    pub async fn share_screen(
+        &self,
+        target: Option<tincan_media::video::ScreenTarget>,
+    ) -> Result<(), CallError> {
+        let source = target.as_ref().map(crate::media::open_share).transpose()?;
+        let on = source.is_some();
+        self.share_controls.next_video.put(source);
+        self.share_controls
+            .keyframe_wanted
+            .store(true, Ordering::Relaxed);
+        self.commands
+            .send(Command::Sharing(on))
+            .await
+            .map_err(|_| CallError::Ended)
     }
 
     /// Sends audio from another source (another microphone, a file, a tone, or none) on the

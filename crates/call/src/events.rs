@@ -1,6 +1,7 @@
 use serde::Serialize;
 
 use crate::files::FileEvent;
+use crate::peer::ShareStats;
 use tincan_media::audio::ProcessingStats;
 use tincan_media::{AudioFrame, VideoFrame};
 use tincan_protocol::{AudioProcessing, PeerId, PeerInfo, RoomCode};
@@ -78,6 +79,8 @@ pub struct PeerStats {
     pub audio_processing: ProcessingStats,
     /// How this peer says it processes its microphone (native peers say; browsers do not).
     pub remote_audio_processing: Option<AudioProcessing>,
+    /// Screen shares, ours to this peer and its to us.
+    pub share: ShareStats,
 }
 
 /// Which local input a [`CallEvent::InputLost`] is about.
@@ -86,6 +89,8 @@ pub struct PeerStats {
 pub enum LostInput {
     Camera,
     Microphone,
+    /// The shared screen or window (closed, or the display went away): the share is over.
+    Screen,
 }
 
 /// What happens in a call, in order.
@@ -120,6 +125,8 @@ pub enum CallEvent {
     },
     Video {
         peer: PeerId,
+        /// From the peer's screen share (its second video track), not its camera.
+        screen: bool,
         frame: VideoFrame,
         /// When to show it so it lines up with the audio captured with it: the audio waits
         /// in a jitter buffer, so the picture should wait as long (docs/calls.md).
@@ -128,6 +135,12 @@ pub enum CallEvent {
     Audio {
         peer: PeerId,
         frame: AudioFrame,
+    },
+    /// A peer started (`on`) or stopped sharing its screen: its pictures with `screen` are
+    /// the share while it is on (docs/protocol.md, "Screen sharing").
+    Sharing {
+        peer: PeerId,
+        on: bool,
     },
     /// A picture from our own camera as it is sent (with `CallOptions::self_view`): the self
     /// view. Dropped rather than queued when the app falls behind.

@@ -42,6 +42,9 @@ pub(crate) struct Controls {
     pub mic_muted: AtomicBool,
     pub camera_off: AtomicBool,
     pub keyframe_wanted: AtomicBool,
+    /// Set by the capture thread when its source failed mid-call (a shared window closed):
+    /// the session takes it to end the share and tell the peers.
+    pub source_lost: AtomicBool,
     /// The bitrate the video encoder aims at: what the user asked for, or less when the
     /// network allows less.
     pub video_kbps: AtomicU32,
@@ -61,6 +64,10 @@ pub(crate) struct Controls {
 pub(crate) struct LocalMedia {
     pub controls: Arc<Controls>,
     pub video: broadcast::Sender<Arc<EncodedVideo>>,
+    /// The screen share: a second video thread and track, idle while nothing is shared
+    /// (its `next_video` takes the screen; `video_kbps` is the share's part of the budget).
+    pub share_controls: Arc<Controls>,
+    pub share: broadcast::Sender<Arc<EncodedVideo>>,
     pub audio: broadcast::Sender<Arc<EncodedAudio>>,
     /// The microphone's processing, shared with the playout (its echo reference).
     pub processor: AudioProcessor,
@@ -74,6 +81,12 @@ pub type Audio = (Box<dyn AudioSource>, bool);
 
 /// A shared screen is sent at most this often: text needs sharpness, not motion.
 pub const MAX_SCREEN_FPS: u32 = 15;
+
+/// Opens a screen or window to share beside the camera, at [`MAX_SCREEN_FPS`] (the ladder
+/// halves the rate before the size when the network is short).
+pub fn open_share(target: &tincan_media::video::ScreenTarget) -> Result<Video, CallError> {
+    Ok((Box::new(ScreenSource::open(target, MAX_SCREEN_FPS)?), true))
+}
 
 /// Opens a video input at `format` (a file keeps its own; a screen its own size, capped at
 /// 1080p, and at most [`MAX_SCREEN_FPS`]).
@@ -156,6 +169,12 @@ impl LocalMedia {
             open_video(&options.video, options.format)?
         };
         let audio_source = open_audio(&options.audio)?;
+        let share_controls = Arc::new(Controls::default());
+        share_controls
+            .video_kbps
+            .store(options.share_kbps, Ordering::Relaxed);
+        let (share, _) = broadcast::channel(8);
+        let share_source = options.share.as_ref().map(open_share).transpose()?;
         let encoder = OpusEncoder::new(options.audio_bps)?;
         let processor = AudioProcessor::new(options.audio_processing);
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
@@ -172,7 +191,37 @@ impl LocalMedia {
                     events: events.clone(),
                     self_view: options.self_view,
                 };
-                Box::new(move || video_loop(video_source, kbps, controls, video, local))
+                Box::new(move || {
+                    video_loop(
+                        video_source,
+                        kbps,
+                        controls,
+                        video,
+                        local,
+                        LostInput::Camera,
+                    )
+                })
+            })?,
+            spawn("share-encode", {
+                let (controls, share, kbps) = (
+                    Arc::clone(&share_controls),
+                    share.clone(),
+                    options.share_kbps,
+                );
+                let local = Local {
+                    events: events.clone(),
+                    self_view: false,
+                };
+                Box::new(move || {
+                    video_loop(
+                        share_source,
+                        kbps,
+                        controls,
+                        share,
+                        local,
+                        LostInput::Screen,
+                    )
+                })
             })?,
             spawn("audio-encode", {
                 let (controls, audio) = (Arc::clone(&controls), audio.clone());
@@ -189,6 +238,8 @@ impl LocalMedia {
         Ok(Self {
             controls,
             video,
+            share_controls,
+            share,
             audio,
             processor,
             threads,
@@ -197,6 +248,7 @@ impl LocalMedia {
 
     pub fn stop(&mut self) {
         self.controls.stop.store(true, Ordering::Relaxed);
+        self.share_controls.stop.store(true, Ordering::Relaxed);
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
@@ -252,6 +304,7 @@ fn video_loop(
     controls: Arc<Controls>,
     out: broadcast::Sender<Arc<EncodedVideo>>,
     local: Local,
+    input: LostInput,
 ) {
     let mut kbps_now = kbps;
     // What is being encoded now: the source's format, its ladder and encoder.
@@ -298,7 +351,8 @@ fn video_loop(
         let frame = match video.read() {
             Ok(frame) => frame,
             Err(e) => {
-                local.lost(LostInput::Camera, &e);
+                controls.source_lost.store(true, Ordering::Relaxed);
+                local.lost(input, &e);
                 source = None;
                 continue;
             }

@@ -65,6 +65,12 @@ pub struct CallOptions {
     /// Size and frame rate asked of the video source.
     pub format: VideoFormat,
     pub video_kbps: u32,
+    /// Share this screen or window from the start, beside the camera
+    /// ([`crate::Call::share_screen`] starts and stops it mid-call).
+    pub share: Option<tincan_media::video::ScreenTarget>,
+    /// The most a screen share may send, in kbit/s: it goes before the camera when the
+    /// network is short (text must stay readable; a face can be small).
+    pub share_kbps: u32,
     pub audio_bps: i32,
     /// Local addresses for media (`0.0.0.0:0`: every interface but loopback; tests use
     /// `127.0.0.1:0`).
@@ -96,6 +102,8 @@ impl CallOptions {
                 fps: 30,
             },
             video_kbps: 800,
+            share: None,
+            share_kbps: 1200,
             audio_bps: 32_000,
             bind: vec!["0.0.0.0:0".to_owned()],
             relay_only: false,

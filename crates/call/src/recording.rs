@@ -1,5 +1,6 @@
 //! `record`: each remote peer's video as it arrived (VP8 in IVF, no re-encoding) and its audio
-//! as played (WAV), in `DIR/<peer id>.ivf` and `DIR/<peer id>.wav`.
+//! as played (WAV), in `DIR/<peer id>.ivf` and `DIR/<peer id>.wav`; its screen share, if it
+//! shares, in `DIR/<peer id>-screen.ivf`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -9,8 +10,11 @@ use tincan_media::codec::IvfWriter;
 use tincan_media::{AudioFrame, MediaError};
 use tincan_protocol::PeerId;
 
-pub(crate) fn video_path(dir: &Path, peer: &PeerId) -> PathBuf {
-    dir.join(format!("{peer}.ivf"))
+pub(crate) fn video_path(dir: &Path, peer: &PeerId, screen: bool) -> PathBuf {
+    match screen {
+        false => dir.join(format!("{peer}.ivf")),
+        true => dir.join(format!("{peer}-screen.ivf")),
+    }
 }
 
 pub(crate) fn audio_path(dir: &Path, peer: &PeerId) -> PathBuf {
@@ -25,9 +29,9 @@ pub(crate) struct VideoRecorder {
 }
 
 impl VideoRecorder {
-    pub fn new(dir: &Path, peer: &PeerId) -> Self {
+    pub fn new(dir: &Path, peer: &PeerId, screen: bool) -> Self {
         Self {
-            path: video_path(dir, peer),
+            path: video_path(dir, peer, screen),
             writer: None,
             start: Instant::now(),
         }

@@ -106,6 +106,14 @@ pub struct CallArgs {
     /// --video (the same track carries it; nothing is renegotiated).
     #[arg(long, value_name = "SECS:INPUT")]
     switch_video_at: Option<String>,
+    /// Share a screen beside the camera, on a track of its own (the far end shows it
+    /// large): the display in $DISPLAY, a DISPLAY (like :0) or a WINDOW (an X window id).
+    /// Sent at its own size up to 1920x1080, at most 15 fps, encoded for text.
+    #[arg(long, value_name = "DISPLAY|WINDOW", num_args = 0..=1, default_missing_value = "")]
+    share_screen: Option<String>,
+    /// Share the screen only from START to END seconds into the call (START-END, like 5-20).
+    #[arg(long, value_name = "START-END", requires = "share_screen")]
+    share_during: Option<String>,
     /// This many seconds into the call, switch the audio source: SECS:INPUT, INPUT as for
     /// --audio.
     #[arg(long, value_name = "SECS:INPUT")]
@@ -137,11 +145,17 @@ mod measure;
 mod parse;
 mod server;
 use measure::{measure, Received, Sample, SERIES_KEPT};
-use parse::{muted_at, parse_audio, parse_processing, parse_switch, parse_video, parse_window};
+use parse::{
+    muted_at, parse_audio, parse_processing, parse_share, parse_switch, parse_video, parse_window,
+};
+use tincan_media::video::ScreenTarget;
 
-fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat), String> {
+type Inputs = (VideoInput, AudioInput, Option<ScreenTarget>, VideoFormat);
+
+fn parse_inputs(args: &CallArgs) -> Result<Inputs, String> {
     let video = parse_video(&args.video)?;
     let audio = parse_audio(&args.audio)?;
+    let share = args.share_screen.as_deref().map(parse_share).transpose()?;
     let (w, h) = args
         .size
         .split_once('x')
@@ -150,6 +164,7 @@ fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat)
     Ok((
         video,
         audio,
+        share,
         VideoFormat {
             width: w,
             height: h,
@@ -159,7 +174,7 @@ fn parse_inputs(args: &CallArgs) -> Result<(VideoInput, AudioInput, VideoFormat)
 }
 
 pub async fn run(args: CallArgs) -> ExitCode {
-    let (video, audio, format) = match parse_inputs(&args) {
+    let (video, audio, share, format) = match parse_inputs(&args) {
         Ok(parsed) => parsed,
         Err(message) => {
             eprintln!("tincan-cli: {message}");
@@ -203,11 +218,22 @@ pub async fn run(args: CallArgs) -> ExitCode {
     let talk = match args
         .talk
         .iter()
-        .map(String::as_str)
-        .map(parse_window)
+        .map(|window| parse_window("--talk", window))
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(windows) => windows,
+        Err(message) => {
+            eprintln!("tincan-cli: {message}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let share_during = match args
+        .share_during
+        .as_deref()
+        .map(|window| parse_window("--share-during", window))
+        .transpose()
+    {
+        Ok(window) => window,
         Err(message) => {
             eprintln!("tincan-cli: {message}");
             return ExitCode::from(exit::USAGE);
@@ -252,6 +278,10 @@ pub async fn run(args: CallArgs) -> ExitCode {
     };
     let mut options = CallOptions::new(server.clone(), room, args.name.clone());
     options.video = video;
+    // With a window, the share starts (and stops) on time in the call.
+    let sharing_at = |elapsed: f64| share_during.is_none_or(|(a, b)| elapsed >= a && elapsed < b);
+    let mut sharing = share.is_some() && sharing_at(0.0);
+    options.share = share.clone().filter(|_| sharing);
     options.audio = audio;
     options.audio_processing = args.audio_processing;
     options.format = format;
@@ -357,6 +387,14 @@ pub async fn run(args: CallArgs) -> ExitCode {
                         }
                     }
                 }
+                if share.is_some() && sharing_at(elapsed) != sharing {
+                    sharing = !sharing;
+                    let target = share.clone().filter(|_| sharing);
+                    match call.share_screen(target).await {
+                        Ok(()) => println!("share {}", if sharing { "started" } else { "stopped" }),
+                        Err(e) => eprintln!("tincan-cli: cannot change the share: {e}"),
+                    }
+                }
                 if refresh_at.is_some_and(|at| Instant::now() >= at) {
                     refresh_at = None;
                     if let Err(e) = call.refresh_video().await {
@@ -394,6 +432,13 @@ pub async fn run(args: CallArgs) -> ExitCode {
                         println!("joined {} {}", info.id, info.name);
                     }
                     CallEvent::PeerLeft { peer } => println!("left {peer}"),
+                    CallEvent::Sharing { peer, on } => {
+                        println!("sharing {peer} {}", if on { "on" } else { "off" });
+                        let changes = &mut received.entry(peer.0).or_default().sharing;
+                        if changes.len() < SERIES_KEPT {
+                            changes.push((started.elapsed().as_secs_f64(), on));
+                        }
+                    }
                     CallEvent::Disconnected { peer, reason } => eprintln!("tincan-cli: {peer}: {reason}"),
                     CallEvent::Stats(stats) => {
                         let series = &mut received.entry(stats.peer_id.clone()).or_default().series;
@@ -406,6 +451,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
                             kbps_in: stats.kbps_in,
                             available_send_kbps: stats.available_send_kbps,
                             fps_received: stats.fps_received,
+                            share_fps_received: stats.share.fps_received,
                             sent_size: stats.sent_size,
                             video_delay_ms: stats.video_delay_ms,
                             rtt_ms: stats.rtt_ms,

@@ -159,6 +159,17 @@ mod tests {
     }
 
     #[test]
+    fn sharing_is_a_flag() {
+        let text = r#"{"type":"signal","to":"p2","signal":{"kind":"sharing","on":true}}"#;
+        let ClientMessage::Signal { signal, .. } = decode_client(text).unwrap() else {
+            panic!("not a signal");
+        };
+        assert_eq!(signal, Signal::Sharing { on: true });
+        let not_a_flag = r#"{"type":"signal","to":"p2","signal":{"kind":"sharing","on":"yes"}}"#;
+        assert!(decode_client(not_a_flag).is_err());
+    }
+
+    #[test]
     fn malformed_unknown_and_bad_fields_are_told_apart() {
         let e = decode_client("{not json").unwrap_err();
         assert!(matches!(e, DecodeError::Malformed(_)));

@@ -99,6 +99,12 @@ pub enum Signal {
     /// How the sender processes its microphone, sent when the call to this peer starts and
     /// whenever it changes (so the far end can show, and tests can see, what it is getting).
     AudioProcessing(AudioProcessing),
+    /// Whether the sender shares its screen, sent when the call to this peer starts and
+    /// whenever it changes. The share travels on the connection's second video m-section
+    /// (docs/protocol.md, "Screen sharing"); this says when to show it and when it is over.
+    Sharing {
+        on: bool,
+    },
     /// The sender's commitment to its certificate fingerprints, sent before any offer or
     /// answer (docs/calls.md, "The security code"). With `reply`, the receiver sends its own
     /// back (without `reply`), so a peer that started over gets it again.

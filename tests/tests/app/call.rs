@@ -15,7 +15,8 @@ use tincan_media::audio::{AudioSource, WavSource};
 use super::before_call::first_start_to_the_call;
 use super::microphones::{feed_microphone, SecondMicrophone, UnpluggedMicrophone};
 use super::sharing::{
-    assert_the_share_was_recorded, decline_a_second_offer, files_both_ways, share_the_screen,
+    assert_the_share_was_recorded, decline_a_second_offer, files_both_ways, see_a_share,
+    share_the_screen, ADA_SHARES,
 };
 use super::{change_settings, n, run_app_test, screenshots, MIC_HZ};
 
@@ -75,6 +76,10 @@ async fn the_app_calls_a_native_peer() {
     let to_ada = dir.join("for ada.bin");
     write_noise(&to_ada, 2_000_000, 8);
     let ada_saves = dir.join("ada-received");
+    // Ada shares a screen of her own (a page of text on a display of its own) for a while,
+    // from a moment after the app's share ends (sharing.rs).
+    let (ada_screen, _) = tincan_e2e::screen::desktop_showing_text(&dir, 1280, 720).await;
+    let started = std::time::Instant::now();
     let ada = CliPeer::start_with_server(
         Some(&server),
         &Place {
@@ -93,6 +98,10 @@ async fn the_app_calls_a_native_peer() {
             from_ada.to_str().unwrap(),
             "--receive-dir",
             ada_saves.to_str().unwrap(),
+            "--share-screen",
+            &ada_screen.display,
+            "--share-during",
+            ADA_SHARES,
         ],
     )
     .await;
@@ -179,7 +188,12 @@ async fn the_app_calls_a_native_peer() {
     );
 
     files_both_ways(&app, &desktop, &shots, &downloads, &from_ada, &to_ada).await;
+    eprintln!(
+        "the app's share starts {:.1} s after Ada",
+        started.elapsed().as_secs_f64()
+    );
     share_the_screen(&app, &desktop, &shots).await;
+    see_a_share(&app, &ada, &desktop, &shots).await;
 
     // Mute (its shortcut, Ctrl+D); a few seconds later, the microphone is unplugged: the app
     // says so and the call goes on; then leave (Ctrl+Shift+L).

@@ -1,6 +1,7 @@
 //! Files and the screen in the app's call with Ada (`call.rs`): her file accepted into
 //! Downloads, one sent to her through the system's file chooser, a second offer declined,
-//! the screen shared and stopped, and what her recording shows of the share.
+//! the screen shared and stopped and what her recording shows of it, and her own share
+//! shown large beside the people, then gone when she stops.
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use tincan_e2e::desktop::page::click;
 use tincan_e2e::files::sha256_of;
-use tincan_e2e::{Browser, Desktop};
+use tincan_e2e::{Browser, CliPeer, Desktop};
 use tincan_media::codec::{IvfReader, Vp8Decoder};
 
 pub(super) async fn files_both_ways(
@@ -66,9 +67,13 @@ pub(super) async fn files_both_ways(
     click(app, "files-toggle").await;
 }
 
+/// When Ada shares her screen, in seconds of her call: after the app's own share (which
+/// starts about 20 s into hers), and well before she leaves (42 s).
+pub(super) const ADA_SHARES: &str = "24-34";
+
 pub(super) async fn share_the_screen(app: &Browser, desktop: &Desktop, shots: &Path) {
-    // Share screen: the app's display (1100x720 here) goes to Ada instead of the camera's
-    // picture, then the camera comes back. (Ada's recording shows both: checked at the end.)
+    // Share screen: the app's display (1100x720 here) goes to Ada beside the camera's
+    // picture, until it stops. (Ada's recording shows both: checked at the end.)
     click(app, "share-screen").await;
     app.wait_for(
         "the share button pressed",
@@ -83,6 +88,57 @@ pub(super) async fn share_the_screen(app: &Browser, desktop: &Desktop, shots: &P
     app.wait_for(
         "the share stopped",
         "return document.getElementById('share-screen').getAttribute('aria-pressed') === 'false'",
+        Duration::from_secs(5),
+    )
+    .await;
+}
+
+/// Ada's share, seen in the app: a tile of its own, large, her camera's small beside it; gone
+/// when she stops.
+pub(super) async fn see_a_share(app: &Browser, ada: &CliPeer, desktop: &Desktop, shots: &Path) {
+    let layout = app
+        .wait_for(
+            "Ada's screen share in a large tile",
+            &format!(
+                "const t = window.tincan.tiles[{share:?}];
+                 const r = (id) => document.getElementById(id)?.getBoundingClientRect();
+                 const share = r('share-{id}'), camera = r('tile-{id}');
+                 return t && t.drawn >= 5 && share && camera &&
+                        {{ drawn: t.drawn, width: t.width, height: t.height,
+                          share: share.width * share.height, camera: camera.width * camera.height }}",
+                share = format!("{}/screen", ada.id),
+                id = ada.id,
+            ),
+            Duration::from_secs(25),
+        )
+        .await;
+    eprintln!("Ada's share in the app: {layout}");
+    assert_eq!(
+        (&layout["width"], &layout["height"]),
+        (&json!(1280), &json!(720)),
+        "Ada's share drawn at her screen's size"
+    );
+    let (share, camera) = (
+        layout["share"].as_f64().unwrap_or(0.0),
+        layout["camera"].as_f64().unwrap_or(f64::MAX),
+    );
+    assert!(
+        share >= 4.0 * camera,
+        "the share is not shown large beside the people: {layout}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    desktop.screenshot(&shots.join("screen-share-received.png"));
+    assert!(
+        ada.printed("share stopped", Duration::from_secs(20)).await,
+        "Ada never stopped sharing"
+    );
+    app.wait_for(
+        "Ada's share tile gone once she stopped",
+        &format!(
+            "return !document.getElementById('share-{}') && !window.tincan.tiles[{:?}]",
+            ada.id,
+            format!("{}/screen", ada.id)
+        ),
         Duration::from_secs(5),
     )
     .await;
@@ -114,31 +170,39 @@ pub(super) async fn decline_a_second_offer(app: &Browser) {
     .await;
 }
 
-/// `record/ME.ivf` (Ada's recording of the app's video) holds the share, then the camera.
+/// Ada's recordings of the app: `ME-screen.ivf` holds the share at the display's size, and
+/// `ME.ivf` the camera's pattern all along (the share never took its place).
 pub(super) fn assert_the_share_was_recorded(record: &Path, me: &str) {
-    // What Ada recorded of the app's video: the pattern (at the app's 720p, or less when the
-    // network asked), the shared screen at the display's size, then the pattern again.
-    let mut ivf = IvfReader::open(record.join(format!("{me}.ivf"))).expect("Ada's recording");
-    let mut decoder = Vp8Decoder::new().expect("a decoder");
-    let mut sizes: Vec<(u32, u32, usize)> = Vec::new();
-    while let Some((data, _)) = ivf.next_frame().expect("a readable recording") {
-        if let Ok(picture) = decoder.decode(&data, 0) {
-            let size = (picture.width(), picture.height());
-            match sizes.last_mut() {
-                Some((w, h, n)) if (*w, *h) == size => *n += 1,
-                _ => sizes.push((size.0, size.1, 1)),
+    let sizes = |file: String| {
+        let mut ivf = IvfReader::open(record.join(&file)).expect("Ada's recording");
+        let mut decoder = Vp8Decoder::new().expect("a decoder");
+        let mut sizes: Vec<(u32, u32, usize)> = Vec::new();
+        while let Some((data, _)) = ivf.next_frame().expect("a readable recording") {
+            if let Ok(picture) = decoder.decode(&data, 0) {
+                let size = (picture.width(), picture.height());
+                match sizes.last_mut() {
+                    Some((w, h, n)) if (*w, *h) == size => *n += 1,
+                    _ => sizes.push((size.0, size.1, 1)),
+                }
             }
         }
-    }
-    eprintln!("the app's video at Ada, size runs: {sizes:?}");
-    let shared = sizes
-        .iter()
-        .position(|&(w, h, n)| (w, h) == (1100, 720) && n >= 3)
-        .unwrap_or_else(|| panic!("Ada never saw the app's 1100x720 screen: {sizes:?}"));
+        eprintln!("{file} at Ada, size runs: {sizes:?}");
+        sizes
+    };
+    let shared = sizes(format!("{me}-screen.ivf"));
     assert!(
-        sizes[shared + 1..]
+        shared
             .iter()
-            .any(|&(w, _, n)| w <= 640 && n >= 10),
-        "the camera's picture did not come back after the share: {sizes:?}"
+            .any(|&(w, h, n)| (w, h) == (1100, 720) && n >= 3),
+        "Ada never saw the app's 1100x720 screen: {shared:?}"
+    );
+    let camera = sizes(format!("{me}.ivf"));
+    assert!(
+        camera.iter().all(|&(w, h, _)| (w, h) != (1100, 720)),
+        "the screen went in place of the camera: {camera:?}"
+    );
+    assert!(
+        camera.iter().map(|&(.., n)| n).sum::<usize>() >= 300,
+        "the camera's pictures did not go on beside the share: {camera:?}"
     );
 }

@@ -1,6 +1,7 @@
-//! Screen sharing from `tincan-cli` (`--video screen:DISPLAY`): a known picture is shown on a
-//! virtual X display, one peer shares that display, the far end records what it decodes, and
-//! the picture matches the one shown at its full size; stopping the share stops its video.
+//! Screen sharing from `tincan-cli` (`--share-screen DISPLAY`): a known picture is shown on a
+//! virtual X display, one peer shares that display beside its camera, the far end records
+//! what it decodes of each, and the share matches the picture shown at its full size;
+//! stopping the share tells the far end and stops its video, and the camera goes on.
 
 use tincan_e2e::screen::{desktop_showing_text, last_recorded};
 use tincan_e2e::{about, CliPeer, ServerProcess};
@@ -20,21 +21,22 @@ async fn a_shared_screen_arrives_sharp_enough_to_read_and_stops_when_the_share_d
     let (desktop, expected) = desktop_showing_text(&dir, WIDTH, HEIGHT).await;
 
     let server = ServerProcess::start(&[]).await;
-    let screen = format!("screen:{}", desktop.display);
     let ada = CliPeer::start(
         &server,
         &dir,
         "Ada",
         None,
         &[
-            "--video",
-            &screen,
+            "--size",
+            "320x180",
+            "--share-screen",
+            &desktop.display,
             "--audio",
             "none",
             "--duration",
             "10",
-            "--switch-video-at",
-            "5:none",
+            "--share-during",
+            "0-5",
         ],
     )
     .await;
@@ -61,7 +63,7 @@ async fn a_shared_screen_arrives_sharp_enough_to_read_and_stops_when_the_share_d
     server.stop().await;
 
     let from_ada = about(&bo, &ada_id);
-    let recorded = last_recorded(&recordings.join(format!("{ada_id}.ivf")));
+    let recorded = last_recorded(&recordings.join(format!("{ada_id}-screen.ivf")));
     assert_eq!(
         recorded.size,
         (WIDTH as u16, HEIGHT as u16),
@@ -79,19 +81,31 @@ async fn a_shared_screen_arrives_sharp_enough_to_read_and_stops_when_the_share_d
     assert!(frames >= 10, "only {frames} frames of the share decoded");
     // The share stopped 5 s into Ada's call, about 4 s before Bo's ended (he joins a moment
     // after her, and his jitter buffer holds the last pictures a little): his last two
-    // seconds have no video from her. (CI once saw a picture in the second-last with the
-    // share stopped a second later.)
+    // seconds have no share from her, and her camera's pictures still. (CI once saw a
+    // picture in the second-last with the share stopped a second later.)
     let series = from_ada["series"].as_array().expect("a series");
-    let tail: Vec<f64> = series
+    let tail: Vec<(f64, f64)> = series
         .iter()
         .rev()
         .take(2)
-        .map(|s| s["fps_received"].as_f64().unwrap_or(-1.0))
+        .map(|s| {
+            let of = |key: &str| s[key].as_f64().unwrap_or(-1.0);
+            (of("share_fps_received"), of("fps_received"))
+        })
         .collect();
-    assert_eq!(
-        tail,
-        [0.0, 0.0],
-        "video still arrived after the share stopped: {series:#?}"
+    assert!(
+        tail.iter()
+            .all(|(share, camera)| *share == 0.0 && *camera > 5.0),
+        "the share's video still arrived after it stopped, or the camera's did not: {series:#?}"
     );
+    let camera = last_recorded(&recordings.join(format!("{ada_id}.ivf")));
+    assert_eq!(camera.size, (320, 180), "the camera beside the share");
+    let told: Vec<bool> = from_ada["sharing_changes"]
+        .as_array()
+        .expect("sharing changes")
+        .iter()
+        .map(|change| change[1].as_bool().expect("on or off"))
+        .collect();
+    assert_eq!(told, [true, false], "Bo heard the share start and stop");
     let _ = std::fs::remove_dir_all(&dir);
 }

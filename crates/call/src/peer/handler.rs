@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    PeerConnectionEventHandler, RTCIceCandidateInit, RTCIceCandidateType, RTCIceConnectionState,
-    RTCIceGatheringState, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    PeerConnection, PeerConnectionEventHandler, RTCIceCandidateInit, RTCIceCandidateType,
+    RTCIceConnectionState, RTCIceGatheringState, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 
 use crate::chat::{read_chat, Chat, CHAT_LABEL};
@@ -78,6 +78,29 @@ pub(super) struct Wiring {
     /// Where to record what this peer sends, if anywhere.
     pub(super) record: Option<PathBuf>,
     pub(super) decoder_thread: DecoderThread,
+    /// The screen share's counters and decoder thread ([`super::Share`]).
+    pub(super) share_counters: Arc<Counters>,
+    pub(super) share_decoder_thread: DecoderThread,
+    /// The connection, weakly (a strong one would be a cycle), to read the remote
+    /// description when a track arrives: it says which track is the share.
+    pub(super) pc: Mutex<Option<std::sync::Weak<dyn PeerConnection>>>,
+}
+
+impl Wiring {
+    /// Whether a remote video track is the peer's screen share ([`super::share::is_share`]).
+    async fn is_share(&self, track: &Arc<dyn TrackRemote>) -> bool {
+        let pc = self.pc.lock().ok().and_then(|pc| pc.as_ref()?.upgrade());
+        let Some(pc) = pc else { return false };
+        let Some(remote) = pc.remote_description().await else {
+            return false;
+        };
+        super::share::is_share(
+            &remote.sdp,
+            &track.stream_id().await,
+            &track.track_id().await,
+            &track.ssrcs().await,
+        )
+    }
 }
 
 /// The video decoder's thread, joined when the peer closes so its recording is complete.
@@ -106,6 +129,15 @@ impl Handler {
 
     fn wiring(&self) -> Option<Arc<Wiring>> {
         self.wiring.lock().ok()?.clone()
+    }
+
+    /// Lets the callbacks read the connection's descriptions (weakly held).
+    pub fn know_connection(&self, pc: &Arc<dyn PeerConnection>) {
+        if let Some(w) = self.wiring() {
+            if let Ok(mut slot) = w.pc.lock() {
+                *slot = Some(Arc::downgrade(pc));
+            }
+        }
     }
 
     /// Drops everything the callbacks could reach; later callbacks do nothing.
@@ -165,10 +197,24 @@ impl PeerConnectionEventHandler for Handler {
         let (peer, counters, events) = (w.peer.clone(), Arc::clone(&w.counters), w.events.clone());
         // The read loop runs in its own task, never inline in the callback (docs/traps.md, trap 11).
         match kind {
+            RtpCodecKind::Video if w.is_share(&track).await => {
+                tracing::debug!(peer = %w.peer, "the track is the peer's screen share");
+                w.tasks.spawn(receive_video(
+                    peer,
+                    true,
+                    track,
+                    Arc::clone(&w.share_counters),
+                    events,
+                    None,
+                    w.record.clone(),
+                    Arc::clone(&w.share_decoder_thread),
+                ));
+            }
             RtpCodecKind::Video => {
                 let refresh = w.refresh.lock().ok().and_then(|mut r| r.take());
                 w.tasks.spawn(receive_video(
                     peer,
+                    false,
                     track,
                     counters,
                     events,

@@ -3,10 +3,13 @@
 //! ([`crate::receive`]), chat ([`crate::chat`]) and its counters ([`crate::counters`]).
 
 mod handler;
+mod share;
 
 pub use handler::peer_connection_handlers_alive;
 pub(crate) use handler::{DecoderThread, PeerInput, Tasks};
 use handler::{Handler, Wiring};
+pub(crate) use share::Share;
+pub use share::ShareStats;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -94,6 +97,9 @@ pub(crate) struct PeerSession {
     rates: RateWindow,
     controls: Arc<Controls>,
     decoder_thread: DecoderThread,
+    /// The screen share's tracks, both ways.
+    pub share: Share,
+    share_controls: Arc<Controls>,
     tasks: Arc<Tasks>,
     handler: Arc<Handler>,
 }
@@ -117,11 +123,15 @@ pub(crate) struct NewPeer<'a> {
     /// Only relay candidates ([`crate::CallOptions::relay_only`]).
     pub relay_only: bool,
     pub controls: Arc<Controls>,
+    pub share_controls: Arc<Controls>,
     /// What the user asked to send: where the bandwidth estimate starts.
     pub send_kbps: u32,
+    /// The most the estimate may reach: everything we could send at once (a share too).
+    pub max_send_kbps: u32,
     /// Where to record what this peer sends, if anywhere.
     pub record: Option<&'a Path>,
     pub video: &'a broadcast::Sender<Arc<EncodedVideo>>,
+    pub share: &'a broadcast::Sender<Arc<EncodedVideo>>,
     pub audio: &'a broadcast::Sender<Arc<EncodedAudio>>,
     pub inputs: mpsc::UnboundedSender<PeerInput>,
     pub events: mpsc::Sender<CallEvent>,
@@ -131,8 +141,9 @@ pub(crate) struct NewPeer<'a> {
 impl PeerSession {
     pub async fn new(new: NewPeer<'_>) -> Result<Self, CallError> {
         let start_bps = f64::from(new.send_kbps) * 1000.0;
+        let max_bps = f64::from(new.max_send_kbps.max(new.send_kbps)) * 1000.0 * ESTIMATE_HEADROOM;
         let (media_engine, registry, measured) =
-            engine::media_engine_and_interceptors(start_bps, start_bps * ESTIMATE_HEADROOM)?;
+            engine::media_engine_and_interceptors(start_bps, max_bps)?;
         let engine::Measured {
             estimate,
             sent: rtx,
@@ -150,6 +161,7 @@ impl PeerSession {
             recorder: Mutex::new(new.record.map(|dir| AudioRecorder::new(dir, &new.id))),
         });
         let decoder_thread: DecoderThread = Arc::default();
+        let share = Share::default();
         let tasks = Arc::new(Tasks::default());
         let handler = Arc::new(Handler::new(Wiring {
             peer: new.id.clone(),
@@ -164,6 +176,9 @@ impl PeerSession {
             transfers: new.transfers,
             record: new.record.map(Path::to_path_buf),
             decoder_thread: Arc::clone(&decoder_thread),
+            share_counters: Arc::clone(&share.counters),
+            share_decoder_thread: Arc::clone(&share.decoder_thread),
+            pc: Mutex::default(),
         }));
         let pc = PeerConnectionBuilder::new()
             .with_configuration(engine::configuration(
@@ -186,6 +201,7 @@ impl PeerSession {
         MADE.lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(Arc::downgrade(&pc));
+        handler.know_connection(&pc);
 
         // One stream for both tracks: a browser plays audio and video of one stream in sync
         // (the msid in the SDP), and tracks of different streams independently.
@@ -214,6 +230,21 @@ impl PeerSession {
             audio_sender,
             new.audio.subscribe(),
             Arc::clone(&counters),
+        ));
+        // The share's track comes after the camera's and the microphone's, so it is the
+        // second video m-section of every offer we make (docs/protocol.md, "Screen sharing").
+        let share_stream = format!("tincan-share-{:08x}", random_u32());
+        let share_track = local_track(&share_stream, RtpCodecKind::Video, engine::vp8_codec())?;
+        let share_sender = pc
+            .add_track(Arc::clone(&share_track) as Arc<dyn TrackLocal>)
+            .await
+            .map_err(webrtc)?;
+        tasks.spawn(send_video(
+            share_track,
+            share_sender,
+            new.share.subscribe(),
+            Arc::clone(&new.share_controls),
+            Arc::clone(&share.counters),
         ));
 
         Ok(Self {
@@ -244,6 +275,8 @@ impl PeerSession {
             rates: RateWindow::default(),
             controls: new.controls,
             decoder_thread,
+            share,
+            share_controls: new.share_controls,
             tasks,
             handler,
         })
@@ -315,6 +348,7 @@ impl PeerSession {
             self.counters.rtt_us.store(us, Ordering::Relaxed);
             self.rtx.rtt_us.store(us, Ordering::Relaxed);
         }
+        self.share.follow(&self.counters);
     }
 
     /// Reads webrtc-rs's statistics and turns the counters into rates: once a second.
@@ -341,6 +375,13 @@ impl PeerSession {
                 frames_decoded: load(&c.video_frames_decoded),
             },
         );
+        self.share.sample(now);
+    }
+
+    /// Marks the connection up or down, for the camera's tasks and the share's.
+    pub fn set_connected(&self, connected: bool) {
+        self.counters.connected.store(connected, Ordering::Relaxed);
+        self.share.follow(&self.counters);
     }
 
     /// The loss-based part of the estimate follows the far end's receiver reports (the only
@@ -447,6 +488,7 @@ impl PeerSession {
             // The session fills in our own processing: it is the call's, not the peer's.
             audio_processing: Default::default(),
             remote_audio_processing: self.remote_audio_processing,
+            share: self.share.stats(&self.share_controls),
         }
     }
 
@@ -459,9 +501,11 @@ impl PeerSession {
         }
         // The receive task is gone, so the decoder's queue is closed and its thread ends once
         // it has written out what it had.
-        let thread = self.decoder_thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(thread) = thread {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        for slot in [&self.decoder_thread, &self.share.decoder_thread] {
+            let thread = slot.lock().ok().and_then(|mut t| t.take());
+            if let Some(thread) = thread {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
         }
         let recorder = self.audio.recorder.lock().ok().and_then(|mut r| r.take());
         if let Some(Err(e)) = recorder.map(AudioRecorder::finish) {

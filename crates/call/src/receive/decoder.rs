@@ -21,6 +21,7 @@ use crate::stats::FreezeDetector;
 /// sender is dropped.
 pub(crate) fn spawn_video_decoder(
     peer: PeerId,
+    screen: bool,
     counters: Arc<Counters>,
     events: mpsc::Sender<CallEvent>,
     pli: mpsc::UnboundedSender<()>,
@@ -87,6 +88,7 @@ pub(crate) fn spawn_video_decoder(
                         if events
                             .blocking_send(CallEvent::Video {
                                 peer: peer.clone(),
+                                screen,
                                 frame: picture,
                                 show_at: frame.arrived + audio_delay,
                             })

@@ -45,10 +45,13 @@ fn pli_repeat_after(rtt: Duration) -> Duration {
     PLI_REPEAT_AFTER.max(rtt + Duration::from_millis(150))
 }
 
-/// Receives a peer's video: packets through [`VideoReceiver`] to the decoder thread, NACKs and
-/// keyframe requests back. Ends when the track does.
+/// Receives a peer's video (its camera, or with `screen` its screen share): packets through
+/// [`VideoReceiver`] to the decoder thread, NACKs and keyframe requests back. Ends when the
+/// track does.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn receive_video(
     peer: PeerId,
+    screen: bool,
     track: Arc<dyn TrackRemote>,
     counters: Arc<Counters>,
     events: mpsc::Sender<CallEvent>,
@@ -58,9 +61,12 @@ pub(crate) async fn receive_video(
 ) {
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let (pli_tx, mut pli_rx) = mpsc::unbounded_channel();
-    let recorder = record.as_deref().map(|dir| VideoRecorder::new(dir, &peer));
+    let recorder = record
+        .as_deref()
+        .map(|dir| VideoRecorder::new(dir, &peer, screen));
     let (decoder, thread) = spawn_video_decoder(
         peer.clone(),
+        screen,
         Arc::clone(&counters),
         events.clone(),
         pli_tx,

@@ -6,6 +6,7 @@ mod files;
 mod ice;
 mod negotiate;
 mod network;
+mod share;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -80,6 +81,9 @@ pub(crate) struct Session {
     relay_only: bool,
     /// What the user asked the video encoder for; the network may allow less.
     video_kbps: u32,
+    /// The most a screen share may send ([`CallOptions::share_kbps`]), and whether we share.
+    share_kbps: u32,
+    sharing: bool,
     record: Option<PathBuf>,
     audio_kbps: u32,
     media: LocalMedia,
@@ -127,6 +131,8 @@ impl Session {
             bind: options.bind.clone(),
             relay_only: options.relay_only,
             video_kbps: options.video_kbps,
+            share_kbps: options.share_kbps,
+            sharing: options.share.is_some(),
             record: options.record.clone(),
             audio_kbps: (options.audio_bps / 1000).max(0) as u32,
             media,
@@ -196,6 +202,7 @@ impl Session {
                     Some(Command::Speaker(output, reply)) => {
                         let _ = reply.send(self.playout.switch(output));
                     }
+                    Some(Command::Sharing(on)) => self.set_sharing(on).await,
                     Some(Command::RefreshVideo) => {
                         for peer in self.peers.values() {
                             let _ = peer.refresh.send(());
@@ -241,7 +248,10 @@ impl Session {
                         self.emit(CallEvent::Stats(s)).await;
                     }
                 }
-                _ = bitrate_ticks.tick() => self.follow_estimates(),
+                _ = bitrate_ticks.tick() => {
+                    self.end_a_lost_share().await;
+                    self.follow_estimates();
+                }
             }
         };
         self.shutdown().await;
@@ -283,14 +293,19 @@ impl Session {
             .filter(|p| p.estimate.bps() > 0)
             .map(|p| {
                 let others = self.audio_kbps.saturating_add(p.rtx_kbps() as u32);
-                video_share_kbps(p.estimate.bps(), others, self.video_kbps)
+                video_share_kbps(p.estimate.bps(), others, self.video_asked_kbps())
             })
             .min()
-            .unwrap_or(self.video_kbps);
+            .unwrap_or(self.video_asked_kbps());
+        let (camera, share) = share::split_video(kbps, self.video_kbps, self.share_plan());
         self.media
             .controls
             .video_kbps
-            .store(kbps, Ordering::Relaxed);
+            .store(camera, Ordering::Relaxed);
+        self.media
+            .share_controls
+            .video_kbps
+            .store(share, Ordering::Relaxed);
     }
 
     /// Sizes Opus's in-band FEC to the worst audio loss any peer reports.

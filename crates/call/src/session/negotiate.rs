@@ -32,9 +32,12 @@ impl Session {
             bind: &self.bind,
             relay_only: self.relay_only,
             controls: Arc::clone(&self.media.controls),
-            send_kbps: self.video_kbps + self.audio_kbps,
+            share_controls: Arc::clone(&self.media.share_controls),
+            send_kbps: self.video_asked_kbps() + self.audio_kbps,
+            max_send_kbps: self.video_kbps + self.share_kbps + self.audio_kbps,
             record: self.record.as_deref(),
             video: &self.media.video,
+            share: &self.media.share,
             audio: &self.media.audio,
             inputs: self.inputs_tx.clone(),
             events: self.events.clone(),
@@ -200,6 +203,7 @@ impl Session {
         // new connection, a restart) hears it again.
         self.tell_audio_processing(id.clone(), self.media.processor.settings())
             .await;
+        self.tell_sharing_if_on(id.clone()).await;
         Ok(())
     }
 
@@ -253,6 +257,10 @@ impl Session {
                 }
                 return Ok(());
             }
+            Signal::Sharing { on } => {
+                self.on_remote_sharing(from, on).await;
+                return Ok(());
+            }
             Signal::EndOfCandidates => match self.peers.get_mut(&from) {
                 Some(peer) => peer.negotiation.on_candidate(IceCandidate {
                     candidate: String::new(),
@@ -296,6 +304,7 @@ impl Session {
                         .await?;
                     self.tell_audio_processing(from.clone(), self.media.processor.settings())
                         .await;
+                    self.tell_sharing_if_on(from.clone()).await;
                 }
                 Act::ApplyAnswer { sdp } => {
                     let Some(peer) = self.peers.get_mut(from) else {
@@ -408,7 +417,7 @@ impl Session {
                 };
                 match state {
                     RTCPeerConnectionState::Connected => {
-                        peer.counters.connected.store(true, Ordering::Relaxed);
+                        peer.set_connected(true);
                         peer.refresh_path().await;
                         // The new peer's stream must start on a keyframe: ask now rather than
                         // when the next frame reaches the sender, which costs a frame interval.
@@ -444,7 +453,7 @@ impl Session {
                         .await;
                     }
                     RTCPeerConnectionState::Failed | RTCPeerConnectionState::Disconnected => {
-                        peer.counters.connected.store(false, Ordering::Relaxed);
+                        peer.set_connected(false);
                         self.emit(CallEvent::Disconnected {
                             peer: id,
                             reason: format!("connection {state}"),

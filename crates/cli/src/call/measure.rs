@@ -29,6 +29,9 @@ pub(super) struct Received {
     pub(super) max_gap: Duration,
     /// The once-a-second statistics, the last [`SERIES_KEPT`] of them.
     pub(super) series: VecDeque<Sample>,
+    /// When the peer said it started or stopped sharing its screen (seconds since we
+    /// started, and on or off), in order; bounded by [`SERIES_KEPT`].
+    pub(super) sharing: Vec<(f64, bool)>,
 }
 
 const AUDIO_KEPT: usize = SAMPLE_RATE as usize * 2;
@@ -46,6 +49,8 @@ pub(super) struct Sample {
     pub(super) kbps_in: f64,
     pub(super) available_send_kbps: Option<u64>,
     pub(super) fps_received: f64,
+    /// Share pictures decoded from this peer in the last second.
+    pub(super) share_fps_received: f64,
     pub(super) sent_size: Option<(u32, u32)>,
     pub(super) video_delay_ms: u64,
     pub(super) rtt_ms: Option<f64>,
@@ -73,6 +78,7 @@ struct PeerSummary {
     bitrate_in_kbps: f64,
     bitrate_out_kbps: f64,
     chat: Vec<String>,
+    sharing_changes: Vec<(f64, bool)>,
     series: Vec<Sample>,
 }
 
@@ -92,10 +98,14 @@ pub(super) struct Summary {
 /// Reads stamps from video and keeps the last two seconds of audio.
 pub(super) fn measure(received: &mut HashMap<String, Received>, event: CallEvent) {
     match event {
+        // The share's pictures are counted in the statistics (`share`); these measures are
+        // the camera's.
+        CallEvent::Video { screen: true, .. } => {}
         CallEvent::Video {
             peer,
             frame,
             show_at,
+            ..
         } => {
             let r = received.entry(peer.0).or_default();
             let decoded = Instant::now();
@@ -227,6 +237,7 @@ pub(super) fn summarize(end: Ending) -> Summary {
                     bitrate_in_kbps: stats.bytes_received as f64 * 8.0 / 1000.0 / seconds,
                     bitrate_out_kbps: stats.bytes_sent as f64 * 8.0 / 1000.0 / seconds,
                     chat: r.chat,
+                    sharing_changes: r.sharing,
                     series: r.series.into(),
                     stats,
                 }

@@ -17,6 +17,14 @@ pub(super) fn parse_video(v: &str) -> Result<VideoInput, String> {
     })
 }
 
+/// `--share-screen`'s value: empty for the display in $DISPLAY, else a display or a window.
+pub(super) fn parse_share(v: &str) -> Result<ScreenTarget, String> {
+    match v {
+        "" => Ok(ScreenTarget::Display(None)),
+        v => ScreenTarget::parse(v).map_err(|e| format!("--share-screen {v}: {e}")),
+    }
+}
+
 pub(super) fn parse_audio(a: &str) -> Result<AudioInput, String> {
     Ok(match a {
         "tone" => AudioInput::Tone(440.0),
@@ -65,12 +73,12 @@ pub(super) fn parse_switch(flag: &str, value: &str) -> Result<(f64, String), Str
 }
 
 /// `START-END` of --talk: seconds into the call.
-pub(super) fn parse_window(value: &str) -> Result<(f64, f64), String> {
+pub(super) fn parse_window(flag: &str, value: &str) -> Result<(f64, f64), String> {
     value
         .split_once('-')
         .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)))
         .filter(|(a, b)| a.is_finite() && b.is_finite() && *a >= 0.0 && a < b)
-        .ok_or_else(|| format!("--talk {value}: use START-END in seconds, like 5-7.5"))
+        .ok_or_else(|| format!("{flag} {value}: use START-END in seconds, like 5-7.5"))
 }
 
 /// Whether the microphone is muted `elapsed` seconds into the call: from --mute-after on, and
@@ -104,10 +112,12 @@ mod tests {
 
     #[test]
     fn talk_windows_open_the_microphone_only_inside_them() {
-        assert_eq!(parse_window("5-7.5"), Ok((5.0, 7.5)));
+        assert_eq!(parse_window("--talk", "5-7.5"), Ok((5.0, 7.5)));
         for bad in ["7-5", "5", "a-b", "-1-2", "3-3"] {
             assert!(
-                parse_window(bad).unwrap_err().contains("START-END"),
+                parse_window("--talk", bad)
+                    .unwrap_err()
+                    .contains("START-END"),
                 "{bad}"
             );
         }
