@@ -117,12 +117,15 @@ export function startPeers(app, notice) {
     tiles.dataset.count = String(count);
     tiles.classList.toggle("sharing", shares.length > 0);
     if (shares.length > 0) {
-      const rows = Math.max(count, shares.length, 1);
-      tiles.style.gridTemplateColumns = count > 0 ? "minmax(0, 4fr) minmax(0, 1fr)" : "minmax(0, 1fr)";
+      // At least three rows, so one person beside a share is a small picture, not a strip.
+      const rows = Math.max(count, shares.length, 3);
+      tiles.style.gridTemplateColumns = "minmax(0, 4fr) minmax(0, 1fr)";
+      tiles.style.gridTemplateRows = `repeat(${rows}, minmax(0, 1fr))`;
       const each = Math.max(1, Math.floor(rows / shares.length));
       shares.forEach((share, i) => { share.style.gridRow = `${i * each + 1} / span ${each}`; });
     } else {
       tiles.style.gridTemplateColumns = `repeat(${Math.max(1, Math.ceil(Math.sqrt(count)))}, minmax(0, 1fr))`;
+      tiles.style.gridTemplateRows = "";
     }
     $("waiting").hidden = count > 0;
   }

@@ -142,6 +142,10 @@ impl<T> Swap<T> {
     }
 }
 
+/// The least a video encoder is asked for, whatever the network (the session's floor is
+/// higher; this guards the encoder against a zero).
+const MIN_ENCODER_KBPS: u32 = 30;
+
 /// How long a thread with no source waits before looking for one again.
 const IDLE: Duration = Duration::from_millis(20);
 
@@ -365,7 +369,11 @@ fn video_loop(
                 frame: frame.clone(),
             });
         }
-        let wanted = controls.video_kbps.load(Ordering::Relaxed);
+        // Never zero: an encoder cannot start at 0 kbit/s, and this thread would end.
+        let wanted = controls
+            .video_kbps
+            .load(Ordering::Relaxed)
+            .max(MIN_ENCODER_KBPS);
         if let Some(next) = adapter.update(Instant::now(), wanted) {
             tracing::info!(
                 scale = next.scale,

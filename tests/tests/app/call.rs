@@ -91,7 +91,7 @@ async fn the_app_calls_a_native_peer() {
         Some(&room),
         &[
             "--duration",
-            "42",
+            "60",
             "--record",
             record.to_str().unwrap(),
             "--send-file",

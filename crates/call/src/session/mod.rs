@@ -302,10 +302,12 @@ impl Session {
             .controls
             .video_kbps
             .store(camera, Ordering::Relaxed);
-        self.media
-            .share_controls
-            .video_kbps
-            .store(share, Ordering::Relaxed);
+        if self.sharing {
+            self.media
+                .share_controls
+                .video_kbps
+                .store(share, Ordering::Relaxed);
+        }
     }
 
     /// Sizes Opus's in-band FEC to the worst audio loss any peer reports.
