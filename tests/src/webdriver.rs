@@ -122,6 +122,8 @@ impl Browser {
                 devices.audio.display()
             ),
             "--autoplay-policy=no-user-gesture-required".to_owned(),
+            // getDisplayMedia picks the whole screen without asking (the guest's share).
+            "--auto-select-desktop-capture-source=Entire screen".to_owned(),
             format!("--unsafely-treat-insecure-origin-as-secure={origin}"),
         ];
         if !hide_host_addresses {
@@ -301,6 +303,24 @@ impl Browser {
     /// Picks `file` in the file input `css` finds, as a person choosing it in the file dialog
     /// would (WebDriver's Element Send Keys on an `<input type=file>`): its `change` fires.
     pub async fn choose_file(&self, css: &str, file: &Path) {
+        let element = self.element(css).await;
+        let path = format!("/session/{}/element/{element}/value", self.session);
+        let text = file.to_str().expect("a file path in UTF-8");
+        self.request("POST", &path, Some(json!({ "text": text })))
+            .await;
+    }
+
+    /// Clicks what `css` finds as a person would (WebDriver's Element Click): unlike a
+    /// script's `click()`, it counts as the person's gesture, which some APIs need
+    /// (`getDisplayMedia`).
+    pub async fn click(&self, css: &str) {
+        let element = self.element(css).await;
+        let path = format!("/session/{}/element/{element}/click", self.session);
+        self.request("POST", &path, Some(json!({}))).await;
+    }
+
+    /// The WebDriver reference of the element `css` finds.
+    async fn element(&self, css: &str) -> String {
         let path = format!("/session/{}/element", self.session);
         let found = self
             .request(
@@ -309,14 +329,10 @@ impl Browser {
                 Some(json!({"using": "css selector", "value": css})),
             )
             .await;
-        let element = found[ELEMENT_KEY]
+        found[ELEMENT_KEY]
             .as_str()
             .unwrap_or_else(|| panic!("no element {css}: {found}"))
-            .to_owned();
-        let path = format!("/session/{}/element/{element}/value", self.session);
-        let text = file.to_str().expect("a file path in UTF-8");
-        self.request("POST", &path, Some(json!({ "text": text })))
-            .await;
+            .to_owned()
     }
 
     /// Resizes the window (WebDriver's Set Window Rect); returns the rect it got.

@@ -12,6 +12,8 @@ use tincan_e2e::{about, Browser, CliPeer, FakeDevices, Netns, Place, ServerProce
 mod files;
 #[path = "browser/networks.rs"]
 mod networks;
+#[path = "browser/screen.rs"]
+mod screen;
 
 /// The tone Chromium's fake microphone plays.
 const BROWSER_HZ: f64 = 523.0;

@@ -2,7 +2,7 @@
 // WebRTC, speaking the same protocol as the app (docs/protocol.md) and negotiating the same
 // way (docs/calls.md): the newcomer offers to everyone already there, one peer connection per
 // remote peer, chat on a data channel labelled "chat", files on channels labelled "file"
-// (files.js).
+// (files.js), a screen share on each connection's second video m-section (share.js).
 //
 // `window.tincan` exposes the call's state and a stats reader for tests and curious people.
 
@@ -12,6 +12,7 @@ import { commitmentTo, fingerprintsOf, makeIdentity, securityCode } from "/guest
 import { selectedPair, statsOf } from "/guest/stats.js";
 import { AudioMeter } from "/guest/meter.js";
 import { FILE_LABEL, Transfers, renderRecipients, renderTransfers } from "/guest/files.js";
+import { ShareTile, addShareSection, openShareSection, pickScreen, sendShare, shareMid } from "/guest/share.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,6 +33,7 @@ const call = {
   audioProcessing: true,
   state: "idle", // idle → joining → in-call → left
   iceRenewals: 0, // times fresh TURN credentials came (scheduleIceRenewal)
+  sharing: null, // our screen's track while we share it
 };
 window.tincan = call;
 // Files sent and received (files.js); `call.files` is their list, for tests and the view.
@@ -167,7 +169,11 @@ class Peer {
     this.pc.onicecandidate = ({ candidate }) => {
       call.signaling.signal(this.id, candidate ? { kind: "candidate", candidate: candidate.toJSON() } : { kind: "end_of_candidates" });
     };
-    this.pc.ontrack = ({ track }) => this.show(track);
+    // The second video m-section is the far end's screen share (docs/protocol.md).
+    this.pc.ontrack = ({ track, transceiver }) => {
+      if (track.kind === "video" && transceiver.mid === shareMid(this.pc)) this.shareTile.show(track);
+      else this.show(track);
+    };
     this.pc.ondatachannel = ({ channel }) => {
       if (channel.label === "chat") {
         this.useChannel(channel);
@@ -176,7 +182,10 @@ class Peer {
       }
     };
     this.pc.onconnectionstatechange = () => {
-      if (this.pc.connectionState === "connected") this.showSecurityCode();
+      if (this.pc.connectionState === "connected") {
+        this.showSecurityCode();
+        if (call.sharing) this.sendOurShare();
+      }
       this.render();
     };
     // A path that fails is restarted by the impolite side (docs/calls.md, "When things break");
@@ -188,9 +197,11 @@ class Peer {
       }
     };
     this.tile = this.makeTile();
+    this.shareTile = new ShareTile(this, $("tiles"));
     // Our commitment goes before anything that shows our fingerprint (docs/calls.md).
     call.signaling.signal(this.id, { kind: "commit", hash: call.identity.commitment, reply: !call.commitments.has(this.id) });
     if (offering) {
+      addShareSection(this.pc, call.stream.getVideoTracks().length > 0);
       this.useChannel(this.pc.createDataChannel("chat"));
       this.offer();
     }
@@ -322,9 +333,12 @@ class Peer {
           await this.pc.addIceCandidate(candidate).catch(() => {});
         }
         if (signal.kind === "offer") {
+          openShareSection(this.pc);
           await this.pc.setLocalDescription();
           call.signaling.signal(this.id, { kind: "answer", sdp: this.pc.localDescription.sdp });
         }
+      } else if (signal.kind === "sharing") {
+        this.shareTile.on = signal.on === true;
       } else if (signal.kind === "candidate") {
         if (this.pc.remoteDescription) {
           await this.pc.addIceCandidate(signal.candidate).catch(() => {});
@@ -345,9 +359,18 @@ class Peer {
     return report.get(pair?.localCandidateId)?.candidateType === "relay";
   }
 
+  /** Our screen (or, after a share, nothing) on this connection, and the far end told. */
+  async sendOurShare() {
+    const track = call.sharing;
+    if (await sendShare(this.pc, track).catch(() => false)) {
+      call.signaling.signal(this.id, { kind: "sharing", on: !!track });
+    }
+  }
+
   close() {
     this.pc.close();
     this.tile.remove();
+    this.shareTile.remove();
   }
 }
 
@@ -521,6 +544,30 @@ function toggle(kind, button) {
   button.textContent = kind === "audio" ? (off ? "Unmute" : "Mute") : off ? "Camera on" : "Camera off";
 }
 
+/** Shares a screen or window the browser lets the person pick, or stops sharing. */
+async function toggleShare() {
+  const button = $("share-screen");
+  if (call.sharing) {
+    const track = call.sharing;
+    call.sharing = null;
+    track.stop();
+    for (const peer of call.peers.values()) await peer.sendOurShare();
+  } else {
+    let track;
+    try {
+      track = await pickScreen();
+    } catch (e) {
+      return showError(`The screen cannot be shared: ${e.message}`);
+    }
+    call.sharing = track;
+    // The browser's own "Stop sharing" (or a closed window) ends it as the button does.
+    track.addEventListener("ended", () => call.sharing === track && toggleShare());
+    for (const peer of call.peers.values()) await peer.sendOurShare();
+  }
+  button.setAttribute("aria-pressed", String(!!call.sharing));
+  button.textContent = call.sharing ? "Stop sharing" : "Share screen";
+}
+
 function sendChat(event) {
   event.preventDefault();
   const text = $("chat-text").value.trim();
@@ -573,6 +620,7 @@ $("speaker").addEventListener("change", () => {
 $("mute").addEventListener("click", (e) => toggle("audio", e.currentTarget));
 $("camera-toggle").addEventListener("click", (e) => toggle("video", e.currentTarget));
 $("leave").addEventListener("click", leave);
+$("share-screen").addEventListener("click", toggleShare);
 $("chat-form").addEventListener("submit", sendChat);
 $("file-pick").addEventListener("change", (e) => {
   sendFiles([...e.target.files], $("file-to").value);

@@ -13,7 +13,7 @@ const INDEX: &str = include_str!("../../../ui/guest/index.html");
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// Every file the page loads: its path, type and contents.
-const FILES: [(&str, &str, &str); 9] = [
+const FILES: [(&str, &str, &str); 10] = [
     (
         "/guest/guest.js",
         JS,
@@ -43,6 +43,11 @@ const FILES: [(&str, &str, &str); 9] = [
         "/guest/files.js",
         JS,
         include_str!("../../../ui/guest/files.js"),
+    ),
+    (
+        "/guest/share.js",
+        JS,
+        include_str!("../../../ui/guest/share.js"),
     ),
     (
         "/guest/style.css",
