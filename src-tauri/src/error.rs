@@ -36,6 +36,9 @@ pub enum AppError {
     /// Sending, receiving or saving a file.
     #[error("{0}")]
     File(String),
+    /// Listing or sharing a screen or window.
+    #[error("{0}")]
+    Screen(String),
 }
 
 impl AppError {
@@ -55,6 +58,7 @@ impl AppError {
             Self::Call(_) => "call",
             Self::People(_) => "people",
             Self::File(_) => "file",
+            Self::Screen(_) => "screen",
         }
     }
 

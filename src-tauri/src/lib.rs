@@ -99,6 +99,7 @@ pub fn run() -> Result<(), tauri::Error> {
             files::decline_file,
             files::cancel_file,
             screen::share_screen,
+            screen::screen_choices,
             people::commands::people_view,
             people::commands::add_contact,
             people::commands::rename_contact,

@@ -1,26 +1,82 @@
-//! Sharing the screen from the app: the display the app runs on goes to everyone on a video
-//! track of its own, beside the camera (the far ends show it large); stopping the share takes
-//! it away. (Picking one window, with thumbnails, is not built yet: docs/media.md, "Screen
-//! sharing".)
+//! Sharing a screen or a window from the app: the picker's choices (the display and its
+//! windows, each with a thumbnail) and the share itself, which goes to everyone on a video
+//! track of its own beside the camera (the far ends show it large).
 
+use base64::Engine;
+use serde::Serialize;
 use tauri::State;
-use tincan_media::video::ScreenTarget;
+use tincan_media::video::scale::Scaler;
+use tincan_media::video::{shareable, thumbnail, ScreenTarget};
 
 use crate::commands::current_call;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::tiles;
 
-/// Starts (`on`) or stops sharing this computer's screen in the call.
+/// The size thumbnails are made to fit (the picker shows them smaller).
+const THUMBNAIL: (u32, u32) = (320, 180);
+
+/// One thing the picker offers.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScreenChoice {
+    /// What `share_screen` takes: "" for the whole display, else the window's id.
+    pub target: String,
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// A picture of it now, in the tiles' wire form (`tiles::encode`), base64; None when it
+    /// could not be read (the picker shows its name alone).
+    pub thumbnail: Option<String>,
+}
+
+/// The display and its windows, each with a thumbnail, for the picker.
 #[tauri::command]
-pub async fn share_screen(state: State<'_, AppState>, on: bool) -> Result<(), AppError> {
+pub async fn screen_choices() -> Result<Vec<ScreenChoice>, AppError> {
+    tokio::task::spawn_blocking(|| {
+        let mut scaler = Scaler::default();
+        let list = shareable().map_err(|e| AppError::Screen(e.to_string()))?;
+        Ok(list
+            .into_iter()
+            .map(|s| ScreenChoice {
+                thumbnail: thumbnail(&s.target).ok().map(|frame| {
+                    base64::engine::general_purpose::STANDARD.encode(tiles::encode(
+                        &mut scaler,
+                        &frame,
+                        THUMBNAIL,
+                    ))
+                }),
+                target: s.target.to_string(),
+                name: s.name,
+                width: s.width,
+                height: s.height,
+            })
+            .collect())
+    })
+    .await
+    .map_err(|e| AppError::Screen(e.to_string()))?
+}
+
+/// Starts sharing `target` (a choice's, "" or none for the whole display), or stops sharing
+/// when `on` is false.
+#[tauri::command]
+pub async fn share_screen(
+    state: State<'_, AppState>,
+    on: bool,
+    target: Option<String>,
+) -> Result<(), AppError> {
     let call = current_call(&state).await?;
-    call.share_screen(on.then_some(ScreenTarget::Display(None)))
-        .await
-        .map_err(|e| {
-            if on {
-                AppError::Call(format!("the screen cannot be shared: {e}"))
-            } else {
-                AppError::from(e)
-            }
-        })
+    let target = match on {
+        true => Some(
+            ScreenTarget::parse(target.as_deref().unwrap_or(""))
+                .map_err(|e| AppError::Screen(e.to_string()))?,
+        ),
+        false => None,
+    };
+    call.share_screen(target).await.map_err(|e| {
+        if on {
+            AppError::Screen(format!("the screen cannot be shared: {e}"))
+        } else {
+            AppError::from(e)
+        }
+    })
 }

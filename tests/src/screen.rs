@@ -21,6 +21,41 @@ pub async fn desktop_showing_text(dir: &Path, width: u32, height: u32) -> (Deskt
     (desktop, expected)
 }
 
+/// A window of `width`×`height` showing the page of text on `desktop`, at (`x`, `y`), titled
+/// "ImageMagick: window.ppm" (ImageMagick's `display`), once it is on view (xdotool finds
+/// it); closed when dropped.
+pub async fn window_showing_text(
+    desktop: &Desktop,
+    dir: &Path,
+    width: u32,
+    height: u32,
+    at: (u32, u32),
+) -> tokio::process::Child {
+    let picture = dir.join("window.ppm");
+    write_ppm(&picture, width, height, &screen_of_text(width, height));
+    let window = tokio::process::Command::new("display")
+        .args(["-display", &desktop.display, "-geometry"])
+        .arg(format!("+{}+{}", at.0, at.1))
+        .arg(&picture)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("display runs (Debian package imagemagick)");
+    for _ in 0..100 {
+        let found = std::process::Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", "window.ppm"])
+            .env("DISPLAY", &desktop.display)
+            .output()
+            .expect("xdotool runs (Debian package xdotool)");
+        if found.status.success() && !found.stdout.is_empty() {
+            return window;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the window showing text never came on view");
+}
+
 /// What a recording (`--record`'s `PEER.ivf`) holds: the last picture that decoded, how many
 /// did, the last one's time in ms, and the size in the file's header.
 pub struct Recorded {

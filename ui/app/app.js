@@ -8,6 +8,7 @@ import { EVENTS, invoke, on } from "./api.js";
 import { ADVICE, TITLES } from "./errors.js";
 import { startFiles } from "./files.js";
 import { initials, startPeers } from "./peers.js";
+import { pickScreen } from "./share.js";
 import { offerPerson, startPeople } from "./people.js";
 import { askLanHosting, followLink } from "./reach.js";
 import { startSettings } from "./settings.js";
@@ -269,10 +270,13 @@ async function toggleCamera() {
 }
 
 // The screen goes to everyone beside the camera, on a track of its own (docs/media.md).
+// Sharing asks which screen or window first (share.js); stopping does not.
 async function toggleScreen() {
   const on = !app.sharing;
   try {
-    await invoke("share_screen", { on });
+    const target = on ? await pickScreen(app) : null;
+    if (on && target === null) return;
+    await invoke("share_screen", { on, target });
     app.sharing = on;
     setToggle("share-screen", on, "Stop sharing", "Share screen");
     notice(on ? "You are sharing your screen." : "You stopped sharing your screen.");

@@ -12,6 +12,7 @@ export const ADVICE = {
   settings: "Open Settings and save them again.",
   call: "Try again; if it keeps failing, leave and rejoin.",
   file: "Check that the file is still there and readable, and that the Downloads folder has room.",
+  screen: "Pick another screen or window; if the window was closed, open it again first.",
 };
 export const TITLES = {
   "server-unreachable": "Can't reach the server",
@@ -23,4 +24,5 @@ export const TITLES = {
   speaker: "Speaker problem",
   settings: "Settings problem",
   file: "File problem",
+  screen: "Screen sharing problem",
 };

@@ -1,4 +1,4 @@
-//! `tincan-cli devices` and `tincan-cli echo-test`.
+//! `tincan-cli devices`, `tincan-cli screens` and `tincan-cli echo-test`.
 
 use std::process::ExitCode;
 
@@ -11,6 +11,41 @@ pub fn run(json: bool) -> ExitCode {
         return print_json(&list);
     }
     print!("{}", render(&list));
+    ExitCode::SUCCESS
+}
+
+/// One line per display or window: what `--share-screen` takes, its size, its title.
+pub fn screens(json: bool) -> ExitCode {
+    let list = match tincan_media::video::shareable() {
+        Ok(list) => list,
+        Err(e) => {
+            eprintln!("tincan-cli: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let display = std::env::var("DISPLAY").unwrap_or_default();
+    let rows: Vec<serde_json::Value> = list
+        .iter()
+        .map(|s| {
+            let target = match s.target.to_string() {
+                t if t.is_empty() => display.clone(),
+                t => t,
+            };
+            serde_json::json!({ "target": target, "name": s.name, "width": s.width, "height": s.height })
+        })
+        .collect();
+    if json {
+        return print_json(&rows);
+    }
+    for row in &rows {
+        println!(
+            "{}\t{}x{}\t{}",
+            row["target"].as_str().unwrap_or_default(),
+            row["width"],
+            row["height"],
+            row["name"].as_str().unwrap_or_default()
+        );
+    }
     ExitCode::SUCCESS
 }
 

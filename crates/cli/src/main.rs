@@ -27,6 +27,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List what can be shared with --share-screen: the display in $DISPLAY and its
+    /// windows, each with its id, size and title (exit 1 when there is no X display).
+    Screens {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Test speaker and microphone: play a short sound, record it, and say whether the
     /// microphone hears the speaker and how much echo cancellation removes (exit 0 either
     /// way; 1 when a device cannot be used).
@@ -60,6 +67,7 @@ fn main() -> ExitCode {
         .init();
     match Args::parse().command {
         Command::Devices { json } => devices::run(json),
+        Command::Screens { json } => devices::screens(json),
         Command::EchoTest {
             microphone,
             speaker,

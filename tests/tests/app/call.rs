@@ -192,7 +192,7 @@ async fn the_app_calls_a_native_peer() {
         "the app's share starts {:.1} s after Ada",
         started.elapsed().as_secs_f64()
     );
-    share_the_screen(&app, &desktop, &shots).await;
+    share_the_screen(&app, &desktop, &shots, &dir).await;
     see_a_share(&app, &ada, &desktop, &shots).await;
 
     // Mute (its shortcut, Ctrl+D); a few seconds later, the microphone is unplugged: the app

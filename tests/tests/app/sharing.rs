@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use tincan_e2e::desktop::page::click;
 use tincan_e2e::files::sha256_of;
+use tincan_e2e::screen::window_showing_text;
 use tincan_e2e::{Browser, CliPeer, Desktop};
 use tincan_media::codec::{IvfReader, Vp8Decoder};
 
@@ -71,10 +72,40 @@ pub(super) async fn files_both_ways(
 /// ends (it starts about 11 s into hers here), for 10 s; she stays 60 s.
 pub(super) const ADA_SHARES: &str = "16-26";
 
-pub(super) async fn share_the_screen(app: &Browser, desktop: &Desktop, shots: &Path) {
-    // Share screen: the app's display (1100x720 here) goes to Ada beside the camera's
-    // picture, until it stops. (Ada's recording shows both: checked at the end.)
+/// The window the app shares: a page of text of this size (sharing.rs, Ada's recording).
+pub(super) const WINDOW: (u32, u32) = (400, 200);
+
+pub(super) async fn share_the_screen(app: &Browser, desktop: &Desktop, shots: &Path, dir: &Path) {
+    // Share screen: the picker offers the display and its windows with thumbnails; the app
+    // shares a window showing a page of text, beside the camera's picture, until it stops.
+    // (Ada's recording shows both: checked at the end.)
+    // In the bottom right corner, clear of the picker (for the screenshot), all on view.
+    let _window = window_showing_text(desktop, dir, WINDOW.0, WINDOW.1, (690, 515)).await;
+    let wanted = "ImageMagick: window.ppm";
     click(app, "share-screen").await;
+    let choices = app
+        .wait_for(
+            "the picker with the display and the window, drawn",
+            &format!(
+                "const picker = document.getElementById('share-picker');
+                 const c = window.tincan.shareChoices || [];
+                 const drawn = [...document.querySelectorAll('#share-choices canvas')].filter(x => x.width > 2).length;
+                 return !picker.hidden && c.some(x => x.name === {wanted:?}) && drawn >= 2 && c"
+            ),
+            Duration::from_secs(10),
+        )
+        .await;
+    eprintln!("share choices: {}", summary(&choices));
+    assert_eq!(choices[0]["name"], "Entire screen", "the display first");
+    desktop.screenshot(&shots.join("screen-share-picker.png"));
+    app.execute(
+        &format!(
+            "const c = window.tincan.shareChoices.find(x => x.name === {wanted:?});
+             document.querySelector(`#share-choices [data-target='${{c.target}}']`).click(); return true"
+        ),
+        json!([]),
+    )
+    .await;
     app.wait_for(
         "the share button pressed",
         "const b = document.getElementById('share-screen');
@@ -91,6 +122,24 @@ pub(super) async fn share_the_screen(app: &Browser, desktop: &Desktop, shots: &P
         Duration::from_secs(5),
     )
     .await;
+}
+
+/// The choices without their thumbnails, for the log.
+fn summary(choices: &serde_json::Value) -> String {
+    choices
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|x| {
+                    format!(
+                        "{} {}x{} {}",
+                        x["target"], x["width"], x["height"], x["name"]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default()
 }
 
 /// Ada's share, seen in the app: a tile of its own, large, her camera's small beside it; gone
@@ -165,7 +214,7 @@ pub(super) async fn decline_a_second_offer(app: &Browser) {
     .await;
 }
 
-/// Ada's recordings of the app: `ME-screen.ivf` holds the share at the display's size, and
+/// Ada's recordings of the app: `ME-screen.ivf` holds the shared window at its size, and
 /// `ME.ivf` the camera's pattern all along (the share never took its place).
 pub(super) fn assert_the_share_was_recorded(record: &Path, me: &str) {
     let sizes = |file: String| {
@@ -186,15 +235,13 @@ pub(super) fn assert_the_share_was_recorded(record: &Path, me: &str) {
     };
     let shared = sizes(format!("{me}-screen.ivf"));
     assert!(
-        shared
-            .iter()
-            .any(|&(w, h, n)| (w, h) == (1100, 720) && n >= 3),
-        "Ada never saw the app's 1100x720 screen: {shared:?}"
+        shared.iter().any(|&(w, h, n)| (w, h) == WINDOW && n >= 3),
+        "Ada never saw the app's {WINDOW:?} window: {shared:?}"
     );
     let camera = sizes(format!("{me}.ivf"));
     assert!(
-        camera.iter().all(|&(w, h, _)| (w, h) != (1100, 720)),
-        "the screen went in place of the camera: {camera:?}"
+        camera.iter().all(|&(w, h, _)| (w, h) != WINDOW),
+        "the window went in place of the camera: {camera:?}"
     );
     assert!(
         camera.iter().map(|&(.., n)| n).sum::<usize>() >= 300,

@@ -5,12 +5,14 @@ pub mod convert;
 mod pattern;
 pub mod scale;
 pub mod screen;
+pub mod shareable;
 pub mod stamp;
 pub(crate) mod y4m_file;
 
 pub use camera::{list_cameras, CameraInfo, CameraMode, CameraSource, PixelFormat};
 pub use pattern::PatternSource;
 pub use screen::{ScreenSource, ScreenTarget};
+pub use shareable::{shareable, thumbnail, Shareable};
 pub use y4m_file::{Y4mSource, Y4mWriter};
 
 use crate::{MediaError, VideoFrame};

@@ -47,6 +47,17 @@ impl ScreenTarget {
     }
 }
 
+/// The form [`ScreenTarget::parse`] reads: the display's name (empty for `$DISPLAY`), or the
+/// window's id in hex.
+impl std::fmt::Display for ScreenTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Display(name) => f.write_str(name.as_deref().unwrap_or("")),
+            Self::Window(id) => write!(f, "{id:#x}"),
+        }
+    }
+}
+
 /// The size a share of a `width`×`height` screen is sent at: the screen's own, scaled down
 /// (keeping its shape) to fit [`MAX_SHARE`], even in both directions.
 pub fn share_size(width: u32, height: u32) -> (u32, u32) {
@@ -266,6 +277,13 @@ mod tests {
             ScreenTarget::parse("42").ok(),
             Some(ScreenTarget::Window(42))
         );
+        for target in [
+            ScreenTarget::Display(None),
+            ScreenTarget::Display(Some(":3".into())),
+            ScreenTarget::Window(0x3a0_0007),
+        ] {
+            assert_eq!(ScreenTarget::parse(&target.to_string()).ok(), Some(target));
+        }
         let e = ScreenTarget::parse("my screen").unwrap_err().to_string();
         assert!(e.contains("neither an X display"), "{e}");
     }
