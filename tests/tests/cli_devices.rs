@@ -62,3 +62,54 @@ fn lists_devices_as_text_and_json_and_exits_zero() {
         );
     }
 }
+
+/// `tincan-cli screens`: the display and its windows on view, by what `--share-screen` takes;
+/// without a display, a clear error and exit 1.
+#[tokio::test]
+async fn lists_the_screen_and_its_windows_to_share() {
+    let dir = std::env::temp_dir().join(format!("tincan-screens-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let desktop = tincan_e2e::Desktop::start_sized(800, 600).await;
+    let _window = tincan_e2e::screen::window_showing_text(&desktop, &dir, 320, 200, (10, 10)).await;
+    let screens = |display: &str, json: bool| {
+        let mut command = Command::new(tincan_e2e::binary("tincan-cli"));
+        command.arg("screens").env("DISPLAY", display);
+        if json {
+            command.arg("--json");
+        }
+        command.output().expect("tincan-cli runs")
+    };
+    let out = screens(&desktop.display, true);
+    assert!(out.status.success(), "exit 0");
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        listed[0],
+        serde_json::json!({"target": desktop.display, "name": "Entire screen", "width": 800, "height": 600})
+    );
+    let window = listed
+        .as_array()
+        .and_then(|l| l.iter().find(|w| w["name"] == "ImageMagick: window.ppm"))
+        .unwrap_or_else(|| panic!("the window is not listed: {listed:#}"));
+    assert_eq!(
+        (&window["width"], &window["height"]),
+        (&serde_json::json!(320), &serde_json::json!(200))
+    );
+    assert!(
+        window["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("0x")),
+        "{window}"
+    );
+    let text = String::from_utf8_lossy(&screens(&desktop.display, false).stdout).into_owned();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(window["target"].as_str().unwrap_or("?"))
+                && l.ends_with("320x200\tImageMagick: window.ppm")),
+        "{text}"
+    );
+    let nowhere = screens(":9999", false);
+    assert_eq!(nowhere.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&nowhere.stderr);
+    assert!(said.contains("cannot connect to the X display"), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
