@@ -23,14 +23,14 @@ pub async fn desktop_showing_text(dir: &Path, width: u32, height: u32) -> (Deskt
 
 /// A window of `width`×`height` showing the page of text on `desktop`, at (`x`, `y`), titled
 /// "ImageMagick: window.ppm" (ImageMagick's `display`), once it is on view (xdotool finds
-/// it); closed when dropped.
+/// it), and its X id; closed when the process is dropped.
 pub async fn window_showing_text(
     desktop: &Desktop,
     dir: &Path,
     width: u32,
     height: u32,
     at: (u32, u32),
-) -> tokio::process::Child {
+) -> (tokio::process::Child, u32) {
     let picture = dir.join("window.ppm");
     write_ppm(&picture, width, height, &screen_of_text(width, height));
     let window = tokio::process::Command::new("display")
@@ -48,8 +48,12 @@ pub async fn window_showing_text(
             .env("DISPLAY", &desktop.display)
             .output()
             .expect("xdotool runs (Debian package xdotool)");
-        if found.status.success() && !found.stdout.is_empty() {
-            return window;
+        let id = String::from_utf8_lossy(&found.stdout)
+            .split_whitespace()
+            .next()
+            .and_then(|id| id.parse().ok());
+        if let (true, Some(id)) = (found.status.success(), id) {
+            return (window, id);
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }

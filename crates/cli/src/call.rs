@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use tincan_call::{
-    AudioInput, AudioOutput, AudioProcessing, Call, CallError, CallEvent, CallOptions, PeerStats,
-    RoomChoice, VideoInput,
+    AudioInput, AudioOutput, AudioProcessing, Call, CallError, CallEvent, CallOptions, LostInput,
+    PeerStats, RoomChoice, VideoInput,
 };
 use tincan_media::video::VideoFormat;
 use tincan_protocol::ErrorCode;
@@ -174,7 +174,7 @@ fn parse_inputs(args: &CallArgs) -> Result<Inputs, String> {
 }
 
 pub async fn run(args: CallArgs) -> ExitCode {
-    let (video, audio, share, format) = match parse_inputs(&args) {
+    let (video, audio, mut share, format) = match parse_inputs(&args) {
         Ok(parsed) => parsed,
         Err(message) => {
             eprintln!("tincan-cli: {message}");
@@ -479,6 +479,11 @@ pub async fn run(args: CallArgs) -> ExitCode {
                     CallEvent::IceRenewed { restarted } => {
                         ice_renewals += 1;
                         println!("ice renewed restarted {}", restarted.len());
+                    }
+                    CallEvent::InputLost { input: LostInput::Screen, reason } => {
+                        // The window is gone: nothing to share again.
+                        (share, sharing) = (None, false);
+                        println!("share ended: {reason}");
                     }
                     CallEvent::InputLost { input, reason } => {
                         eprintln!("tincan-cli: the {input:?} stopped: {reason}; going on without it")

@@ -80,7 +80,7 @@ pub(super) async fn share_the_screen(app: &Browser, desktop: &Desktop, shots: &P
     // shares a window showing a page of text, beside the camera's picture, until it stops.
     // (Ada's recording shows both: checked at the end.)
     // In the bottom right corner, clear of the picker (for the screenshot), all on view.
-    let _window = window_showing_text(desktop, dir, WINDOW.0, WINDOW.1, (690, 515)).await;
+    let (_window, _) = window_showing_text(desktop, dir, WINDOW.0, WINDOW.1, (690, 515)).await;
     let wanted = "ImageMagick: window.ppm";
     click(app, "share-screen").await;
     let choices = app

@@ -1,10 +1,13 @@
 //! Screen sharing from `tincan-cli` (`--share-screen DISPLAY`): a known picture is shown on a
 //! virtual X display, one peer shares that display beside its camera, the far end records
 //! what it decodes of each, and the share matches the picture shown at its full size;
-//! stopping the share tells the far end and stops its video, and the camera goes on.
+//! stopping the share tells the far end and stops its video, and the camera goes on. A
+//! shared window that closes ends the share, and the far end hears so.
 
-use tincan_e2e::screen::{desktop_showing_text, last_recorded};
-use tincan_e2e::{about, CliPeer, ServerProcess};
+use std::time::Duration;
+
+use tincan_e2e::screen::{desktop_showing_text, last_recorded, window_showing_text};
+use tincan_e2e::{about, CliPeer, Desktop, ServerProcess};
 use tincan_media::video::y_psnr;
 
 use super::{temp_dir, ONE_CALL_AT_A_TIME};
@@ -107,5 +110,52 @@ async fn a_shared_screen_arrives_sharp_enough_to_read_and_stops_when_the_share_d
         .map(|change| change[1].as_bool().expect("on or off"))
         .collect();
     assert_eq!(told, [true, false], "Bo heard the share start and stop");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_window_that_closes_ends_the_share() {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("screen-window");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let desktop = Desktop::start_sized(640, 360).await;
+    let (window, id) = window_showing_text(&desktop, &dir, 320, 180, (0, 0)).await;
+    let server = ServerProcess::start(&[]).await;
+    let none = ["--video", "none", "--audio", "none"];
+    let target = format!("{}/{id:#x}", desktop.display);
+    let ada = CliPeer::start(
+        &server,
+        &dir,
+        "Ada",
+        None,
+        &[&none[..], &["--share-screen", &target, "--duration", "10"]].concat(),
+    )
+    .await;
+    let bo = CliPeer::start(
+        &server,
+        &dir,
+        "Bo",
+        Some(&ada.room),
+        &[&none[..], &["--duration", "9"]].concat(),
+    )
+    .await;
+    let shares = format!("sharing {} on", ada.id);
+    assert!(
+        bo.printed(&shares, Duration::from_secs(10)).await,
+        "Bo never heard Ada share the window"
+    );
+    drop(window);
+    assert!(
+        ada.said("share ended", Duration::from_secs(5)).await,
+        "Ada did not notice the window closing"
+    );
+    let ended = format!("sharing {} off", ada.id);
+    assert!(
+        bo.printed(&ended, Duration::from_secs(5)).await,
+        "Bo never heard the share end"
+    );
+    let (_ada, _bo) = tokio::join!(ada.finish(), bo.finish());
+    server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

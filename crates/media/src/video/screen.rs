@@ -21,25 +21,33 @@ pub const MAX_SHARE: (u32, u32) = (1920, 1080);
 pub enum ScreenTarget {
     /// A whole display, by X display name (`:0`; None: `$DISPLAY`).
     Display(Option<String>),
-    /// One window, by its X id, on `$DISPLAY`.
-    Window(u32),
+    /// One window, by its X id, on a display (None: `$DISPLAY`).
+    Window { display: Option<String>, id: u32 },
 }
 
 impl ScreenTarget {
-    /// `:0`, `:1.0` and the like are displays; a decimal or `0x…` number is a window id.
+    /// One window on `$DISPLAY`, by id.
+    pub fn window(id: u32) -> Self {
+        Self::Window { display: None, id }
+    }
+
+    /// `:0`, `:1.0` and the like are displays; a decimal or `0x…` number is a window id on
+    /// `$DISPLAY`, and `:1/0x…` one on that display.
     pub fn parse(text: &str) -> Result<Self, MediaError> {
         let text = text.trim();
         if text.is_empty() {
             return Ok(Self::Display(None));
         }
-        if text.contains(':') {
-            return Ok(Self::Display(Some(text.to_owned())));
-        }
-        let id = match text.strip_prefix("0x") {
-            Some(hex) => u32::from_str_radix(hex, 16),
-            None => text.parse(),
+        let (display, window) = match text.split_once('/') {
+            Some((display, window)) if display.contains(':') => (Some(display.to_owned()), window),
+            _ if text.contains(':') => return Ok(Self::Display(Some(text.to_owned()))),
+            _ => (None, text),
         };
-        id.map(Self::Window).map_err(|_| {
+        let id = match window.strip_prefix("0x") {
+            Some(hex) => u32::from_str_radix(hex, 16),
+            None => window.parse(),
+        };
+        id.map(|id| Self::Window { display, id }).map_err(|_| {
             MediaError::Format(format!(
                 "'{text}' is neither an X display (like :0) nor a window id (like 0x3a00007)"
             ))
@@ -53,7 +61,11 @@ impl std::fmt::Display for ScreenTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Display(name) => f.write_str(name.as_deref().unwrap_or("")),
-            Self::Window(id) => write!(f, "{id:#x}"),
+            Self::Window { display: None, id } => write!(f, "{id:#x}"),
+            Self::Window {
+                display: Some(display),
+                id,
+            } => write!(f, "{display}/{id:#x}"),
         }
     }
 }
@@ -99,8 +111,9 @@ mod x11 {
     impl ScreenSource {
         pub fn open(target: &ScreenTarget, fps: u32) -> Result<Self, MediaError> {
             let display = match target {
-                ScreenTarget::Display(name) => name.as_deref(),
-                ScreenTarget::Window(_) => None,
+                ScreenTarget::Display(name) | ScreenTarget::Window { display: name, .. } => {
+                    name.as_deref()
+                }
             };
             let shown = display.map_or_else(
                 || std::env::var("DISPLAY").unwrap_or_else(|_| "(no $DISPLAY)".into()),
@@ -139,7 +152,7 @@ mod x11 {
             }
             let drawable = match target {
                 ScreenTarget::Display(_) => root.root,
-                ScreenTarget::Window(id) => *id,
+                ScreenTarget::Window { id, .. } => *id,
             };
             let geometry = conn
                 .get_geometry(drawable)
@@ -271,16 +284,27 @@ mod tests {
         );
         assert_eq!(
             ScreenTarget::parse("0x3a00007").ok(),
-            Some(ScreenTarget::Window(0x3a0_0007))
+            Some(ScreenTarget::window(0x3a0_0007))
         );
         assert_eq!(
             ScreenTarget::parse("42").ok(),
-            Some(ScreenTarget::Window(42))
+            Some(ScreenTarget::window(42))
+        );
+        assert_eq!(
+            ScreenTarget::parse(":5/0x40").ok(),
+            Some(ScreenTarget::Window {
+                display: Some(":5".into()),
+                id: 0x40
+            })
         );
         for target in [
             ScreenTarget::Display(None),
             ScreenTarget::Display(Some(":3".into())),
-            ScreenTarget::Window(0x3a0_0007),
+            ScreenTarget::window(0x3a0_0007),
+            ScreenTarget::Window {
+                display: Some(":3".into()),
+                id: 7,
+            },
         ] {
             assert_eq!(ScreenTarget::parse(&target.to_string()).ok(), Some(target));
         }

@@ -127,7 +127,7 @@ mod x11 {
                 .or_else(|| text(window, AtomEnum::WM_NAME.into(), AtomEnum::STRING.into()));
             let Some(name) = name else { continue };
             found.push(Shareable {
-                target: ScreenTarget::Window(window),
+                target: ScreenTarget::window(window),
                 name: name.chars().take(200).collect(),
                 width,
                 height,
