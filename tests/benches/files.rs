@@ -3,8 +3,9 @@
 //! `tincan_e2e::LongPath` links with a rate limit. Prints a Markdown table: the time from the
 //! offer to the receiver's confirmation (the summary's `seconds`, answering included), the
 //! file's bytes per second over it, and that as a share of the link's rate (which counts the
-//! IP packets, headers included), with the packets the link dropped on the way (its rate
-//! limit's queue overflowing, or the random loss).
+//! IP packets, headers included); how busy the link was over that time (the IP bytes it
+//! carried toward the receiver, headers and retransmissions included); and the packets the
+//! link dropped on the way (its rate limit's queue overflowing, or the random loss).
 //!
 //! Run as root with `scripts/bench-network files`; TINCAN_BIN_DIR runs another build.
 
@@ -26,7 +27,7 @@ fn row(
     size: u64,
     sent: &Value,
     received: &Value,
-    link: Option<(u32, u64)>,
+    link: Option<(u32, u64, u64)>,
 ) {
     assert_eq!(sent["state"], "sent", "{sent:#}");
     assert_eq!(received["state"], "received", "{received:#}");
@@ -34,14 +35,22 @@ fn row(
     assert!(same_bytes(source, landed), "{what}: the bytes differ");
     let seconds = sent["seconds"].as_f64().expect("the sender's seconds");
     let rate = size as f64 / seconds;
-    let share = link
-        .map(|(kbit, _)| format!("{:.0} %", rate * 8.0 / (f64::from(kbit) * 1000.0) * 100.0))
-        .unwrap_or_else(|| "–".into());
+    let of_link = |bytes_per_second: f64| {
+        link.map(|(kbit, ..)| {
+            format!(
+                "{:.0} %",
+                bytes_per_second * 8.0 / (f64::from(kbit) * 1000.0) * 100.0
+            )
+        })
+        .unwrap_or_else(|| "–".into())
+    };
+    let share = of_link(rate);
+    let busy = of_link(link.map_or(0.0, |(.., carried)| carried as f64 / seconds));
     let dropped = link
-        .map(|(_, dropped)| dropped.to_string())
+        .map(|(_, dropped, _)| dropped.to_string())
         .unwrap_or_else(|| "–".into());
     println!(
-        "| {what} | {:.0} MB | {seconds:.1} s | {:.2} MB/s ({:.1} Mbit/s) | {share} | {dropped} |",
+        "| {what} | {:.0} MB | {seconds:.1} s | {:.2} MB/s ({:.1} Mbit/s) | {share} | {busy} | {dropped} |",
         size as f64 / 1e6,
         rate / 1e6,
         rate * 8.0 / 1e6
@@ -56,8 +65,8 @@ fn fresh(dir: &Path) {
 #[tokio::main]
 async fn main() {
     let dir = std::env::temp_dir().join(format!("tincan-bench-files-{}", std::process::id()));
-    println!("| path | file | offer → confirmed | throughput | of the link | packets the link dropped (sender → receiver) |");
-    println!("|---|---|---|---|---|---|");
+    println!("| path | file | offer → confirmed | throughput | of the link | link busy | packets the link dropped (sender → receiver) |");
+    println!("|---|---|---|---|---|---|---|");
 
     // Loopback: what the engine itself can move.
     fresh(&dir);
@@ -99,7 +108,8 @@ async fn main() {
         let (a, b, _, _) = call_over(&path, 120, &send, &receive).await;
         let what = format!("{} Mbit/s, 20 ms each way, {loss} % loss", kbit / 1000);
         let dropped = path.outbound.dropped.load(Ordering::Relaxed);
-        let link = Some((kbit, dropped));
+        let carried = path.outbound.forwarded_bytes.load(Ordering::Relaxed);
+        let link = Some((kbit, dropped, carried));
         row(
             &what,
             &source,

@@ -76,6 +76,8 @@ pub const QUEUE_LIMIT: Duration = Duration::from_millis(200);
 #[derive(Debug, Default)]
 pub struct Counts {
     pub forwarded: AtomicU64,
+    /// The forwarded packets' bytes (whole IP packets, as the rate limit counts them).
+    pub forwarded_bytes: AtomicU64,
     pub dropped: AtomicU64,
     /// Transport-wide feedback packets held back by [`Impairment::hold_first_twcc`].
     pub twcc_held: AtomicU64,
@@ -445,6 +447,7 @@ fn forward(
                     };
                     if n > 0 {
                         counts.forwarded.fetch_add(1, Ordering::Relaxed);
+                        counts.forwarded_bytes.fetch_add(n as u64, Ordering::Relaxed);
                     }
                 }
             }

@@ -31,8 +31,12 @@ pub(crate) use send::{send_file, Outgoing, Reporting};
 pub(crate) use wire::FILE_LABEL;
 
 /// Bytes handed to a file channel that the far end has not acknowledged yet, at most: the
-/// sender waits there (webrtc-rs's per-channel send buffer limit).
-pub(crate) const SEND_BUFFER_BYTES: usize = 1024 * 1024;
+/// sender waits there (webrtc-rs's per-channel send buffer limit). It is also the most SCTP
+/// has in flight: 512 KiB fills a 20 Mbit/s path with 40 ms of round trip and 160 ms of
+/// router queue without overflowing it (1 MiB overflowed such a queue, and webrtc-rs's SCTP
+/// lost a second to a retransmission timeout after each burst of drops: BENCHMARKS.md,
+/// "File transfer"), and still allows 40 Mbit/s at a 100 ms round trip.
+pub(crate) const SEND_BUFFER_BYTES: usize = 512 * 1024;
 
 /// Transfers from one peer under way at once, at most (offers waiting for an answer
 /// included); more are declined at once, so a peer cannot pile up questions, channels and
