@@ -447,7 +447,9 @@ fn forward(
                     };
                     if n > 0 {
                         counts.forwarded.fetch_add(1, Ordering::Relaxed);
-                        counts.forwarded_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        counts
+                            .forwarded_bytes
+                            .fetch_add(n as u64, Ordering::Relaxed);
                     }
                 }
             }
