@@ -104,6 +104,26 @@ pub(crate) struct PeerSession {
     handler: Arc<Handler>,
 }
 
+/// Adds a VP8 track in `stream` to `pc` and starts its sender loop on `frames`, whose
+/// keyframe requests go to `controls`; returns the track's SSRC.
+async fn add_video_track(
+    pc: &Arc<dyn PeerConnection>,
+    stream: &str,
+    tasks: &Tasks,
+    frames: broadcast::Receiver<Arc<EncodedVideo>>,
+    controls: Arc<Controls>,
+    counters: Arc<Counters>,
+) -> Result<u32, CallError> {
+    let track = local_track(stream, RtpCodecKind::Video, engine::vp8_codec())?;
+    let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    let sender = pc
+        .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+        .await
+        .map_err(webrtc)?;
+    tasks.spawn(send_video(track, sender, frames, controls, counters));
+    Ok(ssrc)
+}
+
 /// How long a file waits for the connection's data channels to come up before it is
 /// offered anyway.
 const ASSOCIATION_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
@@ -206,19 +226,15 @@ impl PeerSession {
         // One stream for both tracks: a browser plays audio and video of one stream in sync
         // (the msid in the SDP), and tracks of different streams independently.
         let stream = format!("tincan-{:08x}", random_u32());
-        let video_track = local_track(&stream, RtpCodecKind::Video, engine::vp8_codec())?;
-        let video_ssrc = video_track.ssrcs().await.first().copied().unwrap_or(0);
-        let video_sender = pc
-            .add_track(Arc::clone(&video_track) as Arc<dyn TrackLocal>)
-            .await
-            .map_err(webrtc)?;
-        tasks.spawn(send_video(
-            video_track,
-            video_sender,
+        let video_ssrc = add_video_track(
+            &pc,
+            &stream,
+            &tasks,
             new.video.subscribe(),
             Arc::clone(&new.controls),
             Arc::clone(&counters),
-        ));
+        )
+        .await?;
         let audio_track = local_track(&stream, RtpCodecKind::Audio, engine::opus_codec())?;
         let audio_ssrc = audio_track.ssrcs().await.first().copied().unwrap_or(0);
         let audio_sender = pc
@@ -233,19 +249,15 @@ impl PeerSession {
         ));
         // The share's track comes after the camera's and the microphone's, so it is the
         // second video m-section of every offer we make (docs/protocol.md, "Screen sharing").
-        let share_stream = format!("tincan-share-{:08x}", random_u32());
-        let share_track = local_track(&share_stream, RtpCodecKind::Video, engine::vp8_codec())?;
-        let share_sender = pc
-            .add_track(Arc::clone(&share_track) as Arc<dyn TrackLocal>)
-            .await
-            .map_err(webrtc)?;
-        tasks.spawn(send_video(
-            share_track,
-            share_sender,
+        add_video_track(
+            &pc,
+            &format!("tincan-share-{:08x}", random_u32()),
+            &tasks,
             new.share.subscribe(),
             Arc::clone(&new.share_controls),
             Arc::clone(&share.counters),
-        ));
+        )
+        .await?;
 
         Ok(Self {
             // The smaller id is the polite one (docs/protocol.md).
