@@ -72,6 +72,9 @@ pub(crate) struct LocalMedia {
     /// The microphone's processing, shared with the playout (its echo reference).
     pub processor: AudioProcessor,
     threads: Vec<JoinHandle<()>>,
+    /// What the share's thread needs, until the first share starts it (a call that never
+    /// shares has no such thread: each thread costs memory a long-running app keeps).
+    share_start: Option<(u32, mpsc::Sender<CallEvent>)>,
 }
 
 /// A video source and whether the thread must pace it (files and patterns run as fast as
@@ -178,7 +181,9 @@ impl LocalMedia {
             .video_kbps
             .store(options.share_kbps, Ordering::Relaxed);
         let (share, _) = broadcast::channel(8);
-        let share_source = options.share.as_ref().map(open_share).transpose()?;
+        if let Some(target) = &options.share {
+            share_controls.next_video.put(Some(open_share(target)?));
+        }
         let encoder = OpusEncoder::new(options.audio_bps)?;
         let processor = AudioProcessor::new(options.audio_processing);
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
@@ -206,31 +211,10 @@ impl LocalMedia {
                     )
                 })
             })?,
-            spawn("share-encode", {
-                let (controls, share, kbps) = (
-                    Arc::clone(&share_controls),
-                    share.clone(),
-                    options.share_kbps,
-                );
-                let local = Local {
-                    events: events.clone(),
-                    self_view: false,
-                };
-                Box::new(move || {
-                    video_loop(
-                        share_source,
-                        kbps,
-                        controls,
-                        share,
-                        local,
-                        LostInput::Screen,
-                    )
-                })
-            })?,
             spawn("audio-encode", {
                 let (controls, audio) = (Arc::clone(&controls), audio.clone());
                 let local = Local {
-                    events,
+                    events: events.clone(),
                     self_view: false,
                 };
                 let processor = processor.clone();
@@ -239,7 +223,7 @@ impl LocalMedia {
                 })
             })?,
         ];
-        Ok(Self {
+        let mut media = Self {
             controls,
             video,
             share_controls,
@@ -247,7 +231,31 @@ impl LocalMedia {
             audio,
             processor,
             threads,
-        })
+            share_start: Some((options.share_kbps, events)),
+        };
+        if options.share.is_some() {
+            media.start_share()?;
+        }
+        Ok(media)
+    }
+
+    /// Starts the share's capture-and-encode thread, once: it takes the screen put in
+    /// `share_controls.next_video`.
+    pub fn start_share(&mut self) -> Result<(), CallError> {
+        let Some((kbps, events)) = self.share_start.take() else {
+            return Ok(());
+        };
+        let (controls, share) = (Arc::clone(&self.share_controls), self.share.clone());
+        let local = Local {
+            events,
+            self_view: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("share-encode".into())
+            .spawn(move || video_loop(None, kbps, controls, share, local, LostInput::Screen))
+            .map_err(|e| CallError::WebRtc(e.to_string()))?;
+        self.threads.push(thread);
+        Ok(())
     }
 
     pub fn stop(&mut self) {

@@ -47,6 +47,15 @@ impl Session {
         if self.sharing == on {
             return;
         }
+        if on {
+            if let Err(e) = self.media.start_share() {
+                self.emit(CallEvent::Error {
+                    message: format!("the screen cannot be shared: {e}"),
+                })
+                .await;
+                return;
+            }
+        }
         self.sharing = on;
         tracing::info!(on, "screen share");
         let ids: Vec<PeerId> = self.peers.keys().cloned().collect();
