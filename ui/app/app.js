@@ -87,14 +87,20 @@ function fillSelect(select, choices, chosen, extra = []) {
   if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
 }
 
+// What the person picked on this visit to the pre-join screen outlives a refill of its
+// pickers (the list still loading as they pick, a device plugged in): only a new visit
+// starts again from the settings.
+const PREJOIN_PICKERS = ["camera", "microphone", "speaker"];
+const pickedOr = (id, saved) => ($(id).dataset.picked ? $(id).value : saved);
+
 async function loadDevices() {
   app.devices = await invoke("list_devices");
   const s = app.settings;
   const none = [{ id: "none", name: "None" }];
   const def = [{ id: "", name: "System default" }];
-  fillSelect($("camera"), app.devices.cameras, s.camera, app.devices.cameras.length > 1 ? [] : none);
-  fillSelect($("microphone"), app.devices.microphones, s.microphone, app.devices.microphones.length ? def : none);
-  fillSelect($("speaker"), app.devices.speakers, s.speaker, app.devices.speakers.length ? def : none);
+  fillSelect($("camera"), app.devices.cameras, pickedOr("camera", s.camera), app.devices.cameras.length > 1 ? [] : none);
+  fillSelect($("microphone"), app.devices.microphones, pickedOr("microphone", s.microphone), app.devices.microphones.length ? def : none);
+  fillSelect($("speaker"), app.devices.speakers, pickedOr("speaker", s.speaker), app.devices.speakers.length ? def : none);
   fillSelect($("call-camera"), app.devices.cameras, $("camera").value, none);
   fillSelect($("call-microphone"), app.devices.microphones, $("microphone").value, [...def, ...none]);
   fillSelect($("call-speaker"), app.devices.speakers, $("speaker").value, [...def, ...none]);
@@ -149,6 +155,7 @@ function watchSelf(canvas) {
 
 async function toPrejoin(room, server = null) {
   clearError();
+  for (const id of PREJOIN_PICKERS) delete $(id).dataset.picked;
   app.room = room || null;
   app.linkServer = server;
   $("prejoin-title").textContent = room ? `Join ${room}` : "Start a new call";
@@ -424,6 +431,9 @@ $("name").addEventListener("change", () => {
   app.settings.name = $("name").value;
   invoke("save_settings", { settings: app.settings }).catch((e) => showError(e));
 });
+for (const id of PREJOIN_PICKERS) {
+  $(id).addEventListener("change", (e) => { e.currentTarget.dataset.picked = "1"; });
+}
 $("camera").addEventListener("change", startPreview);
 $("microphone").addEventListener("change", startPreview);
 $("test-speaker").addEventListener("click", async () => {
