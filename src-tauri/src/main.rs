@@ -5,7 +5,7 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,tincan=info".into()),
+                .unwrap_or_else(|_| "warn,tincan=info,zbus=error".into()),
         )
         .init();
     match tincan_app::run() {

@@ -19,7 +19,8 @@ const THUMBNAIL: (u32, u32) = (320, 180);
 /// One thing the picker offers.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScreenChoice {
-    /// What `share_screen` takes: "" for the whole display, else the window's id.
+    /// What `share_screen` takes: "" for the whole display, the window's id, or "portal"
+    /// for the desktop's own dialog (a Wayland session).
     pub target: String,
     pub name: String,
     pub width: u32,

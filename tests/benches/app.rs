@@ -107,6 +107,7 @@ async fn main() {
         &Place {
             bind: Some("0.0.0.0:0"),
             netns: None,
+            env: &[],
         },
         &dir,
         "Ada",

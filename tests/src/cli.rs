@@ -40,6 +40,8 @@ pub struct Place<'a> {
     /// Local media address; loopback when None.
     pub bind: Option<&'a str>,
     pub netns: Option<&'a dyn Namespace>,
+    /// Environment it gets on top of the test's (a desktop's session bus, say).
+    pub env: &'a [(&'a str, String)],
 }
 
 impl CliPeer {
@@ -145,6 +147,7 @@ impl CliPeer {
             ])
             .args(["--stats-json", stats.to_str().expect("a UTF-8 temp path")])
             .args(extra)
+            .envs(place.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);

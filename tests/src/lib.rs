@@ -13,6 +13,7 @@ pub mod long_path;
 pub mod netns;
 pub mod notifications;
 pub mod plain_peer;
+pub mod portal;
 pub mod process;
 pub mod raw;
 pub mod resilience;

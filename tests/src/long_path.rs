@@ -215,11 +215,13 @@ pub async fn call_over(
     let a_place = Place {
         bind: Some(&a_bind),
         netns: None,
+        env: &[],
     };
     let a = CliPeer::start_at(&server, &a_place, &dir, "a", None, &a_args).await;
     let b_place = Place {
         bind: Some(&b_bind),
         netns: Some(&path.netns),
+        env: &[],
     };
     let b = CliPeer::start_at(&server, &b_place, &dir, "b", Some(&a.room), &b_args).await;
     let (a_id, b_id) = (a.id.clone(), b.id.clone());

@@ -58,6 +58,7 @@ pub async fn address_moves(seconds: u32, move_after: Duration) -> Ended {
         &Place {
             bind: Some(&host_bind),
             netns: None,
+            env: &[],
         },
         &dir,
         "a",
@@ -70,6 +71,7 @@ pub async fn address_moves(seconds: u32, move_after: Duration) -> Ended {
         &Place {
             bind: Some("0.0.0.0:0"),
             netns: Some(&link),
+            env: &[],
         },
         &dir,
         "b",
@@ -202,6 +204,7 @@ pub async fn across(
         &Place {
             bind: Some(&a_bind),
             netns: None,
+            env: &[],
         },
         &dir,
         "a",
@@ -214,6 +217,7 @@ pub async fn across(
         &Place {
             bind: Some(&b_bind),
             netns: Some(link),
+            env: &[],
         },
         &dir,
         "b",

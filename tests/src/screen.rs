@@ -90,7 +90,7 @@ pub fn last_recorded(path: &Path) -> Recorded {
 
 /// A picture like a screen of text: a white page with rows of dark "words" (runs of thin
 /// strokes), a title bar, a coloured side panel and a grey gradient; as packed RGB.
-fn screen_of_text(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn screen_of_text(width: u32, height: u32) -> Vec<u8> {
     let (w, h) = (width as usize, height as usize);
     let mut rgb = vec![255u8; w * h * 3];
     let mut put = |x: usize, y: usize, c: [u8; 3]| {

@@ -70,6 +70,7 @@ async fn chromium_joins_a_native_peer(
     let everywhere = Place {
         bind: Some("0.0.0.0:0"),
         netns: None,
+        env: &[],
     };
     let ada = CliPeer::start_at(&server, &everywhere, &dir, "Ada", None, flags).await;
     let (browser, me) = join_from_chromium(&server, &ada.room, &video, &audio).await;
@@ -384,6 +385,7 @@ async fn a_mesh_of_two_native_peers_and_chromium() {
     let everywhere = Place {
         bind: Some("0.0.0.0:0"),
         netns: None,
+        env: &[],
     };
     let ada = CliPeer::start_at(
         &server,
@@ -459,6 +461,7 @@ async fn native_behind_link_with_chromium(
         &Place {
             bind: Some(&bind),
             netns: Some(link),
+            env: &[],
         },
         &dir,
         "Ada",

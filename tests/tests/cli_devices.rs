@@ -73,7 +73,11 @@ async fn lists_the_screen_and_its_windows_to_share() {
     let _window = tincan_e2e::screen::window_showing_text(&desktop, &dir, 320, 200, (10, 10)).await;
     let screens = |display: &str, json: bool| {
         let mut command = Command::new(tincan_e2e::binary("tincan-cli"));
-        command.arg("screens").env("DISPLAY", display);
+        command
+            .arg("screens")
+            .env("DISPLAY", display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("XDG_SESSION_TYPE");
         if json {
             command.arg("--json");
         }
@@ -107,6 +111,16 @@ async fn lists_the_screen_and_its_windows_to_share() {
                 && l.ends_with("320x200\tImageMagick: window.ppm")),
         "{text}"
     );
+    // In a Wayland session the X display is XWayland's: the desktop's dialog is the choice.
+    let wayland = Command::new(tincan_e2e::binary("tincan-cli"))
+        .args(["screens", "--json"])
+        .env("DISPLAY", &desktop.display)
+        .env("XDG_SESSION_TYPE", "wayland")
+        .output()
+        .expect("tincan-cli runs");
+    let listed: serde_json::Value = serde_json::from_slice(&wayland.stdout).expect("JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed:#}");
+    assert_eq!(listed[0]["target"], "portal", "{listed:#}");
     let nowhere = screens(":9999", false);
     assert_eq!(nowhere.status.code(), Some(1));
     let said = String::from_utf8_lossy(&nowhere.stderr);

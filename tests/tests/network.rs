@@ -150,6 +150,7 @@ async fn two_peers_with_no_default_route_call_each_other() {
     let place = Place {
         bind: Some(&bind),
         netns: Some(&link),
+        env: &[],
     };
     let a = CliPeer::start_at(&server, &place, &dir, "a", None, &["--duration", "6"]).await;
     let b = CliPeer::start_at(

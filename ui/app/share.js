@@ -42,7 +42,10 @@ export async function pickScreen(app) {
     canvas.setAttribute("aria-hidden", "true");
     if (choice.thumbnail) drawThumbnail(canvas, choice.thumbnail);
     const name = document.createElement("span");
-    name.textContent = `${choice.name} · ${choice.width}×${choice.height}`;
+    // The desktop's own dialog (a Wayland session) has no size until something is picked.
+    name.textContent = choice.width
+      ? `${choice.name} · ${choice.width}×${choice.height}`
+      : choice.name;
     button.append(canvas, name);
     button.addEventListener("click", () => close(choice.target));
     list.append(button);

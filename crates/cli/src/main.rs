@@ -59,7 +59,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,rtc=error,rtc_dtls=error,rtc_ice=error")
+        tracing_subscriber::EnvFilter::new("warn,rtc=error,rtc_dtls=error,rtc_ice=error,zbus=error")
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

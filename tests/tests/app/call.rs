@@ -85,6 +85,7 @@ async fn the_app_calls_a_native_peer() {
         &Place {
             bind: Some("0.0.0.0:0"),
             netns: None,
+            env: &[],
         },
         &dir,
         "Ada",
@@ -338,6 +339,7 @@ async fn the_app_calls_a_native_peer() {
         &Place {
             bind: Some("0.0.0.0:0"),
             netns: None,
+            env: &[],
         },
         &dir,
         "Bo",

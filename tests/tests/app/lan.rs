@@ -120,6 +120,7 @@ async fn the_app_hosts_for_the_lan(desk: Computer, other: Computer) {
         &Place {
             bind: Some(&bind),
             netns: Some(&other),
+            env: &[],
         },
         &dir,
         "Bo",

@@ -26,6 +26,7 @@ async fn chromium_hiding_its_addresses_calls_a_native_peer_as_fast() {
     let everywhere = Place {
         bind: Some("0.0.0.0:0"),
         netns: None,
+        env: &[],
     };
     let mut setup_ms = Vec::new();
     for hide in [false, true] {
@@ -103,6 +104,7 @@ async fn chromium_and_a_native_peer_call_through_coturn_when_nothing_else_gets_t
         &Place {
             bind: Some(&bind),
             netns: Some(&link),
+            env: &[],
         },
         &dir,
         "Ada",
@@ -206,6 +208,7 @@ async fn chromium_stays_in_the_call_while_the_server_restarts() {
         &Place {
             bind: Some("0.0.0.0:0"),
             netns: None,
+            env: &[],
         },
         &dir,
         "Cy",

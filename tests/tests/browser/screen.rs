@@ -80,6 +80,7 @@ async fn chromium_and_a_native_peer_share_their_screens_with_each_other() {
     let everywhere = Place {
         bind: Some("0.0.0.0:0"),
         netns: None,
+        env: &[],
     };
     let bo = CliPeer::start_at(
         &server,

@@ -2,12 +2,15 @@
 //! virtual X display, one peer shares that display beside its camera, the far end records
 //! what it decodes of each, and the share matches the picture shown at its full size;
 //! stopping the share tells the far end and stops its video, and the camera goes on. A
-//! shared window that closes ends the share, and the far end hears so.
+//! shared window that closes ends the share, and the far end hears so. The same through
+//! the desktop's ScreenCast portal and PipeWire, as a Wayland session shares
+//! (`--share-screen portal`).
 
 use std::time::Duration;
 
+use tincan_e2e::portal::PortalDesktop;
 use tincan_e2e::screen::{desktop_showing_text, last_recorded, window_showing_text};
-use tincan_e2e::{about, CliPeer, Desktop, ServerProcess};
+use tincan_e2e::{about, CliPeer, Desktop, Place, ServerProcess};
 use tincan_media::video::y_psnr;
 
 use super::{temp_dir, ONE_CALL_AT_A_TIME};
@@ -157,5 +160,89 @@ async fn a_shared_window_that_closes_ends_the_share() {
     );
     let (_ada, _bo) = tokio::join!(ada.finish(), bo.finish());
     server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_through_the_desktop_portal_arrives_sharp_and_ends_with_its_stream() {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("screen-portal");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut desktop, expected) = PortalDesktop::start(&dir, WIDTH, HEIGHT).await;
+    let server = ServerProcess::start(&[]).await;
+    let none = ["--video", "none", "--audio", "none"];
+    let env = desktop.env();
+    let place = Place {
+        env: &env,
+        ..Place::default()
+    };
+    let ada = CliPeer::start_at(
+        &server,
+        &place,
+        &dir,
+        "Ada",
+        None,
+        &[&none[..], &["--share-screen", "portal", "--duration", "12"]].concat(),
+    )
+    .await;
+    let recordings = dir.join("recordings");
+    let bo = CliPeer::start(
+        &server,
+        &dir,
+        "Bo",
+        Some(&ada.room),
+        &[
+            &none[..],
+            &["--duration", "11", "--record", recordings.to_str().unwrap()],
+        ]
+        .concat(),
+    )
+    .await;
+    let shares = format!("sharing {} on", ada.id);
+    assert!(
+        bo.printed(&shares, Duration::from_secs(10)).await,
+        "Bo never heard Ada share through the portal"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The compositor ends the stream (the shared window closed, "stop sharing" pressed).
+    desktop.end_the_stream().await;
+    assert!(
+        ada.said("share ended", Duration::from_secs(5)).await,
+        "Ada did not notice the desktop ending the share"
+    );
+    let ended = format!("sharing {} off", ada.id);
+    assert!(
+        bo.printed(&ended, Duration::from_secs(5)).await,
+        "Bo never heard the share end"
+    );
+    let ada_id = ada.id.clone();
+    let (_ada, _bo) = tokio::join!(ada.finish(), bo.finish());
+    server.stop().await;
+    let asked = desktop.asked();
+    assert_eq!(
+        (asked.sessions, asked.starts, asked.closed),
+        (1, 1, 1),
+        "one portal session, started once and closed when the share ended"
+    );
+    let recorded = last_recorded(&recordings.join(format!("{ada_id}-screen.ivf")));
+    assert_eq!(
+        recorded.size,
+        (WIDTH as u16, HEIGHT as u16),
+        "the share at the screen's size"
+    );
+    let last = recorded.last.expect("a decoded picture of the screen");
+    let psnr = y_psnr(&last, &expected);
+    eprintln!(
+        "portal share: {} frames decoded, the last at {} ms, Y-PSNR {psnr:.1} dB",
+        recorded.frames, recorded.last_ms
+    );
+    assert!(psnr >= 30.0, "the shared screen arrived at {psnr:.1} dB");
+    assert!(
+        recorded.frames >= 10,
+        "only {} frames of the share decoded",
+        recorded.frames
+    );
+    drop(desktop);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -27,6 +27,7 @@ async fn peer(
     let place = Place {
         bind: Some(&bind),
         netns: Some(computer),
+        env: &[],
     };
     CliPeer::start_with_server(None, &place, dir, name, room, extra).await
 }

@@ -125,6 +125,7 @@ async fn retransmissions_stay_within_the_estimate_toward_a_receiver_that_asks_wi
         &Place {
             bind: Some(&ns_bind),
             netns: Some(&path.netns),
+            env: &[],
         },
         &dir,
         "sender",

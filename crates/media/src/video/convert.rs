@@ -171,6 +171,22 @@ pub fn bgrx_to_i420(
     )
 }
 
+/// Packed RGBX (red, green, blue, padding; or RGBA) to I420.
+pub fn rgbx_to_i420(
+    rgbx: &[u8],
+    width: u32,
+    height: u32,
+    capture_us: u64,
+) -> Result<VideoFrame, MediaError> {
+    packed_to_i420(
+        rgbx,
+        (width, height, 4),
+        "RGBX",
+        yuvutils_rs::rgba_to_yuv420,
+        capture_us,
+    )
+}
+
 /// One MJPEG frame (a JPEG picture) to I420. The picture's own size wins over the expected
 /// one: cameras sometimes send a different size than they announced.
 pub fn mjpeg_to_i420(jpeg: &[u8], capture_us: u64) -> Result<VideoFrame, MediaError> {

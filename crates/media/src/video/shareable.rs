@@ -1,7 +1,9 @@
 //! What a person can pick to share: the whole display and its windows, each with its name
-//! and size (a picker shows them with a thumbnail, [`thumbnail`]). X11 only so far, like the
-//! capture itself ([`super::screen`]).
+//! and size (a picker shows them with a thumbnail, [`thumbnail`]). On X11 they are listed
+//! here; in a Wayland session only the desktop may list them, so the one choice is its own
+//! dialog ([`ScreenTarget::Portal`]), without a thumbnail.
 
+use super::screen::in_wayland_session;
 use super::{ScreenSource, ScreenTarget, VideoSource};
 use crate::{MediaError, VideoFrame};
 
@@ -21,13 +23,35 @@ pub const MAX_WINDOWS: usize = 16;
 /// Windows smaller than this (either way) are not offered: docks, tray icons, handles.
 const SMALLEST: u32 = 64;
 
-/// One picture of `target`, as sharing it would send now (at most 1920x1080).
+/// One picture of `target`, as sharing it would send now (at most 1920x1080). None for the
+/// portal: taking one would ask the person, with the desktop's dialog, before they chose to
+/// share.
 pub fn thumbnail(target: &ScreenTarget) -> Result<VideoFrame, MediaError> {
+    if *target == ScreenTarget::Portal
+        || *target == ScreenTarget::Display(None) && in_wayland_session()
+    {
+        return Err(MediaError::Screen {
+            what: target.to_string(),
+            reason: "the desktop shows its own pictures when asked".into(),
+        });
+    }
     ScreenSource::open(target, 1)?.read()
 }
 
+/// What can be shared: in a Wayland session the desktop's dialog, else the X display and
+/// its windows.
 #[cfg(target_os = "linux")]
-pub use x11::shareable;
+pub fn shareable() -> Result<Vec<Shareable>, MediaError> {
+    if in_wayland_session() {
+        return Ok(vec![Shareable {
+            target: ScreenTarget::Portal,
+            name: "A screen or window (the desktop asks which)".into(),
+            width: 0,
+            height: 0,
+        }]);
+    }
+    x11::shareable()
+}
 
 #[cfg(target_os = "linux")]
 mod x11 {
@@ -39,19 +63,15 @@ mod x11 {
 
     /// The display in `$DISPLAY` ("Entire screen"), then its named windows on view, in the
     /// window manager's order (`_NET_CLIENT_LIST`) or, without one, the stacking order.
-    pub fn shareable() -> Result<Vec<Shareable>, MediaError> {
+    pub(super) fn shareable() -> Result<Vec<Shareable>, MediaError> {
         let shown = std::env::var("DISPLAY").unwrap_or_else(|_| "(no $DISPLAY)".into());
         let failed = |reason: String| MediaError::Screen {
             what: shown.clone(),
             reason,
         };
         let x = |e: &dyn std::fmt::Display| failed(format!("the display went away: {e}"));
-        let (conn, screen) = RustConnection::connect(None).map_err(|e| {
-            failed(format!(
-                "cannot connect to the X display ({e}); a Wayland session needs the \
-                 ScreenCast portal, which is not built yet"
-            ))
-        })?;
+        let (conn, screen) = RustConnection::connect(None)
+            .map_err(|e| failed(format!("cannot connect to the X display: {e}")))?;
         let root = conn
             .setup()
             .roots
@@ -142,6 +162,6 @@ mod x11 {
 pub fn shareable() -> Result<Vec<Shareable>, MediaError> {
     Err(MediaError::Screen {
         what: "the screen".into(),
-        reason: "screen sharing is built only for X11 on Linux so far".into(),
+        reason: "screen sharing is built only for Linux (X11 and Wayland) so far".into(),
     })
 }
