@@ -107,9 +107,11 @@ pub struct CallArgs {
     #[arg(long, value_name = "SECS:INPUT")]
     switch_video_at: Option<String>,
     /// Share a screen beside the camera, on a track of its own (the far end shows it
-    /// large): the display in $DISPLAY, a DISPLAY (like :0) or a WINDOW (an X window id).
-    /// Sent at its own size up to 1920x1080, at most 15 fps, encoded for text.
-    #[arg(long, value_name = "DISPLAY|WINDOW", num_args = 0..=1, default_missing_value = "")]
+    /// large): the display in $DISPLAY, a DISPLAY (like :0), a WINDOW (an X window id), or
+    /// `portal`: what the person picks in the desktop's ScreenCast portal (how a Wayland
+    /// session shares; the whole screen means this there). Sent at its own size up to
+    /// 1920x1080, at most 15 fps, encoded for text.
+    #[arg(long, value_name = "DISPLAY|WINDOW|portal", num_args = 0..=1, default_missing_value = "")]
     share_screen: Option<String>,
     /// Share the screen only from START to END seconds into the call (START-END, like 5-20).
     #[arg(long, value_name = "START-END", requires = "share_screen")]

@@ -28,7 +28,8 @@ enum Command {
         json: bool,
     },
     /// List what can be shared with --share-screen: the display in $DISPLAY and its
-    /// windows, each with its id, size and title (exit 1 when there is no X display).
+    /// windows, each with its id, size and title (exit 1 when there is no X display); in a
+    /// Wayland session, `portal` (the desktop asks which).
     Screens {
         /// Print JSON instead of text.
         #[arg(long)]

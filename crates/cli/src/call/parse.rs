@@ -17,7 +17,7 @@ pub(super) fn parse_video(v: &str) -> Result<VideoInput, String> {
     })
 }
 
-/// `--share-screen`'s value: empty for the display in $DISPLAY, else a display or a window.
+/// `--share-screen`'s value: empty for the whole screen, else a display, a window or `portal`.
 pub(super) fn parse_share(v: &str) -> Result<ScreenTarget, String> {
     match v {
         "" => Ok(ScreenTarget::Display(None)),
