@@ -15,6 +15,8 @@ mod portal;
 #[cfg(target_os = "linux")]
 mod x11;
 
+#[cfg(target_os = "linux")]
+use super::scale::Scaler;
 use super::{VideoFormat, VideoSource};
 use crate::{MediaError, VideoFrame};
 
@@ -117,12 +119,20 @@ pub fn in_wayland_session() -> bool {
     )
 }
 
-/// Pictures of what is shared. `read` returns at once (the latest picture); the caller paces
-/// it at `format().fps`.
+/// Where the pictures come from.
 #[cfg(target_os = "linux")]
-pub enum ScreenSource {
+enum Capture {
     X11(x11::X11Source),
     Portal(portal::PortalSource),
+}
+
+/// Pictures of what is shared, at [`share_size`] of what it was when opened. `read` returns
+/// at once (the latest picture); the caller paces it at `format().fps`.
+#[cfg(target_os = "linux")]
+pub struct ScreenSource {
+    capture: Capture,
+    format: VideoFormat,
+    scaler: Scaler,
 }
 
 #[cfg(target_os = "linux")]
@@ -130,35 +140,36 @@ impl ScreenSource {
     /// Opens `target` at up to `fps` pictures a second. The portal asks the person (the
     /// desktop's dialog) and may take as long as they do.
     pub fn open(target: &ScreenTarget, fps: u32) -> Result<Self, MediaError> {
-        match target {
-            ScreenTarget::Portal => portal::PortalSource::open(fps).map(Self::Portal),
+        let fps = fps.max(1);
+        let capture = match target {
+            ScreenTarget::Portal => Capture::Portal(portal::PortalSource::open(fps)?),
             ScreenTarget::Display(None) if in_wayland_session() => {
-                portal::PortalSource::open(fps).map(Self::Portal)
+                Capture::Portal(portal::PortalSource::open(fps)?)
             }
             ScreenTarget::Display(display) => {
-                x11::X11Source::open(display.as_deref(), None, fps).map(Self::X11)
+                Capture::X11(x11::X11Source::open(display.as_deref(), None)?)
             }
             ScreenTarget::Window { display, id } => {
-                x11::X11Source::open(display.as_deref(), Some(*id), fps).map(Self::X11)
+                Capture::X11(x11::X11Source::open(display.as_deref(), Some(*id))?)
             }
-        }
-    }
-
-    fn inner(&mut self) -> &mut dyn VideoSource {
-        match self {
-            Self::X11(source) => source,
-            Self::Portal(source) => source,
-        }
+        };
+        let (width, height) = match &capture {
+            Capture::X11(source) => source.size(),
+            Capture::Portal(source) => source.size(),
+        };
+        let (width, height) = share_size(width, height);
+        Ok(Self {
+            capture,
+            format: VideoFormat { width, height, fps },
+            scaler: Scaler::default(),
+        })
     }
 }
 
 #[cfg(target_os = "linux")]
 impl VideoSource for ScreenSource {
     fn format(&self) -> VideoFormat {
-        match self {
-            Self::X11(source) => source.format(),
-            Self::Portal(source) => source.format(),
-        }
+        self.format
     }
 
     fn is_screen(&self) -> bool {
@@ -166,7 +177,17 @@ impl VideoSource for ScreenSource {
     }
 
     fn read(&mut self) -> Result<VideoFrame, MediaError> {
-        self.inner().read()
+        let full = match &mut self.capture {
+            Capture::X11(source) => source.grab()?,
+            Capture::Portal(source) => source.grab()?,
+        };
+        let VideoFormat { width, height, .. } = self.format;
+        if (width, height) == (full.width(), full.height()) {
+            return Ok(full);
+        }
+        let mut scaled = vec![0u8; VideoFrame::i420_len(width, height)];
+        self.scaler.scale_into(&full, width, height, &mut scaled)?;
+        VideoFrame::from_i420(width, height, scaled, full.capture_us)
     }
 }
 

@@ -20,10 +20,8 @@ use pipewire as pw;
 use pw::spa;
 use spa::param::video::{VideoFormat as PwFormat, VideoInfoRaw};
 
-use super::{share_size, VideoFormat, VideoSource};
 use crate::now_us;
 use crate::video::convert::{bgrx_to_i420, rgbx_to_i420};
-use crate::video::scale::Scaler;
 use crate::{MediaError, VideoFrame};
 
 /// How long the first picture may take once the person has picked what to share.
@@ -73,9 +71,9 @@ impl Shared {
 
 /// A screen or window the person picked in the desktop's dialog.
 pub struct PortalSource {
-    format: VideoFormat,
+    /// The first picture's size.
+    size: (u32, u32),
     shared: Arc<Shared>,
-    scaler: Scaler,
     stop: Option<pw::channel::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     /// The portal session, closed when the share stops.
@@ -103,21 +101,37 @@ impl PortalSource {
                 .map_err(|e| failed(format!("cannot start its thread: {e}")))?
         };
         let mut source = Self {
-            format: VideoFormat {
-                width: 2,
-                height: 2,
-                fps,
-            },
+            size: (2, 2),
             shared,
-            scaler: Scaler::default(),
             stop: Some(stop),
             thread: Some(thread),
             session: Some((proxy, session)),
         };
-        let (width, height) = source.first_picture()?;
-        let (width, height) = share_size(width, height);
-        source.format = VideoFormat { width, height, fps };
+        source.size = source.first_picture()?;
         Ok(source)
+    }
+
+    /// The size of the first picture (later ones may differ: a window resized).
+    pub fn size(&self) -> (u32, u32) {
+        self.size
+    }
+
+    /// The latest picture, at its own size; an error once the share has ended.
+    pub fn grab(&mut self) -> Result<VideoFrame, MediaError> {
+        let latest = self.shared.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(why) = &latest.ended {
+            return Err(failed(why.clone()));
+        }
+        let p = latest
+            .picture
+            .as_ref()
+            .ok_or_else(|| failed("no picture yet"))?;
+        let convert = if p.blue_first {
+            bgrx_to_i420
+        } else {
+            rgbx_to_i420
+        };
+        convert(&p.bytes, p.width & !1, p.height & !1, p.capture_us)
     }
 
     /// The size of the first picture, once it has come.
@@ -156,42 +170,6 @@ impl Drop for PortalSource {
             // The desktop also ends it when our D-Bus connection goes.
             let _ = zbus::block_on(session.close());
         }
-    }
-}
-
-impl VideoSource for PortalSource {
-    fn format(&self) -> VideoFormat {
-        self.format
-    }
-
-    fn is_screen(&self) -> bool {
-        true
-    }
-
-    fn read(&mut self) -> Result<VideoFrame, MediaError> {
-        let full = {
-            let latest = self.shared.latest.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(why) = &latest.ended {
-                return Err(failed(why.clone()));
-            }
-            let p = latest
-                .picture
-                .as_ref()
-                .ok_or_else(|| failed("no picture yet"))?;
-            let convert = if p.blue_first {
-                bgrx_to_i420
-            } else {
-                rgbx_to_i420
-            };
-            convert(&p.bytes, p.width & !1, p.height & !1, p.capture_us)?
-        };
-        let VideoFormat { width, height, .. } = self.format;
-        if (width, height) == (full.width(), full.height()) {
-            return Ok(full);
-        }
-        let mut scaled = vec![0u8; VideoFrame::i420_len(width, height)];
-        self.scaler.scale_into(&full, width, height, &mut scaled)?;
-        VideoFrame::from_i420(width, height, scaled, full.capture_us)
     }
 }
 

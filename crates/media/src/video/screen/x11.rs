@@ -5,27 +5,22 @@ use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt, ImageFormat, ImageOrder};
 use x11rb::rust_connection::RustConnection;
 
-use super::{share_size, VideoFormat, VideoSource};
 use crate::now_us;
 use crate::video::convert::bgrx_to_i420;
-use crate::video::scale::Scaler;
 use crate::{MediaError, VideoFrame};
 
-/// Pictures of a display or a window. `read` returns at once; the caller paces it at
-/// `format().fps`.
+/// Pictures of a display or a window, read when asked.
 pub struct X11Source {
     conn: RustConnection,
     drawable: u32,
     /// What is read (the window's size when it was opened, made even).
     width: u32,
     height: u32,
-    format: VideoFormat,
-    scaler: Scaler,
 }
 
 impl X11Source {
     /// The display `display` (None: `$DISPLAY`), or the window `window` on it.
-    pub fn open(display: Option<&str>, window: Option<u32>, fps: u32) -> Result<Self, MediaError> {
+    pub fn open(display: Option<&str>, window: Option<u32>) -> Result<Self, MediaError> {
         let shown = display.map_or_else(
             || std::env::var("DISPLAY").unwrap_or_else(|_| "(no $DISPLAY)".into()),
             str::to_owned,
@@ -74,23 +69,21 @@ impl X11Source {
         if width < 2 || height < 2 {
             return Err(failed(format!("{width}x{height} is too small to share")));
         }
-        let (out_w, out_h) = share_size(width, height);
         Ok(Self {
             conn,
             drawable,
             width,
             height,
-            format: VideoFormat {
-                width: out_w,
-                height: out_h,
-                fps: fps.max(1),
-            },
-            scaler: Scaler::default(),
         })
     }
 
+    /// The size pictures are read at.
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
     /// One picture at the screen's own size.
-    fn grab(&mut self) -> Result<VideoFrame, MediaError> {
+    pub fn grab(&mut self) -> Result<VideoFrame, MediaError> {
         let capture_us = now_us();
         let failed = |reason: String| MediaError::Screen {
             what: format!("window {:#x}", self.drawable),
@@ -119,26 +112,5 @@ impl X11Source {
             )));
         }
         bgrx_to_i420(&reply.data, w, h, capture_us)
-    }
-}
-
-impl VideoSource for X11Source {
-    fn format(&self) -> VideoFormat {
-        self.format
-    }
-
-    fn is_screen(&self) -> bool {
-        true
-    }
-
-    fn read(&mut self) -> Result<VideoFrame, MediaError> {
-        let full = self.grab()?;
-        let VideoFormat { width, height, .. } = self.format;
-        if (width, height) == (full.width(), full.height()) {
-            return Ok(full);
-        }
-        let mut scaled = vec![0u8; VideoFrame::i420_len(width, height)];
-        self.scaler.scale_into(&full, width, height, &mut scaled)?;
-        VideoFrame::from_i420(width, height, scaled, full.capture_us)
     }
 }
