@@ -4,8 +4,11 @@
 //! test below reads that file and holds the two lists equal, and holds every other page
 //! module to `api.js` for listening.
 //!
-//! What the page asks of the app is the other half of the contract: the commands in
-//! `commands.rs` and `people/commands.rs`, each with typed arguments and replies.
+//! What the page asks of the app is the other half of the contract: the commands (in
+//! `commands.rs`, `files.rs`, `screen.rs`, `people/commands.rs`), each with typed arguments
+//! and replies, registered in `lib.rs`'s `generate_handler!`; `api.js`'s `COMMANDS` lists
+//! their names, its `invoke` refuses any other, and a test below holds the lists equal and
+//! every name a page module asks for to them.
 
 use serde::Serialize;
 use tauri::{AppHandle, Emitter};
@@ -178,6 +181,57 @@ mod tests {
                 assert!(
                     !text.contains("__TAURI__.event") && !text.contains("listen("),
                     "{name} listens by itself; use api.js's on()"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_page_asks_only_for_commands_the_app_answers() {
+        let lib = include_str!("lib.rs");
+        let start = lib
+            .find("tauri::generate_handler![")
+            .expect("the app's handler list");
+        let end = start
+            + lib[start..]
+                .find("])")
+                .expect("the end of the handler list");
+        let answered: Vec<&str> = lib[start..end]
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.trim().trim_end_matches(',').rsplit("::").next())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let api = page_file("api.js");
+        let start = api
+            .find("export const COMMANDS = [")
+            .expect("COMMANDS in api.js");
+        let end = start + api[start..].find("];").expect("the end of COMMANDS");
+        let listed: Vec<&str> = api[start..end].split('"').skip(1).step_by(2).collect();
+        assert_eq!(listed, answered, "ui/app/api.js's COMMANDS");
+        // Every command a page module names is one of them, and none asks by itself.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/app");
+        for entry in std::fs::read_dir(dir).expect("ui/app") {
+            let path = entry.expect("a file in ui/app").path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if !name.ends_with(".js") {
+                continue;
+            }
+            let text = page_file(name);
+            for asked in text.split("invoke(\"").skip(1) {
+                let command = asked.split('"').next().unwrap_or_default();
+                assert!(
+                    listed.contains(&command),
+                    "{name} asks for {command:?}, which the app does not answer"
+                );
+            }
+            if name != "api.js" {
+                assert!(
+                    !text.contains("__TAURI__"),
+                    "{name} reaches Tauri by itself; use api.js"
                 );
             }
         }
