@@ -90,8 +90,13 @@ async fn main() {
     );
     server.stop().await;
 
-    // Rate-limited links, 20 ms each way: clean at 20 Mbit/s, and 5 Mbit/s with 2 % loss.
-    for (kbit, loss, size) in [(20_000u32, 0.0, 40_000_000u64), (5_000, 2.0, 5_000_000)] {
+    // Rate-limited links, 20 ms each way: clean at 20 Mbit/s (40 MB, and 100 MB, where the
+    // start and the end weigh less), and 5 Mbit/s with 2 % loss.
+    for (kbit, loss, size) in [
+        (20_000u32, 0.0, 40_000_000u64),
+        (20_000, 0.0, 100_000_000),
+        (5_000, 2.0, 5_000_000),
+    ] {
         fresh(&dir);
         let source = dir.join("file.bin");
         write_noise(&source, size, 2);
