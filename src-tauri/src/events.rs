@@ -152,6 +152,19 @@ impl PageEvent {
 mod tests {
     use super::*;
 
+    /// Each of the page's JavaScript modules: its file name and text.
+    fn page_modules() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/app");
+        std::fs::read_dir(dir)
+            .expect("ui/app")
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                let text = name.ends_with(".js").then(|| page_file(&name))?;
+                Some((name, text))
+            })
+            .collect()
+    }
+
     fn page_file(name: &str) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../ui/app")
@@ -169,15 +182,8 @@ mod tests {
         let names: Vec<&str> = api[start..end].split('"').skip(1).step_by(2).collect();
         assert_eq!(names, PageEvent::NAMES, "ui/app/api.js's EVENTS");
         // No other module listens by itself (a name written there could drift).
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/app");
-        for entry in std::fs::read_dir(dir).expect("ui/app") {
-            let path = entry.expect("a file in ui/app").path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if name.ends_with(".js") && name != "api.js" {
-                let text = page_file(name);
+        for (name, text) in page_modules() {
+            if name != "api.js" {
                 assert!(
                     !text.contains("__TAURI__.event") && !text.contains("listen("),
                     "{name} listens by itself; use api.js's on()"
@@ -210,17 +216,7 @@ mod tests {
         let listed: Vec<&str> = api[start..end].split('"').skip(1).step_by(2).collect();
         assert_eq!(listed, answered, "ui/app/api.js's COMMANDS");
         // Every command a page module names is one of them, and none asks by itself.
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/app");
-        for entry in std::fs::read_dir(dir).expect("ui/app") {
-            let path = entry.expect("a file in ui/app").path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if !name.ends_with(".js") {
-                continue;
-            }
-            let text = page_file(name);
+        for (name, text) in page_modules() {
             for asked in text.split("invoke(\"").skip(1) {
                 let command = asked.split('"').next().unwrap_or_default();
                 assert!(

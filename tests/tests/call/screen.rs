@@ -149,15 +149,7 @@ async fn a_shared_window_that_closes_ends_the_share() {
         "Bo never heard Ada share the window"
     );
     drop(window);
-    assert!(
-        ada.said("share ended", Duration::from_secs(5)).await,
-        "Ada did not notice the window closing"
-    );
-    let ended = format!("sharing {} off", ada.id);
-    assert!(
-        bo.printed(&ended, Duration::from_secs(5)).await,
-        "Bo never heard the share end"
-    );
+    the_share_ends(&ada, &bo, "the window closing").await;
     let (_ada, _bo) = tokio::join!(ada.finish(), bo.finish());
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -207,15 +199,7 @@ async fn a_share_through_the_desktop_portal_arrives_sharp_and_ends_with_its_stre
     tokio::time::sleep(Duration::from_secs(4)).await;
     // The compositor ends the stream (the shared window closed, "stop sharing" pressed).
     desktop.end_the_stream().await;
-    assert!(
-        ada.said("share ended", Duration::from_secs(5)).await,
-        "Ada did not notice the desktop ending the share"
-    );
-    let ended = format!("sharing {} off", ada.id);
-    assert!(
-        bo.printed(&ended, Duration::from_secs(5)).await,
-        "Bo never heard the share end"
-    );
+    the_share_ends(&ada, &bo, "the desktop ending the share").await;
     let ada_id = ada.id.clone();
     let (_ada, _bo) = tokio::join!(ada.finish(), bo.finish());
     server.stop().await;
@@ -245,4 +229,17 @@ async fn a_share_through_the_desktop_portal_arrives_sharp_and_ends_with_its_stre
     );
     drop(desktop);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ada says her share ended (within 5 s of `cause`), and Bo hears it stop.
+async fn the_share_ends(ada: &CliPeer, bo: &CliPeer, cause: &str) {
+    assert!(
+        ada.said("share ended", Duration::from_secs(5)).await,
+        "Ada did not notice {cause}"
+    );
+    let ended = format!("sharing {} off", ada.id);
+    assert!(
+        bo.printed(&ended, Duration::from_secs(5)).await,
+        "Bo never heard the share end"
+    );
 }
