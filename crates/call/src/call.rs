@@ -216,13 +216,21 @@ impl Call {
     /// Shares a screen or a window beside the camera (on the connection's second video
     /// track: the far ends show it large), or stops sharing with `None`. Every peer is told
     /// (`Signal::Sharing`); nothing is renegotiated. A screen that cannot be opened fails this
-    /// call and changes nothing. A shared window that closes ends the share by itself
+    /// call and changes nothing; in a Wayland session opening waits for the person to pick
+    /// in the desktop's dialog (on a blocking thread, not the runtime's). A shared window that closes ends the share by itself
     /// ([`CallEvent::InputLost`] with [`crate::LostInput::Screen`]).
     pub async fn share_screen(
         &self,
         target: Option<tincan_media::video::ScreenTarget>,
     ) -> Result<(), CallError> {
-        let source = target.as_ref().map(crate::media::open_share).transpose()?;
+        // Opening may wait on the person: the desktop's own dialog, in a Wayland session.
+        let source = match target {
+            Some(target) => {
+                let open = tokio::task::spawn_blocking(move || crate::media::open_share(&target));
+                Some(open.await.map_err(|e| CallError::WebRtc(e.to_string()))??)
+            }
+            None => None,
+        };
         let on = source.is_some();
         self.share_controls.next_video.put(source);
         self.share_controls
