@@ -27,9 +27,7 @@ const SMALLEST: u32 = 64;
 /// portal: taking one would ask the person, with the desktop's dialog, before they chose to
 /// share.
 pub fn thumbnail(target: &ScreenTarget) -> Result<VideoFrame, MediaError> {
-    if *target == ScreenTarget::Portal
-        || *target == ScreenTarget::Display(None) && in_wayland_session()
-    {
+    if target.through_portal() {
         return Err(MediaError::Screen {
             what: target.to_string(),
             reason: "the desktop shows its own pictures when asked".into(),

@@ -41,6 +41,16 @@ impl ScreenTarget {
         Self::Window { display: None, id }
     }
 
+    /// Whether sharing this goes through the desktop's portal: asked for, or the whole
+    /// screen in a Wayland session ([`in_wayland_session`]).
+    pub fn through_portal(&self) -> bool {
+        match self {
+            Self::Portal => true,
+            Self::Display(None) => in_wayland_session(),
+            _ => false,
+        }
+    }
+
     /// `:0`, `:1.0` and the like are displays; a decimal or `0x…` number is a window id on
     /// `$DISPLAY`, and `:1/0x…` one on that display; `portal` asks the desktop.
     pub fn parse(text: &str) -> Result<Self, MediaError> {
@@ -141,15 +151,14 @@ impl ScreenSource {
     /// desktop's dialog) and may take as long as they do.
     pub fn open(target: &ScreenTarget, fps: u32) -> Result<Self, MediaError> {
         let fps = fps.max(1);
-        let capture = match target {
-            ScreenTarget::Portal => Capture::Portal(portal::PortalSource::open(fps)?),
-            ScreenTarget::Display(None) if in_wayland_session() => {
+        let capture = match (target, target.through_portal()) {
+            (ScreenTarget::Portal, _) | (_, true) => {
                 Capture::Portal(portal::PortalSource::open(fps)?)
             }
-            ScreenTarget::Display(display) => {
+            (ScreenTarget::Display(display), false) => {
                 Capture::X11(x11::X11Source::open(display.as_deref(), None)?)
             }
-            ScreenTarget::Window { display, id } => {
+            (ScreenTarget::Window { display, id }, false) => {
                 Capture::X11(x11::X11Source::open(display.as_deref(), Some(*id))?)
             }
         };
@@ -266,6 +275,10 @@ mod tests {
         }
         let e = ScreenTarget::parse("my screen").unwrap_err().to_string();
         assert!(e.contains("neither an X display"), "{e}");
+        // Whatever the session: the portal when asked, X for a named display or window.
+        assert!(ScreenTarget::Portal.through_portal());
+        assert!(!ScreenTarget::window(7).through_portal());
+        assert!(!ScreenTarget::Display(Some(":3".into())).through_portal());
     }
 
     #[test]
