@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod files;
 mod frame_socket;
+mod held;
 mod json_file;
 pub(crate) mod links;
 mod no_gpu;

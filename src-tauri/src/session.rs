@@ -2,7 +2,7 @@
 //! (tauri events, tile pictures), and falls back when a camera or microphone goes away.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tauri::AppHandle;
@@ -12,6 +12,7 @@ use tincan_protocol::PeerInfo;
 use tokio::sync::mpsc;
 
 use crate::devices;
+use crate::held::HeldPictures;
 use crate::events::{share_tile, InputLostNotice, PageEvent, PeerView};
 use crate::preview::SELF_TILE;
 use crate::tiles::Tiles;
@@ -47,22 +48,40 @@ pub fn pump(
     mut events: mpsc::Receiver<CallEvent>,
 ) {
     tauri::async_runtime::spawn(async move {
-        while let Some(event) = events.recv().await {
+        // Remote pictures wait here for their `show_at` (lip sync).
+        let mut held = HeldPictures::default();
+        loop {
+            let due = held.next_due();
+            let event = tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => event,
+                    None => break,
+                },
+                () = sleep_until(due) => {
+                    for (tile, frame) in held.due(Instant::now()) {
+                        tiles.offer(&tile, frame);
+                    }
+                    continue;
+                }
+            };
             match event {
                 CallEvent::Video {
                     peer,
-                    screen: false,
+                    screen,
                     frame,
-                    ..
-                } => tiles.offer(&peer.0, frame),
-                CallEvent::Video {
-                    peer,
-                    screen: true,
-                    frame,
-                    ..
-                } => tiles.offer(&share_tile(&peer.0), frame),
+                    show_at,
+                } => {
+                    let tile = match screen {
+                        false => peer.0,
+                        true => share_tile(&peer.0),
+                    };
+                    for frame in held.hold(&tile, frame, show_at, Instant::now()) {
+                        tiles.offer(&tile, frame);
+                    }
+                }
                 CallEvent::Sharing { peer, on } => {
                     if !on {
+                        held.forget(&share_tile(&peer.0));
                         tiles.forget(&share_tile(&peer.0));
                     }
                     PageEvent::Sharing {
@@ -82,8 +101,10 @@ pub fn pump(
                 }
                 CallEvent::PeerJoined(info) => show_peer(&app, info),
                 CallEvent::PeerLeft { peer } => {
-                    tiles.forget(&peer.0);
-                    tiles.forget(&share_tile(&peer.0));
+                    for tile in [peer.0.clone(), share_tile(&peer.0)] {
+                        held.forget(&tile);
+                        tiles.forget(&tile);
+                    }
                     PageEvent::PeerLeft(peer.to_string()).send(&app);
                 }
                 CallEvent::Connected {
@@ -155,6 +176,14 @@ pub fn pump(
             }
         }
     });
+}
+
+/// Sleeps until `at`, or for ever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Switches a lost input to the default device, or to none when there is no other. Returns

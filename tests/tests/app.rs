@@ -4,7 +4,8 @@
 //! Screenshots of each screen go to docs/screenshots/. [`lan`]: the app hosting a call for
 //! its LAN, joined by code from another computer and by its copied link from Chromium.
 //! [`people`]: contacts and ringing, with the window closed to the tray. [`room`]: a room of
-//! five, push-to-talk and the shortcuts' help.
+//! five, push-to-talk and the shortcuts' help. [`lip_sync`]: a flash and its beep, drawn
+//! and heard together.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,6 +20,8 @@ mod before_call;
 mod call;
 #[path = "app/lan.rs"]
 mod lan;
+#[path = "app/lip_sync.rs"]
+mod lip_sync;
 #[path = "app/microphones.rs"]
 mod microphones;
 #[path = "app/people.rs"]

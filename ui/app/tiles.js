@@ -10,15 +10,22 @@ import { I420Canvas } from "./video.js";
  */
 const frameSocket = invoke("frame_socket").catch(() => null);
 
+/** Pictures a tile remembers in `recent`: four seconds at 30 a second. */
+const RECENT = 120;
+
 /** Starts receiving pictures for `id` into `canvas`; its counters go in `tiles[id]`. */
 export function watchTile(tiles, id, canvas) {
   const renderer = new I420Canvas(canvas);
   // `canvas`: which canvas shows it (for tests and curious people).
-  const entry = { drawn: 0, fingerprint: 0, width: 0, height: 0, renderer, canvas: canvas.id };
+  // `recent`: when the last pictures were drawn (ms since the epoch) and how bright they
+  // were, so a test can tell when a flash was shown (lip sync, docs/desktop-app.md).
+  const entry = { drawn: 0, fingerprint: 0, width: 0, height: 0, renderer, canvas: canvas.id, recent: [] };
   tiles[id] = entry;
   const show = (buffer) => {
     if (renderer.draw(buffer)) {
       Object.assign(entry, { drawn: renderer.drawn, fingerprint: renderer.fingerprint, width: renderer.width, height: renderer.height, at: performance.now() });
+      entry.recent.push([performance.timeOrigin + performance.now(), Math.round(renderer.brightness)]);
+      if (entry.recent.length > RECENT) entry.recent.shift();
       canvas.parentElement?.classList.add("live");
     }
   };

@@ -69,6 +69,8 @@ export class I420Canvas {
     // A cheap fingerprint of the last picture (sampled luma), so tests and the stats view
     // can tell moving video from a frozen one.
     this.fingerprint = 0;
+    // The mean luma of the same samples (0-255): a lip-sync test finds the flashes by it.
+    this.brightness = 0;
   }
 
   /** Draws one picture; returns false when the buffer is not one. */
@@ -107,8 +109,15 @@ export class I420Canvas {
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
     const y = planes[0][0];
     let sum = 0;
-    for (let i = 0; i < ySize; i += 997) sum = (sum + y[i] * (i + 1)) % 1000000007;
+    let light = 0;
+    let samples = 0;
+    for (let i = 0; i < ySize; i += 997) {
+      sum = (sum + y[i] * (i + 1)) % 1000000007;
+      light += y[i];
+      samples += 1;
+    }
     this.fingerprint = sum;
+    this.brightness = samples ? light / samples : 0;
     this.width = width;
     this.height = height;
     this.drawn += 1;

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tincan_media::sync_clip::{BeepSource, FlashSource};
 use tincan_media::audio::{AudioProcessor, AudioSource, MicrophoneSource, ToneSource, WavSource};
 use tincan_media::codec::{OpusEncoder, Vp8Config, Vp8Encoder};
 use tincan_media::video::{
@@ -96,6 +97,8 @@ pub fn open_share(target: &tincan_media::video::ScreenTarget) -> Result<Video, C
 pub fn open_video(input: &VideoInput, format: VideoFormat) -> Result<Option<Video>, CallError> {
     Ok(match input {
         VideoInput::Pattern => Some((Box::new(PatternSource::new(format)?), true)),
+        // It keeps to the wall clock's grid itself.
+        VideoInput::Flash => Some((Box::new(FlashSource::new(format)?), false)),
         VideoInput::File(path) => Some((Box::new(Y4mSource::open(path)?), true)),
         VideoInput::Camera(id) => {
             Some((Box::new(CameraSource::open(id.as_deref(), format)?), false))
@@ -114,6 +117,7 @@ pub fn open_video(input: &VideoInput, format: VideoFormat) -> Result<Option<Vide
 pub fn open_audio(input: &AudioInput) -> Result<Option<Audio>, CallError> {
     Ok(match input {
         AudioInput::Tone(hz) => Some((Box::new(ToneSource::tone(*hz)), true)),
+        AudioInput::Beep(hz) => Some((Box::new(BeepSource::new(*hz)), true)),
         AudioInput::File(path) => Some((Box::new(WavSource::open(path, true)?), true)),
         AudioInput::Microphone(id) => {
             Some((Box::new(MicrophoneSource::open(id.as_deref())?), false))

@@ -19,6 +19,10 @@ pub enum RoomChoice {
 pub enum VideoInput {
     /// The stamped test pattern.
     Pattern,
+    /// The test pattern turning white for one picture on every whole second of the clock:
+    /// with [`AudioInput::Beep`], the flash-and-beep clip that measures lip sync
+    /// (`tincan_media::sync_clip`).
+    Flash,
     /// A y4m file, looping.
     File(PathBuf),
     /// A camera by id, or the first one.
@@ -33,6 +37,9 @@ pub enum VideoInput {
 pub enum AudioInput {
     /// A steady tone at this frequency.
     Tone(f64),
+    /// A 100 ms beep at this frequency on every whole second of the clock, silence between
+    /// (the sound of the flash-and-beep clip, see [`VideoInput::Flash`]).
+    Beep(f64),
     /// A wav file, looping.
     File(PathBuf),
     /// A microphone by id, or the default one.

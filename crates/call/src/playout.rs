@@ -153,7 +153,7 @@ fn run(
             let (frame, played) = buffer.pop();
             // How long audio arriving now takes to be heard, for the video to wait as long.
             let delay =
-                buffer.delay() + speaker.as_ref().map_or(Duration::ZERO, SpeakerSink::queued);
+                buffer.delay() + speaker.as_ref().map_or(Duration::ZERO, SpeakerSink::heard_after);
             audio
                 .counters
                 .audio_delay_us

@@ -61,12 +61,14 @@ pub struct CallArgs {
     host_port: u16,
     #[arg(long, default_value = "tincan-cli")]
     name: String,
-    /// pattern, a .y4m file, camera or camera:ID, screen (the X display in $DISPLAY),
+    /// pattern, flash (the pattern, white for one picture on every whole second: with
+    /// --audio beep, a clip to measure lip sync), a .y4m file, camera or camera:ID, screen (the X display in $DISPLAY),
     /// screen:DISPLAY (like :0) or screen:WINDOW (an X window id), or none. A screen is sent
     /// at its own size up to 1920x1080 and at most 15 fps, encoded for text.
     #[arg(long, default_value = "pattern")]
     video: String,
-    /// tone, tone:HZ, a .wav file, mic or mic:ID, or none.
+    /// tone, tone:HZ, beep or beep:HZ (100 ms on every whole second, 1000 Hz by default), a
+    /// .wav file, mic or mic:ID, or none.
     #[arg(long, default_value = "tone")]
     audio: String,
     /// Microphone processing: on (echo cancellation, noise suppression, automatic gain), off

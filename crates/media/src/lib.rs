@@ -6,6 +6,7 @@
 //! - [`video`]: camera (nokhwa), the stamped test pattern, y4m files; format conversion.
 //! - [`audio`]: microphone and speaker (cpal), tone, wav, null; resampling to 48 kHz mono.
 //! - [`codec`]: VP8 over libvpx (keyframes on demand, live bitrate), Opus (FEC, concealment).
+//! - [`sync_clip`]: a flash and a beep on every whole second, to measure lip sync.
 //! - [`devices`]: what cameras, microphones and speakers exist, and when that changes.
 
 pub mod audio;
@@ -15,6 +16,7 @@ mod error;
 mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod sync_clip;
 pub mod video;
 
 pub use error::MediaError;

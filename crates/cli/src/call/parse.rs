@@ -6,6 +6,7 @@ use tincan_media::video::ScreenTarget;
 pub(super) fn parse_video(v: &str) -> Result<VideoInput, String> {
     Ok(match v {
         "pattern" => VideoInput::Pattern,
+        "flash" => VideoInput::Flash,
         "none" => VideoInput::None,
         "camera" => VideoInput::Camera(None),
         v if v.starts_with("camera:") => VideoInput::Camera(Some(v["camera:".len()..].to_owned())),
@@ -28,6 +29,12 @@ pub(super) fn parse_share(v: &str) -> Result<ScreenTarget, String> {
 pub(super) fn parse_audio(a: &str) -> Result<AudioInput, String> {
     Ok(match a {
         "tone" => AudioInput::Tone(440.0),
+        "beep" => AudioInput::Beep(1000.0),
+        a if a.starts_with("beep:") => AudioInput::Beep(
+            a["beep:".len()..]
+                .parse()
+                .map_err(|_| format!("--audio {a}: beep:HZ takes a number"))?,
+        ),
         "none" => AudioInput::None,
         "mic" => AudioInput::Microphone(None),
         a if a.starts_with("mic:") => AudioInput::Microphone(Some(a["mic:".len()..].to_owned())),

@@ -350,6 +350,9 @@ pub struct SpeakerSink {
     gaps: Arc<std::sync::atomic::AtomicU64>,
     /// Of those, what [`SpeakerSink::take_gap_frames`] has not reported yet.
     gap_carry: u64,
+    /// How long the device (the sound server, the hardware) holds audio after taking it, in
+    /// µs, as it said at its last callback.
+    device_latency_us: Arc<std::sync::atomic::AtomicU64>,
 }
 
 // See MicrophoneSource.
@@ -369,6 +372,7 @@ impl SpeakerSink {
         let (ring, consumer) = rtrb::RingBuffer::<f32>::new(rate as usize);
         let fault: DeviceFault = Arc::default();
         let gaps: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let device_latency_us: Arc<std::sync::atomic::AtomicU64> = Arc::default();
         let stream = with_sample_type!(
             format,
             build_output(
@@ -377,7 +381,8 @@ impl SpeakerSink {
                 channels,
                 consumer,
                 fault.clone(),
-                gaps.clone()
+                gaps.clone(),
+                device_latency_us.clone()
             )
         )?;
         stream
@@ -396,6 +401,7 @@ impl SpeakerSink {
             last_queued: 0,
             gaps,
             gap_carry: 0,
+            device_latency_us,
         })
     }
 }
@@ -407,6 +413,7 @@ fn build_output<T>(
     mut consumer: rtrb::Consumer<f32>,
     fault: DeviceFault,
     gaps: Arc<std::sync::atomic::AtomicU64>,
+    device_latency_us: Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<cpal::Stream, MediaError>
 where
     T: SizedSample + FromSample<f32>,
@@ -415,8 +422,14 @@ where
     device
         .build_output_stream::<T, _, _>(
             config.clone(),
-            move |data: &mut [T], _| {
+            move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
                 super::realtime::promote_current_thread(&mut promoted);
+                let when = info.timestamp();
+                let latency = when.playback.saturating_duration_since(when.callback);
+                device_latency_us.store(
+                    latency.as_micros().min(u128::from(u64::MAX)) as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 let mut gap = 0u64;
                 for frame in data.chunks_exact_mut(channels) {
                     // An empty ring plays silence: the jitter buffer upstream conceals gaps.
@@ -458,10 +471,20 @@ impl SpeakerSink {
         frames.min(u64::from(u32::MAX)) as u32
     }
 
-    /// Audio written but not yet played: how much later than written a sample is heard.
+    /// Audio written and not yet taken by the device: our own queue in front of it.
     pub fn queued(&self) -> Duration {
         let queued = self.ring.buffer().capacity() - self.ring.slots();
         Duration::from_secs_f64(queued as f64 / f64::from(self.device_rate.max(1)))
+    }
+
+    /// How much later than written a sample is heard: our queue, then the device's own
+    /// latency (the sound server's buffer and the hardware's, as the device reports it; on
+    /// PulseAudio tens of milliseconds). What a picture waits for to meet its sound.
+    pub fn heard_after(&self) -> Duration {
+        let device = self
+            .device_latency_us
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.queued() + Duration::from_micros(device)
     }
 }
 
