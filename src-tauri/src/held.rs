@@ -81,7 +81,10 @@ mod tests {
     }
 
     fn widths(frames: &[(String, VideoFrame)]) -> Vec<(&str, u32)> {
-        frames.iter().map(|(t, f)| (t.as_str(), f.width())).collect()
+        frames
+            .iter()
+            .map(|(t, f)| (t.as_str(), f.width()))
+            .collect()
     }
 
     #[test]
@@ -94,7 +97,9 @@ mod tests {
         assert!(held.hold("a", picture(32), t0 + ms(60), t0).is_empty());
         assert!(held.hold("b", picture(48), t0 + ms(40), t0).is_empty());
         // Its time passed already, but an older picture of its tile waits: it waits behind.
-        assert!(held.hold("a", picture(64), t0 + ms(10), t0 + ms(5)).is_empty());
+        assert!(held
+            .hold("a", picture(64), t0 + ms(10), t0 + ms(5))
+            .is_empty());
         assert_eq!(held.next_due(), Some(t0 + ms(40)));
         assert!(held.due(t0 + ms(39)).is_empty());
         assert_eq!(widths(&held.due(t0 + ms(40))), [("b", 48)]);

@@ -12,8 +12,8 @@ use tincan_protocol::PeerInfo;
 use tokio::sync::mpsc;
 
 use crate::devices;
-use crate::held::HeldPictures;
 use crate::events::{share_tile, InputLostNotice, PageEvent, PeerView};
+use crate::held::HeldPictures;
 use crate::preview::SELF_TILE;
 use crate::tiles::Tiles;
 

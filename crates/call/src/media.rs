@@ -8,9 +8,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tincan_media::sync_clip::{BeepSource, FlashSource};
 use tincan_media::audio::{AudioProcessor, AudioSource, MicrophoneSource, ToneSource, WavSource};
 use tincan_media::codec::{OpusEncoder, Vp8Config, Vp8Encoder};
+use tincan_media::sync_clip::{BeepSource, FlashSource};
 use tincan_media::video::{
     scale, stamp, CameraSource, PatternSource, ScreenSource, VideoFormat, VideoSource, Y4mSource,
 };

@@ -151,9 +151,14 @@ fn run(
                 continue;
             };
             let (frame, played) = buffer.pop();
-            // How long audio arriving now takes to be heard, for the video to wait as long.
-            let delay =
-                buffer.delay() + speaker.as_ref().map_or(Duration::ZERO, SpeakerSink::heard_after);
+            // How long a picture arriving now waits to meet its sound. The sound of the same
+            // moment arrives one frame later (a frame is sent once its 20 ms are captured, a
+            // picture as soon as it is encoded), then waits in the buffer and the speaker.
+            let delay = TICK
+                + buffer.delay()
+                + speaker
+                    .as_ref()
+                    .map_or(Duration::ZERO, SpeakerSink::heard_after);
             audio
                 .counters
                 .audio_delay_us

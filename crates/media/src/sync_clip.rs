@@ -1,5 +1,5 @@
 //! The flash-and-beep clip: a picture and a sound that mark the same instants, so lip sync
-//! can be measured end to end (docs/media.md, "Lip sync").
+//! can be measured end to end (docs/calls.md, "Audio and video in sync").
 //!
 //! Both follow the wall clock, not each other: at every whole second of UNIX time the
 //! [`FlashSource`] sends one white picture (the test pattern otherwise) and the
@@ -141,8 +141,14 @@ mod tests {
     fn the_grid_falls_on_every_whole_second_once() {
         let interval = PERIOD_US / 30;
         // 1_000_000 is not a multiple of 33_333: the grid starts again on each second.
-        assert_eq!(next_tick(5 * PERIOD_US - 10, interval, 30), (5 * PERIOD_US, true));
-        assert_eq!(next_tick(5 * PERIOD_US, interval, 30), (5 * PERIOD_US, true));
+        assert_eq!(
+            next_tick(5 * PERIOD_US - 10, interval, 30),
+            (5 * PERIOD_US, true)
+        );
+        assert_eq!(
+            next_tick(5 * PERIOD_US, interval, 30),
+            (5 * PERIOD_US, true)
+        );
         assert_eq!(
             next_tick(5 * PERIOD_US + 1, interval, 30),
             (5 * PERIOD_US + interval, false)
@@ -155,7 +161,11 @@ mod tests {
             })
             .collect();
         let flashes: Vec<u64> = ticks.iter().filter(|t| t.1).map(|t| t.0).collect();
-        assert_eq!(flashes, [8, 9, 10].map(|s| s * PERIOD_US), "one flash a second, on it");
+        assert_eq!(
+            flashes,
+            [8, 9, 10].map(|s| s * PERIOD_US),
+            "one flash a second, on it"
+        );
         assert!(ticks.windows(2).all(|w| w[1].0 - w[0].0 < interval + 20));
     }
 
@@ -171,7 +181,8 @@ mod tests {
         // Up to a second and a bit of pictures: exactly one flash among them.
         for _ in 0..32 {
             let frame = source.read().unwrap();
-            let mean = frame.y().iter().map(|&y| u64::from(y)).sum::<u64>() / frame.y().len() as u64;
+            let mean =
+                frame.y().iter().map(|&y| u64::from(y)).sum::<u64>() / frame.y().len() as u64;
             assert!(stamp::read(&frame).is_some(), "stamped");
             if mean > 200 {
                 flashes += 1;
@@ -196,11 +207,17 @@ mod tests {
             first_us.get_or_insert(read_at - 20_000);
             samples.extend(frame.samples);
         }
-        let onset = samples.iter().position(|s| s.unsigned_abs() > 1000).unwrap();
+        let onset = samples
+            .iter()
+            .position(|s| s.unsigned_abs() > 1000)
+            .unwrap();
         let onset_us = first_us.unwrap() as f64 + onset as f64 * 1e6 / 48_000.0;
         let late = onset_us - second as f64;
         // The first loud sample comes within a quarter period of 1 kHz of the second.
-        assert!((0.0..300.0).contains(&late), "onset {late:.0} µs after the second");
+        assert!(
+            (0.0..300.0).contains(&late),
+            "onset {late:.0} µs after the second"
+        );
         let loud = samples.iter().filter(|s| s.unsigned_abs() > 1000).count();
         // 100 ms of a sine above 1000 of 16384 for most of each period; 60 ms of silence before.
         assert!(loud > 4_000 && loud < 4_800, "{loud} loud samples");

@@ -80,7 +80,14 @@ async fn flash_and_beep() {
     let room = joined["room"].as_str().unwrap_or_default().to_owned();
     let server = server_address(&app).await;
     let clip = [
-        "--video", "flash", "--audio", "beep", "--size", "640x360", "--duration", "50",
+        "--video",
+        "flash",
+        "--audio",
+        "beep",
+        "--size",
+        "640x360",
+        "--duration",
+        "50",
     ];
     let peer = CliPeer::start_with_server(
         Some(&server),
@@ -94,7 +101,7 @@ async fn flash_and_beep() {
     let tile = peer.id.clone();
     app.wait_for(
         "the clip's pictures drawn",
-        &format!("const t = window.tincan.tiles[{tile:?}]; return t && t.drawn > 60"),
+        &format!("const t = window.tincan.tiles[{tile:?}]; return t && t.drawn > 120"),
         Duration::from_secs(30),
     )
     .await;
