@@ -82,7 +82,7 @@ impl IvfWriter {
 
 /// A VP8 keyframe's picture size (RFC 6386 §9.1: 3-byte frame tag, start code, then 14-bit
 /// width and height).
-fn keyframe_size(frame: &[u8]) -> Option<(u16, u16)> {
+pub(crate) fn keyframe_size(frame: &[u8]) -> Option<(u16, u16)> {
     if frame.len() < 10 || frame[0] & 1 != 0 || frame[3..6] != [0x9d, 0x01, 0x2a] {
         return None;
     }
