@@ -39,6 +39,9 @@ pub enum AppError {
     /// Listing or sharing a screen or window.
     #[error("{0}")]
     Screen(String),
+    /// Starting, writing or finishing a recording.
+    #[error("{0}")]
+    Recording(String),
 }
 
 impl AppError {
@@ -59,6 +62,7 @@ impl AppError {
             Self::People(_) => "people",
             Self::File(_) => "file",
             Self::Screen(_) => "screen",
+            Self::Recording(_) => "recording",
         }
     }
 

@@ -92,11 +92,16 @@ pub enum PageEvent {
         peer: String,
         on: bool,
     },
+    /// `peer` started (`on`) or stopped recording the call: its tile shows a red dot.
+    Recording {
+        peer: String,
+        on: bool,
+    },
 }
 
 impl PageEvent {
     /// Every event name, in the order of the variants.
-    pub const NAMES: [&'static str; 17] = [
+    pub const NAMES: [&'static str; 18] = [
         "preview:level",
         "link:join",
         "link:person",
@@ -114,6 +119,7 @@ impl PageEvent {
         "people",
         "call:file",
         "call:sharing",
+        "call:recording",
     ];
 
     /// The Tauri event this is sent as.
@@ -136,6 +142,7 @@ impl PageEvent {
             Self::People(_) => 14,
             Self::File(_) => 15,
             Self::Sharing { .. } => 16,
+            Self::Recording { .. } => 17,
         };
         Self::NAMES[index]
     }

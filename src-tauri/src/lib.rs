@@ -17,6 +17,7 @@ pub(crate) mod links;
 mod no_gpu;
 mod people;
 mod preview;
+mod recording;
 mod screen;
 mod server_choice;
 mod session;
@@ -101,6 +102,8 @@ pub fn run() -> Result<(), tauri::Error> {
             files::cancel_file,
             screen::share_screen,
             screen::screen_choices,
+            recording::start_recording,
+            recording::stop_recording,
             people::commands::people_view,
             people::commands::add_contact,
             people::commands::rename_contact,

@@ -90,6 +90,11 @@ pub fn pump(
                     }
                     .send(&app);
                 }
+                CallEvent::Recording { peer, on } => PageEvent::Recording {
+                    peer: peer.to_string(),
+                    on,
+                }
+                .send(&app),
                 CallEvent::SelfVideo { frame } => tiles.offer(SELF_TILE, frame),
                 // Renewed TURN credentials change nothing the person sees.
                 CallEvent::Audio { .. }

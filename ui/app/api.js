@@ -37,6 +37,8 @@ export const COMMANDS = [
   "cancel_file",
   "share_screen",
   "screen_choices",
+  "start_recording",
+  "stop_recording",
   "people_view",
   "add_contact",
   "rename_contact",
@@ -73,6 +75,7 @@ export const EVENTS = {
   people: "people",
   file: "call:file",
   sharing: "call:sharing",
+  recording: "call:recording",
 };
 
 /// Calls `handler(payload)` for each `event` (one of `EVENTS`'s values).

@@ -8,6 +8,7 @@ import { EVENTS, invoke, on } from "./api.js";
 import { ADVICE, TITLES } from "./errors.js";
 import { startFiles } from "./files.js";
 import { initials, startPeers } from "./peers.js";
+import { startRecording } from "./recording.js";
 import { pickScreen } from "./share.js";
 import { offerPerson, startPeople } from "./people.js";
 import { askLanHosting, followLink } from "./reach.js";
@@ -127,6 +128,7 @@ function renderRecent() {
 }
 
 const peers = startPeers(app, notice);
+const recording = startRecording(app, notice, (e) => showError(e));
 const { showStats } = peers;
 const files = startFiles(app, { showError, notice });
 function addPeer(peer) {
@@ -218,6 +220,7 @@ function enterCall(joined) {
   app.talking = false;
   app.sharing = false;
   setToggle("share-screen", false, "Stop sharing", "Share screen");
+  recording.reset();
   files.reset();
   show("call");
   watchSelf($("self-canvas"));

@@ -13,6 +13,7 @@ export const ADVICE = {
   call: "Try again; if it keeps failing, leave and rejoin.",
   file: "Check that the file is still there and readable, and that the Downloads folder has room.",
   screen: "Pick another screen or window; if the window was closed, open it again first.",
+  recording: "Check that your Videos folder exists and has room, then record again.",
 };
 export const TITLES = {
   "server-unreachable": "Can't reach the server",
@@ -25,4 +26,5 @@ export const TITLES = {
   settings: "Settings problem",
   file: "File problem",
   screen: "Screen sharing problem",
+  recording: "Recording problem",
 };

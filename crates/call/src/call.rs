@@ -44,6 +44,11 @@ pub(crate) enum Command {
     RefreshVideo,
     /// We started or stopped sharing our screen: tell every peer, and split the bandwidth.
     Sharing(bool),
+    /// Start recording into a folder (`Some`), or stop (`None`): the files written.
+    Record(
+        Option<PathBuf>,
+        oneshot::Sender<Result<Vec<PathBuf>, CallError>>,
+    ),
     Stats(oneshot::Sender<Vec<PeerStats>>),
     Leave(oneshot::Sender<Vec<PeerStats>>),
 }
@@ -319,6 +324,28 @@ impl Call {
             .send(Command::RefreshVideo)
             .await
             .map_err(|_| CallError::Ended)
+    }
+
+    /// Starts recording the call into `dir`: one WebM file per remote peer (its video as it
+    /// came, its sound as played), named `Tincan <room> <date> <time> <name>.webm`. Every
+    /// peer is told ([`CallEvent::Recording`] at their end). A folder that cannot be written
+    /// fails here; recording already changes nothing.
+    pub async fn start_recording(&self, dir: &Path) -> Result<(), CallError> {
+        self.record(Some(dir.to_path_buf())).await.map(drop)
+    }
+
+    /// Stops recording; the files written. Leaving the call stops it too.
+    pub async fn stop_recording(&self) -> Result<Vec<PathBuf>, CallError> {
+        self.record(None).await
+    }
+
+    async fn record(&self, dir: Option<PathBuf>) -> Result<Vec<PathBuf>, CallError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Record(dir, tx))
+            .await
+            .map_err(|_| CallError::Ended)?;
+        rx.await.map_err(|_| CallError::Ended)?
     }
 
     /// Statistics for every peer, as sampled at the last one-second tick.

@@ -24,6 +24,8 @@ pub enum CallError {
     ChatTooLong { bytes: usize, max: usize },
     #[error("cannot send {path}: {reason}")]
     FileUnreadable { path: String, reason: String },
+    #[error("cannot record into {path}: {reason}; pick another folder")]
+    RecordingFolder { path: String, reason: String },
     #[error("nobody is connected to send the file to yet")]
     NobodyToSendTo,
     #[error("{peer} is not in the call")]

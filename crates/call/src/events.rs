@@ -142,6 +142,11 @@ pub enum CallEvent {
         peer: PeerId,
         on: bool,
     },
+    /// A peer started (`on`) or stopped recording the call (`Signal::Recording`).
+    Recording {
+        peer: PeerId,
+        on: bool,
+    },
     /// A picture from our own camera as it is sent (with `CallOptions::self_view`): the self
     /// view. Dropped rather than queued when the app falls behind.
     SelfVideo {

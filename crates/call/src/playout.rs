@@ -20,7 +20,7 @@ use crate::audio_jitter::{AudioJitterBuffer, Played};
 use crate::counters::Counters;
 use crate::events::CallEvent;
 use crate::media::{pace, Swap};
-use crate::recording::AudioRecorder;
+use crate::recording::{AudioRecorder, Tape};
 use crate::CallError;
 
 /// Where received audio is played.
@@ -39,6 +39,8 @@ pub(crate) struct PeerAudio {
     pub counters: Arc<Counters>,
     /// Where what is played for this peer is recorded, when the call records.
     pub recorder: Mutex<Option<AudioRecorder>>,
+    /// The peer's recording people can play, while the call is recorded.
+    pub tape: Arc<Tape>,
 }
 
 type Peers = Arc<Mutex<HashMap<PeerId, Arc<PeerAudio>>>>;
@@ -187,6 +189,14 @@ fn run(
                         *recorder = None;
                     }
                 }
+            }
+            let heard_after = speaker
+                .as_ref()
+                .map_or(Duration::ZERO, SpeakerSink::heard_after);
+            if let Err(e) = audio.tape.sound(&frame, heard_after) {
+                let _ = events.try_send(CallEvent::Error {
+                    message: format!("recording stopped: {e}"),
+                });
             }
             match &mut mix {
                 Some(sum) => add_into(sum, &frame),

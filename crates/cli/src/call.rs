@@ -130,6 +130,11 @@ pub struct CallArgs {
     /// (DIR/<peer id>.wav, as played).
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
+    /// Record the call for people to play, as the app's record button does: one WebM file
+    /// per remote peer (VP8 as received, Opus) in DIR, everyone told; the files are printed
+    /// (`recorded FILE`) when the call ends.
+    #[arg(long, value_name = "DIR")]
+    record_webm: Option<PathBuf>,
     /// Write a JSON summary per remote peer here at the end.
     #[arg(long)]
     stats_json: Option<PathBuf>,
@@ -306,6 +311,12 @@ pub async fn run(args: CallArgs) -> ExitCode {
     };
     println!("room {}", call.room());
     println!("peer {}", call.peer_id());
+    if let Some(dir) = &args.record_webm {
+        if let Err(e) = call.start_recording(dir).await {
+            let _ = call.leave().await;
+            return fail(&e);
+        }
+    }
     if let Some(link) = host
         .as_ref()
         .and_then(|h| server::guest_link(h, &call.room().to_string()))
@@ -443,6 +454,9 @@ pub async fn run(args: CallArgs) -> ExitCode {
                             changes.push((started.elapsed().as_secs_f64(), on));
                         }
                     }
+                    CallEvent::Recording { peer, on } => {
+                        println!("recording {peer} {}", if on { "on" } else { "off" });
+                    }
                     CallEvent::Disconnected { peer, reason } => eprintln!("tincan-cli: {peer}: {reason}"),
                     CallEvent::Stats(stats) => {
                         let series = &mut received.entry(stats.peer_id.clone()).or_default().series;
@@ -512,6 +526,14 @@ pub async fn run(args: CallArgs) -> ExitCode {
     let ended = Instant::now();
     let room = call.room().to_string();
     let me = call.peer_id().to_string();
+    if args.record_webm.is_some() {
+        match call.stop_recording().await {
+            Ok(files) => files
+                .iter()
+                .for_each(|f| println!("recorded {}", f.display())),
+            Err(e) => eprintln!("tincan-cli: the recording did not end cleanly: {e}"),
+        }
+    }
     let final_stats = call.leave().await.unwrap_or_default();
     if let Some(host) = host {
         host.stop().await;

@@ -105,6 +105,12 @@ pub enum Signal {
     Sharing {
         on: bool,
     },
+    /// Whether the sender records the call (what this peer sends it included), sent when the
+    /// call to this peer starts and whenever it changes, so everyone can see it
+    /// (docs/protocol.md, "Recording").
+    Recording {
+        on: bool,
+    },
     /// The sender's commitment to its certificate fingerprints, sent before any offer or
     /// answer (docs/calls.md, "The security code"). With `reply`, the receiver sends its own
     /// back (without `reply`), so a peer that started over gets it again.

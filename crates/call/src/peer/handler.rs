@@ -207,6 +207,7 @@ impl PeerConnectionEventHandler for Handler {
                     events,
                     None,
                     w.record.clone(),
+                    None,
                     Arc::clone(&w.share_decoder_thread),
                 ));
             }
@@ -220,6 +221,7 @@ impl PeerConnectionEventHandler for Handler {
                     events,
                     refresh,
                     w.record.clone(),
+                    Some(Arc::clone(&w.audio.tape)),
                     Arc::clone(&w.decoder_thread),
                 ));
             }

@@ -89,6 +89,8 @@ pub(crate) struct PeerSession {
     pub audio: Arc<PeerAudio>,
     /// How the peer says it processes its microphone (`Signal::AudioProcessing`).
     pub remote_audio_processing: Option<tincan_protocol::AudioProcessing>,
+    /// Whether the peer says it records the call (`Signal::Recording`).
+    pub remote_recording: bool,
     /// What webrtc-rs's statistics said at the last refresh.
     pub path: PathStats,
     /// The last selected candidate pair seen (a restart can leave none selected for a
@@ -179,6 +181,7 @@ impl PeerSession {
             buffer: Mutex::new(AudioJitterBuffer::new()?),
             counters: Arc::clone(&counters),
             recorder: Mutex::new(new.record.map(|dir| AudioRecorder::new(dir, &new.id))),
+            tape: Arc::default(),
         });
         let decoder_thread: DecoderThread = Arc::default();
         let share = Share::default();
@@ -282,6 +285,7 @@ impl PeerSession {
             audio_ssrc,
             audio,
             remote_audio_processing: None,
+            remote_recording: false,
             path: PathStats::default(),
             known_pair: None,
             rates: RateWindow::default(),

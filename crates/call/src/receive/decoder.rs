@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use super::jitter::Assembled;
 use crate::counters::Counters;
 use crate::events::CallEvent;
-use crate::recording::VideoRecorder;
+use crate::recording::{Tape, VideoRecorder};
 use crate::stats::FreezeDetector;
 
 /// Decodes a peer's video on a thread; asks for a keyframe (through `pli`) whenever the
@@ -26,6 +26,7 @@ pub(crate) fn spawn_video_decoder(
     events: mpsc::Sender<CallEvent>,
     pli: mpsc::UnboundedSender<()>,
     mut recorder: Option<VideoRecorder>,
+    tape: Option<Arc<Tape>>,
 ) -> (
     std::sync::mpsc::SyncSender<Assembled>,
     Option<std::thread::JoinHandle<()>>,
@@ -85,12 +86,18 @@ pub(crate) fn spawn_video_decoder(
                         let audio_delay = std::time::Duration::from_micros(
                             counters.audio_delay_us.load(Ordering::Relaxed),
                         );
+                        let show_at = frame.arrived + audio_delay;
+                        if let Some(Err(e)) = tape.as_ref().map(|t| t.picture(&frame.data, show_at)) {
+                            let _ = events.try_send(CallEvent::Error {
+                                message: format!("recording stopped: {e}"),
+                            });
+                        }
                         if events
                             .blocking_send(CallEvent::Video {
                                 peer: peer.clone(),
                                 screen,
                                 frame: picture,
-                                show_at: frame.arrived + audio_delay,
+                                show_at,
                             })
                             .is_err()
                         {

@@ -31,7 +31,7 @@ use crate::counters::Counters;
 use crate::events::CallEvent;
 use crate::peer::DecoderThread;
 use crate::playout::PeerAudio;
-use crate::recording::VideoRecorder;
+use crate::recording::{Tape, VideoRecorder};
 use decoder::{is_keyframe, spawn_video_decoder};
 use video::VideoReceiver;
 
@@ -57,6 +57,7 @@ pub(crate) async fn receive_video(
     events: mpsc::Sender<CallEvent>,
     refresh: Option<mpsc::UnboundedReceiver<()>>,
     record: Option<PathBuf>,
+    tape: Option<Arc<Tape>>,
     decoder_thread: DecoderThread,
 ) {
     let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
@@ -71,6 +72,7 @@ pub(crate) async fn receive_video(
         events.clone(),
         pli_tx,
         recorder,
+        tape,
     );
     if let (Some(thread), Ok(mut slot)) = (thread, decoder_thread.lock()) {
         *slot = Some(thread);

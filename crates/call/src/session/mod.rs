@@ -6,6 +6,7 @@ mod files;
 mod ice;
 mod negotiate;
 mod network;
+mod record;
 mod share;
 
 use std::collections::{HashMap, HashSet};
@@ -85,6 +86,8 @@ pub(crate) struct Session {
     share_kbps: u32,
     sharing: bool,
     record: Option<PathBuf>,
+    /// The recording people play, while we record (`Call::start_recording`).
+    recording: Option<record::Recording>,
     audio_kbps: u32,
     media: LocalMedia,
     playout: Playout,
@@ -134,6 +137,7 @@ impl Session {
             share_kbps: options.share_kbps,
             sharing: options.share.is_some(),
             record: options.record.clone(),
+            recording: None,
             audio_kbps: (options.audio_bps / 1000).max(0) as u32,
             media,
             playout,
@@ -203,6 +207,12 @@ impl Session {
                         let _ = reply.send(self.playout.switch(output));
                     }
                     Some(Command::Sharing(on)) => self.set_sharing(on).await,
+                    Some(Command::Record(Some(dir), reply)) => {
+                        let _ = reply.send(self.start_recording(&dir).await.map(|()| Vec::new()));
+                    }
+                    Some(Command::Record(None, reply)) => {
+                        let _ = reply.send(self.stop_recording().await);
+                    }
                     Some(Command::RefreshVideo) => {
                         for peer in self.peers.values() {
                             let _ = peer.refresh.send(());
@@ -324,6 +334,12 @@ impl Session {
     }
 
     async fn shutdown(&mut self) {
+        if self.recording.is_some() {
+            match self.stop_recording().await {
+                Ok(files) => tracing::info!(files = files.len(), "recording ended with the call"),
+                Err(e) => tracing::warn!(error = %e, "the recording did not end cleanly"),
+            }
+        }
         for (_, peer) in self.peers.drain() {
             peer.close().await;
         }
@@ -388,6 +404,7 @@ impl Session {
     async fn close_peer(&mut self, peer: &PeerId) {
         self.playout.remove(peer);
         if let Some(session) = self.peers.remove(peer) {
+            self.end_tape(&session);
             let name = session.name.clone();
             session.close().await;
             self.end_transfers_with(peer, &name).await;

@@ -48,6 +48,7 @@ impl Session {
             .add(info.id.clone(), Arc::clone(&session.audio));
         let id = info.id;
         self.peers.insert(id.clone(), session);
+        self.start_tape(&id);
         // Our commitment goes first, before anything that shows our fingerprint; a peer whose
         // own we do not have yet is asked for it.
         let reply = !self.commitments.contains_key(&id);
@@ -204,6 +205,7 @@ impl Session {
         self.tell_audio_processing(id.clone(), self.media.processor.settings())
             .await;
         self.tell_sharing_if_on(id.clone()).await;
+        self.tell_recording_if_on(id.clone()).await;
         Ok(())
     }
 
@@ -261,6 +263,10 @@ impl Session {
                 self.on_remote_sharing(from, on).await;
                 return Ok(());
             }
+            Signal::Recording { on } => {
+                self.on_remote_recording(from, on).await;
+                return Ok(());
+            }
             Signal::EndOfCandidates => match self.peers.get_mut(&from) {
                 Some(peer) => peer.negotiation.on_candidate(IceCandidate {
                     candidate: String::new(),
@@ -305,6 +311,7 @@ impl Session {
                     self.tell_audio_processing(from.clone(), self.media.processor.settings())
                         .await;
                     self.tell_sharing_if_on(from.clone()).await;
+                    self.tell_recording_if_on(from.clone()).await;
                 }
                 Act::ApplyAnswer { sdp } => {
                     let Some(peer) = self.peers.get_mut(from) else {

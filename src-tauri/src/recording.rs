@@ -1,0 +1,71 @@
+//! The record button: the call recorded into the person's Videos folder, one WebM file per
+//! remote peer (`tincan_call::Call::start_recording`; docs/calls.md, "Recording").
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use tauri::{AppHandle, Manager, State};
+
+use crate::commands::current_call;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// What the page shows once a recording has started or stopped.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recorded {
+    /// Where the files go.
+    pub folder: String,
+    /// The files written (empty while recording).
+    pub files: Vec<String>,
+}
+
+/// Starts recording the call into the Videos folder; everyone in it is told.
+#[tauri::command]
+pub async fn start_recording(
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> Result<Recorded, AppError> {
+    let call = current_call(&state).await?;
+    let folder = videos(&app)?;
+    call.start_recording(&folder)
+        .await
+        .map_err(|e| AppError::Recording(e.to_string()))?;
+    Ok(Recorded {
+        folder: folder.display().to_string(),
+        files: Vec::new(),
+    })
+}
+
+/// Stops recording: the files written.
+#[tauri::command]
+pub async fn stop_recording(
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> Result<Recorded, AppError> {
+    let call = current_call(&state).await?;
+    let files = call
+        .stop_recording()
+        .await
+        .map_err(|e| AppError::Recording(e.to_string()))?;
+    Ok(Recorded {
+        folder: videos(&app)?.display().to_string(),
+        files: files.iter().map(|f| f.display().to_string()).collect(),
+    })
+}
+
+/// The person's Videos folder (the system's — on Linux `XDG_VIDEOS_DIR` — else `~/Videos`),
+/// made if missing.
+fn videos(app: &AppHandle) -> Result<PathBuf, AppError> {
+    let folder = app
+        .path()
+        .video_dir()
+        .or_else(|_| app.path().home_dir().map(|home| home.join("Videos")))
+        .map_err(|e| AppError::Recording(format!("no Videos folder to record into: {e}")))?;
+    std::fs::create_dir_all(&folder).map_err(|e| {
+        AppError::Recording(format!(
+            "the Videos folder {} cannot be made: {e}",
+            folder.display()
+        ))
+    })?;
+    Ok(folder)
+}
