@@ -5,7 +5,7 @@
 //! its LAN, joined by code from another computer and by its copied link from Chromium.
 //! [`people`]: contacts and ringing, with the window closed to the tray. [`room`]: a room of
 //! five, push-to-talk and the shortcuts' help. [`lip_sync`]: a flash and its beep, drawn
-//! and heard together.
+//! and heard together, and recorded together by the Record button.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

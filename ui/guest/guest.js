@@ -339,6 +339,11 @@ class Peer {
         }
       } else if (signal.kind === "sharing") {
         this.shareTile.on = signal.on === true;
+      } else if (signal.kind === "recording") {
+        // They record the call (docs/protocol.md, "Recording"): a red dot on their tile.
+        const on = signal.on === true;
+        this.tile.classList.toggle("recording", on);
+        this.tile.title = on ? `${this.name} is recording the call` : "";
       } else if (signal.kind === "candidate") {
         if (this.pc.remoteDescription) {
           await this.pc.addIceCandidate(signal.candidate).catch(() => {});

@@ -154,7 +154,10 @@ impl Tape {
         }
     }
 
-    fn with(&self, job: impl FnOnce(&mut Reel) -> Result<(), MediaError>) -> Result<(), MediaError> {
+    fn with(
+        &self,
+        job: impl FnOnce(&mut Reel) -> Result<(), MediaError>,
+    ) -> Result<(), MediaError> {
         let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(reel) = slot.as_mut() else {
             return Ok(());
@@ -201,7 +204,13 @@ pub(crate) fn tape_path(dir: &Path, room: &str, name: &str, started: SystemTime)
     let stamp = local_stamp(started);
     let name: String = name
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == ' ' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     let name = name.trim();
@@ -247,10 +256,12 @@ mod tests {
     #[test]
     fn sound_is_seamless_until_the_clock_parts_from_it() {
         let mut next = None;
-        let placed: Vec<u64> = [1_000_000, 1_020_900, 1_039_000, 1_065_000, 1_300_000, 1_321_000]
-            .into_iter()
-            .map(|clock| place_sound(&mut next, clock))
-            .collect();
+        let placed: Vec<u64> = [
+            1_000_000, 1_020_900, 1_039_000, 1_065_000, 1_300_000, 1_321_000,
+        ]
+        .into_iter()
+        .map(|clock| place_sound(&mut next, clock))
+        .collect();
         assert_eq!(
             placed,
             [1_000_000, 1_020_000, 1_040_000, 1_060_000, 1_300_000, 1_320_000]

@@ -87,7 +87,8 @@ pub(crate) fn spawn_video_decoder(
                             counters.audio_delay_us.load(Ordering::Relaxed),
                         );
                         let show_at = frame.arrived + audio_delay;
-                        if let Some(Err(e)) = tape.as_ref().map(|t| t.picture(&frame.data, show_at)) {
+                        if let Some(Err(e)) = tape.as_ref().map(|t| t.picture(&frame.data, show_at))
+                        {
                             let _ = events.try_send(CallEvent::Error {
                                 message: format!("recording stopped: {e}"),
                             });
