@@ -20,7 +20,7 @@ use tincan_e2e::desktop::page::{
 use tincan_e2e::virtual_audio::{record_virtual_speaker_timed, TimedRecording};
 use tincan_e2e::{start_app, CliPeer, Desktop, Place};
 
-use super::run_app_test;
+use super::{run_app_test, screenshots};
 
 /// How long picture and sound are compared: a flash and a beep a second.
 const LISTEN_SECS: f64 = 25.0;
@@ -250,6 +250,9 @@ async fn flash_and_beep() {
                 .is_some_and(|r| r.ends_with(" on")),
         "the peer was not told the app records"
     );
+
+    // What the person sees while recording: the button says so, and their own tile shows it.
+    desktop.screenshot(&screenshots().join("recording.png"));
 
     // The speaker's monitor and the page's log of drawn pictures, over the same seconds.
     let speaker = record_virtual_speaker_timed(LISTEN_SECS);
