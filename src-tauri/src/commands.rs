@@ -281,7 +281,7 @@ pub async fn join(
     options.video_kbps = settings.quality.video().2;
     options.relay_only = settings.hide_ip;
     options.audio_processing = settings.audio_processing;
-    let (call, events) = Call::join(options)
+    let (call, feeds) = Call::join(options)
         .await
         .map_err(|e| AppError::joining(e, room_typed))?;
     call.set_mic_muted(!request.mic_on);
@@ -296,7 +296,7 @@ pub async fn join(
         Arc::clone(&state.tiles),
         Arc::clone(&call),
         in_use,
-        events,
+        feeds,
     );
     *current = Some(call);
     {

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tauri::AppHandle;
-use tincan_call::{AudioInput, Call, CallEvent, CallOptions, LostInput, VideoInput};
+use tincan_call::{
+    AudioInput, Call, CallEvent, CallFeeds, CallOptions, LostInput, MediaFrame, VideoInput,
+};
 use tincan_media::devices::{DeviceChange, DeviceKind, DeviceList, DeviceWatcher};
 use tincan_protocol::PeerInfo;
-use tokio::sync::mpsc;
 
 use crate::devices;
 use crate::events::{share_tile, InputLostNotice, PageEvent, PeerView};
@@ -39,20 +40,27 @@ fn show_peer(app: &AppHandle, info: PeerInfo) {
     PageEvent::PeerJoined(view).send(app);
 }
 
-/// Runs the call's events until it ends, then tells the page.
+/// Runs the call's events and pictures until it ends, then tells the page. Events go first:
+/// however many pictures wait, an error or a leave is not held up behind them.
 pub fn pump(
     app: AppHandle,
     tiles: Arc<Tiles>,
     call: Arc<Call>,
     in_use: Arc<InUse>,
-    mut events: mpsc::Receiver<CallEvent>,
+    feeds: CallFeeds,
 ) {
+    let CallFeeds {
+        mut events,
+        mut frames,
+    } = feeds;
     tauri::async_runtime::spawn(async move {
         // Remote pictures wait here for their `show_at` (lip sync).
         let mut held = HeldPictures::default();
+        let mut frames_open = true;
         loop {
             let due = held.next_due();
             let event = tokio::select! {
+                biased;
                 event = events.recv() => match event {
                     Some(event) => event,
                     None => break,
@@ -63,22 +71,26 @@ pub fn pump(
                     }
                     continue;
                 }
+                frame = frames.recv(), if frames_open => {
+                    match frame {
+                        Some(MediaFrame::Video { peer, screen, frame, show_at }) => {
+                            let tile = match screen {
+                                false => peer.0,
+                                true => share_tile(&peer.0),
+                            };
+                            for frame in held.hold(&tile, frame, show_at, Instant::now()) {
+                                tiles.offer(&tile, frame);
+                            }
+                        }
+                        Some(MediaFrame::SelfVideo { frame }) => tiles.offer(SELF_TILE, frame),
+                        // The engine plays the sound; the page does not need it.
+                        Some(MediaFrame::Audio { .. }) => {}
+                        None => frames_open = false,
+                    }
+                    continue;
+                }
             };
             match event {
-                CallEvent::Video {
-                    peer,
-                    screen,
-                    frame,
-                    show_at,
-                } => {
-                    let tile = match screen {
-                        false => peer.0,
-                        true => share_tile(&peer.0),
-                    };
-                    for frame in held.hold(&tile, frame, show_at, Instant::now()) {
-                        tiles.offer(&tile, frame);
-                    }
-                }
                 CallEvent::Sharing { peer, on } => {
                     if !on {
                         held.forget(&share_tile(&peer.0));
@@ -95,11 +107,8 @@ pub fn pump(
                     on,
                 }
                 .send(&app),
-                CallEvent::SelfVideo { frame } => tiles.offer(SELF_TILE, frame),
                 // Renewed TURN credentials change nothing the person sees.
-                CallEvent::Audio { .. }
-                | CallEvent::KeyframeArrived { .. }
-                | CallEvent::IceRenewed { .. } => {}
+                CallEvent::KeyframeArrived { .. } | CallEvent::IceRenewed { .. } => {}
                 // Whoever was in the room already: a tile each, as for later arrivals.
                 CallEvent::Joined { peers, .. } => {
                     peers.into_iter().for_each(|p| show_peer(&app, p))

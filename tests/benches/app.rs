@@ -225,6 +225,12 @@ async fn main() {
         cores(net0, net1)
     );
     println!("| seconds measured | {elapsed:.1} |");
+    // One line per run for scripts/bench-app, which runs it several times and takes medians.
+    println!(
+        "run: fps={fps:.2} skipped={skipped} app_cores={:.3} web_cores={:.3} rss_mib={rss_max:.0}",
+        cores(app0, app1),
+        cores(web0, web1)
+    );
     let (anon, file, mappings) = at_max;
     println!("\nAt the largest RSS sample: {anon:.0} MiB anonymous, {file:.0} MiB of files and shared memory.");
     println!("| mapping | RSS |");

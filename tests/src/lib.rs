@@ -61,9 +61,16 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// Drains an in-process call's events in the background, so the engine never blocks on a
-/// full queue while a test looks elsewhere.
-pub fn drain(mut events: tokio::sync::mpsc::Receiver<tincan_call::CallEvent>) {
+/// Drains an in-process call's events and pictures in the background, so the engine never
+/// blocks on a full queue while a test looks elsewhere.
+pub fn drain(feeds: tincan_call::CallFeeds) {
+    drain_events(feeds.events);
+    let mut frames = feeds.frames;
+    tokio::spawn(async move { while frames.recv().await.is_some() {} });
+}
+
+/// Reads a call's control events and throws them away (the test reads its pictures).
+pub fn drain_events(mut events: tokio::sync::mpsc::Receiver<tincan_call::CallEvent>) {
     tokio::spawn(async move { while events.recv().await.is_some() {} });
 }
 

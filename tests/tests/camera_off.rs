@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tincan_call::{Call, CallEvent, CallOptions, RoomChoice, VideoInput};
-use tincan_e2e::{drain, ServerProcess};
+use tincan_call::{Call, CallOptions, MediaFrame, RoomChoice, VideoInput};
+use tincan_e2e::{drain, drain_events, ServerProcess};
 use tincan_media::video::VideoFormat;
 use tokio::sync::mpsc::Receiver;
 
@@ -48,12 +48,12 @@ async fn until_open(path: &Path, times: usize) -> usize {
     times_open(path)
 }
 
-/// Counts the pictures `events` brings from the other peer within `window`.
-async fn pictures_within(events: &mut Receiver<CallEvent>, window: Duration) -> usize {
+/// Counts the pictures `frames` brings from the other peer within `window`.
+async fn pictures_within(frames: &mut Receiver<MediaFrame>, window: Duration) -> usize {
     let deadline = tokio::time::Instant::now() + window;
     let mut pictures = 0;
-    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
-        if matches!(event, CallEvent::Video { .. }) {
+    while let Ok(Some(frame)) = tokio::time::timeout_at(deadline, frames.recv()).await {
+        if matches!(frame, MediaFrame::Video { .. }) {
             pictures += 1;
         }
     }
@@ -87,7 +87,7 @@ async fn turning_the_camera_off_closes_it_and_on_opens_it_again() {
     .expect("Ada joins");
     drain(ada_events);
     let room = ada.room().to_string();
-    let (_bo, mut bo_sees) = Call::join(options(
+    let (_bo, bo_feeds) = Call::join(options(
         &server,
         RoomChoice::Join(room.clone()),
         "Bo",
@@ -95,6 +95,8 @@ async fn turning_the_camera_off_closes_it_and_on_opens_it_again() {
     ))
     .await
     .expect("Bo joins");
+    drain_events(bo_feeds.events);
+    let mut bo_sees = bo_feeds.frames;
     let on = pictures_within(&mut bo_sees, Duration::from_secs(3)).await;
     assert!(on > 20, "Bo saw {on} of Ada's pictures in 3 s");
     assert_eq!(times_open(&first), 1, "Ada's video input is open");

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use tincan_call::{
-    live_peer_connections, peer_connection_handlers_alive, Call, CallEvent, CallOptions, RoomChoice,
+    live_peer_connections, peer_connection_handlers_alive, Call, CallOptions, MediaFrame,
+    RoomChoice,
 };
 use tincan_e2e::{drain, ServerProcess};
 use tincan_media::video::VideoFormat;
@@ -25,11 +26,11 @@ fn options(server: &ServerProcess, room: RoomChoice, name: &str) -> CallOptions 
     o
 }
 
-async fn until_video(events: &mut Receiver<CallEvent>) {
+async fn until_video(frames: &mut Receiver<MediaFrame>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(CallEvent::Video { .. })) => return,
+        match tokio::time::timeout_at(deadline, frames.recv()).await {
+            Ok(Some(MediaFrame::Video { .. })) => return,
             Ok(Some(_)) => continue,
             Ok(None) | Err(_) => panic!("no video within 10 s"),
         }
@@ -44,8 +45,8 @@ async fn one_call(server: &ServerProcess) {
     let (b, mut b_events) = Call::join(options(server, RoomChoice::Join(room), "b"))
         .await
         .unwrap();
-    until_video(&mut a_events).await;
-    until_video(&mut b_events).await;
+    until_video(&mut a_events.frames).await;
+    until_video(&mut b_events.frames).await;
     drain(a_events);
     drain(b_events);
     b.leave().await.unwrap();

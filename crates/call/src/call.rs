@@ -12,7 +12,7 @@ use tincan_signaling::connect;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::CallError;
-use crate::events::{CallEvent, PeerStats};
+use crate::events::{CallEvent, CallFeeds, PeerStats};
 use crate::files::{Control, TransferId, Transfers};
 use crate::identity::Identity;
 use crate::media::{open_audio, open_video, Controls, LocalMedia};
@@ -72,9 +72,9 @@ pub struct Call {
 
 impl Call {
     /// Connects, creates or joins the room, starts the local media and calls everyone there.
-    pub async fn join(
-        options: CallOptions,
-    ) -> Result<(Call, mpsc::Receiver<CallEvent>), CallError> {
+    /// What happens in it comes out of the [`CallFeeds`]: control events on one queue,
+    /// pictures and sound on the other.
+    pub async fn join(options: CallOptions) -> Result<(Call, CallFeeds), CallError> {
         if let Some(dir) = &options.record {
             std::fs::create_dir_all(dir).map_err(|e| {
                 CallError::Media(tincan_media::MediaError::File {
@@ -84,10 +84,18 @@ impl Call {
             })?;
         }
         let (events_tx, events) = mpsc::channel(256);
+        // A few seconds of sound and pictures: a consumer further behind holds the decoders
+        // back (pictures) or misses some (sound, self view), never a control event.
+        let (frames_tx, frames) = mpsc::channel(256);
         // Made before anything is sent: what we commit to must exist before the first peer.
         let identity = Identity::generate()?;
-        let media = LocalMedia::start(&options, events_tx.clone())?;
-        let playout = Playout::start(&options.output, events_tx.clone(), media.processor.clone())?;
+        let media = LocalMedia::start(&options, events_tx.clone(), frames_tx.clone())?;
+        let playout = Playout::start(
+            &options.output,
+            events_tx.clone(),
+            frames_tx.clone(),
+            media.processor.clone(),
+        )?;
         let (signaling, signals) = connect(&options.server, options.signaling.clone()).await?;
         let room = match &options.room {
             RoomChoice::Create => signaling.create_room().await?.to_string(),
@@ -126,6 +134,7 @@ impl Call {
             signaling,
             signals,
             events_tx,
+            frames_tx,
             commands_rx,
             Arc::clone(&transfers),
         )
@@ -142,7 +151,7 @@ impl Call {
                 commands,
                 transfers,
             },
-            events,
+            CallFeeds { events, frames },
         ))
     }
 

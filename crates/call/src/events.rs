@@ -123,19 +123,6 @@ pub enum CallEvent {
         peer: PeerId,
         reason: String,
     },
-    Video {
-        peer: PeerId,
-        /// From the peer's screen share (its second video track), not its camera.
-        screen: bool,
-        frame: VideoFrame,
-        /// When to show it so it lines up with the audio captured with it: the audio waits
-        /// in a jitter buffer, so the picture should wait as long (docs/calls.md).
-        show_at: std::time::Instant,
-    },
-    Audio {
-        peer: PeerId,
-        frame: AudioFrame,
-    },
     /// A peer started (`on`) or stopped sharing its screen: its pictures with `screen` are
     /// the share while it is on (docs/protocol.md, "Screen sharing").
     Sharing {
@@ -146,11 +133,6 @@ pub enum CallEvent {
     Recording {
         peer: PeerId,
         on: bool,
-    },
-    /// A picture from our own camera as it is sent (with `CallOptions::self_view`): the self
-    /// view. Dropped rather than queued when the app falls behind.
-    SelfVideo {
-        frame: VideoFrame,
     },
     /// A camera or microphone stopped working mid-call (unplugged, taken by another app): the
     /// call goes on without it until the app switches to another with `set_video_input` or
@@ -186,4 +168,36 @@ pub enum CallEvent {
     Ended {
         reason: String,
     },
+}
+
+/// Pictures and sound from the call, on a queue of their own apart from the control events
+/// ([`CallEvent`]): a consumer that falls behind on pictures never delays or loses an error,
+/// a join or a leave.
+#[derive(Debug)]
+pub enum MediaFrame {
+    Video {
+        peer: PeerId,
+        /// From the peer's screen share (its second video track), not its camera.
+        screen: bool,
+        frame: VideoFrame,
+        /// When to show it so it lines up with the audio captured with it: the audio waits
+        /// in a jitter buffer, so the picture should wait as long (docs/calls.md).
+        show_at: std::time::Instant,
+    },
+    Audio {
+        peer: PeerId,
+        frame: AudioFrame,
+    },
+    /// A picture from our own camera as it is sent (with `CallOptions::self_view`): the self
+    /// view. Dropped rather than queued when the app falls behind.
+    SelfVideo {
+        frame: VideoFrame,
+    },
+}
+
+/// What a joined call hands out: its control events and its media, on two queues. Both must
+/// be read (or dropped): a full `frames` queue holds the video decoders back.
+pub struct CallFeeds {
+    pub events: tokio::sync::mpsc::Receiver<CallEvent>,
+    pub frames: tokio::sync::mpsc::Receiver<MediaFrame>,
 }

@@ -39,7 +39,7 @@ mod stats;
 pub use call::Call;
 pub use chat::MAX_CHAT_BYTES;
 pub use error::CallError;
-pub use events::{CallEvent, LostInput, PeerStats};
+pub use events::{CallEvent, CallFeeds, LostInput, MediaFrame, PeerStats};
 pub use files::{FileEvent, StoppedBy, TransferId};
 pub use identity::Identity;
 pub use options::{AudioInput, CallOptions, RoomChoice, VideoInput};

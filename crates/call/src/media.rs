@@ -18,7 +18,7 @@ use tincan_media::{AudioFrame, MediaError, VideoFrame};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::adapt::{Adapter, Step};
-use crate::events::{CallEvent, LostInput};
+use crate::events::{CallEvent, LostInput, MediaFrame};
 use crate::options::{AudioInput, CallOptions, VideoInput};
 use crate::CallError;
 
@@ -159,11 +159,12 @@ const IDLE: Duration = Duration::from_millis(20);
 impl LocalMedia {
     /// Opens the sources (so a missing camera or microphone fails the join, clearly) and
     /// starts the threads.
-    /// `events` hears of a source that fails mid-call and, with `options.self_view`, gets
-    /// every captured picture.
+    /// `events` hears of a source that fails mid-call; with `options.self_view`, `frames`
+    /// gets every captured picture.
     pub fn start(
         options: &CallOptions,
         events: mpsc::Sender<CallEvent>,
+        frames: mpsc::Sender<MediaFrame>,
     ) -> Result<Self, CallError> {
         let controls = Arc::new(Controls::default());
         controls
@@ -202,7 +203,7 @@ impl LocalMedia {
                     (Arc::clone(&controls), video.clone(), options.video_kbps);
                 let local = Local {
                     events: events.clone(),
-                    self_view: options.self_view,
+                    self_view: options.self_view.then_some(frames),
                 };
                 Box::new(move || {
                     video_loop(
@@ -219,7 +220,7 @@ impl LocalMedia {
                 let (controls, audio) = (Arc::clone(&controls), audio.clone());
                 let local = Local {
                     events: events.clone(),
-                    self_view: false,
+                    self_view: None,
                 };
                 let processor = processor.clone();
                 Box::new(move || {
@@ -252,7 +253,7 @@ impl LocalMedia {
         let (controls, share) = (Arc::clone(&self.share_controls), self.share.clone());
         let local = Local {
             events,
-            self_view: false,
+            self_view: None,
         };
         let thread = std::thread::Builder::new()
             .name("share-encode".into())
@@ -294,15 +295,11 @@ pub fn pace(start: &mut Instant, n: &mut u64, interval: Duration) {
 /// that stopped working.
 struct Local {
     events: mpsc::Sender<CallEvent>,
-    self_view: bool,
+    /// Where our own pictures go, with `CallOptions::self_view`.
+    self_view: Option<mpsc::Sender<MediaFrame>>,
 }
 
 impl Local {
-    /// Never blocks capture: an app that falls behind misses pictures, not the call.
-    fn tell(&self, event: CallEvent) {
-        let _ = self.events.try_send(event);
-    }
-
     fn lost(&self, input: LostInput, error: &MediaError) {
         tracing::error!(%error, ?input, "source failed mid-call");
         // Unlike a picture, this notice must not be dropped: the app falls back on it. The
@@ -376,8 +373,9 @@ fn video_loop(
         if controls.camera_off.load(Ordering::Relaxed) {
             continue;
         }
-        if local.self_view {
-            local.tell(CallEvent::SelfVideo {
+        if let Some(frames) = &local.self_view {
+            // Never blocks capture: an app that falls behind misses pictures, not the call.
+            let _ = frames.try_send(MediaFrame::SelfVideo {
                 frame: frame.clone(),
             });
         }

@@ -65,7 +65,7 @@ pub struct CallOptions {
     /// Where the others are heard. None by default: an app picks the speaker (a user's
     /// choice); a bot or a test wants none.
     pub output: AudioOutput,
-    /// Hand each captured picture back as [`crate::CallEvent::SelfVideo`].
+    /// Hand each captured picture back as [`crate::MediaFrame::SelfVideo`].
     pub self_view: bool,
     /// Record each remote peer's video (`<peer id>.ivf`) and audio (`<peer id>.wav`) here.
     pub record: Option<PathBuf>,

@@ -1,5 +1,5 @@
 //! Audio playout: one thread per call takes 20 ms from every peer's jitter buffer per tick,
-//! hands each peer's frame to the app (`CallEvent::Audio`) and plays their mix on the speaker.
+//! hands each peer's frame to the app (`MediaFrame::Audio`) and plays their mix on the speaker.
 //!
 //! With a speaker the device's own pace drives the ticks (its `write` waits while enough is
 //! queued), so the speaker's clock and ours cannot drift apart; without one a timer does.
@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::audio_jitter::{AudioJitterBuffer, Played};
 use crate::counters::Counters;
-use crate::events::CallEvent;
+use crate::events::{CallEvent, MediaFrame};
 use crate::media::{pace, Swap};
 use crate::recording::{AudioRecorder, Tape};
 use crate::CallError;
@@ -62,6 +62,7 @@ impl Playout {
     pub fn start(
         output: &AudioOutput,
         events: mpsc::Sender<CallEvent>,
+        frames: mpsc::Sender<MediaFrame>,
         processor: AudioProcessor,
     ) -> Result<Self, CallError> {
         let speaker = open(output)?;
@@ -72,7 +73,7 @@ impl Playout {
             let (peers, stop, next) = (peers.clone(), stop.clone(), next_speaker.clone());
             std::thread::Builder::new()
                 .name("audio-playout".into())
-                .spawn(move || run(peers, speaker, next, stop, events, processor))
+                .spawn(move || run(peers, speaker, next, stop, (events, frames), processor))
                 .map_err(|e| CallError::WebRtc(e.to_string()))?
         };
         Ok(Self {
@@ -128,7 +129,7 @@ fn run(
     mut speaker: Option<SpeakerSink>,
     next_speaker: Arc<Swap<SpeakerSink>>,
     stop: Arc<AtomicBool>,
-    events: mpsc::Sender<CallEvent>,
+    (events, frames): (mpsc::Sender<CallEvent>, mpsc::Sender<MediaFrame>),
     processor: AudioProcessor,
 ) {
     let (mut start, mut n) = (Instant::now(), 0u64);
@@ -204,7 +205,7 @@ fn run(
             }
             // The app gets every peer's audio; one that is not reading loses some, never
             // the speaker its timing.
-            let _ = events.try_send(CallEvent::Audio { peer, frame });
+            let _ = frames.try_send(MediaFrame::Audio { peer, frame });
         }
         if let Some(sink) = speaker.as_mut() {
             let frame = mix.unwrap_or_else(|| AudioFrame::silence(0));

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use tincan_call::{
-    AudioInput, AudioOutput, AudioProcessing, Call, CallError, CallEvent, CallOptions, LostInput,
-    PeerStats, RoomChoice, VideoInput,
+    AudioInput, AudioOutput, AudioProcessing, Call, CallError, CallEvent, CallFeeds, CallOptions,
+    LostInput, PeerStats, RoomChoice, VideoInput,
 };
 use tincan_media::video::VideoFormat;
 use tincan_protocol::ErrorCode;
@@ -305,7 +305,13 @@ pub async fn run(args: CallArgs) -> ExitCode {
     options.record = args.record.clone();
 
     let started = Instant::now();
-    let (call, mut events) = match Call::join(options).await {
+    let (
+        call,
+        CallFeeds {
+            mut events,
+            mut frames,
+        },
+    ) = match Call::join(options).await {
         Ok(joined) => joined,
         Err(e) => return fail(&e),
     };
@@ -356,11 +362,12 @@ pub async fn run(args: CallArgs) -> ExitCode {
     let mut met: std::collections::HashSet<String> = Default::default();
     let mut connected_any = false;
     let mut ice_renewals = 0u32;
+    let mut frames_open = true;
     loop {
         let wake = deadline
             .map(|d| tokio::time::Instant::from_std(d))
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-        tokio::select! {
+        let event = tokio::select! {
             _ = tokio::time::sleep_until(wake) => break,
             _ = tokio::signal::ctrl_c() => break,
             reason = ring_end(&mut ringing), if ringing.is_some() => {
@@ -369,152 +376,172 @@ pub async fn run(args: CallArgs) -> ExitCode {
                     unanswered = Some(code);
                     break;
                 }
+                None
             }
-            event = events.recv() => {
-                let Some(event) = event else { break };
-                let elapsed = started.elapsed().as_secs_f64();
-                if muted_at(elapsed, args.mute_after, &talk) != muted {
-                    muted = !muted;
-                    call.set_mic_muted(muted);
-                    println!("microphone {}", if muted { "muted" } else { "open" });
+            // Pictures and sound, measured as they come; the timed steps below run on them
+            // too (50 sound frames a second per peer keep them punctual).
+            frame = frames.recv(), if frames_open => {
+                match frame {
+                    Some(frame) => measure(&mut received, frame),
+                    None => frames_open = false,
                 }
-                if switch_video.as_ref().is_some_and(|(at, _)| elapsed >= *at) {
-                    if let Some((_, input)) = switch_video.take() {
-                        match call.set_video_input(input) {
-                            Ok(()) => println!("video switched"),
-                            Err(e) => eprintln!("tincan-cli: cannot switch the video: {e}"),
-                        }
-                    }
+                None
+            }
+            event = events.recv() => match event {
+                Some(event) => Some(event),
+                None => break,
+            },
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        if muted_at(elapsed, args.mute_after, &talk) != muted {
+            muted = !muted;
+            call.set_mic_muted(muted);
+            println!("microphone {}", if muted { "muted" } else { "open" });
+        }
+        if switch_video.as_ref().is_some_and(|(at, _)| elapsed >= *at) {
+            if let Some((_, input)) = switch_video.take() {
+                match call.set_video_input(input) {
+                    Ok(()) => println!("video switched"),
+                    Err(e) => eprintln!("tincan-cli: cannot switch the video: {e}"),
                 }
-                if switch_audio.as_ref().is_some_and(|(at, _)| elapsed >= *at) {
-                    if let Some((_, input)) = switch_audio.take() {
-                        match call.set_audio_input(input) {
-                            Ok(()) => println!("audio switched"),
-                            Err(e) => eprintln!("tincan-cli: cannot switch the audio: {e}"),
-                        }
-                    }
+            }
+        }
+        if switch_audio.as_ref().is_some_and(|(at, _)| elapsed >= *at) {
+            if let Some((_, input)) = switch_audio.take() {
+                match call.set_audio_input(input) {
+                    Ok(()) => println!("audio switched"),
+                    Err(e) => eprintln!("tincan-cli: cannot switch the audio: {e}"),
                 }
-                if processing_at.as_ref().is_some_and(|(at, _)| elapsed >= *at) {
-                    if let Some((_, settings)) = processing_at.take() {
-                        match call.set_audio_processing(settings).await {
-                            Ok(()) => println!("audio processing changed"),
-                            Err(e) => eprintln!("tincan-cli: {e}"),
-                        }
-                    }
+            }
+        }
+        if processing_at.as_ref().is_some_and(|(at, _)| elapsed >= *at) {
+            if let Some((_, settings)) = processing_at.take() {
+                match call.set_audio_processing(settings).await {
+                    Ok(()) => println!("audio processing changed"),
+                    Err(e) => eprintln!("tincan-cli: {e}"),
                 }
-                if share.is_some() && sharing_at(elapsed) != sharing {
-                    sharing = !sharing;
-                    let target = share.clone().filter(|_| sharing);
-                    match call.share_screen(target).await {
-                        Ok(()) => println!("share {}", if sharing { "started" } else { "stopped" }),
-                        Err(e) => eprintln!("tincan-cli: cannot change the share: {e}"),
-                    }
-                }
-                if refresh_at.is_some_and(|at| Instant::now() >= at) {
-                    refresh_at = None;
-                    if let Err(e) = call.refresh_video().await {
-                        eprintln!("tincan-cli: {e}");
-                    }
-                }
-                match event {
-                    event @ (CallEvent::Video { .. } | CallEvent::Audio { .. }) => measure(&mut received, event),
-                    CallEvent::Chat { peer, text } => {
-                        println!("chat {peer}: {text}");
-                        received.entry(peer.0).or_default().chat.push(text);
-                    }
-                    CallEvent::Connected { peer, security_code } => {
-                        connected_any = true;
-                        println!("connected {peer} security-code {security_code}");
-                        files.connected(&call, &peer).await;
-                        if let Some(text) = &args.chat {
-                            // Queued by the engine until the chat channel opens.
-                            if chatted.insert(peer.0.clone()) {
-                                if let Err(e) = call.send_chat(text).await {
-                                    eprintln!("tincan-cli: chat: {e}");
-                                }
-                            }
+            }
+        }
+        if share.is_some() && sharing_at(elapsed) != sharing {
+            sharing = !sharing;
+            let target = share.clone().filter(|_| sharing);
+            match call.share_screen(target).await {
+                Ok(()) => println!("share {}", if sharing { "started" } else { "stopped" }),
+                Err(e) => eprintln!("tincan-cli: cannot change the share: {e}"),
+            }
+        }
+        if refresh_at.is_some_and(|at| Instant::now() >= at) {
+            refresh_at = None;
+            if let Err(e) = call.refresh_video().await {
+                eprintln!("tincan-cli: {e}");
+            }
+        }
+        let Some(event) = event else { continue };
+        match event {
+            CallEvent::Chat { peer, text } => {
+                println!("chat {peer}: {text}");
+                received.entry(peer.0).or_default().chat.push(text);
+            }
+            CallEvent::Connected {
+                peer,
+                security_code,
+            } => {
+                connected_any = true;
+                println!("connected {peer} security-code {security_code}");
+                files.connected(&call, &peer).await;
+                if let Some(text) = &args.chat {
+                    // Queued by the engine until the chat channel opens.
+                    if chatted.insert(peer.0.clone()) {
+                        if let Err(e) = call.send_chat(text).await {
+                            eprintln!("tincan-cli: chat: {e}");
                         }
-                    }
-                    CallEvent::File(event) => {
-                        files.on_event(&call, event);
-                        if files.all_done() {
-                            break;
-                        }
-                    }
-                    CallEvent::KeyframeArrived { peer, after_ms } => println!("keyframe {peer} after {after_ms} ms"),
-                    CallEvent::PeerJoined(info) => {
-                        met.insert(info.id.to_string());
-                        println!("joined {} {}", info.id, info.name);
-                    }
-                    CallEvent::PeerLeft { peer } => println!("left {peer}"),
-                    CallEvent::Sharing { peer, on } => {
-                        println!("sharing {peer} {}", if on { "on" } else { "off" });
-                        let changes = &mut received.entry(peer.0).or_default().sharing;
-                        if changes.len() < SERIES_KEPT {
-                            changes.push((started.elapsed().as_secs_f64(), on));
-                        }
-                    }
-                    CallEvent::Recording { peer, on } => {
-                        println!("recording {peer} {}", if on { "on" } else { "off" });
-                    }
-                    CallEvent::Disconnected { peer, reason } => eprintln!("tincan-cli: {peer}: {reason}"),
-                    CallEvent::Stats(stats) => {
-                        let series = &mut received.entry(stats.peer_id.clone()).or_default().series;
-                        if series.len() == SERIES_KEPT {
-                            series.pop_front();
-                        }
-                        series.push_back(Sample {
-                            t: started.elapsed().as_secs_f64(),
-                            kbps_out: stats.kbps_out,
-                            kbps_in: stats.kbps_in,
-                            available_send_kbps: stats.available_send_kbps,
-                            fps_received: stats.fps_received,
-                            share_fps_received: stats.share.fps_received,
-                            sent_size: stats.sent_size,
-                            video_delay_ms: stats.video_delay_ms,
-                            rtt_ms: stats.rtt_ms,
-                            echo_delay_ms: stats.audio_processing.echo_delay_ms,
-                        });
-                        let told = stats.remote_audio_processing;
-                        let before = last_stats.get(&stats.peer_id).and_then(|s| s.remote_audio_processing);
-                        if let Some(p) = told.filter(|p| Some(*p) != before) {
-                            let on = |b: bool| if b { "on" } else { "off" };
-                            println!(
-                                "processing {} echo_cancellation={} noise_suppression={} auto_gain={}",
-                                stats.peer_id,
-                                on(p.echo_cancellation),
-                                on(p.noise_suppression),
-                                on(p.auto_gain)
-                            );
-                        }
-                        last_stats.insert(stats.peer_id.clone(), stats);
-                    }
-                    CallEvent::Error { message } => eprintln!("tincan-cli: {message}"),
-                    CallEvent::ServerLost { reason } => {
-                        println!("server lost: {reason}; the call goes on");
-                    }
-                    CallEvent::ServerBack => println!("server back"),
-                    CallEvent::IceRenewed { restarted } => {
-                        ice_renewals += 1;
-                        println!("ice renewed restarted {}", restarted.len());
-                    }
-                    CallEvent::InputLost { input: LostInput::Screen, reason } => {
-                        // The window is gone: nothing to share again.
-                        (share, sharing) = (None, false);
-                        println!("share ended: {reason}");
-                    }
-                    CallEvent::InputLost { input, reason } => {
-                        eprintln!("tincan-cli: the {input:?} stopped: {reason}; going on without it")
-                    }
-                    CallEvent::SelfVideo { .. } => {}
-                    CallEvent::Ended { reason } => {
-                        eprintln!("tincan-cli: the call ended: {reason}");
-                        break;
-                    }
-                    CallEvent::Joined { peers, .. } => {
-                        met.extend(peers.into_iter().map(|p| p.id.to_string()));
                     }
                 }
+            }
+            CallEvent::File(event) => {
+                files.on_event(&call, event);
+                if files.all_done() {
+                    break;
+                }
+            }
+            CallEvent::KeyframeArrived { peer, after_ms } => {
+                println!("keyframe {peer} after {after_ms} ms")
+            }
+            CallEvent::PeerJoined(info) => {
+                met.insert(info.id.to_string());
+                println!("joined {} {}", info.id, info.name);
+            }
+            CallEvent::PeerLeft { peer } => println!("left {peer}"),
+            CallEvent::Sharing { peer, on } => {
+                println!("sharing {peer} {}", if on { "on" } else { "off" });
+                let changes = &mut received.entry(peer.0).or_default().sharing;
+                if changes.len() < SERIES_KEPT {
+                    changes.push((started.elapsed().as_secs_f64(), on));
+                }
+            }
+            CallEvent::Recording { peer, on } => {
+                println!("recording {peer} {}", if on { "on" } else { "off" });
+            }
+            CallEvent::Disconnected { peer, reason } => eprintln!("tincan-cli: {peer}: {reason}"),
+            CallEvent::Stats(stats) => {
+                let series = &mut received.entry(stats.peer_id.clone()).or_default().series;
+                if series.len() == SERIES_KEPT {
+                    series.pop_front();
+                }
+                series.push_back(Sample {
+                    t: started.elapsed().as_secs_f64(),
+                    kbps_out: stats.kbps_out,
+                    kbps_in: stats.kbps_in,
+                    available_send_kbps: stats.available_send_kbps,
+                    fps_received: stats.fps_received,
+                    share_fps_received: stats.share.fps_received,
+                    sent_size: stats.sent_size,
+                    video_delay_ms: stats.video_delay_ms,
+                    rtt_ms: stats.rtt_ms,
+                    echo_delay_ms: stats.audio_processing.echo_delay_ms,
+                });
+                let told = stats.remote_audio_processing;
+                let before = last_stats
+                    .get(&stats.peer_id)
+                    .and_then(|s| s.remote_audio_processing);
+                if let Some(p) = told.filter(|p| Some(*p) != before) {
+                    let on = |b: bool| if b { "on" } else { "off" };
+                    println!(
+                        "processing {} echo_cancellation={} noise_suppression={} auto_gain={}",
+                        stats.peer_id,
+                        on(p.echo_cancellation),
+                        on(p.noise_suppression),
+                        on(p.auto_gain)
+                    );
+                }
+                last_stats.insert(stats.peer_id.clone(), stats);
+            }
+            CallEvent::Error { message } => eprintln!("tincan-cli: {message}"),
+            CallEvent::ServerLost { reason } => {
+                println!("server lost: {reason}; the call goes on");
+            }
+            CallEvent::ServerBack => println!("server back"),
+            CallEvent::IceRenewed { restarted } => {
+                ice_renewals += 1;
+                println!("ice renewed restarted {}", restarted.len());
+            }
+            CallEvent::InputLost {
+                input: LostInput::Screen,
+                reason,
+            } => {
+                // The window is gone: nothing to share again.
+                (share, sharing) = (None, false);
+                println!("share ended: {reason}");
+            }
+            CallEvent::InputLost { input, reason } => {
+                eprintln!("tincan-cli: the {input:?} stopped: {reason}; going on without it")
+            }
+            CallEvent::Ended { reason } => {
+                eprintln!("tincan-cli: the call ended: {reason}");
+                break;
+            }
+            CallEvent::Joined { peers, .. } => {
+                met.extend(peers.into_iter().map(|p| p.id.to_string()));
             }
         }
     }
@@ -539,8 +566,8 @@ pub async fn run(args: CallArgs) -> ExitCode {
         host.stop().await;
     }
     // What arrived while leaving was counted by the engine; measure it here too.
-    while let Ok(event) = events.try_recv() {
-        measure(&mut received, event);
+    while let Ok(frame) = frames.try_recv() {
+        measure(&mut received, frame);
     }
     for stats in final_stats {
         last_stats.insert(stats.peer_id.clone(), stats);

@@ -17,7 +17,7 @@ use webrtc::peer_connection::{
 
 use crate::chat::{read_chat, Chat, CHAT_LABEL};
 use crate::counters::Counters;
-use crate::events::CallEvent;
+use crate::events::{CallEvent, MediaFrame};
 use crate::files::{receive_file, Transfers, FILE_LABEL};
 use crate::playout::PeerAudio;
 use crate::receive::{receive_audio, receive_video};
@@ -71,6 +71,8 @@ pub(super) struct Wiring {
     pub(super) refresh: Mutex<Option<mpsc::UnboundedReceiver<()>>>,
     pub(super) inputs: mpsc::UnboundedSender<PeerInput>,
     pub(super) events: mpsc::Sender<CallEvent>,
+    /// Where the peer's pictures go.
+    pub(super) frames: mpsc::Sender<MediaFrame>,
     pub(super) counters: Arc<Counters>,
     pub(super) audio: Arc<PeerAudio>,
     pub(super) chat: Arc<Chat>,
@@ -204,7 +206,7 @@ impl PeerConnectionEventHandler for Handler {
                     true,
                     track,
                     Arc::clone(&w.share_counters),
-                    events,
+                    (events, w.frames.clone()),
                     None,
                     w.record.clone(),
                     None,
@@ -218,7 +220,7 @@ impl PeerConnectionEventHandler for Handler {
                     false,
                     track,
                     counters,
-                    events,
+                    (events, w.frames.clone()),
                     refresh,
                     w.record.clone(),
                     Some(Arc::clone(&w.audio.tape)),

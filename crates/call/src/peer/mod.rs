@@ -29,7 +29,7 @@ use crate::congestion::{Estimate, LossBased};
 use crate::counters::Counters;
 use crate::engine;
 use crate::error::{webrtc, CallError};
-use crate::events::{CallEvent, PeerStats};
+use crate::events::{CallEvent, MediaFrame, PeerStats};
 use crate::files::{
     send_file, Control, Outgoing, Reporting, Transfers, FILE_LABEL, SEND_BUFFER_BYTES,
 };
@@ -157,6 +157,7 @@ pub(crate) struct NewPeer<'a> {
     pub audio: &'a broadcast::Sender<Arc<EncodedAudio>>,
     pub inputs: mpsc::UnboundedSender<PeerInput>,
     pub events: mpsc::Sender<CallEvent>,
+    pub frames: mpsc::Sender<MediaFrame>,
     pub transfers: Arc<Transfers>,
 }
 
@@ -193,6 +194,7 @@ impl PeerSession {
             refresh: Mutex::new(Some(refresh_rx)),
             inputs: new.inputs,
             events: new.events,
+            frames: new.frames,
             counters: Arc::clone(&counters),
             audio: Arc::clone(&audio),
             chat: Arc::clone(&chat),

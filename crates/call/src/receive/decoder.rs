@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::jitter::Assembled;
 use crate::counters::Counters;
-use crate::events::CallEvent;
+use crate::events::{CallEvent, MediaFrame};
 use crate::recording::{Tape, VideoRecorder};
 use crate::stats::FreezeDetector;
 
@@ -23,7 +23,7 @@ pub(crate) fn spawn_video_decoder(
     peer: PeerId,
     screen: bool,
     counters: Arc<Counters>,
-    events: mpsc::Sender<CallEvent>,
+    (events, frames): (mpsc::Sender<CallEvent>, mpsc::Sender<MediaFrame>),
     pli: mpsc::UnboundedSender<()>,
     mut recorder: Option<VideoRecorder>,
     tape: Option<Arc<Tape>>,
@@ -93,17 +93,14 @@ pub(crate) fn spawn_video_decoder(
                                 message: format!("recording stopped: {e}"),
                             });
                         }
-                        if events
-                            .blocking_send(CallEvent::Video {
-                                peer: peer.clone(),
-                                screen,
-                                frame: picture,
-                                show_at,
-                            })
-                            .is_err()
-                        {
-                            break;
-                        }
+                        // An app that reads no pictures (dropped its queue) changes nothing
+                        // here: decoding goes on for the statistics and the recording.
+                        let _ = frames.blocking_send(MediaFrame::Video {
+                            peer: peer.clone(),
+                            screen,
+                            frame: picture,
+                            show_at,
+                        });
                     }
                     Err(_) => {
                         need_keyframe = true;

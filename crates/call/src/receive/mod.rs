@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use crate::counters::Counters;
-use crate::events::CallEvent;
+use crate::events::{CallEvent, MediaFrame};
 use crate::peer::DecoderThread;
 use crate::playout::PeerAudio;
 use crate::recording::{Tape, VideoRecorder};
@@ -54,7 +54,7 @@ pub(crate) async fn receive_video(
     screen: bool,
     track: Arc<dyn TrackRemote>,
     counters: Arc<Counters>,
-    events: mpsc::Sender<CallEvent>,
+    (events, frames): (mpsc::Sender<CallEvent>, mpsc::Sender<MediaFrame>),
     refresh: Option<mpsc::UnboundedReceiver<()>>,
     record: Option<PathBuf>,
     tape: Option<Arc<Tape>>,
@@ -69,7 +69,7 @@ pub(crate) async fn receive_video(
         peer.clone(),
         screen,
         Arc::clone(&counters),
-        events.clone(),
+        (events.clone(), frames),
         pli_tx,
         recorder,
         tape,

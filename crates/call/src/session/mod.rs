@@ -20,7 +20,7 @@ use tincan_signaling::{Event, Joined, Signaling};
 use tokio::sync::mpsc;
 
 use crate::call::Command;
-use crate::events::{CallEvent, PeerStats};
+use crate::events::{CallEvent, MediaFrame, PeerStats};
 use crate::files::Transfers;
 use crate::identity::Identity;
 use crate::media::LocalMedia;
@@ -101,6 +101,8 @@ pub(crate) struct Session {
     ice_renew_at: Option<Instant>,
     ice_renewing: bool,
     events: mpsc::Sender<CallEvent>,
+    /// Where the peers' pictures go (their decoders send them).
+    frames: mpsc::Sender<MediaFrame>,
     inputs_tx: mpsc::UnboundedSender<PeerInput>,
     /// Files on their way, both ways (shared with [`crate::Call`], which answers them).
     transfers: Arc<Transfers>,
@@ -119,6 +121,7 @@ impl Session {
         signaling: Signaling,
         signals: mpsc::Receiver<Event>,
         events: mpsc::Sender<CallEvent>,
+        frames: mpsc::Sender<MediaFrame>,
         commands: mpsc::Receiver<Command>,
         transfers: Arc<Transfers>,
     ) {
@@ -148,6 +151,7 @@ impl Session {
             ice_renew_at: None,
             ice_renewing: false,
             events,
+            frames,
             inputs_tx,
             transfers,
         };

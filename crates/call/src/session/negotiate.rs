@@ -41,6 +41,7 @@ impl Session {
             audio: &self.media.audio,
             inputs: self.inputs_tx.clone(),
             events: self.events.clone(),
+            frames: self.frames.clone(),
             transfers: Arc::clone(&self.transfers),
         })
         .await?;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tincan_call::{CallEvent, PeerStats};
+use tincan_call::{MediaFrame, PeerStats};
 use tincan_media::audio::analysis::{dominant_frequency, rms};
 use tincan_media::video::stamp;
 use tincan_media::{now_us, SAMPLE_RATE};
@@ -96,12 +96,12 @@ pub(super) struct Summary {
 }
 
 /// Reads stamps from video and keeps the last two seconds of audio.
-pub(super) fn measure(received: &mut HashMap<String, Received>, event: CallEvent) {
-    match event {
+pub(super) fn measure(received: &mut HashMap<String, Received>, frame: MediaFrame) {
+    match frame {
         // The share's pictures are counted in the statistics (`share`); these measures are
         // the camera's.
-        CallEvent::Video { screen: true, .. } => {}
-        CallEvent::Video {
+        MediaFrame::Video { screen: true, .. } => {}
+        MediaFrame::Video {
             peer,
             frame,
             show_at,
@@ -135,7 +135,7 @@ pub(super) fn measure(received: &mut HashMap<String, Received>, event: CallEvent
                 r.stamps_unreadable += 1;
             }
         }
-        CallEvent::Audio { peer, frame } => {
+        MediaFrame::Audio { peer, frame } => {
             let r = received.entry(peer.0).or_default();
             for sample in frame.samples {
                 if r.audio.len() == AUDIO_KEPT {
