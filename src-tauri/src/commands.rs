@@ -17,7 +17,7 @@ use crate::devices::{self, Choices};
 use crate::error::AppError;
 use crate::frame_socket::FrameSocket;
 use crate::links::LinkJoin;
-use crate::preview::{self, Preview};
+use crate::preview::{self, Preview, SELF_TILE};
 use crate::server_choice;
 use crate::session::{self, Joined};
 use crate::settings::Settings;
@@ -420,9 +420,27 @@ pub async fn frame_socket(state: State<'_, AppState>) -> Result<Option<FrameSock
     Ok(socket.clone())
 }
 
+/// The page shows `tile` at `width`x`height` device pixels now: pictures are scaled to it, and
+/// a peer's camera tile tells that peer, which sends no more than the size needs.
 #[tauri::command]
-pub fn resize_tile(state: State<'_, AppState>, tile: String, width: u32, height: u32) {
+pub async fn resize_tile(
+    state: State<'_, AppState>,
+    tile: String,
+    width: u32,
+    height: u32,
+) -> Result<(), AppError> {
     state.tiles.resize(&tile, width, height);
+    // A canvas laid out at zero size (hidden for a moment) says nothing about what is wanted:
+    // telling the peer so would stop its pictures, and nothing would bring them back.
+    let camera_of_a_peer = tile != SELF_TILE && !tile.contains('/');
+    if camera_of_a_peer && width > 0 && height > 0 {
+        if let Some(call) = state.call.lock().await.clone() {
+            let _ = call
+                .show_video(&tincan_protocol::PeerId(tile), width, height)
+                .await;
+        }
+    }
+    Ok(())
 }
 
 /// The page drew `tile`'s last picture.

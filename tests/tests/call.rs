@@ -193,6 +193,51 @@ async fn three_peers_each_receive_both_others() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Video sized to each receiver: a peer that shows Ada in a tile at most half her picture's
+/// size each way (160x90 of 320x180) gets half her frames (temporal layer 0, every one decodable), one that shows her in full
+/// gets them all, and one that does not show her gets none — and still hears her.
+#[tokio::test]
+async fn each_peer_gets_the_frame_rate_its_tile_needs() {
+    let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let server = ServerProcess::start(&[]).await;
+    let dir = temp_dir("sized");
+    let ada_args = ["--duration", "11", "--size", "320x180", "--bitrate", "300"];
+    let ada = CliPeer::start(&server, &dir, "Ada", None, &ada_args).await;
+    let room = ada.room.clone();
+    let small = ["--duration", "10", "--show", "160x90", "--video", "none"];
+    let bo = CliPeer::start(&server, &dir, "Bo", Some(&room), &small).await;
+    let cy = CliPeer::start(
+        &server,
+        &dir,
+        "Cy",
+        Some(&room),
+        &["--duration", "10", "--video", "none"],
+    )
+    .await;
+    let none = ["--duration", "10", "--show", "none", "--video", "none"];
+    let dee = CliPeer::start(&server, &dir, "Dee", Some(&room), &none).await;
+    let (ada_id, bo_id, cy_id, dee_id) =
+        (ada.id.clone(), bo.id.clone(), cy.id.clone(), dee.id.clone());
+    let ada_sum = ada.finish().await;
+    let (bo_sum, cy_sum, dee_sum) = (bo.finish().await, cy.finish().await, dee.finish().await);
+    let sent = |to: &str| n(about(&ada_sum, to), "video_frames_sent");
+    let (to_bo, to_cy, to_dee) = (sent(&bo_id), sent(&cy_id), sent(&dee_id));
+    eprintln!(
+        "Ada sent {to_cy} frames to Cy (full), {to_bo} to Bo (small tile), {to_dee} to Dee (none)"
+    );
+    assert!(to_cy > 200.0, "Cy got only {to_cy} frames");
+    let ratio = to_bo / to_cy;
+    assert!(
+        (0.4..=0.6).contains(&ratio),
+        "Bo got {ratio:.2} of Cy's frames"
+    );
+    assert_video(&ada_sum, &bo_sum, &ada_id, &bo_id);
+    assert_video(&ada_sum, &cy_sum, &ada_id, &cy_id);
+    assert_eq!(to_dee, 0.0, "Dee shows no video and got {to_dee} frames");
+    assert_tone(&dee_sum, &ada_id, 440.0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[tokio::test]
 async fn a_peer_that_leaves_and_rejoins_is_called_again() {
     let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());

@@ -44,6 +44,8 @@ pub(crate) enum Command {
     RefreshVideo,
     /// We started or stopped sharing our screen: tell every peer, and split the bandwidth.
     Sharing(bool),
+    /// We show a peer's camera at this size now (device pixels; `0x0`: not at all).
+    ShowVideo(PeerId, (u32, u32)),
     /// Start recording into a folder (`Some`), or stop (`None`): the files written.
     Record(
         Option<PathBuf>,
@@ -331,6 +333,22 @@ impl Call {
     pub async fn refresh_video(&self) -> Result<(), CallError> {
         self.commands
             .send(Command::RefreshVideo)
+            .await
+            .map_err(|_| CallError::Ended)
+    }
+
+    /// Says how big `peer`'s camera is shown here, in device pixels (`0x0`: not at all), so it
+    /// sends no more than that needs: half its frame rate to a tile at most half its picture
+    /// each way, nothing to none (docs/calls.md, "Video sized to each receiver"). Told to the
+    /// peer at most four times a second, only when it changes.
+    pub async fn show_video(
+        &self,
+        peer: &PeerId,
+        width: u32,
+        height: u32,
+    ) -> Result<(), CallError> {
+        self.commands
+            .send(Command::ShowVideo(peer.clone(), (width, height)))
             .await
             .map_err(|_| CallError::Ended)
     }

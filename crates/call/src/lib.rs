@@ -35,6 +35,7 @@ mod send;
 mod sequence;
 mod session;
 mod stats;
+mod wanted;
 
 pub use call::Call;
 pub use chat::MAX_CHAT_BYTES;

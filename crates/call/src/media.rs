@@ -27,6 +27,10 @@ use crate::CallError;
 pub(crate) struct EncodedVideo {
     pub data: Bytes,
     pub keyframe: bool,
+    /// Its temporal layer (0, or 1: nothing refers to it), for peers that take half the rate.
+    pub layer: u8,
+    /// Encoded with two temporal layers (every other picture layer 1).
+    pub layered: bool,
     /// Real frame duration: RTP timestamps are derived from it (docs/traps.md, trap 2).
     pub duration: Duration,
 }
@@ -43,6 +47,9 @@ pub(crate) struct Controls {
     pub mic_muted: AtomicBool,
     pub camera_off: AtomicBool,
     pub keyframe_wanted: AtomicBool,
+    /// Some peer takes half our frame rate: encode two temporal layers (the session sets it
+    /// from what the peers ask, `Signal::VideoWanted`).
+    pub temporal_layers: AtomicBool,
     /// Set by the capture thread when its source failed mid-call (a shared window closed):
     /// the session takes it to end the share and tell the peers.
     pub source_lost: AtomicBool,
@@ -414,6 +421,8 @@ fn video_loop(
         if controls.keyframe_wanted.swap(false, Ordering::Relaxed) {
             encoder.request_keyframe();
         }
+        let layered = controls.temporal_layers.load(Ordering::Relaxed);
+        encoder.set_temporal_layers(layered);
         match encoder.encode(&frame) {
             Ok(Some(encoded)) => {
                 controls
@@ -422,6 +431,8 @@ fn video_loop(
                 let _ = out.send(Arc::new(EncodedVideo {
                     data: Bytes::from(encoded.data),
                     keyframe: encoded.keyframe,
+                    layer: encoded.layer,
+                    layered,
                     duration: interval * step.fps_divisor,
                 }));
             }

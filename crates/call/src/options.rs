@@ -67,6 +67,10 @@ pub struct CallOptions {
     pub output: AudioOutput,
     /// Hand each captured picture back as [`crate::MediaFrame::SelfVideo`].
     pub self_view: bool,
+    /// The size every peer's camera is shown at here (device pixels; `0x0`: not shown, as
+    /// by a headless peer), told to each as it connects; `None`: not said until
+    /// [`crate::Call::show_video`], and peers send everything.
+    pub show_video: Option<(u32, u32)>,
     /// Record each remote peer's video (`<peer id>.ivf`) and audio (`<peer id>.wav`) here.
     pub record: Option<PathBuf>,
     /// Size and frame rate asked of the video source.
@@ -103,6 +107,7 @@ impl CallOptions {
             output: AudioOutput::None,
             record: None,
             self_view: false,
+            show_video: None,
             format: VideoFormat {
                 width: 640,
                 height: 360,

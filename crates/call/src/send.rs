@@ -1,6 +1,7 @@
 //! What we send one peer: the local tracks (VP8 and Opus, fanned out from the call's one
 //! encoder per kind) and their sender loops, which also take the peer's keyframe requests.
 
+use crate::wanted::{take, Shown, Take};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,7 +68,7 @@ pub(crate) async fn send_video(
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
     mut frames: broadcast::Receiver<Arc<EncodedVideo>>,
-    controls: Arc<Controls>,
+    (controls, shown): (Arc<Controls>, Option<Arc<Shown>>),
     counters: Arc<Counters>,
 ) {
     let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
@@ -97,10 +98,26 @@ pub(crate) async fn send_video(
                 Err(broadcast::error::RecvError::Closed) => break,
             },
         };
+        let sent = (
+            controls.sent_width.load(Ordering::Relaxed),
+            controls.sent_height.load(Ordering::Relaxed),
+        );
+        let takes = shown.as_ref().map_or(Take::All, |s| take(s.get(), sent));
         let connected = counters.connected.load(Ordering::Relaxed);
-        if !connected {
+        // A peer that shows none of our pictures gets none, and a fresh start (from a
+        // keyframe) when it shows them again.
+        if !connected || takes == Take::Nothing {
             was_connected = false;
             continue;
+        }
+        // Half the rate: layer 1 stays here, and the layer-0 picture before it lasts as long
+        // as both (the RTP timestamps follow the durations).
+        let mut duration = frame.duration;
+        if takes == Take::HalfRate && frame.layered {
+            if frame.layer > 0 {
+                continue;
+            }
+            duration *= 2;
         }
         if !was_connected {
             // Start the stream on a keyframe, or the far end can decode nothing until one.
@@ -116,7 +133,7 @@ pub(crate) async fn send_video(
         let Some(pt) = pt else { continue };
         let sample = Sample {
             data: frame.data.clone(),
-            duration: frame.duration,
+            duration,
             ..Sample::new(Instant::now())
         };
         match track.sample_writer(ssrc, pt).write_sample(&sample).await {

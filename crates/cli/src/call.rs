@@ -82,6 +82,11 @@ pub struct CallArgs {
     /// Video size, WIDTHxHEIGHT.
     #[arg(long, default_value = "640x360")]
     size: String,
+    /// How big this peer shows the others' cameras, WIDTHxHEIGHT, or none: each sends no
+    /// more than that needs (half its frame rate to a tile half its picture each way or less,
+    /// nothing to none). Default: not said, everything is sent.
+    #[arg(long, value_name = "WxH|none")]
+    show: Option<String>,
     #[arg(long, default_value_t = 30)]
     fps: u32,
     /// Video bitrate in kbps.
@@ -155,7 +160,8 @@ mod parse;
 mod server;
 use measure::{measure, Received, Sample, SERIES_KEPT};
 use parse::{
-    muted_at, parse_audio, parse_processing, parse_share, parse_switch, parse_video, parse_window,
+    muted_at, parse_audio, parse_processing, parse_share, parse_show, parse_switch, parse_video,
+    parse_window,
 };
 use tincan_media::video::ScreenTarget;
 
@@ -303,6 +309,13 @@ pub async fn run(args: CallArgs) -> ExitCode {
         id => AudioOutput::Speaker(Some(id.to_owned())),
     };
     options.record = args.record.clone();
+    options.show_video = match args.show.as_deref().map(parse_show).transpose() {
+        Ok(show) => show,
+        Err(e) => {
+            eprintln!("tincan-cli: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
 
     let started = Instant::now();
     let (

@@ -49,6 +49,49 @@ fn vp8_720p_at_1_5_mbps_keeps_quality_and_every_stamp() {
     assert!(mean >= 35.0, "mean Y-PSNR {mean:.1} dB");
 }
 
+/// With two temporal layers, a receiver given only layer 0 (half the rate) decodes every
+/// picture it gets, as well as one given all: layer 1 is referred to by nothing.
+#[test]
+fn layer_0_alone_decodes_at_half_the_rate() {
+    let mut source = pattern(640, 360);
+    let mut encoder = Vp8Encoder::new(&Vp8Config::new(640, 360, 30, 600)).unwrap();
+    encoder.set_temporal_layers(true);
+    let (mut all, mut half) = (Vp8Decoder::new().unwrap(), Vp8Decoder::new().unwrap());
+    let (mut layers, mut psnr_half) = (Vec::new(), Vec::new());
+    for n in 0..90 {
+        if n == 45 {
+            encoder.request_keyframe();
+        }
+        let frame = source.read().unwrap();
+        let Some(packet) = encoder.encode(&frame).unwrap() else {
+            continue;
+        };
+        layers.push(packet.layer);
+        all.decode(&packet.data, 0).expect("all layers decode");
+        if packet.layer == 0 {
+            let decoded = half.decode(&packet.data, 0).expect("layer 0 alone decodes");
+            psnr_half.push(y_psnr(&frame, &decoded));
+            let sent = stamp::read(&frame).expect("stamped");
+            assert_eq!(stamp::read(&decoded), Some(sent), "the right picture");
+        }
+    }
+    let zeros = layers.iter().filter(|&&l| l == 0).count();
+    assert!(
+        (40..=50).contains(&zeros),
+        "{zeros} of {} pictures in layer 0: {layers:?}",
+        layers.len()
+    );
+    let mean = psnr_half.iter().sum::<f64>() / psnr_half.len() as f64;
+    assert!(mean >= 30.0, "layer 0's mean Y-PSNR {mean:.1} dB");
+    // Off again: every picture is layer 0.
+    encoder.set_temporal_layers(false);
+    for _ in 0..4 {
+        if let Some(packet) = encoder.encode(&source.read().unwrap()).unwrap() {
+            assert_eq!(packet.layer, 0);
+        }
+    }
+}
+
 #[test]
 fn a_forced_keyframe_is_the_next_frame() {
     let mut source = pattern(640, 360);

@@ -111,6 +111,13 @@ pub enum Signal {
     Recording {
         on: bool,
     },
+    /// The size (device pixels) the sender shows the receiver's camera at, `0x0` for not at
+    /// all; sent when it changes (at most a few times a second) and when a connection
+    /// starts. The receiver sends less to a small tile (docs/protocol.md, "Video wanted").
+    VideoWanted {
+        width: u32,
+        height: u32,
+    },
     /// The sender's commitment to its certificate fingerprints, sent before any offer or
     /// answer (docs/calls.md, "The security code"). With `reply`, the receiver sends its own
     /// back (without `reply`), so a peer that started over gets it again.

@@ -41,6 +41,7 @@ use crate::recording::AudioRecorder;
 use crate::retransmit_budget::RetransmitStats;
 use crate::send::{local_track, random_u32, send_audio, send_video};
 use crate::stats::{path_stats, PathStats, RateWindow, Totals};
+use crate::wanted::Shown;
 
 /// Every peer connection this process made, weakly: a leak check can count the ones still
 /// alive after their calls ended (webrtc-rs issue 906 reports closed connections leaking).
@@ -91,6 +92,8 @@ pub(crate) struct PeerSession {
     pub remote_audio_processing: Option<tincan_protocol::AudioProcessing>,
     /// Whether the peer says it records the call (`Signal::Recording`).
     pub remote_recording: bool,
+    /// The size the peer says it shows our camera at (`Signal::VideoWanted`).
+    pub shown: Arc<Shown>,
     /// What webrtc-rs's statistics said at the last refresh.
     pub path: PathStats,
     /// The last selected candidate pair seen (a restart can leave none selected for a
@@ -107,13 +110,14 @@ pub(crate) struct PeerSession {
 }
 
 /// Adds a VP8 track in `stream` to `pc` and starts its sender loop on `frames`, whose
-/// keyframe requests go to `controls`; returns the track's SSRC.
+/// keyframe requests go to `controls`; with `shown`, the peer takes what the size it shows
+/// the pictures at asks for ([`crate::wanted`]). Returns the track's SSRC.
 async fn add_video_track(
     pc: &Arc<dyn PeerConnection>,
     stream: &str,
     tasks: &Tasks,
     frames: broadcast::Receiver<Arc<EncodedVideo>>,
-    controls: Arc<Controls>,
+    (controls, shown): (Arc<Controls>, Option<Arc<Shown>>),
     counters: Arc<Counters>,
 ) -> Result<u32, CallError> {
     let track = local_track(stream, RtpCodecKind::Video, engine::vp8_codec())?;
@@ -122,7 +126,13 @@ async fn add_video_track(
         .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
         .await
         .map_err(webrtc)?;
-    tasks.spawn(send_video(track, sender, frames, controls, counters));
+    tasks.spawn(send_video(
+        track,
+        sender,
+        frames,
+        (controls, shown),
+        counters,
+    ));
     Ok(ssrc)
 }
 
@@ -230,13 +240,14 @@ impl PeerSession {
 
         // One stream for both tracks: a browser plays audio and video of one stream in sync
         // (the msid in the SDP), and tracks of different streams independently.
+        let shown: Arc<Shown> = Arc::default();
         let stream = format!("tincan-{:08x}", random_u32());
         let video_ssrc = add_video_track(
             &pc,
             &stream,
             &tasks,
             new.video.subscribe(),
-            Arc::clone(&new.controls),
+            (Arc::clone(&new.controls), Some(Arc::clone(&shown))),
             Arc::clone(&counters),
         )
         .await?;
@@ -259,7 +270,7 @@ impl PeerSession {
             &format!("tincan-share-{:08x}", random_u32()),
             &tasks,
             new.share.subscribe(),
-            Arc::clone(&new.share_controls),
+            (Arc::clone(&new.share_controls), None),
             Arc::clone(&share.counters),
         )
         .await?;
@@ -288,6 +299,7 @@ impl PeerSession {
             audio,
             remote_audio_processing: None,
             remote_recording: false,
+            shown,
             path: PathStats::default(),
             known_pair: None,
             rates: RateWindow::default(),

@@ -8,6 +8,7 @@ mod negotiate;
 mod network;
 mod record;
 mod share;
+mod showing;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -88,6 +89,10 @@ pub(crate) struct Session {
     record: Option<PathBuf>,
     /// The recording people play, while we record (`Call::start_recording`).
     recording: Option<record::Recording>,
+    /// How big we show each peer's camera, to tell them ([`crate::wanted`]), and the size
+    /// every peer is shown at when the caller fixed one (`CallOptions::show_video`).
+    showing: crate::wanted::Showing,
+    show_everyone: Option<(u32, u32)>,
     audio_kbps: u32,
     media: LocalMedia,
     playout: Playout,
@@ -141,6 +146,8 @@ impl Session {
             sharing: options.share.is_some(),
             record: options.record.clone(),
             recording: None,
+            showing: Default::default(),
+            show_everyone: options.show_video,
             audio_kbps: (options.audio_bps / 1000).max(0) as u32,
             media,
             playout,
@@ -217,6 +224,7 @@ impl Session {
                     Some(Command::Record(None, reply)) => {
                         let _ = reply.send(self.stop_recording().await);
                     }
+                    Some(Command::ShowVideo(peer, size)) => self.show_video(&peer, size),
                     Some(Command::RefreshVideo) => {
                         for peer in self.peers.values() {
                             let _ = peer.refresh.send(());
@@ -264,6 +272,7 @@ impl Session {
                 }
                 _ = bitrate_ticks.tick() => {
                     self.end_a_lost_share().await;
+                    self.follow_sizes().await;
                     self.follow_estimates();
                 }
             }
@@ -409,6 +418,7 @@ impl Session {
         self.playout.remove(peer);
         if let Some(session) = self.peers.remove(peer) {
             self.end_tape(&session);
+            self.showing.forget(&peer.0);
             let name = session.name.clone();
             session.close().await;
             self.end_transfers_with(peer, &name).await;

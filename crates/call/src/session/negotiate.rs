@@ -207,6 +207,7 @@ impl Session {
             .await;
         self.tell_sharing_if_on(id.clone()).await;
         self.tell_recording_if_on(id.clone()).await;
+        self.tell_shown_again(id.clone()).await;
         Ok(())
     }
 
@@ -268,6 +269,13 @@ impl Session {
                 self.on_remote_recording(from, on).await;
                 return Ok(());
             }
+            Signal::VideoWanted { width, height } => {
+                if let Some(peer) = self.peers.get(&from) {
+                    peer.shown.set(width, height);
+                    tracing::debug!(peer = %from, width, height, "the peer shows our camera");
+                }
+                return Ok(());
+            }
             Signal::EndOfCandidates => match self.peers.get_mut(&from) {
                 Some(peer) => peer.negotiation.on_candidate(IceCandidate {
                     candidate: String::new(),
@@ -313,6 +321,7 @@ impl Session {
                         .await;
                     self.tell_sharing_if_on(from.clone()).await;
                     self.tell_recording_if_on(from.clone()).await;
+                    self.tell_shown_again(from.clone()).await;
                 }
                 Act::ApplyAnswer { sdp } => {
                     let Some(peer) = self.peers.get_mut(from) else {

@@ -80,6 +80,17 @@ pub(super) fn parse_switch(flag: &str, value: &str) -> Result<(f64, String), Str
 }
 
 /// `START-END` of --talk: seconds into the call.
+/// `--show WxH|none`: the size the others' cameras are shown at.
+pub(super) fn parse_show(value: &str) -> Result<(u32, u32), String> {
+    if value == "none" {
+        return Ok((0, 0));
+    }
+    value
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .ok_or_else(|| format!("--show {value}: use WIDTHxHEIGHT, like 320x180, or none"))
+}
+
 pub(super) fn parse_window(flag: &str, value: &str) -> Result<(f64, f64), String> {
     value
         .split_once('-')

@@ -73,6 +73,9 @@ pub fn threads_for(width: u32, height: u32, cores: usize) -> u32 {
 pub struct EncodedFrame {
     pub data: Vec<u8>,
     pub keyframe: bool,
+    /// Its temporal layer: 0, or 1 for a picture nothing refers to, which a receiver that
+    /// wants half the frame rate can go without ([`Vp8Encoder::set_temporal_layers`]).
+    pub layer: u8,
     /// Carried over from the source frame.
     pub capture_us: u64,
 }
@@ -100,6 +103,12 @@ pub struct Vp8Encoder {
     fps: u32,
     pts: i64,
     force_keyframe: bool,
+    /// Two temporal layers: every other picture is layer 1, which refers only to the last
+    /// layer-0 picture and updates nothing (reference frames, probabilities), so dropping
+    /// the layer-1 pictures leaves the rest decodable at half the rate.
+    temporal_layers: bool,
+    /// Pictures asked of the encoder since layering started; odd ones are layer 1.
+    layer_count: u64,
 }
 
 // The context is used from one thread at a time (&mut self); libvpx has no thread affinity.
@@ -178,6 +187,8 @@ impl Vp8Encoder {
             fps: config.fps,
             pts: 0,
             force_keyframe: false,
+            temporal_layers: false,
+            layer_count: 0,
         };
         // libwebrtc: keyframes may use up to 0.5 × optimal buffer × fps / 10 % of the target.
         // A screen's keyframe carries most of what is seen (what follows changes little), so
@@ -217,6 +228,16 @@ impl Vp8Encoder {
     /// The next encoded frame is a keyframe (to answer a PLI or FIR).
     pub fn request_keyframe(&mut self) {
         self.force_keyframe = true;
+    }
+
+    /// Encodes two temporal layers from the next picture on (`EncodedFrame::layer`), or one.
+    /// Layers cost some compression (no golden frame), so they are on only while a receiver
+    /// takes half the rate.
+    pub fn set_temporal_layers(&mut self, on: bool) {
+        if on != self.temporal_layers {
+            self.temporal_layers = on;
+            self.layer_count = 0;
+        }
     }
 
     pub fn bitrate_kbps(&self) -> u32 {
@@ -274,10 +295,33 @@ impl Vp8Encoder {
         }
         let image = unsafe { image.assume_init() };
         let duration = (TIMEBASE as u32 / self.fps).max(1);
-        let flags = if std::mem::take(&mut self.force_keyframe) {
+        let keyframe_asked = std::mem::take(&mut self.force_keyframe);
+        if keyframe_asked {
+            // A keyframe starts the pattern again: it is layer 0.
+            self.layer_count = 0;
+        }
+        let layer = u8::from(self.temporal_layers && self.layer_count % 2 == 1);
+        if self.temporal_layers {
+            self.layer_count += 1;
+        }
+        let flags = if keyframe_asked {
             VPX_EFLAG_FORCE_KF as i64
-        } else {
+        } else if !self.temporal_layers {
             0
+        } else if layer == 0 {
+            // Refers to and updates only the last picture (of layer 0).
+            (VP8_EFLAG_NO_REF_GF
+                | VP8_EFLAG_NO_REF_ARF
+                | VP8_EFLAG_NO_UPD_GF
+                | VP8_EFLAG_NO_UPD_ARF) as i64
+        } else {
+            // Refers to the last layer-0 picture, changes nothing a later picture uses.
+            (VP8_EFLAG_NO_REF_GF
+                | VP8_EFLAG_NO_REF_ARF
+                | VP8_EFLAG_NO_UPD_LAST
+                | VP8_EFLAG_NO_UPD_GF
+                | VP8_EFLAG_NO_UPD_ARF
+                | VP8_EFLAG_NO_UPD_ENTROPY) as i64
         };
         unsafe {
             check(
@@ -318,12 +362,14 @@ impl Vp8Encoder {
                     out = Some(EncodedFrame {
                         data: bytes.to_vec(),
                         keyframe,
+                        // A keyframe libvpx chose itself is still only layer 0 by position.
+                        layer: if keyframe { 0 } else { layer },
                         capture_us: frame.capture_us,
                     })
                 }
             }
         }
-        if out.is_none() && flags != 0 {
+        if out.is_none() && keyframe_asked {
             // A dropped frame must not swallow a keyframe request.
             self.force_keyframe = true;
         }
