@@ -15,24 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tincan_e2e::desktop::page::{server_address, start_a_call_with_the_pattern, wait_for_home};
-use tincan_e2e::process::{rss_mib, status_mib};
+use tincan_e2e::process::{cpu_ticks, pids, rss_mib, status_mib};
 use tincan_e2e::{start_app, CliPeer, Desktop, Place};
-
-/// Clock ticks of a process so far (user + system), from /proc.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-    field(11) + field(12)
-}
 
 /// Resident memory by what is mapped (a library's path, or `[anon]`, `[heap]`, `[stack]`),
 /// largest first: where the app's memory goes.
@@ -55,26 +39,6 @@ fn rss_by_mapping(pid: u32) -> Vec<(String, f64)> {
     let mut list: Vec<(String, f64)> = by_name.into_iter().collect();
     list.sort_by(|a, b| b.1.total_cmp(&a.1));
     list
-}
-
-/// Processes whose command line starts with `program`, and children of `parent` named `name`.
-fn pids(filter: impl Fn(u32, &str, &str) -> bool) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(1))
-            .unwrap_or("");
-        if filter(pid, &cmdline, ppid) {
-            found.push(pid);
-        }
-    }
-    found
 }
 
 #[tokio::main]

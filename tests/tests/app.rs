@@ -4,7 +4,8 @@
 //! Screenshots of each screen go to docs/screenshots/. [`lan`]: the app hosting a call for
 //! its LAN, joined by code from another computer and by its copied link from Chromium.
 //! [`people`]: contacts and ringing, with the window closed to the tray. [`room`]: a room of
-//! five, push-to-talk and the shortcuts' help. [`lip_sync`]: a flash and its beep, drawn
+//! five, push-to-talk and the shortcuts' help. [`eight`]: a room of eight, every tile
+//! drawing, the speaker pinned. [`lip_sync`]: a flash and its beep, drawn
 //! and heard together, and recorded together by the Record button.
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ use tincan_e2e::Browser;
 mod before_call;
 #[path = "app/call.rs"]
 mod call;
+#[path = "app/eight.rs"]
+mod eight;
 #[path = "app/lan.rs"]
 mod lan;
 #[path = "app/lip_sync.rs"]

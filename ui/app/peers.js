@@ -144,8 +144,10 @@ export function startPeers(app, notice) {
   }
 
   // The active speaker: the loudest person heard over the last half second (their stats'
-  // `speaking_level`), when anyone is louder than a murmur (−34 dBFS); their tile is outlined.
+  // `speaking_level`), when anyone is louder than a murmur (−34 dBFS); their tile is outlined,
+  // and in a room of five or more (no screen shared) pinned large, first in the grid.
   const SPEAKING_LEVEL = 0.02;
+  const PIN_FROM = 5;
   function markSpeaker() {
     let loudest = null;
     for (const [id, peer] of app.peers) {
@@ -153,7 +155,11 @@ export function startPeers(app, notice) {
       if (level >= SPEAKING_LEVEL && (!loudest || level > loudest.level)) loudest = { id, level };
     }
     app.speaker = loudest?.id ?? null;
-    for (const [id, peer] of app.peers) peer.tile.classList.toggle("speaking", id === app.speaker);
+    const pin = app.peers.size >= PIN_FROM && !$("tiles").classList.contains("sharing");
+    for (const [id, peer] of app.peers) {
+      peer.tile.classList.toggle("speaking", id === app.speaker);
+      peer.tile.classList.toggle("pinned", pin && id === app.speaker);
+    }
   }
 
   return { addPeer, removePeer, showStats, showShare };
