@@ -55,7 +55,8 @@ pub struct TlsFiles {
 /// Limits that keep one client, or one address, from hurting the others.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Most peers in one room (calls are a mesh, so this stays small).
+    /// Most peers in one room (calls are a mesh, so this stays small: eight is measured to
+    /// hold on an ordinary 2-core computer, BENCHMARKS.md "Rooms of two to eight").
     pub room_capacity: usize,
     /// Largest message accepted; larger ones get `too_large` and the connection stays.
     pub max_message_bytes: usize,
@@ -97,7 +98,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            room_capacity: 4,
+            room_capacity: 8,
             max_message_bytes: 64 * 1024,
             messages_per_second: 20.0,
             message_burst: 60.0,
