@@ -104,18 +104,7 @@ pub async fn cancel_file(state: State<'_, AppState>, id: TransferId) -> Result<(
 
 /// The person's Downloads folder (the system's, else `~/Downloads`), made if missing.
 fn downloads(app: &AppHandle) -> Result<PathBuf, AppError> {
-    let folder = app
-        .path()
-        .download_dir()
-        .or_else(|_| app.path().home_dir().map(|home| home.join("Downloads")))
-        .map_err(|e| AppError::File(format!("no Downloads folder to save into: {e}")))?;
-    std::fs::create_dir_all(&folder).map_err(|e| {
-        AppError::File(format!(
-            "the Downloads folder {} cannot be made: {e}",
-            folder.display()
-        ))
-    })?;
-    Ok(folder)
+    crate::folders::user_folder(app, app.path().download_dir(), "Downloads").map_err(AppError::File)
 }
 
 fn file_error(e: tincan_call::CallError) -> AppError {

@@ -10,6 +10,7 @@ mod devices;
 mod error;
 mod events;
 mod files;
+mod folders;
 mod frame_socket;
 mod held;
 mod json_file;

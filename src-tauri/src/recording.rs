@@ -56,16 +56,5 @@ pub async fn stop_recording(
 /// The person's Videos folder (the system's — on Linux `XDG_VIDEOS_DIR` — else `~/Videos`),
 /// made if missing.
 fn videos(app: &AppHandle) -> Result<PathBuf, AppError> {
-    let folder = app
-        .path()
-        .video_dir()
-        .or_else(|_| app.path().home_dir().map(|home| home.join("Videos")))
-        .map_err(|e| AppError::Recording(format!("no Videos folder to record into: {e}")))?;
-    std::fs::create_dir_all(&folder).map_err(|e| {
-        AppError::Recording(format!(
-            "the Videos folder {} cannot be made: {e}",
-            folder.display()
-        ))
-    })?;
-    Ok(folder)
+    crate::folders::user_folder(app, app.path().video_dir(), "Videos").map_err(AppError::Recording)
 }

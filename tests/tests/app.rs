@@ -52,6 +52,24 @@ fn screenshots() -> PathBuf {
     dir
 }
 
+/// Settings (in `dir/config`, the app's config home) that call through `server` as "Desk",
+/// with no LAN hosting and the microphone's tone kept as it is (no processing).
+fn settings_through(dir: &Path, server: &tincan_e2e::ServerProcess) {
+    let settings = dir.join("config/app.tincan.desktop");
+    std::fs::create_dir_all(&settings).unwrap();
+    std::fs::write(
+        settings.join("settings.json"),
+        json!({
+            "name": "Desk",
+            "server": server.addr.to_string(),
+            "lan_hosting": false,
+            "audio_processing": {"echo_cancellation": false, "noise_suppression": false, "auto_gain": false},
+        })
+        .to_string(),
+    )
+    .unwrap();
+}
+
 /// Opens Settings, runs `change` (JavaScript setting the controls), saves, and waits for
 /// `back_to` (the screen Settings were opened from).
 async fn change_settings(app: &Browser, change: &str, back_to: &str) {

@@ -14,7 +14,7 @@ use tincan_e2e::desktop::page::{start_a_call_with_the_pattern, wait_for_home};
 use tincan_e2e::process::{cpu_ticks, pids, rss_mib};
 use tincan_e2e::{start_app, CliPeer, Desktop, Place, ServerProcess};
 
-use super::{run_app_test, screenshots};
+use super::{run_app_test, screenshots, settings_through};
 
 /// How long the frame rates are measured.
 const MEASURE: Duration = Duration::from_secs(60);
@@ -34,20 +34,8 @@ async fn room_of_eight() {
         .unwrap_or(8);
     let dir = std::env::temp_dir().join(format!("tincan-app-eight-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let settings = dir.join("config/app.tincan.desktop");
-    std::fs::create_dir_all(&settings).unwrap();
     let server = ServerProcess::start(&["--room-capacity", "8"]).await;
-    std::fs::write(
-        settings.join("settings.json"),
-        json!({
-            "name": "Desk",
-            "server": server.addr.to_string(),
-            "lan_hosting": false,
-            "audio_processing": {"echo_cancellation": false, "noise_suppression": false, "auto_gain": false},
-        })
-        .to_string(),
-    )
-    .unwrap();
+    settings_through(&dir, &server);
     let desktop = Desktop::start().await;
     let app = start_app(&desktop, &dir.join("config"), &[]).await;
     wait_for_home(&app).await;

@@ -12,7 +12,7 @@ use tincan_media::audio::analysis::{dominant_frequency, rms};
 use tincan_media::audio::{AudioSource, WavSource};
 
 use super::microphones::feed_microphone;
-use super::{run_app_test, screenshots, MIC_HZ};
+use super::{run_app_test, screenshots, settings_through, MIC_HZ};
 
 /// The tone Bo, the scripted push-to-talk peer, sends.
 const BO_HZ: f64 = 880.0;
@@ -61,21 +61,9 @@ fn tone_runs(path: &std::path::Path, hz: f64) -> Vec<(f64, f64)> {
 async fn room_of_five() {
     let dir = std::env::temp_dir().join(format!("tincan-app-room-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let settings = dir.join("config/app.tincan.desktop");
-    std::fs::create_dir_all(&settings).unwrap();
     let server = ServerProcess::start(&["--room-capacity", "5"]).await;
     // The app calls through that server; the tone is kept as it is (no processing).
-    std::fs::write(
-        settings.join("settings.json"),
-        json!({
-            "name": "Desk",
-            "server": server.addr.to_string(),
-            "lan_hosting": false,
-            "audio_processing": {"echo_cancellation": false, "noise_suppression": false, "auto_gain": false},
-        })
-        .to_string(),
-    )
-    .unwrap();
+    settings_through(&dir, &server);
     let _microphone = feed_microphone(&dir);
     let desktop = Desktop::start().await;
     let app = start_app(&desktop, &dir.join("config"), &[]).await;
