@@ -13,7 +13,7 @@ use crate::state::AppState;
 /// What the page shows once a recording has started or stopped.
 #[derive(Debug, Clone, Serialize)]
 pub struct Recorded {
-    /// Where the files go.
+    /// Where the files go (when stopping: where they went; empty if none was written).
     pub folder: String,
     /// The files written (empty while recording).
     pub files: Vec<String>,
@@ -36,19 +36,20 @@ pub async fn start_recording(
     })
 }
 
-/// Stops recording: the files written.
+/// Stops recording: the files written, and the folder they are in.
 #[tauri::command]
-pub async fn stop_recording(
-    app: AppHandle,
-    state: State<'_, AppState>,
-) -> Result<Recorded, AppError> {
+pub async fn stop_recording(state: State<'_, AppState>) -> Result<Recorded, AppError> {
     let call = current_call(&state).await?;
     let files = call
         .stop_recording()
         .await
         .map_err(|e| AppError::Recording(e.to_string()))?;
+    let folder = files
+        .first()
+        .and_then(|f| f.parent())
+        .map_or_else(String::new, |d| d.display().to_string());
     Ok(Recorded {
-        folder: videos(&app)?.display().to_string(),
+        folder,
         files: files.iter().map(|f| f.display().to_string()).collect(),
     })
 }

@@ -149,6 +149,10 @@ fn run(
             Err(_) => return,
         };
         let mut mix: Option<AudioFrame> = None;
+        // How much later than written a sample is heard: the same for every peer this tick.
+        let heard_after = speaker
+            .as_ref()
+            .map_or(Duration::ZERO, SpeakerSink::heard_after);
         for (peer, audio) in current {
             let Ok(mut buffer) = audio.buffer.lock() else {
                 continue;
@@ -157,11 +161,7 @@ fn run(
             // How long a picture arriving now waits to meet its sound. The sound of the same
             // moment arrives one frame later (a frame is sent once its 20 ms are captured, a
             // picture as soon as it is encoded), then waits in the buffer and the speaker.
-            let delay = TICK
-                + buffer.delay()
-                + speaker
-                    .as_ref()
-                    .map_or(Duration::ZERO, SpeakerSink::heard_after);
+            let delay = TICK + buffer.delay() + heard_after;
             audio
                 .counters
                 .audio_delay_us
@@ -191,9 +191,6 @@ fn run(
                     }
                 }
             }
-            let heard_after = speaker
-                .as_ref()
-                .map_or(Duration::ZERO, SpeakerSink::heard_after);
             if let Err(e) = audio.tape.sound(&frame, heard_after) {
                 let _ = events.try_send(CallEvent::Error {
                     message: format!("recording stopped: {e}"),

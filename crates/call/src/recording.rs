@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tincan_media::audio::{AudioSink, WavSink};
 use tincan_media::codec::{IvfWriter, WebmWriter};
-use tincan_media::{now_us, AudioFrame, MediaError};
+use tincan_media::{now_us, AudioFrame, MediaError, FRAME_SAMPLES, SAMPLE_RATE};
 use tincan_protocol::PeerId;
 
 pub(crate) fn video_path(dir: &Path, peer: &PeerId, screen: bool) -> PathBuf {
@@ -185,8 +185,8 @@ fn place_sound(next: &mut Option<u64>, clock_us: u64) -> u64 {
     at_us
 }
 
-/// 20 ms in µs: one audio frame.
-const FRAME_US: u64 = 20_000;
+/// One audio frame, in µs.
+const FRAME_US: u64 = FRAME_SAMPLES as u64 * 1_000_000 / SAMPLE_RATE as u64;
 
 /// `at` on the wall clock, in µs since the epoch.
 fn wall_clock(at: Instant) -> u64 {

@@ -29,8 +29,7 @@ impl Session {
         if self.recording.is_some() {
             return Ok(());
         }
-        let probe = tempfile_in(dir)?;
-        let _ = std::fs::remove_file(probe);
+        check_writable(dir)?;
         self.recording = Some(Recording {
             dir: dir.to_path_buf(),
             started: SystemTime::now(),
@@ -128,13 +127,13 @@ impl Session {
     }
 }
 
-/// Checks that `dir` takes files by making (and leaving for the caller to remove) one.
-fn tempfile_in(dir: &Path) -> Result<PathBuf, CallError> {
+/// Checks that `dir` takes files, by making one and removing it.
+fn check_writable(dir: &Path) -> Result<(), CallError> {
     let probe = dir.join(format!(".tincan-recording-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .map(|()| probe)
-        .map_err(|e| CallError::RecordingFolder {
-            path: dir.display().to_string(),
-            reason: e.to_string(),
-        })
+    std::fs::write(&probe, b"").map_err(|e| CallError::RecordingFolder {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
 }
