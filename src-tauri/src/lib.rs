@@ -15,6 +15,7 @@ mod frame_socket;
 mod held;
 mod json_file;
 pub(crate) mod links;
+#[cfg(target_os = "linux")]
 mod no_gpu;
 mod people;
 mod preview;
@@ -26,6 +27,8 @@ mod settings;
 mod state;
 mod tiles;
 mod tray;
+#[cfg(windows)]
+pub mod webview_missing;
 
 use tauri::Manager;
 use tauri_plugin_deep_link::DeepLinkExt;
@@ -36,7 +39,9 @@ use crate::state::{lock, AppState};
 
 /// Opens the window and runs until it closes.
 pub fn run() -> Result<(), tauri::Error> {
-    // Before GTK starts and before any thread: it sets environment variables.
+    // Before GTK starts and before any thread: it sets environment variables. (WebKitGTK's;
+    // Windows' WebView2 and macOS's WKWebView choose their GPU path themselves.)
+    #[cfg(target_os = "linux")]
     no_gpu::leave_opengl_to_the_web_process_without_a_gpu();
     tauri::Builder::default()
         // First: a second launch (or a tincan:// link opened while running) hands its

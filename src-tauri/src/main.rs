@@ -8,6 +8,12 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| "warn,tincan=info,zbus=error".into()),
         )
         .init();
+    #[cfg(windows)]
+    if let Some(problem) = tincan_app::webview_missing::problem() {
+        eprintln!("tincan: {problem}");
+        tincan_app::webview_missing::tell(&problem);
+        return std::process::ExitCode::FAILURE;
+    }
     match tincan_app::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::netns::Namespace;
+use crate::wine::Wine;
 use crate::ServerProcess;
 
 pub struct CliPeer {
@@ -85,7 +86,33 @@ impl CliPeer {
             Some(code) => Role::Join(code),
             None => Role::Create,
         };
-        Self::start_as(server, place, dir, name, role, extra).await
+        Self::start_as(server, place, None, dir, name, role, extra).await
+    }
+
+    /// [`CliPeer::start`] with the Windows build, `tincan-cli.exe`, run by `wine`.
+    pub async fn start_under_wine(
+        server: &ServerProcess,
+        wine: &Wine,
+        dir: &Path,
+        name: &str,
+        room: Option<&str>,
+        extra: &[&str],
+    ) -> Self {
+        let server = server.addr.to_string();
+        let role = match room {
+            Some(code) => Role::Join(code),
+            None => Role::Create,
+        };
+        Self::start_as(
+            Some(&server),
+            &Place::default(),
+            Some(wine),
+            dir,
+            name,
+            role,
+            extra,
+        )
+        .await
     }
 
     /// A peer in `role`, on loopback: returns once it has joined its room, or for
@@ -98,7 +125,16 @@ impl CliPeer {
         extra: &[&str],
     ) -> Self {
         let server = server.addr.to_string();
-        Self::start_as(Some(&server), &Place::default(), dir, name, role, extra).await
+        Self::start_as(
+            Some(&server),
+            &Place::default(),
+            None,
+            dir,
+            name,
+            role,
+            extra,
+        )
+        .await
     }
 
     /// [`CliPeer::start_in_role`] with a server this test did not start (the app's built-in
@@ -110,27 +146,46 @@ impl CliPeer {
         role: Role<'_>,
         extra: &[&str],
     ) -> Self {
-        Self::start_as(Some(server), &Place::default(), dir, name, role, extra).await
+        Self::start_as(
+            Some(server),
+            &Place::default(),
+            None,
+            dir,
+            name,
+            role,
+            extra,
+        )
+        .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn start_as(
         server: Option<&str>,
         place: &Place<'_>,
+        wine: Option<&Wine>,
         dir: &Path,
         name: &str,
         role: Role<'_>,
         extra: &[&str],
     ) -> Self {
         let stats = dir.join(format!("{name}.json"));
-        let cli = crate::binary("tincan-cli");
-        let mut command = match place.netns {
-            Some(netns) => {
+        let mut command = match (place.netns, wine) {
+            (Some(netns), None) => {
                 let prefix = netns.exec_prefix();
                 let mut command = Command::new(&prefix[0]);
-                command.args(&prefix[1..]).arg(&cli);
+                command.args(&prefix[1..]).arg(crate::binary("tincan-cli"));
                 command
             }
-            None => Command::new(&cli),
+            (None, None) => Command::new(crate::binary("tincan-cli")),
+            (None, Some(wine)) => {
+                // Its paths (the summary's) are Linux ones: Wine's Z: drive is the root.
+                let mut command = Command::new("wine");
+                command
+                    .arg(crate::wine::windows_binary("tincan-cli"))
+                    .envs(wine.env());
+                command
+            }
+            (Some(_), Some(_)) => unimplemented!("Wine in a network namespace"),
         };
         let subcommand = match role {
             Role::Listen(_) => "listen",

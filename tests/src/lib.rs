@@ -24,6 +24,7 @@ pub mod speech;
 pub mod turn;
 pub mod virtual_audio;
 pub mod webdriver;
+pub mod wine;
 
 pub use cable::Cable;
 pub use cli::{about, CliPeer, Place, Role};
@@ -35,6 +36,7 @@ pub use raw::RawClient;
 pub use room::Room;
 pub use server::{http_get, ServerProcess};
 pub use webdriver::{Browser, FakeDevices};
+pub use wine::Wine;
 
 use std::path::PathBuf;
 

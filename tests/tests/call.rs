@@ -21,6 +21,8 @@ mod resilience;
 mod ringing;
 #[path = "call/screen.rs"]
 mod screen;
+#[path = "call/windows.rs"]
+mod windows;
 
 /// Calls share two cores: one at a time, so a slow machine cannot fail them.
 static ONE_CALL_AT_A_TIME: Mutex<()> = Mutex::new(());

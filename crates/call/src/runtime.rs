@@ -7,6 +7,9 @@
 //! such drops, and at well over 100 MB/s with none once the buffers were 4 MiB
 //! (BENCHMARKS.md, "File transfer"). So every socket asks for [`SOCKET_BUFFER_BYTES`] each
 //! way; the kernel grants at most `net.core.rmem_max` / `wmem_max` (docs/calls.md, "Files").
+//!
+//! Where the network stack lacks a socket option webrtc-rs's own UDP socket sets up (Wine's
+//! Winsock), the socket is a plain one instead ([`plain_udp`]).
 
 use std::future::Future;
 use std::io;
@@ -14,6 +17,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod plain_udp;
 
 use webrtc::runtime::{
     AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, Runtime,
@@ -56,7 +61,16 @@ impl Runtime for Buffered {
                 tracing::debug!(error = %e, "could not enlarge a UDP socket's {what} buffer");
             }
         }
-        self.0.wrap_udp_socket(socket)
+        // quinn-udp (webrtc-rs's socket) sets options some network stacks lack, and closes
+        // the socket when one fails: it gets a second handle to the same socket.
+        let spare = socket.try_clone()?;
+        match self.0.wrap_udp_socket(socket) {
+            Err(e) if plain_udp::lacks_an_option(&e) => {
+                tracing::info!(error = %e, "UDP without batching: the network stack lacks an option");
+                Ok(Arc::new(plain_udp::PlainUdp::new(spare)?))
+            }
+            wrapped => wrapped,
+        }
     }
 
     fn wrap_tcp_listener(

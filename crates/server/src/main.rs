@@ -91,7 +91,8 @@ struct Args {
     public_host: Vec<String>,
     /// Where the room key is kept (made on first start). Calls outlive a restart of the
     /// server when it finds the same key again. Default: $STATE_DIRECTORY/room-key, else
-    /// $XDG_STATE_HOME/tincan-server/room-key, else ~/.local/state/tincan-server/room-key.
+    /// $XDG_STATE_HOME/tincan-server/room-key, else ~/.local/state/tincan-server/room-key;
+    /// on Windows %LOCALAPPDATA%\tincan-server\room-key.
     #[arg(long, env = "TINCAN_KEY_FILE")]
     key_file: Option<PathBuf>,
     /// Answer LAN lookups (GET /lan/lookup: apps on the network asking whether a room is

@@ -110,10 +110,13 @@ impl RoomKey {
     }
 
     /// Where `tincan-server` keeps its key when not told: systemd's `$STATE_DIRECTORY`, else
-    /// `$XDG_STATE_HOME/tincan-server`, else `~/.local/state/tincan-server`.
+    /// `$XDG_STATE_HOME/tincan-server`, else `~/.local/state/tincan-server`; on Windows
+    /// `%LOCALAPPDATA%\tincan-server`.
     pub fn default_path() -> Option<PathBuf> {
         let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-        let dir = if let Some(dir) = var("STATE_DIRECTORY") {
+        let dir = if cfg!(windows) {
+            PathBuf::from(var("LOCALAPPDATA")?).join("tincan-server")
+        } else if let Some(dir) = var("STATE_DIRECTORY") {
             // systemd may list several, separated by colons; the first is ours.
             let first = dir.to_string_lossy().split(':').next()?.to_owned();
             PathBuf::from(first)

@@ -304,8 +304,9 @@ impl Vp8Encoder {
         if self.temporal_layers {
             self.layer_count += 1;
         }
-        let flags = if keyframe_asked {
-            VPX_EFLAG_FORCE_KF as i64
+        // `long` in C: 64 bits on Linux and macOS, 32 on Windows.
+        let flags: vpx_enc_frame_flags_t = if keyframe_asked {
+            VPX_EFLAG_FORCE_KF as vpx_enc_frame_flags_t
         } else if !self.temporal_layers {
             0
         } else if layer == 0 {
@@ -313,7 +314,7 @@ impl Vp8Encoder {
             (VP8_EFLAG_NO_REF_GF
                 | VP8_EFLAG_NO_REF_ARF
                 | VP8_EFLAG_NO_UPD_GF
-                | VP8_EFLAG_NO_UPD_ARF) as i64
+                | VP8_EFLAG_NO_UPD_ARF) as vpx_enc_frame_flags_t
         } else {
             // Refers to the last layer-0 picture, changes nothing a later picture uses.
             (VP8_EFLAG_NO_REF_GF
@@ -321,7 +322,7 @@ impl Vp8Encoder {
                 | VP8_EFLAG_NO_UPD_LAST
                 | VP8_EFLAG_NO_UPD_GF
                 | VP8_EFLAG_NO_UPD_ARF
-                | VP8_EFLAG_NO_UPD_ENTROPY) as i64
+                | VP8_EFLAG_NO_UPD_ENTROPY) as vpx_enc_frame_flags_t
         };
         unsafe {
             check(

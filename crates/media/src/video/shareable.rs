@@ -3,6 +3,7 @@
 //! here; in a Wayland session only the desktop may list them, so the one choice is its own
 //! dialog ([`ScreenTarget::Portal`]), without a thumbnail.
 
+#[cfg(target_os = "linux")]
 use super::screen::in_wayland_session;
 use super::{ScreenSource, ScreenTarget, VideoSource};
 use crate::{MediaError, VideoFrame};
@@ -21,6 +22,7 @@ pub struct Shareable {
 pub const MAX_WINDOWS: usize = 16;
 
 /// Windows smaller than this (either way) are not offered: docks, tray icons, handles.
+#[cfg(target_os = "linux")]
 const SMALLEST: u32 = 64;
 
 /// One picture of `target`, as sharing it would send now (at most 1920x1080). None for the
