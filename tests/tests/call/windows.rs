@@ -68,6 +68,12 @@ async fn tincan_cli_exe_under_wine_lists_its_devices_and_calls_a_linux_peer_both
         let got = about(receiver, sender_id);
         assert_eq!(n(got, "stamps_out_of_order"), 0.0, "stamps in order");
     }
+    let cpu = n(&windows, "cpu_seconds");
+    println!("wine call: the Windows peer used {cpu:.1} s of CPU");
+    assert!(
+        cpu > 0.5,
+        "tincan-cli.exe counted {cpu} s of CPU for a 10 s call"
+    );
     assert_tone(&windows, &linux_id, 440.0);
     assert_tone(&linux, &windows_id, 660.0);
     std::fs::remove_dir_all(&dir).ok();
