@@ -35,6 +35,13 @@ pub enum Role<'a> {
     Listen(&'a str),
 }
 
+impl<'a> Role<'a> {
+    /// Joining `room`, or creating one when None.
+    fn for_room(room: Option<&'a str>) -> Self {
+        room.map_or(Role::Create, Role::Join)
+    }
+}
+
 /// Where a peer runs: which address its media binds to, and in which network namespace.
 #[derive(Default)]
 pub struct Place<'a> {
@@ -82,10 +89,7 @@ impl CliPeer {
         room: Option<&str>,
         extra: &[&str],
     ) -> Self {
-        let role = match room {
-            Some(code) => Role::Join(code),
-            None => Role::Create,
-        };
+        let role = Role::for_room(room);
         Self::start_as(server, place, None, dir, name, role, extra).await
     }
 
@@ -99,10 +103,7 @@ impl CliPeer {
         extra: &[&str],
     ) -> Self {
         let server = server.addr.to_string();
-        let role = match room {
-            Some(code) => Role::Join(code),
-            None => Role::Create,
-        };
+        let role = Role::for_room(room);
         Self::start_as(
             Some(&server),
             &Place::default(),
