@@ -170,24 +170,25 @@ impl CliPeer {
         extra: &[&str],
     ) -> Self {
         let stats = dir.join(format!("{name}.json"));
-        let mut command = match (place.netns, wine) {
-            (Some(netns), None) => {
-                let prefix = netns.exec_prefix();
-                let mut command = Command::new(&prefix[0]);
-                command.args(&prefix[1..]).arg(crate::binary("tincan-cli"));
-                command
-            }
-            (None, None) => Command::new(crate::binary("tincan-cli")),
-            (None, Some(wine)) => {
-                // Its paths (the summary's) are Linux ones: Wine's Z: drive is the root.
-                let mut command = Command::new("wine");
-                command
-                    .arg(crate::wine::windows_binary("tincan-cli"))
-                    .envs(wine.env());
-                command
-            }
-            (Some(_), Some(_)) => unimplemented!("Wine in a network namespace"),
+        // What runs: the Linux build, or the Windows one under Wine (its paths, the
+        // summary's, are Linux ones: Wine's Z: drive is the root).
+        let mut program: Vec<std::ffi::OsString> = match wine {
+            None => vec![crate::binary("tincan-cli").into()],
+            Some(_) => vec![
+                "wine".into(),
+                crate::wine::windows_binary("tincan-cli").into(),
+            ],
         };
+        // Where: inside the namespace, if any.
+        if let Some(netns) = place.netns {
+            let prefix = netns.exec_prefix().into_iter().map(Into::into);
+            program = prefix.chain(program).collect();
+        }
+        let mut command = Command::new(&program[0]);
+        command.args(&program[1..]);
+        if let Some(wine) = wine {
+            command.envs(wine.env());
+        }
         let subcommand = match role {
             Role::Listen(_) => "listen",
             _ => "call",
