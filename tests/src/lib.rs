@@ -4,6 +4,7 @@
 //! Binaries are found beside the test executable (`target/<profile>/`). `scripts/test` builds
 //! them first; a bare `cargo test` after `cargo build --workspace --bins` works too.
 
+pub mod balancer;
 pub mod cable;
 pub mod cli;
 pub mod desktop;
@@ -16,6 +17,7 @@ pub mod plain_peer;
 pub mod portal;
 pub mod process;
 pub mod raw;
+pub mod redis;
 pub mod resilience;
 pub mod room;
 pub mod screen;
@@ -26,6 +28,7 @@ pub mod virtual_audio;
 pub mod webdriver;
 pub mod wine;
 
+pub use balancer::Balancer;
 pub use cable::Cable;
 pub use cli::{about, CliPeer, Place, Role};
 pub use desktop::{start_app, Desktop};
@@ -33,6 +36,7 @@ pub use long_path::{Impairment, LongPath};
 pub use netns::Netns;
 pub use plain_peer::PlainPeer;
 pub use raw::RawClient;
+pub use redis::RedisProcess;
 pub use room::Room;
 pub use server::{http_get, ServerProcess};
 pub use webdriver::{Browser, FakeDevices};

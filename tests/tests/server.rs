@@ -8,6 +8,8 @@ mod admission;
 mod fuzz_corpus;
 #[path = "server/ringing.rs"]
 mod ringing;
+#[path = "server/shared.rs"]
+mod shared;
 
 use serde_json::json;
 use tincan_e2e::{RawClient, ServerProcess};

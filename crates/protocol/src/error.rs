@@ -43,6 +43,8 @@ pub enum ErrorCode {
     Offline,
     /// `answer_ring` or `cancel_ring` for a ring that is over or was never yours.
     RingNotFound,
+    /// The server cannot do it now (its room store, Redis, is unreachable): retry soon.
+    Unavailable,
     /// A code from a newer server that this build does not know.
     #[serde(other)]
     Unknown,
@@ -70,12 +72,13 @@ impl ErrorCode {
             Self::NotRegistered => "not_registered",
             Self::Offline => "offline",
             Self::RingNotFound => "ring_not_found",
+            Self::Unavailable => "unavailable",
             Self::Unknown => "unknown",
         }
     }
 
     /// Every code, for metrics and documentation.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         Self::UnsupportedVersion,
         Self::HandshakeRequired,
         Self::BadMessage,
@@ -94,6 +97,7 @@ impl ErrorCode {
         Self::NotRegistered,
         Self::Offline,
         Self::RingNotFound,
+        Self::Unavailable,
         Self::Unknown,
     ];
 }

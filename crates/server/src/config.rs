@@ -34,6 +34,9 @@ pub struct Config {
     /// this one. Empty: the `Host` the connection came with (docs/protocol.md, "Ringing
     /// people", says what that does not stop).
     pub public_hosts: Vec<String>,
+    /// Redis (`redis://host:6379/`) holding the rooms this server shares with others behind
+    /// one load balancer (docs/deploy.md, "Several servers"); None keeps rooms in memory.
+    pub redis: Option<String>,
 }
 
 #[derive(Debug, Clone)]

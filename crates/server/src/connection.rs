@@ -203,12 +203,17 @@ impl Connection {
             match end {
                 End::CutOff => {
                     tracing::info!(peer = %peer, "not reading; cut off and out of its room");
-                    self.hub.leave(peer, id, LeaveReason::Timeout);
+                    self.hub.leave(peer, id, LeaveReason::Timeout).await;
                 }
-                End::Idle => self.hub.connection_lost(peer, id, LeaveReason::Timeout),
+                End::Idle => {
+                    self.hub
+                        .connection_lost(peer, id, LeaveReason::Timeout)
+                        .await
+                }
                 End::Dropped | End::NoHello => {
                     self.hub
                         .connection_lost(peer, id, LeaveReason::Disconnected)
+                        .await
                 }
             }
         }
@@ -332,25 +337,31 @@ impl Connection {
                 Ok(None)
             }
             (_, ClientMessage::Ring { to, name, room }) => {
-                let sent = self.hub.ring(self.ip, self.slot.id, to, &name, &room)?;
+                let sent = self
+                    .hub
+                    .ring(self.ip, self.slot.id, to, &name, &room)
+                    .await?;
                 Ok(Some(sent))
             }
             (Phase::Lobby, ClientMessage::CreateRoom) => {
-                let room = self.hub.create_room(self.ip)?;
+                let room = self.hub.create_room(self.ip).await?;
                 tracing::info!(room = %tincan_protocol::lan::room_tag(&room), "room created");
                 Ok(Some(ServerMessage::RoomCreated { room }))
             }
             (Phase::Lobby, ClientMessage::Join { room, name, resume }) => {
                 // Sized so a resume can deliver every held message at once.
                 let (outbox, inbox) = mpsc::channel(self.hub.limits.held_messages.max(64) * 2);
-                let (peer, reply) = self.hub.join(
-                    self.ip,
-                    &room,
-                    &name,
-                    resume.as_deref(),
-                    outbox,
-                    self.slot.id,
-                )?;
+                let (peer, reply) = self
+                    .hub
+                    .join(
+                        self.ip,
+                        &room,
+                        &name,
+                        resume.as_deref(),
+                        outbox,
+                        self.slot.id,
+                    )
+                    .await?;
                 tracing::info!(peer = %peer, "joined");
                 self.phase = Phase::InRoom { peer, inbox };
                 Ok(Some(reply))
@@ -362,7 +373,7 @@ impl Connection {
                 ))
             }
             (Phase::InRoom { peer, .. }, ClientMessage::Signal { to, signal }) => {
-                self.hub.relay(peer, &to, signal)?;
+                self.hub.relay(peer, &to, signal).await?;
                 Ok(None)
             }
             (Phase::InRoom { peer, .. }, ClientMessage::RefreshIce) => {
@@ -371,7 +382,7 @@ impl Connection {
                 }))
             }
             (Phase::InRoom { peer, .. }, ClientMessage::Leave) => {
-                self.hub.leave(peer, self.slot.id, LeaveReason::Left);
+                self.hub.leave(peer, self.slot.id, LeaveReason::Left).await;
                 tracing::info!(peer = %peer, "left");
                 self.phase = Phase::Lobby;
                 Ok(Some(ServerMessage::Left))

@@ -23,10 +23,20 @@ const WRITE_BUFFER: usize = 4 * 1024;
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/ws", get(websocket))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health))
         .route(lan::LOOKUP_PATH, get(lan_lookup))
         .merge(crate::web::routes())
         .with_state(hub)
+}
+
+/// `GET /healthz`: 200 "ok" while the server can take joins; 503 with the reason while it
+/// cannot (its room store, Redis, does not answer), so a load balancer sends newcomers to
+/// another server meanwhile.
+async fn health(State(hub): State<Arc<Hub>>) -> axum::response::Response {
+    match hub.unhealthy() {
+        None => "ok\n".into_response(),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
+    }
 }
 
 /// A browser page's request from an origin this server does not serve: refused before

@@ -1,5 +1,9 @@
 //! The state every connection shares: rooms, the join limiter, ICE settings and metrics.
 //! Locks are held only for the synchronous registry calls, never across an await.
+//!
+//! Rooms live in one of two stores: this process's memory ([`Registry`], the default: a
+//! single server, the app's built-in one), or Redis, shared with other servers
+//! ([`SharedRooms`], `--redis`).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -16,7 +20,8 @@ use crate::directory::{Directory, DirectoryRules};
 use crate::limits::{ConnectionCounts, JoinLimiter};
 use crate::metrics::Metrics;
 use crate::room_key::RoomKey;
-use crate::rooms::{ConnId, Outbox, Registry, RoomRules, Timer};
+use crate::rooms::{ConnId, Joined, Outbox, Registry, RoomRules, Timer};
+use crate::shared::{SharedRooms, StoreError, StoreMetrics};
 use crate::turn;
 
 /// A refusal: the code a client branches on and the words a person reads.
@@ -35,10 +40,16 @@ impl Refusal {
     }
 }
 
+/// Where rooms live.
+enum Rooms {
+    Memory(Mutex<Registry>),
+    Shared(Arc<SharedRooms>),
+}
+
 pub struct Hub {
     pub limits: Limits,
     pub metrics: Metrics,
-    registry: Mutex<Registry>,
+    rooms: Rooms,
     directory: Mutex<Directory>,
     joins: Mutex<JoinLimiter>,
     rings: Mutex<JoinLimiter>,
@@ -75,7 +86,9 @@ impl Drop for ConnectionSlot {
 }
 
 impl Hub {
-    pub fn new(config: &Config, key: RoomKey) -> Arc<Self> {
+    /// A hub with its rooms in memory, or in Redis when `config.redis` names one (a bad
+    /// URL is the error; a Redis that does not answer yet is not).
+    pub fn new(config: &Config, key: RoomKey) -> Result<Arc<Self>, redis::RedisError> {
         let limits = config.limits.clone();
         let rules = RoomRules {
             capacity: limits.room_capacity,
@@ -83,8 +96,23 @@ impl Hub {
             reconnect_grace: limits.reconnect_grace,
             held_messages: limits.held_messages,
         };
-        Arc::new(Self {
-            registry: Mutex::new(Registry::new(rules, key)),
+        let mut metrics = Metrics::new();
+        let rooms = match &config.redis {
+            Some(url) => {
+                let store_metrics = StoreMetrics::default();
+                metrics.register_store(&store_metrics);
+                Rooms::Shared(SharedRooms::start(
+                    url,
+                    rules,
+                    limits.joins_per_minute,
+                    key,
+                    store_metrics,
+                )?)
+            }
+            None => Rooms::Memory(Mutex::new(Registry::new(rules, key))),
+        };
+        Ok(Arc::new(Self {
+            rooms,
             directory: Mutex::new(Directory::new(DirectoryRules {
                 ring_timeout: limits.ring_timeout,
                 ..DirectoryRules::default()
@@ -98,7 +126,7 @@ impl Hub {
                 .collect(),
             per_address: Mutex::default(),
             limits,
-            metrics: Metrics::new(),
+            metrics,
             stun_urls: config.stun_urls.clone(),
             turn: config.turn.clone(),
             lan_lookup: config.lan_lookup,
@@ -109,7 +137,7 @@ impl Hub {
                 .collect(),
             next_conn: AtomicU64::new(1),
             open: AtomicUsize::new(0),
-        })
+        }))
     }
 
     /// A slot for a new connection from `ip`, or the refusal when the server is at its
@@ -149,19 +177,27 @@ impl Hub {
         Ok(slot)
     }
 
-    pub fn create_room(self: &Arc<Self>, ip: IpAddr) -> Result<RoomCode, Refusal> {
-        self.check_join_rate(ip)?;
-        let (code, timer) = self
-            .registry()
-            .create_room(Instant::now())
-            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
-        self.schedule(timer, LeaveReason::Disconnected);
+    pub async fn create_room(self: &Arc<Self>, ip: IpAddr) -> Result<RoomCode, Refusal> {
+        let code = match &self.rooms {
+            Rooms::Memory(registry) => {
+                self.check_join_rate(ip)?;
+                let (code, timer) = lock(registry)
+                    .create_room(Instant::now())
+                    .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+                self.schedule(timer, LeaveReason::Disconnected);
+                code
+            }
+            Rooms::Shared(shared) => shared
+                .create_room(ip)
+                .await
+                .map_err(|e| self.store_refusal(e, None))?,
+        };
         self.refresh_gauges();
         Ok(code)
     }
 
     /// Joins a room by the code as the person typed it; the reply is a `joined` message.
-    pub fn join(
+    pub async fn join(
         self: &Arc<Self>,
         ip: IpAddr,
         room: &str,
@@ -170,31 +206,40 @@ impl Hub {
         outbox: Outbox,
         conn: ConnId,
     ) -> Result<(PeerId, ServerMessage), Refusal> {
-        self.check_join_rate(ip)?;
         let code = RoomCode::parse(room)
             .map_err(|e| Refusal::new(ErrorCode::InvalidRoomCode, e.to_string()))?;
         let name = valid_name(name)?;
-        let joined = self
-            .registry()
-            .join(&code, &name, resume, outbox, conn)
-            .map_err(|code_err| match code_err {
-                ErrorCode::RoomNotFound => Refusal::new(
-                    code_err,
-                    format!(
-                        "no room has the code {code}: check it with the person who sent it, \
+        let joined: Result<Joined, ErrorCode> = match &self.rooms {
+            Rooms::Memory(registry) => {
+                self.check_join_rate(ip)?;
+                lock(registry).join(&code, &name, resume, outbox, conn)
+            }
+            Rooms::Shared(shared) => {
+                match shared.join(ip, &code, &name, resume, outbox, conn).await {
+                    Ok(joined) => Ok(joined),
+                    Err(StoreError::Refused(code)) => Err(code),
+                    Err(e) => return Err(self.store_refusal(e, None)),
+                }
+            }
+        };
+        let joined = joined.map_err(|code_err| match code_err {
+            ErrorCode::RoomNotFound => Refusal::new(
+                code_err,
+                format!(
+                    "no room has the code {code}: check it with the person who sent it, \
                          or create a new room"
-                    ),
                 ),
-                ErrorCode::RoomFull => Refusal::new(
-                    code_err,
-                    format!(
-                        "room {code} is full ({} people): ask someone to leave, or start \
+            ),
+            ErrorCode::RoomFull => Refusal::new(
+                code_err,
+                format!(
+                    "room {code} is full ({} people): ask someone to leave, or start \
                          another room",
-                        self.limits.room_capacity
-                    ),
+                    self.limits.room_capacity
                 ),
-                other => Refusal::new(other, "could not join the room; try again"),
-            })?;
+            ),
+            other => Refusal::new(other, "could not join the room; try again"),
+        })?;
         self.refresh_gauges();
         let reply = ServerMessage::Joined {
             ice_servers: self.ice_servers(&joined.peer_id),
@@ -208,35 +253,87 @@ impl Hub {
         Ok((joined.peer_id, reply))
     }
 
-    pub fn relay(&self, from: &PeerId, to: &PeerId, signal: Signal) -> Result<(), Refusal> {
-        self.registry().relay(from, to, signal).map_err(|code| {
+    pub async fn relay(&self, from: &PeerId, to: &PeerId, signal: Signal) -> Result<(), Refusal> {
+        let not_here = |code| {
             Refusal::new(
                 code,
                 format!("peer {to} is not in your room (it may have left)"),
             )
-        })?;
+        };
+        match &self.rooms {
+            Rooms::Memory(registry) => lock(registry).relay(from, to, signal).map_err(not_here)?,
+            Rooms::Shared(shared) => match shared.relay(from, to, signal).await {
+                Ok(()) => {}
+                Err(StoreError::Refused(code)) => return Err(not_here(code)),
+                Err(e) => return Err(self.store_refusal(e, Some(to))),
+            },
+        }
         self.metrics.relayed.inc();
         Ok(())
     }
 
     /// The peer leaves its room at once, and the room is told why: `left` when it said
     /// `leave`, `timeout` when its connection was cut for not reading (nothing reaches it).
-    pub fn leave(self: &Arc<Self>, peer: &PeerId, conn: ConnId, reason: LeaveReason) {
-        let timer = self
-            .registry()
-            .leave(peer, Some(conn), reason, Instant::now());
-        if let Some(timer) = timer {
-            self.schedule(timer, reason);
+    pub async fn leave(self: &Arc<Self>, peer: &PeerId, conn: ConnId, reason: LeaveReason) {
+        match &self.rooms {
+            Rooms::Memory(registry) => {
+                let timer = lock(registry).leave(peer, Some(conn), reason, Instant::now());
+                if let Some(timer) = timer {
+                    self.schedule(timer, reason);
+                }
+            }
+            Rooms::Shared(shared) => shared.leave(peer, conn, reason).await,
         }
         self.refresh_gauges();
     }
 
     /// The connection of a peer in a room ended without `leave`.
-    pub fn connection_lost(self: &Arc<Self>, peer: &PeerId, conn: ConnId, reason: LeaveReason) {
+    pub async fn connection_lost(
+        self: &Arc<Self>,
+        peer: &PeerId,
+        conn: ConnId,
+        reason: LeaveReason,
+    ) {
         tracing::info!(peer = %peer, ?reason, "connection lost; place kept for a reconnect");
-        let timer = self.registry().connection_lost(peer, conn, Instant::now());
-        if let Some(timer) = timer {
-            self.schedule(timer, reason);
+        match &self.rooms {
+            Rooms::Memory(registry) => {
+                let timer = lock(registry).connection_lost(peer, conn, Instant::now());
+                if let Some(timer) = timer {
+                    self.schedule(timer, reason);
+                }
+            }
+            Rooms::Shared(shared) => shared.connection_lost(peer, conn, reason).await,
+        }
+        self.refresh_gauges();
+    }
+
+    /// What a person is told when the room store failed them.
+    fn store_refusal(&self, error: StoreError, to: Option<&PeerId>) -> Refusal {
+        match (error, to) {
+            (StoreError::Refused(code), _) => Refusal::new(code, "could not do that; try again"),
+            (StoreError::RateLimited, _) => self.join_rate_refusal(),
+            (StoreError::Unreachable(why), Some(to)) => Refusal::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "this server cannot reach peer {to} now ({why}); the signal was dropped, \
+                     try again in a few seconds"
+                ),
+            ),
+            (StoreError::Unreachable(why), None) => Refusal::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "this server cannot reach its room store now ({why}), so it cannot open \
+                     or join rooms; calls in progress go on. Try again in a minute"
+                ),
+            ),
+        }
+    }
+
+    /// Whether rooms can be opened and joined now: None when they can, else why not.
+    pub fn unhealthy(&self) -> Option<&'static str> {
+        match &self.rooms {
+            Rooms::Shared(shared) if !shared.is_up() => Some("redis unreachable"),
+            _ => None,
         }
     }
 
@@ -250,15 +347,17 @@ impl Hub {
             let now = Instant::now();
             let next = match timer {
                 Timer::Room { code, .. } => {
-                    if hub.registry().expire_room(&code, now) {
+                    if hub
+                        .registry()
+                        .is_some_and(|mut r| r.expire_room(&code, now))
+                    {
                         tracing::info!(room = %tincan_protocol::lan::room_tag(&code), "room ended");
                     }
                     None
                 }
-                Timer::Peer { id, since, .. } => {
-                    let next = hub.registry().expire_peer(&id, since, reason, now);
-                    next
-                }
+                Timer::Peer { id, since, .. } => hub
+                    .registry()
+                    .and_then(|mut r| r.expire_peer(&id, since, reason, now)),
             };
             if let Some(next) = next {
                 hub.schedule(next, reason);
@@ -299,7 +398,7 @@ impl Hub {
     }
 
     /// `conn` rings `to` to join `room`; the ring ends by itself at the ring timeout.
-    pub fn ring(
+    pub async fn ring(
         self: &Arc<Self>,
         ip: IpAddr,
         conn: ConnId,
@@ -308,7 +407,11 @@ impl Hub {
         room: &RoomCode,
     ) -> Result<ServerMessage, Refusal> {
         let name = valid_name(name)?;
-        if !self.hosts_room(room) {
+        let exists = match &self.rooms {
+            Rooms::Memory(_) => self.hosts_room(room),
+            Rooms::Shared(shared) => shared.has_room(room).await,
+        };
+        if !exists {
             return Err(Refusal::new(
                 ErrorCode::RoomNotFound,
                 format!("no room has the code {room}: create and join it before ringing"),
@@ -397,17 +500,26 @@ impl Hub {
         if !self.lan_lookup {
             return Ok(None);
         }
+        // A shared store's servers are public ones: they answer no LAN lookups.
+        if self.registry().is_none() {
+            return Ok(None);
+        }
         self.check_join_rate(ip)?;
-        let registry = self.registry();
+        let Some(registry) = self.registry() else {
+            return Ok(None);
+        };
         let found = registry
             .codes()
             .find(|code| tincan_protocol::lan::room_tag(code) == tag);
         Ok(found.map(|code| tincan_protocol::lan::proof(code, nonce)))
     }
 
-    /// Whether a room with `code` is open here.
+    /// Whether a room with `code` is open here (with a shared store: has a member here).
     pub fn hosts_room(&self, code: &RoomCode) -> bool {
-        self.registry().has_room(code)
+        match &self.rooms {
+            Rooms::Memory(registry) => lock(registry).has_room(code),
+            Rooms::Shared(shared) => shared.has_local_room(code),
+        }
     }
 
     fn check_join_rate(&self, ip: IpAddr) -> Result<(), Refusal> {
@@ -419,15 +531,19 @@ impl Hub {
         if allowed {
             Ok(())
         } else {
-            Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "too many room attempts from your address (limit {} a minute); wait a \
-                     minute and try again",
-                    self.limits.joins_per_minute
-                ),
-            ))
+            Err(self.join_rate_refusal())
         }
+    }
+
+    fn join_rate_refusal(&self) -> Refusal {
+        Refusal::new(
+            ErrorCode::RateLimited,
+            format!(
+                "too many room attempts from your address (limit {} a minute); wait a minute \
+                 and try again",
+                self.limits.joins_per_minute
+            ),
+        )
     }
 
     pub fn ice_servers(&self, peer: &PeerId) -> Vec<IceServer> {
@@ -451,25 +567,36 @@ impl Hub {
     }
 
     fn refresh_gauges(&self) {
-        let (rooms, peers) = {
-            let reg = self.registry();
-            (reg.room_count(), reg.peer_count())
-        };
+        let (rooms, peers) = self.counts();
         self.metrics.rooms.set(rooms as i64);
         self.metrics.peers.set(peers as i64);
     }
 
-    /// Rooms and peers, for tests and health output.
+    /// Rooms and peers, for tests and health output (with a shared store: the rooms with a
+    /// member on this server, and those members).
     pub fn counts(&self) -> (usize, usize) {
-        let reg = self.registry();
-        (reg.room_count(), reg.peer_count())
+        match &self.rooms {
+            Rooms::Memory(registry) => {
+                let reg = lock(registry);
+                (reg.room_count(), reg.peer_count())
+            }
+            Rooms::Shared(shared) => shared.counts(),
+        }
     }
 
-    fn registry(&self) -> MutexGuard<'_, Registry> {
-        // A panic while holding the lock leaves the registry consistent (every method
-        // finishes its edits before it can fail), so a poisoned lock is still usable.
-        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    /// The in-memory registry, when rooms are kept in memory.
+    fn registry(&self) -> Option<MutexGuard<'_, Registry>> {
+        match &self.rooms {
+            Rooms::Memory(registry) => Some(lock(registry)),
+            Rooms::Shared(_) => None,
+        }
     }
+}
+
+fn lock(registry: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
+    // A panic while holding the lock leaves the registry consistent (every method finishes
+    // its edits before it can fail), so a poisoned lock is still usable.
+    registry.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A display name: trimmed, 1 to 64 characters, no control characters.

@@ -17,6 +17,7 @@ mod limits;
 mod metrics;
 pub mod room_key;
 mod rooms;
+mod shared;
 pub mod turn;
 mod web;
 
@@ -43,6 +44,8 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error("cannot use the Redis at that URL: {0} (it looks like redis://host:6379/)")]
+    Redis(#[from] redis::RedisError),
     #[error("server stopped with an error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -105,7 +108,7 @@ pub async fn start(
         Some(key) => key.clone(),
         None => RoomKey::generate()?,
     };
-    let hub = hub::Hub::new(&config, key);
+    let hub = hub::Hub::new(&config, key)?;
     let metrics_addr = match &config.metrics_listen {
         Some(at) => Some(serve_metrics(at, Arc::clone(&hub)).await?),
         None => None,

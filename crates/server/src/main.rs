@@ -108,6 +108,12 @@ struct Args {
     /// by default; `none` serves no metrics.
     #[arg(long, default_value = "127.0.0.1:9787", env = "TINCAN_METRICS_LISTEN")]
     metrics_listen: String,
+    /// Share rooms with other tincan-servers through this Redis (redis://host:6379/), so
+    /// several servers behind one load balancer serve the same rooms, and a client of a
+    /// server that died resumes on another (docs/deploy.md, "Several servers"). Without it
+    /// rooms live in this process's memory.
+    #[arg(long, env = "TINCAN_REDIS")]
+    redis: Option<String>,
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -119,6 +125,7 @@ impl Args {
             lan_lookup: self.lan_lookup,
             allowed_origins: self.allow_origin.clone(),
             public_hosts: self.public_host.clone(),
+            redis: self.redis.clone(),
             metrics_listen: (self.metrics_listen != "none").then(|| self.metrics_listen.clone()),
             room_key: self.room_key()?,
             limits: Limits {

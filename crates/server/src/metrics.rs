@@ -95,6 +95,25 @@ impl Metrics {
         }
     }
 
+    /// The shared room store's figures, for servers that use one.
+    pub fn register_store(&mut self, store: &crate::shared::StoreMetrics) {
+        self.registry.register(
+            "redis_up",
+            "1 while the room store (Redis) answers, else 0",
+            store.up.clone(),
+        );
+        self.registry.register(
+            "redis_errors",
+            "Room store (Redis) commands that failed or timed out",
+            store.errors.clone(),
+        );
+        self.registry.register(
+            "relayed_locally",
+            "Signals relayed within this server while Redis was unreachable",
+            store.relayed_locally.clone(),
+        );
+    }
+
     pub fn error(&self, code: ErrorCode) {
         self.errors
             .get_or_create(&CodeLabel {

@@ -128,6 +128,16 @@ impl RoomKey {
         Some(dir.join("room-key"))
     }
 
+    /// The key's bytes, to share it with the other servers of a deployment (through Redis).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.to_vec()
+    }
+
+    /// A key shared by another server; None unless it is exactly a key's length.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+
     /// The resume token for `peer` in `room`: `<peer id>.<MAC>`.
     pub fn resume_token(&self, room: &RoomCode, peer: &PeerId) -> String {
         format!("{}.{}", peer.0, self.mac(room, peer))

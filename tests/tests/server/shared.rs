@@ -1,0 +1,263 @@
+//! Several `tincan-server` processes sharing rooms through a real `redis-server`: one room
+//! across two servers, in order; a server that dies; Redis that goes away and comes back.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tincan_e2e::{RawClient, RedisProcess, ServerProcess};
+use tincan_protocol::{ErrorCode, PeerId, ServerMessage, Signal};
+
+use super::{expect_signal, peer_id};
+
+/// A server on `redis`, with short graces so a test sees them run out.
+async fn server_on(redis: &RedisProcess) -> ServerProcess {
+    let url = redis.url();
+    ServerProcess::start(&["--redis", &url, "--reconnect-grace", "8s"]).await
+}
+
+/// Waits until the server's /healthz says `status`.
+async fn health_becomes(server: &ServerProcess, status: u16, within: Duration) -> String {
+    let until = Instant::now() + within;
+    loop {
+        let (got, body) = server.get("/healthz").await;
+        if got == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < until,
+            "/healthz still {got} ({body:?}) after {within:?}, not {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn offer(n: usize) -> Signal {
+    Signal::Offer {
+        sdp: format!("seq {n}"),
+    }
+}
+
+async fn signal(client: &mut RawClient, to: &PeerId, n: usize) {
+    client
+        .send_json(json!({"type": "signal", "to": to, "signal": {"kind": "offer", "sdp": format!("seq {n}")}}))
+        .await;
+}
+
+/// Joins with a resume token; the `joined` reply.
+async fn resume(url: &str, code: &str, name: &str, token: &str) -> (RawClient, ServerMessage) {
+    let mut client = RawClient::greeted(url).await;
+    client
+        .send_json(json!({"type": "join", "room": code, "name": name, "resume": token}))
+        .await;
+    let joined = client.recv().await;
+    (client, joined)
+}
+
+fn token(joined: &ServerMessage) -> String {
+    match joined {
+        ServerMessage::Joined { resume_token, .. } => resume_token.clone(),
+        other => panic!("expected joined, got {other:?}"),
+    }
+}
+
+/// Nothing but what `allowed` accepts arrives within `wait`.
+async fn quiet(client: &mut RawClient, wait: Duration, allowed: impl Fn(&ServerMessage) -> bool) {
+    let until = tokio::time::Instant::now() + wait;
+    while let Some(message) = client
+        .try_recv(until.saturating_duration_since(tokio::time::Instant::now()))
+        .await
+    {
+        assert!(allowed(&message), "unexpected {message:?}");
+    }
+}
+
+#[tokio::test]
+async fn one_room_across_two_servers_relays_everything_in_order() {
+    let redis = RedisProcess::start().await;
+    let s1 = server_on(&redis).await;
+    let s2 = server_on(&redis).await;
+    health_becomes(&s1, 200, Duration::from_secs(5)).await;
+    health_becomes(&s2, 200, Duration::from_secs(5)).await;
+
+    let mut a = RawClient::greeted(&s1.ws_url()).await;
+    let code = a.create_room().await;
+    let a_id = peer_id(&a.join(&code, "Ada").await);
+    // Bo on the other server sees Ada in the room it joins by her code.
+    let mut b = RawClient::greeted(&s2.ws_url()).await;
+    let b_joined = b.join(&code, "Bo").await;
+    let b_id = peer_id(&b_joined);
+    match &b_joined {
+        ServerMessage::Joined { peers, .. } => {
+            assert_eq!(peers.len(), 1);
+            assert_eq!((&peers[0].id, peers[0].name.as_str()), (&a_id, "Ada"));
+        }
+        _ => unreachable!(),
+    }
+    assert!(matches!(a.recv().await, ServerMessage::PeerJoined { peer } if peer.id == b_id));
+
+    // Both ways at once, as fast as the rate limit lets a client: none lost, none reordered.
+    const EACH: usize = 50;
+    for n in 0..EACH {
+        signal(&mut a, &b_id, n).await;
+        signal(&mut b, &a_id, n).await;
+    }
+    for n in 0..EACH {
+        assert_eq!(expect_signal(&mut b, &a_id).await, offer(n), "Bo's {n}th");
+        assert_eq!(expect_signal(&mut a, &b_id).await, offer(n), "Ada's {n}th");
+    }
+
+    // A third, on server 1: both hear of Cy, and Cy reaches both.
+    let mut c = RawClient::greeted(&s1.ws_url()).await;
+    let c_joined = c.join(&code, "Cy").await;
+    let c_id = peer_id(&c_joined);
+    match &c_joined {
+        ServerMessage::Joined { peers, .. } => {
+            let names: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(names, ["Ada", "Bo"], "in the order they joined");
+        }
+        _ => unreachable!(),
+    }
+    for other in [&mut a, &mut b] {
+        assert!(
+            matches!(other.recv().await, ServerMessage::PeerJoined { peer } if peer.id == c_id)
+        );
+    }
+    signal(&mut c, &b_id, 7).await;
+    assert_eq!(expect_signal(&mut b, &c_id).await, offer(7));
+    signal(&mut b, &c_id, 8).await;
+    assert_eq!(expect_signal(&mut c, &b_id).await, offer(8));
+
+    // A signal to someone in no room of ours is refused as on one server.
+    b.send_json(json!({"type": "signal", "to": "nobody", "signal": {"kind": "end_of_candidates"}}))
+        .await;
+    b.expect_error(ErrorCode::PeerNotFound).await;
+
+    // Bo leaves on server 2; server 1's clients are told, with the reason.
+    b.send_json(json!({"type": "leave"})).await;
+    assert_eq!(b.recv().await, ServerMessage::Left);
+    for other in [&mut a, &mut c] {
+        assert!(matches!(
+            other.recv().await,
+            ServerMessage::PeerLeft { peer_id, reason: tincan_protocol::LeaveReason::Left } if peer_id == b_id
+        ));
+    }
+    let (_, metrics) = s1.get("/metrics").await;
+    assert!(metrics.contains("tincan_redis_up 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_client_of_a_server_that_died_resumes_on_another_and_nobody_sees_it_leave() {
+    let redis = RedisProcess::start().await;
+    let s1 = server_on(&redis).await;
+    let s2 = server_on(&redis).await;
+    health_becomes(&s1, 200, Duration::from_secs(5)).await;
+    health_becomes(&s2, 200, Duration::from_secs(5)).await;
+    let mut a = RawClient::greeted(&s1.ws_url()).await;
+    let code = a.create_room().await;
+    let a_id = peer_id(&a.join(&code, "Ada").await);
+    let mut b = RawClient::greeted(&s2.ws_url()).await;
+    let b_joined = b.join(&code, "Bo").await;
+    let b_id = peer_id(&b_joined);
+    let b_token = token(&b_joined);
+    a.recv().await; // peer_joined
+
+    s2.stop().await;
+    assert!(b.closed_within(Duration::from_secs(2)).await);
+    // Ada signals Bo while Bo has no server: lost with server 2 (Bo's client sends its
+    // description again when it is back), and nothing else breaks.
+    signal(&mut a, &b_id, 1).await;
+    let (mut b2, joined) = resume(&s1.ws_url(), &code, "Bo", &b_token).await;
+    match &joined {
+        ServerMessage::Joined {
+            peer_id,
+            resumed,
+            peers,
+            ..
+        } => {
+            assert_eq!(peer_id, &b_id, "the same place");
+            assert!(resumed);
+            assert_eq!(peers.len(), 1);
+        }
+        other => panic!("expected joined, got {other:?}"),
+    }
+    signal(&mut a, &b_id, 2).await;
+    assert_eq!(expect_signal(&mut b2, &a_id).await, offer(2));
+    signal(&mut b2, &a_id, 3).await;
+    assert_eq!(expect_signal(&mut a, &b_id).await, offer(3));
+    // Past the time server 2 is taken for dead, and past the reconnect grace: Ada never
+    // hears that Bo left (nor even that Bo was away: Bo was back before anyone noticed).
+    quiet(&mut a, Duration::from_secs(10), |_| false).await;
+    signal(&mut b2, &a_id, 4).await;
+    assert_eq!(expect_signal(&mut a, &b_id).await, offer(4));
+}
+
+#[tokio::test]
+async fn while_redis_is_away_joins_are_refused_calls_go_on_and_it_recovers_by_itself() {
+    let mut redis = RedisProcess::start().await;
+    let s1 = server_on(&redis).await;
+    let s2 = server_on(&redis).await;
+    health_becomes(&s1, 200, Duration::from_secs(5)).await;
+    health_becomes(&s2, 200, Duration::from_secs(5)).await;
+    let mut a = RawClient::greeted(&s1.ws_url()).await;
+    let code = a.create_room().await;
+    let a_id = peer_id(&a.join(&code, "Ada").await);
+    let mut c = RawClient::greeted(&s1.ws_url()).await;
+    let c_id = peer_id(&c.join(&code, "Cy").await);
+    let mut b = RawClient::greeted(&s2.ws_url()).await;
+    let b_id = peer_id(&b.join(&code, "Bo").await);
+    for _ in 0..2 {
+        assert!(matches!(a.recv().await, ServerMessage::PeerJoined { .. }));
+    }
+    assert!(matches!(c.recv().await, ServerMessage::PeerJoined { .. }));
+
+    redis.stop().await;
+    let why = health_becomes(&s1, 503, Duration::from_secs(5)).await;
+    assert_eq!(why, "redis unreachable\n");
+    // A newcomer is told plainly, and can try again.
+    let mut d = RawClient::greeted(&s1.ws_url()).await;
+    d.send_json(json!({"type": "join", "room": code, "name": "Di"}))
+        .await;
+    let message = d.expect_error(ErrorCode::Unavailable).await;
+    assert!(message.contains("room store"), "{message}");
+    // Ada and Cy share server 1: their signals still go through.
+    signal(&mut a, &c_id, 1).await;
+    assert_eq!(expect_signal(&mut c, &a_id).await, offer(1));
+    // Bo is on server 2: Ada is told her signal could not go.
+    signal(&mut a, &b_id, 2).await;
+    a.expect_error(ErrorCode::Unavailable).await;
+
+    // Redis comes back empty; the servers put their members back, with no restart.
+    redis.start_again().await;
+    health_becomes(&s1, 200, Duration::from_secs(10)).await;
+    health_becomes(&s2, 200, Duration::from_secs(10)).await;
+    let d_joined = d.join(&code, "Di").await;
+    let d_id = peer_id(&d_joined);
+    match &d_joined {
+        ServerMessage::Joined { peers, .. } => {
+            let mut ids: Vec<&PeerId> = peers.iter().map(|p| &p.id).collect();
+            ids.sort();
+            let mut want = vec![&a_id, &b_id, &c_id];
+            want.sort();
+            assert_eq!(ids, want, "everyone is in the room again");
+        }
+        _ => unreachable!(),
+    }
+    // Nobody was told anyone left or went away; only of Di's arrival.
+    for other in [&mut a, &mut b, &mut c] {
+        assert!(
+            matches!(other.recv().await, ServerMessage::PeerJoined { peer } if peer.id == d_id)
+        );
+    }
+    signal(&mut a, &b_id, 3).await;
+    assert_eq!(expect_signal(&mut b, &a_id).await, offer(3));
+    signal(&mut b, &d_id, 4).await;
+    assert_eq!(expect_signal(&mut d, &b_id).await, offer(4));
+    for other in [&mut a, &mut b, &mut c] {
+        quiet(other, Duration::from_millis(300), |_| false).await;
+    }
+    let (_, metrics) = s1.get("/metrics").await;
+    assert!(
+        metrics.contains("tincan_relayed_locally_total 1"),
+        "{metrics}"
+    );
+}
