@@ -19,6 +19,8 @@ mod files;
 mod resilience;
 #[path = "call/ringing.rs"]
 mod ringing;
+#[path = "call/scale_out.rs"]
+mod scale_out;
 #[path = "call/screen.rs"]
 mod screen;
 #[path = "call/windows.rs"]

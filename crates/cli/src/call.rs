@@ -512,7 +512,9 @@ async fn ring_end(ringing: &mut Option<people::Ringing>) -> tincan_protocol::Rin
 
 fn fail(e: &CallError) -> ExitCode {
     eprintln!("tincan-cli: {e}");
-    if e.is_unreachable() {
+    // A server that cannot reach its room store (Redis) now is, for a script, as one that
+    // cannot be reached: try again later.
+    if e.is_unreachable() || e.refusal() == Some(ErrorCode::Unavailable) {
         return ExitCode::from(exit::UNREACHABLE);
     }
     match e.refusal() {
