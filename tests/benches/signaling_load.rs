@@ -7,12 +7,23 @@
 //! `TINCAN_LOAD_RATE` signals per second per pair (1), `TINCAN_LOAD_REGISTER=1` to have every
 //! client also register a personal code (as the app does, to be rung) and watch its
 //! partner's.
+//!
+//! `TINCAN_LOAD_SERVERS=N` (N > 1) runs two phases: first one server holding its share
+//! (clients / N) in memory, then N servers sharing rooms through one `redis-server`, every
+//! pair split across two servers, all the clients at once; the figures side by side.
+//!
+//! The clients live in worker processes (this binary again, `TINCAN_LOAD_WORKER=1`) of at
+//! most [`WORKER_CLIENTS`] each: a process here may hold 20,000 descriptors at most. A
+//! worker says `connected` once its pairs are in their rooms, waits for `go` on its stdin,
+//! relays, and prints its latency samples.
 
+use std::io::{BufRead, Write};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tincan_e2e::ServerProcess;
+use tincan_e2e::{RedisProcess, ServerProcess};
 use tincan_protocol::{decode_server, PersonalKey, ServerMessage, Signal};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -26,10 +37,6 @@ fn setting(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    (tincan_e2e::process::rss_mib(pid) * 1024.0) as u64
 }
 
 async fn send(socket: &mut Socket, text: String) {
@@ -98,16 +105,17 @@ async fn join(socket: &mut Socket, room: &str) -> String {
     }
 }
 
-/// Connects one pair in a fresh room; returns (sender, receiver, receiver's id).
-async fn pair(url: &str, register: bool) -> (Socket, Socket, String) {
-    let mut a = greeted(url, register).await;
+/// Connects one pair in a fresh room (the sender on `a_url`, the receiver on `b_url`);
+/// returns (sender, receiver, receiver's id).
+async fn pair(a_url: &str, b_url: &str, register: bool) -> (Socket, Socket, String) {
+    let mut a = greeted(a_url, register).await;
     send(&mut a, r#"{"type":"create_room"}"#.into()).await;
     let room = match recv(&mut a).await {
         ServerMessage::RoomCreated { room } => room.to_string(),
         other => panic!("create failed: {other:?}"),
     };
     join(&mut a, &room).await;
-    let mut b = greeted(url, register).await;
+    let mut b = greeted(b_url, register).await;
     let b_id = join(&mut b, &room).await;
     assert!(matches!(
         recv(&mut a).await,
@@ -124,49 +132,45 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-#[tokio::main]
-async fn main() {
-    let clients = setting("TINCAN_LOAD_CLIENTS", 10_000) & !1;
+/// Clients per worker process: under the 20,000 descriptors a process may open here.
+const WORKER_CLIENTS: u64 = 16_000;
+
+/// One worker: `TINCAN_LOAD_URLS` (comma-separated), `TINCAN_LOAD_PAIRS`, and the settings.
+/// Pair i's sender is on url i, its receiver on url i + 1 (the same one when there is one).
+async fn worker() {
+    let urls: Vec<String> = std::env::var("TINCAN_LOAD_URLS")
+        .expect("urls")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let pairs_wanted = setting("TINCAN_LOAD_PAIRS", 0);
     let seconds = setting("TINCAN_LOAD_SECONDS", 10);
     let rate = setting("TINCAN_LOAD_RATE", 1).max(1);
     let register = setting("TINCAN_LOAD_REGISTER", 0) == 1;
-    let server = ServerProcess::start(&[
-        "--max-connections",
-        &(clients + 100).to_string(),
-        // Every client comes from 127.0.0.1.
-        "--max-connections-per-address",
-        &(clients + 100).to_string(),
-        "--joins-per-minute",
-        "100000000",
-    ])
-    .await;
-    let url = server.ws_url();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let rss_idle = rss_kib(server.pid());
 
     let started = Instant::now();
     let gate = Arc::new(Semaphore::new(200));
     let mut pending = Vec::new();
-    for _ in 0..clients / 2 {
-        let url = url.clone();
+    for i in 0..pairs_wanted as usize {
+        let a_url = urls[i % urls.len()].clone();
+        let b_url = urls[(i + 1) % urls.len()].clone();
         let gate = Arc::clone(&gate);
         pending.push(tokio::spawn(async move {
             let _permit = gate.acquire().await.expect("semaphore");
-            pair(&url, register).await
+            pair(&a_url, &b_url, register).await
         }));
     }
     let mut pairs = Vec::new();
     for p in pending {
         pairs.push(p.await.expect("pair task"));
     }
-    let connect_secs = started.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_held = rss_kib(server.pid());
+    println!("connected {:.2}", started.elapsed().as_secs_f64());
+    let mut go = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut go);
 
     // Every pair relays `rate` signals a second for `seconds`; the receiver records latency.
     let epoch = Instant::now();
     let samples: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
-    let expected = (clients / 2) * seconds * rate;
     let mut tasks = Vec::new();
     for (i, (mut a, mut b, b_id)) in pairs.into_iter().enumerate() {
         let samples = Arc::clone(&samples);
@@ -210,49 +214,279 @@ async fn main() {
     for task in tasks {
         sockets.push(task.await.expect("relay task"));
     }
-    let relay_secs = epoch.elapsed().as_secs_f64();
-    let rss_relaying = rss_kib(server.pid());
-    let (_, metrics) = server.get("/metrics").await;
-    let connections = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("tincan_connections "))
-        .unwrap_or("?")
-        .trim()
-        .to_owned();
-
-    let mut samples = samples.lock().expect("lock").clone();
-    samples.sort_unstable();
-    let per_client = (rss_held.saturating_sub(rss_idle)) as f64 / clients as f64;
-    println!(
-        "signaling load: {clients} clients in {} rooms of two{}",
-        clients / 2,
-        if register {
-            ", each registered under a personal code and watching one"
-        } else {
-            ""
-        }
-    );
-    println!(
-        "  connected + joined in {connect_secs:.1} s; server reports {connections} connections"
-    );
-    println!(
-        "  server RSS: idle {:.1} MiB, holding {:.1} MiB, while relaying {:.1} MiB",
-        rss_idle as f64 / 1024.0,
-        rss_held as f64 / 1024.0,
-        rss_relaying as f64 / 1024.0
-    );
-    println!("  RSS per client: {:.1} KiB", per_client);
-    println!(
-        "  relayed {} of {expected} signals in {relay_secs:.1} s ({:.0}/s)",
-        samples.len(),
-        samples.len() as f64 / relay_secs
-    );
-    println!(
-        "  relay latency (send → receive, both ends in this process): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        percentile(&samples, 0.50),
-        percentile(&samples, 0.99),
-        percentile(&samples, 1.0)
-    );
+    let secs = epoch.elapsed().as_secs_f64();
+    let samples = samples.lock().expect("lock").clone();
+    let list: Vec<String> = samples.iter().map(u64::to_string).collect();
+    println!("relayed {secs:.2} {}", list.join(","));
+    let _ = std::io::stdout().flush();
     drop(sockets);
-    server.stop().await;
+}
+
+/// What one phase measured.
+struct Figures {
+    clients: u64,
+    connect_secs: f64,
+    connections: Vec<String>,
+    rss_idle: Vec<f64>,
+    rss_held: Vec<f64>,
+    rss_relaying: Vec<f64>,
+    relayed: usize,
+    expected: u64,
+    relay_secs: f64,
+    samples: Vec<u64>,
+    redis_idle: u64,
+    redis_held: u64,
+    /// Share of one core each server (then Redis, if any) used while relaying.
+    cpu: Vec<f64>,
+}
+
+/// Runs `clients` clients against `servers` (in pairs across them), in worker processes.
+async fn phase(servers: &[ServerProcess], redis: Option<&RedisProcess>, clients: u64) -> Figures {
+    let seconds = setting("TINCAN_LOAD_SECONDS", 10);
+    let rate = setting("TINCAN_LOAD_RATE", 1).max(1);
+    let urls: Vec<String> = servers.iter().map(ServerProcess::ws_url).collect();
+    let rss = |_: ()| -> Vec<f64> {
+        servers
+            .iter()
+            .map(|s| tincan_e2e::process::rss_mib(s.pid()))
+            .collect()
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_idle = rss(());
+    let redis_idle = match redis {
+        Some(redis) => redis.used_memory().await,
+        None => 0,
+    };
+    let started = Instant::now();
+    let workers = clients.div_ceil(WORKER_CLIENTS);
+    let mut children = Vec::new();
+    for w in 0..workers {
+        let pairs = (clients / 2) / workers + u64::from(w < (clients / 2) % workers);
+        let child = Command::new(std::env::current_exe().expect("own path"))
+            .env("TINCAN_LOAD_WORKER", "1")
+            .env("TINCAN_LOAD_URLS", urls.join(","))
+            .env("TINCAN_LOAD_PAIRS", pairs.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("a worker starts");
+        children.push(child);
+    }
+    let mut readers: Vec<_> = children
+        .iter_mut()
+        .map(|c| std::io::BufReader::new(c.stdout.take().expect("piped")))
+        .collect();
+    let mut line = String::new();
+    for reader in &mut readers {
+        line.clear();
+        reader.read_line(&mut line).expect("a worker reports");
+        assert!(line.starts_with("connected"), "worker said {line:?}");
+    }
+    let connect_secs = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_held = rss(());
+    let redis_held = match redis {
+        Some(redis) => redis.used_memory().await,
+        None => 0,
+    };
+    let mut connections = Vec::new();
+    for server in servers {
+        let (_, metrics) = server.get("/metrics").await;
+        connections.push(
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("tincan_connections "))
+                .unwrap_or("?")
+                .trim()
+                .to_owned(),
+        );
+    }
+    let mut pids: Vec<u32> = servers.iter().map(ServerProcess::pid).collect();
+    pids.extend(redis.map(RedisProcess::pid));
+    let ticks = |pids: &[u32]| -> Vec<u64> {
+        pids.iter()
+            .map(|p| tincan_e2e::process::cpu_ticks(*p))
+            .collect()
+    };
+    let ticks_before = ticks(&pids);
+    let relay_started = Instant::now();
+    for child in &mut children {
+        let stdin = child.stdin.as_mut().expect("piped");
+        stdin.write_all(b"go\n").expect("a worker listens");
+        stdin.flush().expect("flush");
+    }
+    // Halfway through, the servers' memory while relaying.
+    tokio::time::sleep(Duration::from_secs(seconds) / 2).await;
+    let rss_relaying = rss(());
+    let mut samples = Vec::new();
+    let mut relay_secs: f64 = 0.0;
+    for reader in &mut readers {
+        line.clear();
+        reader.read_line(&mut line).expect("a worker reports");
+        let rest = line.trim().strip_prefix("relayed ").expect("relayed line");
+        let (secs, list) = rest.split_once(' ').unwrap_or((rest, ""));
+        relay_secs = relay_secs.max(secs.parse().unwrap_or(0.0));
+        samples.extend(list.split(',').filter_map(|v| v.parse::<u64>().ok()));
+    }
+    // Clock ticks are 1/100 s (USER_HZ).
+    let window = relay_started.elapsed().as_secs_f64();
+    let cpu = ticks(&pids)
+        .iter()
+        .zip(&ticks_before)
+        .map(|(after, before)| (after - before) as f64 / 100.0 / window)
+        .collect();
+    for mut child in children {
+        let _ = child.wait();
+    }
+    samples.sort_unstable();
+    Figures {
+        clients,
+        connect_secs,
+        connections,
+        rss_idle,
+        rss_held,
+        rss_relaying,
+        relayed: samples.len(),
+        expected: (clients / 2) * seconds * rate,
+        relay_secs,
+        samples,
+        redis_idle,
+        redis_held,
+        cpu,
+    }
+}
+
+fn report(title: &str, f: &Figures) {
+    let mib = |v: &[f64]| {
+        v.iter()
+            .map(|m| format!("{m:.1}"))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    println!(
+        "{title}: {} clients in {} rooms of two",
+        f.clients,
+        f.clients / 2
+    );
+    println!(
+        "  connected + joined in {:.1} s; servers report {} connections",
+        f.connect_secs,
+        f.connections.join(" + ")
+    );
+    println!(
+        "  server RSS (MiB): idle {}, holding {}, while relaying {}",
+        mib(&f.rss_idle),
+        mib(&f.rss_held),
+        mib(&f.rss_relaying)
+    );
+    let held: f64 = f.rss_held.iter().sum::<f64>() - f.rss_idle.iter().sum::<f64>();
+    println!(
+        "  RSS per client: {:.1} KiB",
+        held * 1024.0 / f.clients as f64
+    );
+    if f.redis_held > 0 {
+        let per_room = f.redis_held.saturating_sub(f.redis_idle) as f64 / (f.clients / 2) as f64;
+        println!(
+            "  Redis used_memory: idle {:.1} MiB, holding {:.1} MiB ({per_room:.0} bytes per room)",
+            f.redis_idle as f64 / 1048576.0,
+            f.redis_held as f64 / 1048576.0
+        );
+    }
+    println!(
+        "  relayed {} of {} signals in {:.1} s ({:.0}/s)",
+        f.relayed,
+        f.expected,
+        f.relay_secs,
+        f.relayed as f64 / f.relay_secs
+    );
+    let shares: Vec<String> = f
+        .cpu
+        .iter()
+        .map(|c| format!("{:.0} %", c * 100.0))
+        .collect();
+    let (servers, redis) = shares.split_at(f.rss_idle.len());
+    println!(
+        "  CPU while relaying (of one core): servers {}{}",
+        servers.join(" + "),
+        redis
+            .first()
+            .map(|r| format!(", Redis {r}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "  relay latency (send → receive, both ends in one worker): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&f.samples, 0.50),
+        percentile(&f.samples, 0.99),
+        percentile(&f.samples, 1.0)
+    );
+}
+
+/// Flags for a server that lets one machine's load in.
+fn load_flags(clients: u64) -> Vec<String> {
+    let room = (clients + 100).to_string();
+    [
+        "--max-connections",
+        &room,
+        // Every client comes from 127.0.0.1.
+        "--max-connections-per-address",
+        &room,
+        "--joins-per-minute",
+        "100000000",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::var_os("TINCAN_LOAD_WORKER").is_some() {
+        return worker().await;
+    }
+    let clients = setting("TINCAN_LOAD_CLIENTS", 10_000) & !1;
+    let servers = setting("TINCAN_LOAD_SERVERS", 1).max(1);
+    let register = setting("TINCAN_LOAD_REGISTER", 0) == 1;
+    if register {
+        println!("(every client registered under a personal code and watching one)");
+    }
+
+    let share = (clients / servers) & !1;
+    let flags = load_flags(clients);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let single = ServerProcess::start(&flags).await;
+    let figures = phase(std::slice::from_ref(&single), None, share).await;
+    single.stop().await;
+    report("one server, rooms in memory", &figures);
+    if servers == 1 {
+        return;
+    }
+
+    let redis = RedisProcess::start().await;
+    let url = redis.url();
+    let mut shared_flags = flags.clone();
+    shared_flags.extend(["--redis", url.as_str()]);
+    let mut shared = Vec::new();
+    for _ in 0..servers {
+        shared.push(ServerProcess::start(&shared_flags).await);
+    }
+    // Until each has met Redis, it takes no joins.
+    for server in &shared {
+        while server.get("/healthz").await.0 != 200 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let figures = phase(&shared, Some(&redis), clients).await;
+    report(
+        &format!("{servers} servers sharing rooms through Redis, every pair split across two"),
+        &figures,
+    );
+    let (_, metrics) = shared[0].get("/metrics").await;
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("tincan_redis_errors"))
+    {
+        println!("  server 1: {line}");
+    }
+    for server in shared {
+        server.stop().await;
+    }
 }

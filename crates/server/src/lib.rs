@@ -1,6 +1,9 @@
 //! `tincan-server`: people find each other here by room code, and their apps exchange SDP
 //! offers, answers and ICE candidates through it. It never sees media.
 //!
+//! Rooms live in this process's memory, or with [`Config::redis`] in a Redis shared by
+//! several servers behind one load balancer (`shared`).
+//!
 //! The protocol is in `docs/protocol.md`; running it on the internet is in `docs/deploy.md`.
 //! [`start`] runs a server on a listener you bind (tests bind port 0); the `tincan-server`
 //! binary wraps it with flags.

@@ -107,8 +107,10 @@ async fn one_room_across_two_servers_relays_everything_in_order() {
     }
 
     // A third, on server 1: both hear of Cy, and Cy reaches both.
+    // Cy's name looks like a field of a member's record in Redis: the relay still finds
+    // Cy's server, not one the name made up.
     let mut c = RawClient::greeted(&s1.ws_url()).await;
-    let c_joined = c.join(&code, "Cy").await;
+    let c_joined = c.join(&code, r#"Cy","s":"nowhere"#).await;
     let c_id = peer_id(&c_joined);
     match &c_joined {
         ServerMessage::Joined { peers, .. } => {

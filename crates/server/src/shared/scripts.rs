@@ -1,6 +1,6 @@
 //! The shared store's atomic steps, as Lua scripts Redis runs whole (lua/*.lua; each is the
 //! prelude plus its own part). `redis::Script` sends a script by its hash and loads it again
-//! when Redis forgot it (a restart).
+//! when Redis forgot it (a restart). The relay, run for every signal, stands alone.
 
 use redis::Script;
 
@@ -25,7 +25,7 @@ impl Scripts {
         Self {
             create: with_prelude(include_str!("lua/create.lua")),
             join: with_prelude(include_str!("lua/join.lua")),
-            relay: with_prelude(include_str!("lua/relay.lua")),
+            relay: Script::new(include_str!("lua/relay.lua")),
             leave: with_prelude(include_str!("lua/leave.lua")),
             lost: with_prelude(include_str!("lua/lost.lua")),
             expire: with_prelude(include_str!("lua/expire.lua")),

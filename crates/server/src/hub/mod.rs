@@ -10,10 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
-use tincan_protocol::{
-    ErrorCode, IceServer, LeaveReason, PeerId, PersonalCode, RingAnswer, RingId, RoomCode,
-    ServerMessage, Signal,
-};
+use tincan_protocol::{ErrorCode, IceServer, LeaveReason, PeerId, RoomCode, ServerMessage, Signal};
 
 use crate::config::{Config, Limits, TurnConfig};
 use crate::directory::{Directory, DirectoryRules};
@@ -23,6 +20,8 @@ use crate::room_key::RoomKey;
 use crate::rooms::{ConnId, Joined, Outbox, Registry, RoomRules, Timer};
 use crate::shared::{SharedRooms, StoreError, StoreMetrics};
 use crate::turn;
+
+mod people;
 
 /// A refusal: the code a client branches on and the words a person reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -374,111 +373,6 @@ impl Hub {
         } else {
             self.public_hosts.clone()
         }
-    }
-
-    /// Rings to `code` reach `conn` (whose key was checked) from now on.
-    pub fn register(
-        &self,
-        conn: ConnId,
-        outbox: &Outbox,
-        code: PersonalCode,
-    ) -> Result<(), Refusal> {
-        self.directory().register(conn, outbox, code)?;
-        self.refresh_directory_gauges();
-        Ok(())
-    }
-
-    pub fn watch(
-        &self,
-        conn: ConnId,
-        outbox: &Outbox,
-        codes: Vec<PersonalCode>,
-    ) -> Result<(), Refusal> {
-        self.directory().watch(conn, outbox, codes)
-    }
-
-    /// `conn` rings `to` to join `room`; the ring ends by itself at the ring timeout.
-    pub async fn ring(
-        self: &Arc<Self>,
-        ip: IpAddr,
-        conn: ConnId,
-        to: PersonalCode,
-        name: &str,
-        room: &RoomCode,
-    ) -> Result<ServerMessage, Refusal> {
-        let name = valid_name(name)?;
-        let exists = match &self.rooms {
-            Rooms::Memory(_) => self.hosts_room(room),
-            Rooms::Shared(shared) => shared.has_room(room).await,
-        };
-        if !exists {
-            return Err(Refusal::new(
-                ErrorCode::RoomNotFound,
-                format!("no room has the code {room}: create and join it before ringing"),
-            ));
-        }
-        let allowed = self
-            .rings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .allow(ip, Instant::now());
-        if !allowed {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "too many rings from your address (limit {} a minute); wait a minute",
-                    self.limits.rings_per_minute
-                ),
-            ));
-        }
-        let (ring, at) = self
-            .directory()
-            .ring(conn, to, &name, room, Instant::now())?;
-        self.metrics.rings.inc();
-        self.refresh_directory_gauges();
-        let hub = Arc::clone(self);
-        let expiring = ring.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep_until(at.into()).await;
-            hub.directory().expire(&expiring, Instant::now());
-            hub.refresh_directory_gauges();
-        });
-        Ok(ServerMessage::RingSent { ring, to })
-    }
-
-    pub fn answer_ring(
-        &self,
-        conn: ConnId,
-        ring: &RingId,
-        answer: RingAnswer,
-    ) -> Result<(), Refusal> {
-        self.directory().answer(conn, ring, answer)?;
-        self.refresh_directory_gauges();
-        Ok(())
-    }
-
-    pub fn cancel_ring(&self, conn: ConnId, ring: &RingId) -> Result<(), Refusal> {
-        self.directory().cancel(conn, ring)?;
-        self.refresh_directory_gauges();
-        Ok(())
-    }
-
-    /// `conn` closed: its registration, watches and rings end.
-    pub fn directory_gone(&self, conn: ConnId) {
-        let known = self.directory().disconnect(conn);
-        if known {
-            self.refresh_directory_gauges();
-        }
-    }
-
-    fn refresh_directory_gauges(&self) {
-        let (registered, ringing) = self.directory().counts();
-        self.metrics.registered.set(registered as i64);
-        self.metrics.ringing.set(ringing as i64);
-    }
-
-    fn directory(&self) -> MutexGuard<'_, Directory> {
-        self.directory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether a browser page from `origin` may use this server, asked at `host` (the
