@@ -470,9 +470,7 @@ async fn main() {
     }
     // Until each has met Redis, it takes no joins.
     for server in &shared {
-        while server.get("/healthz").await.0 != 200 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        server.health_becomes(200, Duration::from_secs(10)).await;
     }
     let figures = phase(&shared, Some(&redis), clients).await;
     report(

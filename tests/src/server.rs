@@ -91,6 +91,23 @@ impl ServerProcess {
         }
     }
 
+    /// Waits until `GET /healthz` answers `status` (a server on Redis says 503 until it has
+    /// met Redis, and while it cannot reach it); returns the body.
+    pub async fn health_becomes(&self, status: u16, within: Duration) -> String {
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            let (got, body) = self.get("/healthz").await;
+            if got == status {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "/healthz still {got} ({body:?}) after {within:?}, not {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The server's process id (for measuring it).
     pub fn pid(&self) -> u32 {
         self.child.id().unwrap_or(0)

@@ -8,17 +8,6 @@ use tokio::process::Command;
 
 use super::{assert_tone, assert_video, temp_dir, ONE_CALL_AT_A_TIME};
 
-/// Waits until the server's /healthz says `status`.
-async fn health_becomes(server: &ServerProcess, status: u16) {
-    for _ in 0..100 {
-        if server.get("/healthz").await.0 == status {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("/healthz never became {status}");
-}
-
 #[tokio::test]
 async fn a_call_across_two_servers_survives_one_dying_and_redis_restarting() {
     let _one = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -27,8 +16,9 @@ async fn a_call_across_two_servers_survives_one_dying_and_redis_restarting() {
     let flags = ["--redis", url.as_str()];
     let s1 = ServerProcess::start(&flags).await;
     let s2 = ServerProcess::start(&flags).await;
-    health_becomes(&s1, 200).await;
-    health_becomes(&s2, 200).await;
+    for server in [&s1, &s2] {
+        server.health_becomes(200, Duration::from_secs(10)).await;
+    }
     // Bo reaches the servers through a load balancer that sends it to server 2 while server
     // 2 takes connections, and to server 1 after.
     let balancer = Balancer::start(vec![s2.addr, s1.addr]).await;
@@ -64,7 +54,7 @@ async fn a_call_across_two_servers_survives_one_dying_and_redis_restarting() {
 
     // Redis goes away: the call goes on; a newcomer is told to try again.
     redis.stop().await;
-    health_becomes(&s1, 503).await;
+    s1.health_becomes(503, Duration::from_secs(10)).await;
     let refused = Command::new(tincan_e2e::binary("tincan-cli"))
         .args(["call", "--server", &s1.addr.to_string(), "--room", &room])
         .args(["--name", "Di", "--duration", "2"])
@@ -78,7 +68,7 @@ async fn a_call_across_two_servers_survives_one_dying_and_redis_restarting() {
 
     // Redis is back (empty): a third person joins on server 1, and both call them.
     redis.start_again().await;
-    health_becomes(&s1, 200).await;
+    s1.health_becomes(200, Duration::from_secs(10)).await;
     let c = CliPeer::start(
         &s1,
         &dir,

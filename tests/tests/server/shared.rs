@@ -1,7 +1,7 @@
 //! Several `tincan-server` processes sharing rooms through a real `redis-server`: one room
 //! across two servers, in order; a server that dies; Redis that goes away and comes back.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use tincan_e2e::{RawClient, RedisProcess, ServerProcess};
@@ -9,26 +9,28 @@ use tincan_protocol::{ErrorCode, PeerId, ServerMessage, Signal};
 
 use super::{expect_signal, peer_id};
 
-/// A server on `redis`, with short graces so a test sees them run out.
-async fn server_on(redis: &RedisProcess) -> ServerProcess {
+/// Redis and two servers on it that take joins (with a short reconnect grace, so a test
+/// sees it run out).
+async fn two_servers() -> (RedisProcess, ServerProcess, ServerProcess) {
+    let redis = RedisProcess::start().await;
     let url = redis.url();
-    ServerProcess::start(&["--redis", &url, "--reconnect-grace", "8s"]).await
+    let flags = ["--redis", url.as_str(), "--reconnect-grace", "8s"];
+    let (s1, s2) = (
+        ServerProcess::start(&flags).await,
+        ServerProcess::start(&flags).await,
+    );
+    for server in [&s1, &s2] {
+        server.health_becomes(200, Duration::from_secs(5)).await;
+    }
+    (redis, s1, s2)
 }
 
-/// Waits until the server's /healthz says `status`.
-async fn health_becomes(server: &ServerProcess, status: u16, within: Duration) -> String {
-    let until = Instant::now() + within;
-    loop {
-        let (got, body) = server.get("/healthz").await;
-        if got == status {
-            return body;
-        }
-        assert!(
-            Instant::now() < until,
-            "/healthz still {got} ({body:?}) after {within:?}, not {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Ada creates a room on `s1` and joins it: her client, the code and her id.
+async fn ada_on(s1: &ServerProcess) -> (RawClient, String, PeerId) {
+    let mut a = RawClient::greeted(&s1.ws_url()).await;
+    let code = a.create_room().await;
+    let a_id = peer_id(&a.join(&code, "Ada").await);
+    (a, code, a_id)
 }
 
 fn offer(n: usize) -> Signal {
@@ -73,15 +75,8 @@ async fn quiet(client: &mut RawClient, wait: Duration, allowed: impl Fn(&ServerM
 
 #[tokio::test]
 async fn one_room_across_two_servers_relays_everything_in_order() {
-    let redis = RedisProcess::start().await;
-    let s1 = server_on(&redis).await;
-    let s2 = server_on(&redis).await;
-    health_becomes(&s1, 200, Duration::from_secs(5)).await;
-    health_becomes(&s2, 200, Duration::from_secs(5)).await;
-
-    let mut a = RawClient::greeted(&s1.ws_url()).await;
-    let code = a.create_room().await;
-    let a_id = peer_id(&a.join(&code, "Ada").await);
+    let (_redis, s1, s2) = two_servers().await;
+    let (mut a, code, a_id) = ada_on(&s1).await;
     // Bo on the other server sees Ada in the room it joins by her code.
     let mut b = RawClient::greeted(&s2.ws_url()).await;
     let b_joined = b.join(&code, "Bo").await;
@@ -149,14 +144,8 @@ async fn one_room_across_two_servers_relays_everything_in_order() {
 
 #[tokio::test]
 async fn a_client_of_a_server_that_died_resumes_on_another_and_nobody_sees_it_leave() {
-    let redis = RedisProcess::start().await;
-    let s1 = server_on(&redis).await;
-    let s2 = server_on(&redis).await;
-    health_becomes(&s1, 200, Duration::from_secs(5)).await;
-    health_becomes(&s2, 200, Duration::from_secs(5)).await;
-    let mut a = RawClient::greeted(&s1.ws_url()).await;
-    let code = a.create_room().await;
-    let a_id = peer_id(&a.join(&code, "Ada").await);
+    let (_redis, s1, s2) = two_servers().await;
+    let (mut a, code, a_id) = ada_on(&s1).await;
     let mut b = RawClient::greeted(&s2.ws_url()).await;
     let b_joined = b.join(&code, "Bo").await;
     let b_id = peer_id(&b_joined);
@@ -195,14 +184,8 @@ async fn a_client_of_a_server_that_died_resumes_on_another_and_nobody_sees_it_le
 
 #[tokio::test]
 async fn while_redis_is_away_joins_are_refused_calls_go_on_and_it_recovers_by_itself() {
-    let mut redis = RedisProcess::start().await;
-    let s1 = server_on(&redis).await;
-    let s2 = server_on(&redis).await;
-    health_becomes(&s1, 200, Duration::from_secs(5)).await;
-    health_becomes(&s2, 200, Duration::from_secs(5)).await;
-    let mut a = RawClient::greeted(&s1.ws_url()).await;
-    let code = a.create_room().await;
-    let a_id = peer_id(&a.join(&code, "Ada").await);
+    let (mut redis, s1, s2) = two_servers().await;
+    let (mut a, code, a_id) = ada_on(&s1).await;
     let mut c = RawClient::greeted(&s1.ws_url()).await;
     let c_id = peer_id(&c.join(&code, "Cy").await);
     let mut b = RawClient::greeted(&s2.ws_url()).await;
@@ -213,7 +196,7 @@ async fn while_redis_is_away_joins_are_refused_calls_go_on_and_it_recovers_by_it
     assert!(matches!(c.recv().await, ServerMessage::PeerJoined { .. }));
 
     redis.stop().await;
-    let why = health_becomes(&s1, 503, Duration::from_secs(5)).await;
+    let why = s1.health_becomes(503, Duration::from_secs(5)).await;
     assert_eq!(why, "redis unreachable\n");
     // A newcomer is told plainly, and can try again.
     let mut d = RawClient::greeted(&s1.ws_url()).await;
@@ -230,8 +213,9 @@ async fn while_redis_is_away_joins_are_refused_calls_go_on_and_it_recovers_by_it
 
     // Redis comes back empty; the servers put their members back, with no restart.
     redis.start_again().await;
-    health_becomes(&s1, 200, Duration::from_secs(10)).await;
-    health_becomes(&s2, 200, Duration::from_secs(10)).await;
+    for server in [&s1, &s2] {
+        server.health_becomes(200, Duration::from_secs(10)).await;
+    }
     let d_joined = d.join(&code, "Di").await;
     let d_id = peer_id(&d_joined);
     match &d_joined {
