@@ -236,12 +236,18 @@ struct Figures {
     samples: Vec<u64>,
     redis_idle: u64,
     redis_held: u64,
+    /// Seconds from Redis starting again (empty) until every server took joins again.
+    recovery: Option<f64>,
     /// Share of one core each server (then Redis, if any) used while relaying.
     cpu: Vec<f64>,
 }
 
 /// Runs `clients` clients against `servers` (in pairs across them), in worker processes.
-async fn phase(servers: &[ServerProcess], redis: Option<&RedisProcess>, clients: u64) -> Figures {
+async fn phase(
+    servers: &[ServerProcess],
+    mut redis: Option<&mut RedisProcess>,
+    clients: u64,
+) -> Figures {
     let seconds = setting("TINCAN_LOAD_SECONDS", 10);
     let rate = setting("TINCAN_LOAD_RATE", 1).max(1);
     let urls: Vec<String> = servers.iter().map(ServerProcess::ws_url).collect();
@@ -253,7 +259,7 @@ async fn phase(servers: &[ServerProcess], redis: Option<&RedisProcess>, clients:
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_idle = rss(());
-    let redis_idle = match redis {
+    let redis_idle = match &redis {
         Some(redis) => redis.used_memory().await,
         None => 0,
     };
@@ -285,10 +291,25 @@ async fn phase(servers: &[ServerProcess], redis: Option<&RedisProcess>, clients:
     let connect_secs = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_held = rss(());
-    let redis_held = match redis {
+    let redis_held = match &redis {
         Some(redis) => redis.used_memory().await,
         None => 0,
     };
+    // Redis restarts, empty, with everyone held: how long until every server has put its
+    // people back and takes joins again. The relaying after shows nothing was lost.
+    let mut recovery = None;
+    if let Some(redis) = redis.as_mut() {
+        redis.stop().await;
+        for server in servers {
+            server.health_becomes(503, Duration::from_secs(10)).await;
+        }
+        let restarted = Instant::now();
+        redis.start_again().await;
+        for server in servers {
+            server.health_becomes(200, Duration::from_secs(120)).await;
+        }
+        recovery = Some(restarted.elapsed().as_secs_f64());
+    }
     let mut connections = Vec::new();
     for server in servers {
         let (_, metrics) = server.get("/metrics").await;
@@ -302,7 +323,7 @@ async fn phase(servers: &[ServerProcess], redis: Option<&RedisProcess>, clients:
         );
     }
     let mut pids: Vec<u32> = servers.iter().map(ServerProcess::pid).collect();
-    pids.extend(redis.map(RedisProcess::pid));
+    pids.extend(redis.as_ref().map(|r| r.pid()));
     let ticks = |pids: &[u32]| -> Vec<u64> {
         pids.iter()
             .map(|p| tincan_e2e::process::cpu_ticks(*p))
@@ -352,6 +373,7 @@ async fn phase(servers: &[ServerProcess], redis: Option<&RedisProcess>, clients:
         samples,
         redis_idle,
         redis_held,
+        recovery,
         cpu,
     }
 }
@@ -390,6 +412,12 @@ fn report(title: &str, f: &Figures) {
             "  Redis used_memory: idle {:.1} MiB, holding {:.1} MiB ({per_room:.0} bytes per room)",
             f.redis_idle as f64 / 1048576.0,
             f.redis_held as f64 / 1048576.0
+        );
+    }
+    if let Some(secs) = f.recovery {
+        println!(
+            "  Redis killed and started again (empty) before relaying: every server had put its \
+             people back {secs:.1} s later"
         );
     }
     println!(
@@ -460,7 +488,7 @@ async fn main() {
         return;
     }
 
-    let redis = RedisProcess::start().await;
+    let mut redis = RedisProcess::start().await;
     let url = redis.url();
     let mut shared_flags = flags.clone();
     shared_flags.extend(["--redis", url.as_str()]);
@@ -472,7 +500,7 @@ async fn main() {
     for server in &shared {
         server.health_becomes(200, Duration::from_secs(10)).await;
     }
-    let figures = phase(&shared, Some(&redis), clients).await;
+    let figures = phase(&shared, Some(&mut redis), clients).await;
     report(
         &format!("{servers} servers sharing rooms through Redis, every pair split across two"),
         &figures,

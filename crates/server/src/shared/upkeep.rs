@@ -7,11 +7,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use futures_util::StreamExt;
 use tincan_protocol::{LeaveReason, PeerId, RoomCode, ServerMessage};
 
 use super::{now_ms, reason_from, SharedRooms, StoreError, COMMAND_TIMEOUT, KEY_TTL};
 use crate::room_key::RoomKey;
+use crate::rooms::ConnId;
 
 const TICK: Duration = Duration::from_secs(1);
 
@@ -19,8 +21,13 @@ const TICK: Duration = Duration::from_secs(1);
 /// leave when the reconnect grace runs out, unless they resume on another server).
 const DEAD_AFTER: Duration = Duration::from_secs(5);
 
-/// How often the TTLs of the rooms with members here are renewed.
-const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// The TTLs of the rooms with members here are renewed once in this many ticks (a minute),
+/// a slice of the rooms each tick: all at once was a burst of 10,000 commands that held
+/// Redis up for every server's signals.
+const TOUCH_SLICES: u64 = 60;
+
+/// Members put back into Redis at once.
+const RESTORE_BATCH: usize = 256;
 
 /// Due entries handled per tick at most.
 const DUE_BATCH: usize = 256;
@@ -76,14 +83,15 @@ struct Tending {
     /// When Redis last came back: dead servers are not judged until every server had time
     /// to send a heartbeat again.
     back_at: Instant,
-    touched_at: Option<Instant>,
+    /// Ticks so far: which slice of the rooms to touch.
+    ticks: u64,
 }
 
 async fn tend(weak: Weak<SharedRooms>) {
     let mut state = Tending {
         epoch: None,
         back_at: Instant::now(),
-        touched_at: None,
+        ticks: 0,
     };
     loop {
         tokio::time::sleep(TICK).await;
@@ -117,10 +125,8 @@ async fn tick(shared: &SharedRooms, state: &mut Tending) -> Result<(), StoreErro
     if state.back_at.elapsed() > DEAD_AFTER {
         reap(shared, now).await?;
     }
-    if state.touched_at.is_none_or(|at| at.elapsed() > TOUCH_EVERY) {
-        touch_rooms(shared).await?;
-        state.touched_at = Some(Instant::now());
-    }
+    touch_rooms(shared, state.ticks % TOUCH_SLICES).await?;
+    state.ticks += 1;
     Ok(())
 }
 
@@ -187,36 +193,21 @@ async fn recover(shared: &SharedRooms, state: &mut Tending) -> Result<usize, Sto
         .peers()
         .map(|(id, p)| (id.clone(), p.room.clone(), p.name.clone(), p.conn))
         .collect();
-    let mut here = HashSet::new();
-    for (id, room, name, conn) in &members {
-        here.insert(format!("{room} {}", id.0));
-        let back = ServerMessage::PeerJoined {
-            peer: tincan_protocol::PeerInfo {
-                id: id.clone(),
-                name: name.clone(),
-            },
-        }
-        .to_json();
-        let status: String = shared
-            .run(
-                shared
-                    .scripts
-                    .restore
-                    .prepare_invoke()
-                    .arg(room.to_string())
-                    .arg(&id.0)
-                    .arg(name)
-                    .arg(&shared.server)
-                    .arg(shared.conn_name(*conn))
-                    .arg(&back)
-                    .arg(shared.rules.held_messages)
-                    .arg(ttl),
-            )
-            .await?;
-        if status == "taken" {
-            // Another connection has its place (or it left meanwhile): this one ends, and
-            // the client comes back with its token.
-            shared.local().remove(id, Some(*conn));
+    let here: HashSet<String> = members
+        .iter()
+        .map(|(id, room, _, _)| format!("{room} {}", id.0))
+        .collect();
+    // Many at once: they share the one connection, so Redis gets them back to back.
+    for chunk in members.chunks(RESTORE_BATCH) {
+        let restored = chunk
+            .iter()
+            .map(|(id, room, name, conn)| restore(shared, id, room, name, *conn));
+        for (status, (id, _, _, conn)) in join_all(restored).await.into_iter().zip(chunk) {
+            if status? == "taken" {
+                // Another connection has its place (or it left meanwhile): this one ends, and
+                // the client comes back with its token.
+                shared.local().remove(id, Some(*conn));
+            }
         }
     }
     // Listed as here, but whose connections ended while Redis was away: away now.
@@ -239,6 +230,39 @@ async fn recover(shared: &SharedRooms, state: &mut Tending) -> Result<usize, Sto
     }
     state.epoch = epoch;
     Ok(members.len())
+}
+
+/// Puts one member connected here back into Redis: `kept`, `back` or `taken`.
+async fn restore(
+    shared: &SharedRooms,
+    id: &PeerId,
+    room: &RoomCode,
+    name: &str,
+    conn: ConnId,
+) -> Result<String, StoreError> {
+    let back = ServerMessage::PeerJoined {
+        peer: tincan_protocol::PeerInfo {
+            id: id.clone(),
+            name: name.to_owned(),
+        },
+    }
+    .to_json();
+    shared
+        .run(
+            shared
+                .scripts
+                .restore
+                .prepare_invoke()
+                .arg(room.to_string())
+                .arg(&id.0)
+                .arg(name)
+                .arg(&shared.server)
+                .arg(shared.conn_name(conn))
+                .arg(&back)
+                .arg(shared.rules.held_messages)
+                .arg(KEY_TTL.as_secs()),
+        )
+        .await
 }
 
 /// Ends the rooms and places whose time ran out, whichever server they were on.
@@ -324,8 +348,16 @@ async fn reap(shared: &SharedRooms, now: u64) -> Result<(), StoreError> {
 }
 
 /// Renews the TTLs of the rooms with members here.
-async fn touch_rooms(shared: &SharedRooms) -> Result<(), StoreError> {
-    let rooms = shared.local().rooms();
+async fn touch_rooms(shared: &SharedRooms, slice: u64) -> Result<(), StoreError> {
+    let rooms: Vec<RoomCode> = shared
+        .local()
+        .rooms()
+        .into_iter()
+        .filter(|room| slice_of(room) == slice)
+        .collect();
+    if rooms.is_empty() {
+        return Ok(());
+    }
     let ttl = KEY_TTL.as_secs() as i64;
     let mut pipe = redis::pipe();
     for room in &rooms {
@@ -334,8 +366,28 @@ async fn touch_rooms(shared: &SharedRooms) -> Result<(), StoreError> {
             .expire(format!("tincan:gone:{room}"), ttl)
             .ignore();
     }
-    if !rooms.is_empty() {
-        shared.query::<()>(&pipe).await?;
+    shared.query::<()>(&pipe).await
+}
+
+/// Which of the [`TOUCH_SLICES`] a room's TTL is renewed in.
+fn slice_of(room: &RoomCode) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(room, &mut hasher);
+    std::hash::Hasher::finish(&hasher) % TOUCH_SLICES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_spread_over_the_slices() {
+        let mut counts = [0u32; TOUCH_SLICES as usize];
+        for _ in 0..6000 {
+            let room = RoomCode::generate().unwrap();
+            counts[slice_of(&room) as usize] += 1;
+        }
+        // 100 a slice on average; none is a burst of many times that.
+        assert!(counts.iter().all(|&c| (40..250).contains(&c)), "{counts:?}");
     }
-    Ok(())
 }
