@@ -12,9 +12,13 @@ use super::{expect_signal, peer_id};
 /// Redis and two servers on it that take joins (with a short reconnect grace, so a test
 /// sees it run out).
 async fn two_servers() -> (RedisProcess, ServerProcess, ServerProcess) {
+    two_servers_with(&["--reconnect-grace", "8s"]).await
+}
+
+async fn two_servers_with(extra: &[&str]) -> (RedisProcess, ServerProcess, ServerProcess) {
     let redis = RedisProcess::start().await;
     let url = redis.url();
-    let flags = ["--redis", url.as_str(), "--reconnect-grace", "8s"];
+    let flags = [&["--redis", url.as_str()], extra].concat();
     let (s1, s2) = (
         ServerProcess::start(&flags).await,
         ServerProcess::start(&flags).await,
@@ -25,12 +29,12 @@ async fn two_servers() -> (RedisProcess, ServerProcess, ServerProcess) {
     (redis, s1, s2)
 }
 
-/// Ada creates a room on `s1` and joins it: her client, the code and her id.
-async fn ada_on(s1: &ServerProcess) -> (RawClient, String, PeerId) {
+/// Ada creates a room on `s1` and joins it: her client, the code, her id and resume token.
+async fn ada_on(s1: &ServerProcess) -> (RawClient, String, PeerId, String) {
     let mut a = RawClient::greeted(&s1.ws_url()).await;
     let code = a.create_room().await;
-    let a_id = peer_id(&a.join(&code, "Ada").await);
-    (a, code, a_id)
+    let joined = a.join(&code, "Ada").await;
+    (a, code, peer_id(&joined), token(&joined))
 }
 
 fn offer(n: usize) -> Signal {
@@ -76,7 +80,7 @@ async fn quiet(client: &mut RawClient, wait: Duration, allowed: impl Fn(&ServerM
 #[tokio::test]
 async fn one_room_across_two_servers_relays_everything_in_order() {
     let (_redis, s1, s2) = two_servers().await;
-    let (mut a, code, a_id) = ada_on(&s1).await;
+    let (mut a, code, a_id, a_token) = ada_on(&s1).await;
     // Bo on the other server sees Ada in the room it joins by her code.
     let mut b = RawClient::greeted(&s2.ws_url()).await;
     let b_joined = b.join(&code, "Bo").await;
@@ -138,6 +142,20 @@ async fn one_room_across_two_servers_relays_everything_in_order() {
             ServerMessage::PeerLeft { peer_id, reason: tincan_protocol::LeaveReason::Left } if peer_id == b_id
         ));
     }
+    // Ada takes her place on server 2 while her connection to server 1 is still open: that
+    // one ends, the new one gets what is sent to her, and Cy sees no change.
+    let (mut a2, joined) = resume(&s2.ws_url(), &code, "Ada", &a_token).await;
+    assert!(matches!(
+        joined,
+        ServerMessage::Joined { resumed: true, .. }
+    ));
+    assert!(
+        a.closed_within(Duration::from_secs(3)).await,
+        "the old connection ends"
+    );
+    signal(&mut c, &a_id, 9).await;
+    assert_eq!(expect_signal(&mut a2, &c_id).await, offer(9));
+    quiet(&mut c, Duration::from_millis(300), |_| false).await;
     let (_, metrics) = s1.get("/metrics").await;
     assert!(metrics.contains("tincan_redis_up 1"), "{metrics}");
 }
@@ -145,7 +163,7 @@ async fn one_room_across_two_servers_relays_everything_in_order() {
 #[tokio::test]
 async fn a_client_of_a_server_that_died_resumes_on_another_and_nobody_sees_it_leave() {
     let (_redis, s1, s2) = two_servers().await;
-    let (mut a, code, a_id) = ada_on(&s1).await;
+    let (mut a, code, a_id, _) = ada_on(&s1).await;
     let mut b = RawClient::greeted(&s2.ws_url()).await;
     let b_joined = b.join(&code, "Bo").await;
     let b_id = peer_id(&b_joined);
@@ -185,7 +203,7 @@ async fn a_client_of_a_server_that_died_resumes_on_another_and_nobody_sees_it_le
 #[tokio::test]
 async fn while_redis_is_away_joins_are_refused_calls_go_on_and_it_recovers_by_itself() {
     let (mut redis, s1, s2) = two_servers().await;
-    let (mut a, code, a_id) = ada_on(&s1).await;
+    let (mut a, code, a_id, _) = ada_on(&s1).await;
     let mut c = RawClient::greeted(&s1.ws_url()).await;
     let c_id = peer_id(&c.join(&code, "Cy").await);
     let mut b = RawClient::greeted(&s2.ws_url()).await;
@@ -246,4 +264,40 @@ async fn while_redis_is_away_joins_are_refused_calls_go_on_and_it_recovers_by_it
         metrics.contains("tincan_relayed_locally_total 1"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_client_that_never_comes_back_is_away_then_gone_and_an_empty_room_ends() {
+    let (_redis, s1, s2) =
+        two_servers_with(&["--reconnect-grace", "3s", "--room-grace", "1s"]).await;
+    let (mut a, code, _, _) = ada_on(&s1).await;
+    let mut b = RawClient::greeted(&s2.ws_url()).await;
+    let b_id = peer_id(&b.join(&code, "Bo").await);
+    a.recv().await; // peer_joined
+                    // Bo's server dies and Bo never comes back: server 1 takes server 2 for dead (5 s
+                    // without a heartbeat), then Bo's grace runs out.
+    s2.stop().await;
+    let away = a.try_recv(Duration::from_secs(10)).await;
+    assert_eq!(
+        away,
+        Some(ServerMessage::PeerAway {
+            peer_id: b_id.clone()
+        })
+    );
+    let left = a.try_recv(Duration::from_secs(6)).await;
+    assert_eq!(
+        left,
+        Some(ServerMessage::PeerLeft {
+            peer_id: b_id,
+            reason: tincan_protocol::LeaveReason::Disconnected
+        })
+    );
+    // Ada leaves the emptied room: it ends after its grace, for every server.
+    a.send_json(json!({"type": "leave"})).await;
+    assert_eq!(a.recv().await, ServerMessage::Left);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut c = RawClient::greeted(&s1.ws_url()).await;
+    c.send_json(json!({"type": "join", "room": code, "name": "Cy"}))
+        .await;
+    c.expect_error(ErrorCode::RoomNotFound).await;
 }
