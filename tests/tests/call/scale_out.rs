@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tincan_e2e::{Balancer, CliPeer, Place, RedisProcess, ServerProcess};
+use tincan_e2e::{about, Balancer, CliPeer, Place, RedisProcess, ServerProcess};
 use tokio::process::Command;
 
 use super::{assert_tone, assert_video, temp_dir, ONE_CALL_AT_A_TIME};
@@ -92,6 +92,9 @@ async fn a_call_across_two_servers_survives_one_dying_and_redis_restarting() {
         (&b, &c, &b_id, &c_id),
         (&c, &b, &c_id, &b_id),
     ] {
+        let sent = about(sender, receiver_id)["video_frames_sent"].clone();
+        let decoded = about(receiver, sender_id)["video_frames_decoded"].clone();
+        println!("{sender_id} → {receiver_id}: {decoded} of {sent} frames decoded");
         assert_video(sender, receiver, sender_id, receiver_id);
     }
     assert_tone(&b, &a_id, 440.0);
