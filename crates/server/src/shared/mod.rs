@@ -14,6 +14,7 @@
 //! this server's members back into it (Redis may have lost everything) without a restart.
 //! The design, and what it does not do, is in docs/deploy.md ("Several servers").
 
+mod keys;
 mod local;
 mod scripts;
 mod upkeep;
@@ -197,7 +198,7 @@ impl SharedRooms {
     }
 
     async fn check_join_rate(&self, ip: IpAddr) -> Result<(), StoreError> {
-        let key = format!("tincan:joins:{}", crate::limits::address_key(ip));
+        let key = keys::joins(crate::limits::address_key(ip));
         let mut pipe = redis::pipe();
         pipe.incr(&key, 1)
             .cmd("EXPIRE")
@@ -465,7 +466,7 @@ impl SharedRooms {
             return true;
         }
         let mut pipe = redis::pipe();
-        pipe.exists(format!("tincan:room:{code}"));
+        pipe.exists(keys::room(code));
         matches!(self.query::<(bool,)>(&pipe).await, Ok((true,)))
     }
 
@@ -498,20 +499,19 @@ impl SharedRooms {
     }
 }
 
-/// The reason's wire name, as a due entry keeps it.
-fn reason_name(reason: LeaveReason) -> &'static str {
-    match reason {
-        LeaveReason::Left => "left",
-        LeaveReason::Timeout => "timeout",
-        _ => "disconnected",
+/// The reason's wire name (the protocol's), as a due entry keeps it.
+fn reason_name(reason: LeaveReason) -> String {
+    match serde_json::to_value(reason) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => "disconnected".to_owned(),
     }
 }
 
+/// The reason a due entry names; one this build does not know reads as `disconnected`.
 fn reason_from(name: &str) -> LeaveReason {
-    match name {
-        "left" => LeaveReason::Left,
-        "timeout" => LeaveReason::Timeout,
-        _ => LeaveReason::Disconnected,
+    match serde_json::from_value(serde_json::Value::String(name.to_owned())) {
+        Ok(LeaveReason::Other) | Err(_) => LeaveReason::Disconnected,
+        Ok(reason) => reason,
     }
 }
 
@@ -565,7 +565,7 @@ mod tests {
             LeaveReason::Timeout,
             LeaveReason::Disconnected,
         ] {
-            assert_eq!(reason_from(reason_name(reason)), reason);
+            assert_eq!(reason_from(&reason_name(reason)), reason);
         }
     }
 }

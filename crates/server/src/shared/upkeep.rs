@@ -11,6 +11,7 @@ use futures_util::future::join_all;
 use futures_util::StreamExt;
 use tincan_protocol::{LeaveReason, PeerId, RoomCode, ServerMessage};
 
+use super::keys::{self, DUE, EPOCH, KEY, SERVERS};
 use super::{now_ms, reason_from, SharedRooms, StoreError, COMMAND_TIMEOUT, KEY_TTL};
 use crate::room_key::RoomKey;
 use crate::rooms::ConnId;
@@ -32,10 +33,6 @@ const RESTORE_BATCH: usize = 256;
 /// Due entries handled per tick at most.
 const DUE_BATCH: usize = 256;
 
-const SERVERS: &str = "tincan:servers";
-const EPOCH: &str = "tincan:epoch";
-const KEY: &str = "tincan:key";
-
 pub fn spawn(shared: &Arc<SharedRooms>) {
     tokio::spawn(subscribe(Arc::downgrade(shared)));
     tokio::spawn(tend(Arc::downgrade(shared)));
@@ -47,7 +44,7 @@ async fn subscribe(weak: Weak<SharedRooms>) {
     loop {
         let Some(shared) = weak.upgrade() else { return };
         let client = shared.client.clone();
-        let channel = format!("tincan:to:{}", shared.server);
+        let channel = keys::channel(&shared.server);
         drop(shared);
         let subscribed = async {
             let mut pubsub = client.get_async_pubsub().await?;
@@ -138,7 +135,7 @@ async fn heartbeat(shared: &SharedRooms, now: u64) -> Result<Option<String>, Sto
         .ignore()
         .expire(SERVERS, ttl as i64)
         .ignore()
-        .expire(format!("tincan:on:{}", shared.server), ttl as i64)
+        .expire(keys::on(&shared.server), ttl as i64)
         .ignore()
         .expire(KEY, ttl as i64)
         .ignore()
@@ -179,7 +176,7 @@ async fn recover(shared: &SharedRooms, state: &mut Tending) -> Result<usize, Sto
     )
     .ignore()
     .get(EPOCH)
-    .smembers(format!("tincan:on:{}", shared.server));
+    .smembers(keys::on(&shared.server));
     let (key, epoch, listed): (Vec<u8>, Option<String>, Vec<String>) = shared.query(&pipe).await?;
     match RoomKey::from_bytes(&key) {
         Some(key) => *shared.key.write().unwrap_or_else(|p| p.into_inner()) = key,
@@ -269,7 +266,7 @@ async fn restore(
 async fn expire_due(shared: &SharedRooms, now: u64) -> Result<(), StoreError> {
     let mut pipe = redis::pipe();
     pipe.cmd("ZRANGEBYSCORE")
-        .arg("tincan:due")
+        .arg(DUE)
         .arg("-inf")
         .arg(now)
         .arg("LIMIT")
@@ -318,7 +315,7 @@ async fn reap(shared: &SharedRooms, now: u64) -> Result<(), StoreError> {
         .arg(before);
     let (dead,): (Vec<String>,) = shared.query(&pipe).await?;
     for server in dead.iter().filter(|s| **s != shared.server) {
-        let on = format!("tincan:on:{server}");
+        let on = keys::on(server);
         let mut claim = redis::pipe();
         claim
             .atomic()
@@ -361,9 +358,9 @@ async fn touch_rooms(shared: &SharedRooms, slice: u64) -> Result<(), StoreError>
     let ttl = KEY_TTL.as_secs() as i64;
     let mut pipe = redis::pipe();
     for room in &rooms {
-        pipe.expire(format!("tincan:room:{room}"), ttl)
+        pipe.expire(keys::room(room), ttl)
             .ignore()
-            .expire(format!("tincan:gone:{room}"), ttl)
+            .expire(keys::gone(room), ttl)
             .ignore();
     }
     shared.query::<()>(&pipe).await
