@@ -63,6 +63,37 @@ fn lists_devices_as_text_and_json_and_exits_zero() {
     }
 }
 
+/// A person whose PulseAudio cookie is where libpulse looks (`$XDG_CONFIG_HOME/pulse/cookie`)
+/// but not where cpal's client does (`$HOME/.config/pulse/cookie`) still gets PulseAudio's
+/// devices, not ALSA's stand-ins (`alsa:default`, what cpal took when the server dropped its
+/// client for an empty cookie).
+#[test]
+fn finds_pulseaudios_devices_with_the_cookie_only_where_libpulse_looks() {
+    let dir = std::env::temp_dir().join(format!("tincan-cookie-{}", std::process::id()));
+    let home = dir.join("home");
+    let config = dir.join("config");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(config.join("pulse")).unwrap();
+    // The virtual daemon takes anyone (auth-anonymous); any cookie of the right length does.
+    std::fs::write(config.join("pulse/cookie"), [7u8; 256]).unwrap();
+    let out = Command::new(tincan_e2e::binary("tincan-cli"))
+        .args(["devices", "--json"])
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", &config)
+        .env_remove("PULSE_COOKIE")
+        .output()
+        .expect("tincan-cli runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "exit 0: {json}");
+    let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    let mics = value["microphones"].as_array().expect("a microphones list");
+    assert!(
+        mics.iter().any(|m| m["id"] == "pulseaudio:tincan_mic"),
+        "PulseAudio's own devices: {json}"
+    );
+}
+
 /// `tincan-cli screens`: the display and its windows on view, by what `--share-screen` takes;
 /// without a display, a clear error and exit 1.
 #[tokio::test]

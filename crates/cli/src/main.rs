@@ -59,6 +59,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tincan_media::audio::pulse_cookie::export_for_cpal();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("warn,rtc=error,rtc_dtls=error,rtc_ice=error,zbus=error")
     });

@@ -6,6 +6,7 @@ mod cpal_device;
 pub mod echo_check;
 mod null;
 pub mod processing;
+pub mod pulse_cookie;
 mod realtime;
 mod resample;
 mod tone;
