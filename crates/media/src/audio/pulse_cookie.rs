@@ -25,7 +25,10 @@ pub fn cookie_to_export(
         return None;
     }
     if let Some(home) = home {
-        let crates_own = [home.join(".config/pulse/cookie"), home.join(".pulse-cookie")];
+        let crates_own = [
+            home.join(".config/pulse/cookie"),
+            home.join(".pulse-cookie"),
+        ];
         if crates_own.iter().any(|p| exists(p)) {
             return None;
         }
@@ -78,10 +81,20 @@ mod tests {
     #[test]
     fn nothing_when_the_crate_finds_its_own_or_one_is_named() {
         let own = files(&["/home/a/.config/pulse/cookie", "/cfg/pulse/cookie"]);
-        let got = cookie_to_export(None, Some(Path::new("/home/a")), Some(Path::new("/cfg")), own);
+        let got = cookie_to_export(
+            None,
+            Some(Path::new("/home/a")),
+            Some(Path::new("/cfg")),
+            own,
+        );
         assert_eq!(got, None);
         let old = files(&["/home/a/.pulse-cookie", "/cfg/pulse/cookie"]);
-        let got = cookie_to_export(None, Some(Path::new("/home/a")), Some(Path::new("/cfg")), old);
+        let got = cookie_to_export(
+            None,
+            Some(Path::new("/home/a")),
+            Some(Path::new("/cfg")),
+            old,
+        );
         assert_eq!(got, None);
         let named = cookie_to_export(
             Some("/elsewhere/cookie"),
