@@ -3,15 +3,29 @@
 use std::process::Command;
 
 fn devices(args: &[&str]) -> (bool, String) {
-    let out = Command::new(tincan_e2e::binary("tincan-cli"))
-        .arg("devices")
-        .args(args)
-        .output()
-        .expect("tincan-cli runs");
+    devices_with(args, |_| {})
+}
+
+/// `tincan-cli devices ARGS`, its environment changed by `env`: whether it exited 0, and its
+/// output.
+fn devices_with(args: &[&str], env: impl FnOnce(&mut Command)) -> (bool, String) {
+    let mut command = Command::new(tincan_e2e::binary("tincan-cli"));
+    command.arg("devices").args(args);
+    env(&mut command);
+    let out = command.output().expect("tincan-cli runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
+}
+
+/// The microphones of `devices --json` output.
+fn microphones(json: &str) -> Vec<serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
+    value["microphones"]
+        .as_array()
+        .expect("a microphones list")
+        .clone()
 }
 
 fn has_video_devices() -> bool {
@@ -42,13 +56,13 @@ fn lists_devices_as_text_and_json_and_exits_zero() {
 
     let (ok, json) = devices(&["--json"]);
     assert!(ok);
-    let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
-    let mics = value["microphones"].as_array().expect("a microphones list");
     assert!(
-        mics.iter()
+        microphones(&json)
+            .iter()
             .any(|m| m["id"] == "pulseaudio:tincan_mic" && m["is_default"] == true),
         "{json}"
     );
+    let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     assert!(
         value["speakers"].as_array().is_some_and(|s| !s.is_empty()),
         "{json}"
@@ -76,20 +90,17 @@ fn finds_pulseaudios_devices_with_the_cookie_only_where_libpulse_looks() {
     std::fs::create_dir_all(config.join("pulse")).unwrap();
     // The virtual daemon takes anyone (auth-anonymous); any cookie of the right length does.
     std::fs::write(config.join("pulse/cookie"), [7u8; 256]).unwrap();
-    let out = Command::new(tincan_e2e::binary("tincan-cli"))
-        .args(["devices", "--json"])
-        .env("HOME", &home)
-        .env("XDG_CONFIG_HOME", &config)
-        .env_remove("PULSE_COOKIE")
-        .output()
-        .expect("tincan-cli runs");
+    let (ok, json) = devices_with(&["--json"], |c| {
+        c.env("HOME", &home)
+            .env("XDG_CONFIG_HOME", &config)
+            .env_remove("PULSE_COOKIE");
+    });
     let _ = std::fs::remove_dir_all(&dir);
-    let json = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "exit 0: {json}");
-    let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
-    let mics = value["microphones"].as_array().expect("a microphones list");
+    assert!(ok, "exit 0: {json}");
     assert!(
-        mics.iter().any(|m| m["id"] == "pulseaudio:tincan_mic"),
+        microphones(&json)
+            .iter()
+            .any(|m| m["id"] == "pulseaudio:tincan_mic"),
         "PulseAudio's own devices: {json}"
     );
 }

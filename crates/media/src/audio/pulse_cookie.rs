@@ -63,63 +63,79 @@ pub fn export_for_cpal() {
 mod tests {
     use super::*;
 
-    fn files<'a>(present: &'a [&'a str]) -> impl Fn(&Path) -> bool + 'a {
-        move |p: &Path| present.iter().any(|f| Path::new(f) == p)
+    /// One case: `PULSE_COOKIE`, `HOME`, `XDG_CONFIG_HOME`, the files there, what to export.
+    type Case<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a [&'a str],
+        Option<&'a str>,
+    );
+
+    fn check(cases: &[Case]) {
+        for &(named, home, xdg, present, want) in cases {
+            let exists = |p: &Path| present.iter().any(|f| Path::new(f) == p);
+            let got = cookie_to_export(named, home.map(Path::new), xdg.map(Path::new), exists);
+            assert_eq!(
+                got,
+                want.map(PathBuf::from),
+                "PULSE_COOKIE {named:?}, HOME {home:?}, XDG_CONFIG_HOME {xdg:?}, files {present:?}"
+            );
+        }
     }
 
     #[test]
     fn libpulses_cookie_when_the_crate_would_find_none() {
-        let got = cookie_to_export(
-            None,
-            Some(Path::new("/tmp/home")),
-            Some(Path::new("/cfg")),
-            files(&["/cfg/pulse/cookie"]),
-        );
-        assert_eq!(got, Some(PathBuf::from("/cfg/pulse/cookie")));
+        check(&[
+            (
+                None,
+                Some("/tmp/home"),
+                Some("/cfg"),
+                &["/cfg/pulse/cookie"],
+                Some("/cfg/pulse/cookie"),
+            ),
+            (
+                Some(""),
+                None,
+                Some("/cfg"),
+                &["/cfg/pulse/cookie"],
+                Some("/cfg/pulse/cookie"),
+            ),
+        ]);
     }
 
     #[test]
     fn nothing_when_the_crate_finds_its_own_or_one_is_named() {
-        let own = files(&["/home/a/.config/pulse/cookie", "/cfg/pulse/cookie"]);
-        let got = cookie_to_export(
-            None,
-            Some(Path::new("/home/a")),
-            Some(Path::new("/cfg")),
-            own,
-        );
-        assert_eq!(got, None);
-        let old = files(&["/home/a/.pulse-cookie", "/cfg/pulse/cookie"]);
-        let got = cookie_to_export(
-            None,
-            Some(Path::new("/home/a")),
-            Some(Path::new("/cfg")),
-            old,
-        );
-        assert_eq!(got, None);
-        let named = cookie_to_export(
-            Some("/elsewhere/cookie"),
-            None,
-            Some(Path::new("/cfg")),
-            files(&["/cfg/pulse/cookie"]),
-        );
-        assert_eq!(named, None);
+        check(&[
+            (
+                None,
+                Some("/home/a"),
+                Some("/cfg"),
+                &["/home/a/.config/pulse/cookie", "/cfg/pulse/cookie"],
+                None,
+            ),
+            (
+                None,
+                Some("/home/a"),
+                Some("/cfg"),
+                &["/home/a/.pulse-cookie", "/cfg/pulse/cookie"],
+                None,
+            ),
+            (
+                Some("/elsewhere/cookie"),
+                None,
+                Some("/cfg"),
+                &["/cfg/pulse/cookie"],
+                None,
+            ),
+        ]);
     }
 
     #[test]
     fn nothing_when_there_is_no_cookie_or_the_config_home_is_relative() {
-        let none = cookie_to_export(
-            None,
-            Some(Path::new("/home/a")),
-            Some(Path::new("/cfg")),
-            files(&[]),
-        );
-        assert_eq!(none, None);
-        let relative = cookie_to_export(
-            Some(""),
-            None,
-            Some(Path::new("cfg")),
-            files(&["cfg/pulse/cookie"]),
-        );
-        assert_eq!(relative, None);
+        check(&[
+            (None, Some("/home/a"), Some("/cfg"), &[], None),
+            (Some(""), None, Some("cfg"), &["cfg/pulse/cookie"], None),
+        ]);
     }
 }
